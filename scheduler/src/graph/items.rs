@@ -99,6 +99,10 @@ impl<'f, 'g> Stage<'f, 'g> {
         }
         let frame = self.frame;
         let start = Instant::now();
+        // Allocated (and paged in) before the stage starts, so that a cancelled stage
+        // returns without touching memory in proportion to its size.
+        let mut results: Vec<Option<R>> =
+            std::iter::repeat_with(|| None).take(items.len()).collect();
         let state = ItemStage {
             items,
             order: self.order,
@@ -132,8 +136,6 @@ impl<'f, 'g> Stage<'f, 'g> {
             (locals, panic)
         };
         let locals = locals.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let mut results: Vec<Option<R>> =
-            std::iter::repeat_with(|| None).take(items.len()).collect();
         let mut plain = Vec::with_capacity(locals.len());
         for (local, outputs) in locals {
             for (index, r) in outputs {
