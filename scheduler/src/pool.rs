@@ -92,13 +92,18 @@ impl PoolConfig {
         if let Some(n) = self.threads {
             return Ok(n.get());
         }
-        match std::env::var(THREADS_ENV) {
-            Ok(value) => match value.trim().parse::<usize>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(PoolError::InvalidThreads { value }),
-            },
-            Err(_) => Ok(thread::available_parallelism().map_or(1, NonZeroUsize::get)),
-        }
+        parse_threads(std::env::var(THREADS_ENV).ok())
+    }
+}
+
+/// The worker count for a `GRIN_THREADS` value (`None`: unset).
+fn parse_threads(value: Option<String>) -> Result<usize, PoolError> {
+    match value {
+        Some(value) => match value.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(PoolError::InvalidThreads { value }),
+        },
+        None => Ok(thread::available_parallelism().map_or(1, NonZeroUsize::get)),
     }
 }
 
@@ -421,6 +426,17 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         pool.inject([Box::new(move |_: &WorkerCtx<'_>| tx.send(7).unwrap()) as Job]);
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), 7);
+    }
+
+    #[test]
+    fn grin_threads_values() {
+        assert_eq!(parse_threads(Some("3".into())).unwrap(), 3);
+        assert_eq!(parse_threads(Some(" 8 ".into())).unwrap(), 8);
+        for bad in ["0", "-1", "two", ""] {
+            let err = parse_threads(Some(bad.into())).unwrap_err();
+            assert!(err.to_string().contains("GRIN_THREADS"), "{err}");
+        }
+        assert!(parse_threads(None).unwrap() >= 1);
     }
 
     #[test]
