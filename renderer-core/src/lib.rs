@@ -2,11 +2,16 @@
 //! travels along curved paths (gradient-index media, gravitational lensing) on the
 //! [`scheduler`] crate's staged task graph.
 //!
-//! The scene format, fields, integrator, acceleration structures, shading and film
-//! arrive with their issues; this crate currently re-exports the scheduler so hosts
-//! build against one dependency.
+//! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
+//!   bounds.
+//! - [`curvature`]: the curvature-bound grid.
+//! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod curvature;
+pub mod field;
+pub mod integrator;
 
 pub use scheduler;

@@ -1,0 +1,401 @@
+//! Golden physics: the integrator against closed-form results from
+//! `../shared/reference/optics.md`. Expected values are computed here, from the
+//! formulas or an independent quadrature, never from Grin's own output.
+//!
+//! Tolerances (stated per test): positions and directions within 1e-4 (relative to the
+//! lens radius / in radians); Schwarzschild deflection within 1e-4 relative.
+
+use std::f64::consts::PI;
+use std::ops::ControlFlow;
+
+use glam::DVec3;
+use renderer_core::field::{Aabb, FieldKind, Medium};
+use renderer_core::integrator::{
+    Integrator, StopSurface, Termination, Tolerances, TraceResult, static_observer_direction,
+};
+
+fn trace(i: &Integrator, o: DVec3, d: DVec3, stop: Option<StopSurface>) -> TraceResult {
+    i.trace(o, d, stop, |_| ControlFlow::Continue(()))
+}
+
+fn luneburg() -> Integrator {
+    Integrator::new(
+        Medium::default().with(FieldKind::Luneburg {
+            centre: DVec3::ZERO,
+            radius: 1.0,
+        }),
+        Tolerances::default(),
+    )
+}
+
+#[test]
+fn luneburg_focuses_parallel_rays_on_the_far_pole() {
+    let lens = luneburg();
+    for h in [0.1, 0.3, 0.6, 0.9] {
+        let start = DVec3::new(-2.0, h, 0.0);
+        // The focus (1, 0, 0) is where the path first reaches the tangent plane x = 1.
+        let stop = StopSurface::Plane {
+            point: DVec3::X,
+            normal: DVec3::X,
+        };
+        let r = trace(&lens, start, DVec3::X, Some(stop));
+        assert_eq!(r.termination, Termination::Stopped, "h = {h}");
+        let c = (1.0 - h * h).sqrt();
+        // Tolerance 1e-4 of the radius / radians.
+        assert!(
+            (r.position - DVec3::X).length() < 1e-4,
+            "h = {h}: exit {}",
+            r.position
+        );
+        let expect_dir = DVec3::new(c, -h, 0.0);
+        assert!(
+            r.direction.angle_between(expect_dir) < 1e-4,
+            "h = {h}: dir {}",
+            r.direction
+        );
+        // OPL inside = pi R / 2 + sqrt(R^2 - h^2); outside, straight in n = 1.
+        let outside = 2.0 - c;
+        let inside = r.optical_path - outside;
+        assert!(
+            (inside - (PI / 2.0 + c)).abs() < 1e-4,
+            "h = {h}: OPL {inside}"
+        );
+    }
+    // The worked values of optics.md.
+    assert!((PI / 2.0 + (1.0f64 - 0.09).sqrt() - 2.524_735_528_212).abs() < 1e-11);
+}
+
+#[test]
+fn maxwell_fish_eye_images_p_to_its_antipode_with_optical_path_pi() {
+    let (n0, radius, extent) = (2.0, 1.0, 6.0);
+    let edge = n0 / (1.0 + (extent / radius) * (extent / radius));
+    let medium = Medium {
+        background: edge,
+        fields: vec![FieldKind::MaxwellFishEye {
+            centre: DVec3::ZERO,
+            radius,
+            n0,
+            extent,
+        }],
+    };
+    let lens = Integrator::new(medium, Tolerances::default());
+    let p = DVec3::new(0.5, 0.0, 0.0);
+    let image = -p * (radius * radius) / p.length_squared();
+    assert!((image - DVec3::new(-2.0, 0.0, 0.0)).length() < 1e-15);
+    let eps = 1e-3;
+    let n_image = n0 / (1.0 + image.length_squared());
+    for deg in [30.0f64, 60.0, 90.0, 135.0, 160.0, 210.0] {
+        let a = deg.to_radians();
+        let d = DVec3::new(a.cos(), a.sin(), 0.0);
+        let r = trace(
+            &lens,
+            p,
+            d,
+            Some(StopSurface::Sphere {
+                centre: image,
+                radius: eps,
+            }),
+        );
+        assert_eq!(r.termination, Termination::Stopped, "{deg} deg");
+        // The path through the small sphere passes the image point within 1e-4.
+        let miss = (image - r.position).cross(r.direction).length();
+        assert!(miss < 1e-4, "{deg} deg: misses the image by {miss}");
+        let opl = r.optical_path + n_image * (image - r.position).dot(r.direction);
+        assert!((opl - PI).abs() < 1e-4, "{deg} deg: OPL {opl}");
+    }
+}
+
+#[test]
+fn mirage_follows_the_catenary() {
+    let (n0, g) = (1.0, 0.1);
+    let medium = Medium::default().with(FieldKind::LinearGradient {
+        n0,
+        gradient: DVec3::new(0.0, g, 0.0),
+        region: Aabb::new(DVec3::new(-1.0, -10.0, -5.0), DVec3::new(30.0, 20.0, 5.0)),
+    });
+    let air = Integrator::new(medium, Tolerances::default());
+    for theta0 in [0.0f64, 0.1, -0.05, 0.2] {
+        let a = n0 * theta0.cos();
+        let xv = -(a / g) * theta0.tan().asinh();
+        for x in [2.0, 5.0, 8.0] {
+            let expect_y = (a * (g * (x - xv) / a).cosh() - n0) / g;
+            let expect_slope = (g * (x - xv) / a).sinh();
+            let r = trace(
+                &air,
+                DVec3::ZERO,
+                DVec3::new(theta0.cos(), theta0.sin(), 0.0),
+                Some(StopSurface::Plane {
+                    point: DVec3::new(x, 0.0, 0.0),
+                    normal: DVec3::X,
+                }),
+            );
+            assert_eq!(r.termination, Termination::Stopped);
+            assert!(
+                (r.position.y - expect_y).abs() < 1e-4,
+                "theta {theta0} x {x}: y {}",
+                r.position.y
+            );
+            let slope = r.direction.y / r.direction.x;
+            assert!(
+                (slope.atan() - expect_slope.atan()).abs() < 1e-4,
+                "theta {theta0} x {x}"
+            );
+        }
+    }
+    // The worked value of optics.md.
+    assert!(((0.5f64.cosh() - 1.0) / 0.1 - 1.276_259_652_064).abs() < 1e-11);
+}
+
+/// Exact Schwarzschild deflection for impact parameter `b` (M = 1), by quadrature:
+/// alpha = 2 int_0^u0 du / sqrt(1/b^2 - u^2 + 2 M u^3) - pi, with u = u0 (1 - t^2) and the
+/// cubic factored so the integrand is smooth (Vieta for the other two roots).
+fn exact_deflection(b: f64) -> f64 {
+    let m = 1.0;
+    // Closest approach r0 > 3M from b = r0 / sqrt(1 - 2M/r0), by bisection.
+    let (mut lo, mut hi) = (3.0 * m, 10.0 * b + 10.0);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid / (1.0 - 2.0 * m / mid).sqrt() < b {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let u0 = 1.0 / (0.5 * (lo + hi));
+    let sum = 1.0 / (2.0 * m) - u0;
+    let prod = -1.0 / (2.0 * m * b * b * u0);
+    let integrand = |t: f64| {
+        let u = u0 * (1.0 - t * t);
+        let g = -2.0 * m * u0 * (u * u - sum * u + prod);
+        2.0 * u0 / g.sqrt()
+    };
+    // Composite Simpson on [0, 1]; the integrand is smooth.
+    let n = 20_000;
+    let h = 1.0 / f64::from(n);
+    let mut acc = integrand(0.0) + integrand(1.0);
+    for i in 1..n {
+        acc += integrand(f64::from(i) * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    2.0 * acc * h / 3.0 - PI
+}
+
+fn black_hole(extent: f64, tol: Tolerances) -> Integrator {
+    Integrator::new(
+        Medium::default().with(FieldKind::Schwarzschild {
+            centre: DVec3::ZERO,
+            rs: 2.0,
+            extent,
+        }),
+        tol,
+    )
+}
+
+#[test]
+fn quadrature_reproduces_the_worked_deflections() {
+    assert!((exact_deflection(6.0) - 1.719_388_310_2).abs() < 1e-8);
+    assert!((exact_deflection(10.0) - 0.590_395_787_6).abs() < 1e-8);
+}
+
+#[test]
+fn schwarzschild_deflection_matches_the_exact_integral() {
+    let extent = 1e6;
+    let hole = black_hole(extent, Tolerances::default());
+    for b in [5.5, 6.0, 8.0, 10.0, 20.0, 50.0] {
+        let start = DVec3::new(-0.999 * extent, b, 0.0);
+        let r = trace(&hole, start, DVec3::X, None);
+        assert_eq!(r.termination, Termination::Escaped, "b = {b}");
+        let alpha = r.direction.angle_between(DVec3::X);
+        // Both halves of the path beyond `extent` are straight: the missing weak-field
+        // deflection, 2 * 2M / extent, is added back (4e-6 here).
+        let alpha = alpha + 4.0 / extent;
+        let exact = exact_deflection(b);
+        assert!(
+            (alpha - exact).abs() / exact < 1e-4,
+            "b = {b}: {alpha} vs {exact}"
+        );
+    }
+}
+
+#[test]
+fn capture_just_below_critical_impact_parameter_escape_just_above() {
+    let b_c = 3.0 * 3f64.sqrt();
+    assert!((b_c - 5.196_152_422_706_632).abs() < 1e-12);
+    let hole = black_hole(1e4, Tolerances::default());
+    for (b, expect) in [
+        (b_c * (1.0 - 1e-4), Termination::Captured),
+        (b_c * (1.0 + 1e-4), Termination::Escaped),
+        (b_c * 0.5, Termination::Captured),
+    ] {
+        let r = trace(&hole, DVec3::new(-0.999e4, b, 0.0), DVec3::X, None);
+        assert_eq!(r.termination, expect, "b = {b}");
+    }
+}
+
+#[test]
+fn static_observer_sees_the_shadow_at_the_formula_angle() {
+    // Observer at r_o = 10 M; bisect the local angle from the hole's direction at which
+    // rays stop being captured.
+    let (m, r_o) = (1.0, 10.0);
+    let b_c = 3.0 * 3f64.sqrt() * m;
+    let expect = ((b_c / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
+    assert!((expect.to_degrees() - 27.694_561_5).abs() < 1e-6);
+    let hole = black_hole(1e4, Tolerances::default());
+    let observer = DVec3::new(-r_o, 0.0, 0.0);
+    let captured = |psi: f64| {
+        let local = DVec3::new(psi.cos(), psi.sin(), 0.0);
+        let d = static_observer_direction(observer, local, DVec3::ZERO, 2.0 * m);
+        trace(&hole, observer, d, None).termination == Termination::Captured
+    };
+    let (mut lo, mut hi) = (0.3f64, 0.7f64);
+    assert!(captured(lo) && !captured(hi));
+    for _ in 0..30 {
+        let mid = 0.5 * (lo + hi);
+        if captured(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let psi = 0.5 * (lo + hi);
+    assert!(
+        (psi - expect).abs() < 1e-4,
+        "{} deg vs {} deg",
+        psi.to_degrees(),
+        expect.to_degrees()
+    );
+    // A flat-coordinates camera gets a visibly larger shadow (about 31.3 degrees).
+    let flat = (b_c / r_o).asin();
+    assert!(flat.to_degrees() > 31.0);
+}
+
+#[test]
+fn uniform_medium_is_one_straight_segment() {
+    let i = Integrator::new(Medium::uniform(1.33), Tolerances::default());
+    let mut segs = Vec::new();
+    let r = i.trace(DVec3::ZERO, DVec3::new(1.0, 2.0, 3.0), None, |s| {
+        segs.push(*s);
+        ControlFlow::Continue(())
+    });
+    assert_eq!(r.termination, Termination::Escaped);
+    assert_eq!(segs.len(), 1);
+    assert_eq!(segs[0].deviation, 0.0);
+    let d = (segs[0].end - segs[0].start).normalize();
+    assert!(d.cross(DVec3::new(1.0, 2.0, 3.0).normalize()).length() < 1e-12);
+}
+
+/// Classic fixed-step RK4 on the same equations (test-local), for the step-economy
+/// comparison: returns the exit state at the plane x = 1 for the Luneburg lens.
+fn rk4_luneburg(h_step: f64, h: f64) -> (DVec3, u32) {
+    let f = |x: DVec3, p: DVec3| {
+        let r2 = x.length_squared();
+        if r2 >= 1.0 {
+            (p, DVec3::ZERO)
+        } else {
+            let n = (2.0 - r2).sqrt();
+            (p / n, -x / n)
+        }
+    };
+    let mut x = DVec3::new(-(1.0 - h * h).sqrt(), h, 0.0);
+    let mut p = DVec3::X;
+    let mut steps = 0;
+    while x.x < 1.0 && steps < 10_000_000 {
+        let (k1x, k1p) = f(x, p);
+        let (k2x, k2p) = f(x + k1x * (h_step / 2.0), p + k1p * (h_step / 2.0));
+        let (k3x, k3p) = f(x + k2x * (h_step / 2.0), p + k2p * (h_step / 2.0));
+        let (k4x, k4p) = f(x + k3x * h_step, p + k3p * h_step);
+        let nx = x + (k1x + 2.0 * k2x + 2.0 * k3x + k4x) * (h_step / 6.0);
+        let np = p + (k1p + 2.0 * k2p + 2.0 * k3p + k4p) * (h_step / 6.0);
+        steps += 1;
+        if nx.x >= 1.0 {
+            // Linear interpolation to the plane (error O(h^2) is far below RK4 here
+            // only when the step is small; fine for the comparison).
+            let t = (1.0 - x.x) / (nx.x - x.x);
+            x += (nx - x) * t;
+            break;
+        }
+        x = nx;
+        p = np;
+    }
+    (x, steps)
+}
+
+#[test]
+fn adaptive_stepping_is_at_least_5x_cheaper_than_fixed_rk4_at_equal_error() {
+    let h = 0.6;
+    let lens = luneburg();
+    let r = trace(
+        &lens,
+        DVec3::new(-2.0, h, 0.0),
+        DVec3::X,
+        Some(StopSurface::Plane {
+            point: DVec3::X,
+            normal: DVec3::X,
+        }),
+    );
+    let adaptive_err = (r.position - DVec3::X).length();
+    // Inside the sphere only: the straight approach is one segment.
+    let adaptive_steps = r.steps;
+    // Halve the fixed step until RK4 is as accurate.
+    let mut step = 0.1;
+    let (mut err, mut fixed_steps) = (f64::MAX, 0);
+    while err > adaptive_err.max(1e-12) && step > 1e-6 {
+        let (x, n) = rk4_luneburg(step, h);
+        err = (x - DVec3::X).length();
+        fixed_steps = n;
+        step /= 2.0;
+    }
+    assert!(
+        fixed_steps >= 5 * adaptive_steps,
+        "Luneburg: adaptive {adaptive_steps} steps (error {adaptive_err:.1e}), fixed RK4 {fixed_steps} (error {err:.1e})"
+    );
+
+    // Schwarzschild: fixed RK4 must take the step the photon-sphere passage needs
+    // along the whole path; compare deflection error at b = 6.
+    let hole = black_hole(1e3, Tolerances::default());
+    let b = 6.0;
+    let r = trace(&hole, DVec3::new(-999.0, b, 0.0), DVec3::X, None);
+    let exact = exact_deflection(b) - 4.0 / 1e3;
+    let adaptive_err = (r.direction.angle_between(DVec3::X) - exact).abs();
+    let mut step = 1.0;
+    loop {
+        let (alpha, n) = rk4_schwarzschild(step, b, 1e3);
+        let err = (alpha - exact).abs();
+        if err <= adaptive_err || step < 1e-4 {
+            assert!(
+                n >= 5 * r.steps,
+                "mass: adaptive {} steps, fixed {n}",
+                r.steps
+            );
+            break;
+        }
+        step /= 2.0;
+    }
+}
+
+fn rk4_schwarzschild(h_step: f64, b: f64, extent: f64) -> (f64, u32) {
+    let rs = 2.0;
+    let acc = |x: DVec3, v: DVec3| {
+        let r2 = x.length_squared();
+        let h2 = x.cross(v).length_squared();
+        x * (-1.5 * rs * h2 / (r2 * r2 * r2.sqrt()))
+    };
+    let mut x = DVec3::new(-0.999 * extent, b, 0.0);
+    let mut v = DVec3::X;
+    let mut n = 0;
+    while x.length() < extent && n < 50_000_000 {
+        let (k1x, k1v) = (v, acc(x, v));
+        let (k2x, k2v) = (
+            v + k1v * (h_step / 2.0),
+            acc(x + k1x * (h_step / 2.0), v + k1v * (h_step / 2.0)),
+        );
+        let (k3x, k3v) = (
+            v + k2v * (h_step / 2.0),
+            acc(x + k2x * (h_step / 2.0), v + k2v * (h_step / 2.0)),
+        );
+        let (k4x, k4v) = (v + k3v * h_step, acc(x + k3x * h_step, v + k3v * h_step));
+        x += (k1x + 2.0 * k2x + 2.0 * k3x + k4x) * (h_step / 6.0);
+        v += (k1v + 2.0 * k2v + 2.0 * k3v + k4v) * (h_step / 6.0);
+        n += 1;
+    }
+    (v.angle_between(DVec3::X), n)
+}
