@@ -2,6 +2,7 @@
 //! travels along curved paths (gradient-index media, gravitational lensing) on the
 //! [`scheduler`] crate's staged task graph.
 //!
+//! - [`accel`]: BLAS per mesh (binned SAH, GPU layout), TLAS over instances.
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod accel;
 pub mod curvature;
 pub mod field;
 pub mod integrator;

@@ -1,0 +1,559 @@
+//! Acceleration structures: a BLAS (binned-SAH BVH) per mesh, cached by content hash,
+//! and a TLAS over transformed instances, rebuilt per frame.
+//!
+//! Nodes and triangles are `#[repr(C)]` plain data (bytemuck `Pod`), in the layout the
+//! GPU backend uploads as-is: a node is 32 bytes, `[min.xyz, left_or_first,
+//! max.xyz, count]`; `count == 0` marks an interior node whose children are
+//! `left_or_first` and `left_or_first + 1`; a leaf holds `count` primitives from
+//! `left_or_first` in the primitive index array.
+//!
+//! Construction is ours rather than a crate's: the layout must be exactly the one the
+//! WGSL traversal reads, and a binned SAH build is short; traversal is ours by design.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytemuck::{Pod, Zeroable};
+use glam::{Affine3A, Vec3, Vec3A};
+
+/// A BVH node in GPU layout.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct BvhNode {
+    /// Bounding box minimum.
+    pub min: [f32; 3],
+    /// Interior: index of the left child (the right is the next). Leaf: first primitive.
+    pub left_or_first: u32,
+    /// Bounding box maximum.
+    pub max: [f32; 3],
+    /// Leaf: number of primitives; 0 for an interior node.
+    pub count: u32,
+}
+
+/// A triangle in GPU layout: a vertex and two edges (for Moller-Trumbore).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct Triangle {
+    /// First vertex, then padding.
+    pub v0: [f32; 4],
+    /// v1 - v0, then padding.
+    pub e1: [f32; 4],
+    /// v2 - v0, then padding.
+    pub e2: [f32; 4],
+}
+
+/// A straight ray with a parameter interval, in f32 (the traversal precision).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ray {
+    /// Origin.
+    pub origin: Vec3,
+    /// Direction (not necessarily unit; t is in its units).
+    pub dir: Vec3,
+    /// Smallest t accepted.
+    pub t_min: f32,
+    /// Largest t accepted.
+    pub t_max: f32,
+}
+
+/// The nearest hit found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// Ray parameter.
+    pub t: f32,
+    /// Triangle index in its mesh's original order.
+    pub triangle: u32,
+    /// Instance index (0 for a bare BLAS).
+    pub instance: u32,
+    /// Barycentric u, v.
+    pub u: f32,
+    /// Barycentric v.
+    pub v: f32,
+}
+
+#[derive(Clone, Copy)]
+struct Bounds {
+    min: Vec3A,
+    max: Vec3A,
+}
+
+impl Bounds {
+    const EMPTY: Self = Self {
+        min: Vec3A::splat(f32::INFINITY),
+        max: Vec3A::splat(f32::NEG_INFINITY),
+    };
+    fn grow(&mut self, p: Vec3A) {
+        self.min = self.min.min(p);
+        self.max = self.max.max(p);
+    }
+    fn merge(&mut self, o: &Self) {
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+    }
+    fn area(&self) -> f32 {
+        let e = (self.max - self.min).max(Vec3A::ZERO);
+        2.0 * (e.x * e.y + e.y * e.z + e.z * e.x)
+    }
+}
+
+/// A BVH over boxes; leaves index `prims`.
+#[derive(Debug, Clone, Default)]
+pub struct Bvh {
+    /// Flattened nodes, root first.
+    pub nodes: Vec<BvhNode>,
+    /// Primitive indices, grouped by leaf.
+    pub prims: Vec<u32>,
+}
+
+const BINS: usize = 16;
+const LEAF_MAX: usize = 4;
+
+impl Bvh {
+    /// Builds a binned-SAH BVH over primitive boxes `(min, max)`.
+    #[must_use]
+    pub fn build(boxes: &[(Vec3A, Vec3A)]) -> Self {
+        let mut bvh = Self {
+            nodes: Vec::with_capacity(2 * boxes.len().max(1)),
+            prims: (0..boxes.len() as u32).collect(),
+        };
+        let centroids: Vec<Vec3A> = boxes.iter().map(|b| (b.0 + b.1) * 0.5).collect();
+        bvh.nodes.push(BvhNode::zeroed());
+        bvh.subdivide(0, 0, boxes.len(), boxes, &centroids);
+        bvh
+    }
+
+    fn subdivide(
+        &mut self,
+        node: usize,
+        first: usize,
+        count: usize,
+        boxes: &[(Vec3A, Vec3A)],
+        cents: &[Vec3A],
+    ) {
+        let mut b = Bounds::EMPTY;
+        let mut cb = Bounds::EMPTY;
+        for &p in &self.prims[first..first + count] {
+            b.grow(boxes[p as usize].0);
+            b.grow(boxes[p as usize].1);
+            cb.grow(cents[p as usize]);
+        }
+        let make_leaf = |nodes: &mut Vec<BvhNode>| {
+            nodes[node] = BvhNode {
+                min: b.min.into(),
+                max: b.max.into(),
+                left_or_first: first as u32,
+                count: count as u32,
+            };
+        };
+        if count <= LEAF_MAX {
+            make_leaf(&mut self.nodes);
+            return;
+        }
+        // Binned SAH on each axis; the cheapest split wins.
+        let mut best = (f32::INFINITY, 0usize, 0usize);
+        #[allow(clippy::needless_range_loop)] // `axis` indexes vectors, not `cents`
+        for axis in 0..3 {
+            let (lo, hi) = (cb.min[axis], cb.max[axis]);
+            if hi <= lo {
+                continue;
+            }
+            let scale = BINS as f32 / (hi - lo);
+            let mut bins = [(Bounds::EMPTY, 0usize); BINS];
+            for &p in &self.prims[first..first + count] {
+                let i = (((cents[p as usize][axis] - lo) * scale) as usize).min(BINS - 1);
+                bins[i].0.grow(boxes[p as usize].0);
+                bins[i].0.grow(boxes[p as usize].1);
+                bins[i].1 += 1;
+            }
+            let mut left_area = [0.0f32; BINS];
+            let mut left_count = [0usize; BINS];
+            let (mut acc, mut n) = (Bounds::EMPTY, 0);
+            for i in 0..BINS - 1 {
+                acc.merge(&bins[i].0);
+                n += bins[i].1;
+                left_area[i] = acc.area();
+                left_count[i] = n;
+            }
+            let (mut acc, mut n) = (Bounds::EMPTY, 0);
+            for i in (1..BINS).rev() {
+                acc.merge(&bins[i].0);
+                n += bins[i].1;
+                let cost = left_area[i - 1] * left_count[i - 1] as f32 + acc.area() * n as f32;
+                if left_count[i - 1] > 0 && n > 0 && cost < best.0 {
+                    best = (cost, axis, i);
+                }
+            }
+        }
+        let leaf_cost = b.area() * count as f32;
+        if !best.0.is_finite() {
+            // Every centroid coincides: split the list in the middle.
+            self.split_at(node, first, count, count / 2, b, boxes, cents);
+            return;
+        }
+        if best.0 >= leaf_cost && count <= 16 {
+            make_leaf(&mut self.nodes);
+            return;
+        }
+        let (axis, split_bin) = (best.1, best.2);
+        let (lo, hi) = (cb.min[axis], cb.max[axis]);
+        let scale = BINS as f32 / (hi - lo);
+        // Partition in place.
+        let (mut i, mut j) = (first, first + count);
+        while i < j {
+            let p = self.prims[i] as usize;
+            let bin = (((cents[p][axis] - lo) * scale) as usize).min(BINS - 1);
+            if bin < split_bin {
+                i += 1;
+            } else {
+                j -= 1;
+                self.prims.swap(i, j);
+            }
+        }
+        let left_count = i - first;
+        if left_count == 0 || left_count == count {
+            self.split_at(node, first, count, count / 2, b, boxes, cents);
+            return;
+        }
+        self.split_at(node, first, count, left_count, b, boxes, cents);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn split_at(
+        &mut self,
+        node: usize,
+        first: usize,
+        count: usize,
+        left_count: usize,
+        b: Bounds,
+        boxes: &[(Vec3A, Vec3A)],
+        cents: &[Vec3A],
+    ) {
+        let left = self.nodes.len();
+        self.nodes.push(BvhNode::zeroed());
+        self.nodes.push(BvhNode::zeroed());
+        self.nodes[node] = BvhNode {
+            min: b.min.into(),
+            max: b.max.into(),
+            left_or_first: left as u32,
+            count: 0,
+        };
+        self.subdivide(left, first, left_count, boxes, cents);
+        self.subdivide(
+            left + 1,
+            first + left_count,
+            count - left_count,
+            boxes,
+            cents,
+        );
+    }
+
+    /// Visits the leaves whose boxes the ray meets, nearest first, with `t_max`
+    /// shrinking as `leaf` reports hits: `leaf(first slot, prims, t_max) -> new t_max`.
+    pub fn traverse(&self, ray: &Ray, mut leaf: impl FnMut(usize, &[u32], f32) -> f32) {
+        if self.nodes.is_empty() || self.prims.is_empty() {
+            return;
+        }
+        let inv = ray.dir.recip();
+        let mut t_max = ray.t_max;
+        let mut stack = [0u32; 64];
+        let mut sp = 0usize;
+        let mut node = 0u32;
+        loop {
+            let n = &self.nodes[node as usize];
+            if n.count > 0 {
+                let first = n.left_or_first as usize;
+                t_max = leaf(first, &self.prims[first..first + n.count as usize], t_max);
+            } else {
+                let (a, b) = (n.left_or_first, n.left_or_first + 1);
+                let ta = slab(&self.nodes[a as usize], ray.origin, inv, ray.t_min, t_max);
+                let tb = slab(&self.nodes[b as usize], ray.origin, inv, ray.t_min, t_max);
+                let (near, far, tn, tf) = if ta <= tb {
+                    (a, b, ta, tb)
+                } else {
+                    (b, a, tb, ta)
+                };
+                if tn.is_finite() {
+                    if tf.is_finite() && sp < stack.len() {
+                        stack[sp] = far;
+                        sp += 1;
+                    }
+                    node = near;
+                    continue;
+                }
+            }
+            // Pop, skipping boxes now beyond the nearest hit.
+            loop {
+                if sp == 0 {
+                    return;
+                }
+                sp -= 1;
+                let cand = stack[sp];
+                if slab(
+                    &self.nodes[cand as usize],
+                    ray.origin,
+                    inv,
+                    ray.t_min,
+                    t_max,
+                )
+                .is_finite()
+                {
+                    node = cand;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Entry distance of the ray into the node's box within [t_min, t_max], or infinity.
+#[inline]
+fn slab(n: &BvhNode, o: Vec3, inv: Vec3, t_min: f32, t_max: f32) -> f32 {
+    let t0 = (Vec3::from(n.min) - o) * inv;
+    let t1 = (Vec3::from(n.max) - o) * inv;
+    let lo = t0.min(t1).max_element().max(t_min);
+    let hi = t0.max(t1).min_element().min(t_max);
+    if lo <= hi { lo } else { f32::INFINITY }
+}
+
+/// Moller-Trumbore: `(t, u, v)` if the ray meets the triangle within its interval.
+#[inline]
+#[must_use]
+pub fn intersect_triangle(tri: &Triangle, ray: &Ray, t_max: f32) -> Option<(f32, f32, f32)> {
+    let v0 = Vec3::new(tri.v0[0], tri.v0[1], tri.v0[2]);
+    let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
+    let e2 = Vec3::new(tri.e2[0], tri.e2[1], tri.e2[2]);
+    let p = ray.dir.cross(e2);
+    let det = e1.dot(p);
+    if det.abs() < 1e-12 {
+        return None;
+    }
+    let inv = 1.0 / det;
+    let s = ray.origin - v0;
+    let u = s.dot(p) * inv;
+    if !(0.0..=1.0).contains(&u) {
+        return None;
+    }
+    let q = s.cross(e1);
+    let v = ray.dir.dot(q) * inv;
+    if v < 0.0 || u + v > 1.0 {
+        return None;
+    }
+    let t = e2.dot(q) * inv;
+    (t >= ray.t_min && t <= t_max).then_some((t, u, v))
+}
+
+/// A triangle mesh: positions and index triples.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Mesh {
+    /// Vertex positions.
+    pub positions: Vec<[f32; 3]>,
+    /// Triangles as vertex index triples.
+    pub indices: Vec<[u32; 3]>,
+}
+
+impl Mesh {
+    /// A hash of the mesh's content (positions and indices), for the BLAS cache.
+    #[must_use]
+    pub fn content_hash(&self) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytemuck::cast_slice::<[f32; 3], u8>(&self.positions).hash(&mut h);
+        bytemuck::cast_slice::<[u32; 3], u8>(&self.indices).hash(&mut h);
+        h.finish()
+    }
+}
+
+/// A bottom-level acceleration structure: one mesh's BVH and its triangles in leaf
+/// order.
+#[derive(Debug, Clone)]
+pub struct Blas {
+    /// The BVH (its `prims` map leaf slots to original triangle indices).
+    pub bvh: Bvh,
+    /// Triangles in `bvh.prims` order (GPU layout).
+    pub triangles: Vec<Triangle>,
+    /// Object-space bounds.
+    pub bounds: (Vec3A, Vec3A),
+}
+
+impl Blas {
+    /// Builds the BLAS of `mesh`. Indices out of range are skipped by the caller's
+    /// validation; here every index must be valid.
+    #[must_use]
+    pub fn build(mesh: &Mesh) -> Self {
+        let tri = |t: &[u32; 3]| t.map(|i| Vec3A::from(mesh.positions[i as usize]));
+        let boxes: Vec<(Vec3A, Vec3A)> = mesh
+            .indices
+            .iter()
+            .map(|t| {
+                let [a, b, c] = tri(t);
+                (a.min(b).min(c), a.max(b).max(c))
+            })
+            .collect();
+        let bvh = Bvh::build(&boxes);
+        let triangles = bvh
+            .prims
+            .iter()
+            .map(|&p| {
+                let [a, b, c] = tri(&mesh.indices[p as usize]);
+                Triangle {
+                    v0: [a.x, a.y, a.z, 0.0],
+                    e1: (b - a).extend(0.0).into(),
+                    e2: (c - a).extend(0.0).into(),
+                }
+            })
+            .collect();
+        let bounds = boxes.iter().fold(
+            (Vec3A::splat(f32::INFINITY), Vec3A::splat(f32::NEG_INFINITY)),
+            |acc, b| (acc.0.min(b.0), acc.1.max(b.1)),
+        );
+        Self {
+            bvh,
+            triangles,
+            bounds,
+        }
+    }
+
+    /// The nearest hit of `ray` (object space).
+    #[must_use]
+    pub fn intersect(&self, ray: &Ray) -> Option<Hit> {
+        let mut best: Option<Hit> = None;
+        self.bvh.traverse(ray, |first, prims, t_max| {
+            let mut t_max = t_max;
+            for (k, &p) in prims.iter().enumerate() {
+                if let Some((t, u, v)) = intersect_triangle(&self.triangles[first + k], ray, t_max)
+                {
+                    t_max = t;
+                    best = Some(Hit {
+                        t,
+                        triangle: p,
+                        instance: 0,
+                        u,
+                        v,
+                    });
+                }
+            }
+            t_max
+        });
+        best
+    }
+}
+
+/// BLASes shared between frames, keyed by mesh content hash.
+#[derive(Debug, Default)]
+pub struct BlasCache {
+    map: Mutex<HashMap<u64, Arc<Blas>>>,
+}
+
+impl BlasCache {
+    /// The BLAS of `mesh`, built on first request.
+    pub fn get(&self, mesh: &Mesh) -> Arc<Blas> {
+        let key = mesh.content_hash();
+        if let Some(b) = self
+            .map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Arc::clone(b);
+        }
+        let blas = Arc::new(Blas::build(mesh));
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key)
+            .or_insert(blas)
+            .clone()
+    }
+
+    /// Number of cached BLASes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// Whether the cache is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// An instance: a BLAS placed in the world.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The geometry.
+    pub blas: Arc<Blas>,
+    /// Object-to-world transform.
+    pub transform: Affine3A,
+}
+
+/// The top-level structure: a BVH over instances' world boxes.
+#[derive(Debug, Clone)]
+pub struct Tlas {
+    bvh: Bvh,
+    instances: Vec<Instance>,
+    inverses: Vec<Affine3A>,
+}
+
+impl Tlas {
+    /// Builds the TLAS over `instances`.
+    #[must_use]
+    pub fn build(instances: Vec<Instance>) -> Self {
+        let boxes: Vec<(Vec3A, Vec3A)> = instances
+            .iter()
+            .map(|i| {
+                let (lo, hi) = i.blas.bounds;
+                let mut b = Bounds::EMPTY;
+                for k in 0..8 {
+                    let c = Vec3A::new(
+                        if k & 1 == 0 { lo.x } else { hi.x },
+                        if k & 2 == 0 { lo.y } else { hi.y },
+                        if k & 4 == 0 { lo.z } else { hi.z },
+                    );
+                    b.grow(i.transform.transform_point3a(c));
+                }
+                (b.min, b.max)
+            })
+            .collect();
+        let inverses = instances.iter().map(|i| i.transform.inverse()).collect();
+        Self {
+            bvh: Bvh::build(&boxes),
+            instances,
+            inverses,
+        }
+    }
+
+    /// The instances.
+    #[must_use]
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// The nearest hit of a world-space ray. The object-space ray keeps the same
+    /// parameter t (its direction is transformed, not renormalised).
+    #[must_use]
+    pub fn intersect(&self, ray: &Ray) -> Option<Hit> {
+        let mut best: Option<Hit> = None;
+        self.bvh.traverse(ray, |_, prims, t_max| {
+            let mut t_max = t_max;
+            for &i in prims {
+                let inv = &self.inverses[i as usize];
+                let local = Ray {
+                    origin: inv.transform_point3(ray.origin),
+                    dir: inv.transform_vector3(ray.dir),
+                    t_min: ray.t_min,
+                    t_max,
+                };
+                if let Some(mut h) = self.instances[i as usize].blas.intersect(&local) {
+                    h.instance = i;
+                    t_max = h.t;
+                    best = Some(h);
+                }
+            }
+            t_max
+        });
+        best
+    }
+}

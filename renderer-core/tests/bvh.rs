@@ -1,0 +1,170 @@
+//! BVH and TLAS traversal agree with brute force on hit/miss, triangle and t.
+
+use std::sync::Arc;
+
+use glam::{Affine3A, Quat, Vec3};
+use proptest::prelude::*;
+use renderer_core::accel::{
+    Blas, BlasCache, Instance, Mesh, Ray, Tlas, Triangle, intersect_triangle,
+};
+
+fn mesh_from(tris: &[[f32; 9]]) -> Mesh {
+    let mut m = Mesh::default();
+    for (k, t) in tris.iter().enumerate() {
+        for v in 0..3 {
+            m.positions.push([t[3 * v], t[3 * v + 1], t[3 * v + 2]]);
+        }
+        let b = 3 * k as u32;
+        m.indices.push([b, b + 1, b + 2]);
+    }
+    m
+}
+
+fn triangle(m: &Mesh, i: usize) -> Triangle {
+    let [a, b, c] = m.indices[i].map(|k| Vec3::from(m.positions[k as usize]));
+    Triangle {
+        v0: a.extend(0.0).into(),
+        e1: (b - a).extend(0.0).into(),
+        e2: (c - a).extend(0.0).into(),
+    }
+}
+
+/// Nearest hit by testing every triangle: (t, triangle).
+fn brute(m: &Mesh, ray: &Ray) -> Option<(f32, u32)> {
+    let mut best: Option<(f32, u32)> = None;
+    for i in 0..m.indices.len() {
+        let t_max = best.map_or(ray.t_max, |b| b.0);
+        if let Some((t, _, _)) = intersect_triangle(&triangle(m, i), ray, t_max) {
+            best = Some((t, i as u32));
+        }
+    }
+    best
+}
+
+fn coord() -> impl Strategy<Value = f32> {
+    -10.0f32..10.0
+}
+
+fn tri() -> impl Strategy<Value = [f32; 9]> {
+    (
+        proptest::array::uniform3(coord()),
+        proptest::array::uniform3(-1.5f32..1.5),
+        proptest::array::uniform3(-1.5f32..1.5),
+    )
+        .prop_map(|(c, a, b)| {
+            [
+                c[0],
+                c[1],
+                c[2],
+                c[0] + a[0],
+                c[1] + a[1],
+                c[2] + a[2],
+                c[0] + b[0],
+                c[1] + b[1],
+                c[2] + b[2],
+            ]
+        })
+}
+
+fn ray() -> impl Strategy<Value = Ray> {
+    (
+        proptest::array::uniform3(-15.0f32..15.0),
+        proptest::array::uniform3(-1.0f32..1.0),
+        0.0f32..40.0,
+    )
+        .prop_map(|(o, d, t_max)| Ray {
+            origin: Vec3::from(o),
+            dir: Vec3::from(d),
+            t_min: 0.0,
+            t_max,
+        })
+}
+
+/// Same hit, or the same t where two triangles tie.
+fn agree(a: Option<(f32, u32)>, b: Option<(f32, u32)>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => x.1 == y.1 || (x.0 - y.0).abs() <= 1e-5 * x.0.abs().max(1.0),
+        _ => false,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn blas_matches_brute_force(tris in proptest::collection::vec(tri(), 1..300), rays in proptest::collection::vec(ray(), 64)) {
+        let mesh = mesh_from(&tris);
+        let blas = Blas::build(&mesh);
+        for r in &rays {
+            let got = blas.intersect(r).map(|h| (h.t, h.triangle));
+            prop_assert!(agree(got, brute(&mesh, r)), "{got:?} vs {:?}", brute(&mesh, r));
+        }
+    }
+
+    #[test]
+    fn tlas_matches_brute_force_over_transformed_instances(
+        tris in proptest::collection::vec(tri(), 1..60),
+        placements in proptest::collection::vec((proptest::array::uniform3(-8.0f32..8.0), 0.0f32..6.3, 0.5f32..2.0), 1..6),
+        rays in proptest::collection::vec(ray(), 48),
+    ) {
+        let mesh = mesh_from(&tris);
+        let cache = BlasCache::default();
+        let blas = cache.get(&mesh);
+        let transforms: Vec<Affine3A> = placements
+            .iter()
+            .map(|(t, angle, s)| Affine3A::from_scale_rotation_translation(Vec3::splat(*s), Quat::from_rotation_y(*angle), Vec3::from(*t)))
+            .collect();
+        let tlas = Tlas::build(transforms.iter().map(|&transform| Instance { blas: Arc::clone(&blas), transform }).collect());
+        // Brute force in world space: every instance's triangles transformed.
+        let world: Vec<Mesh> = transforms
+            .iter()
+            .map(|tf| Mesh {
+                positions: mesh.positions.iter().map(|p| tf.transform_point3(Vec3::from(*p)).into()).collect(),
+                indices: mesh.indices.clone(),
+            })
+            .collect();
+        for r in &rays {
+            let mut best: Option<(f32, u32, u32)> = None;
+            for (i, m) in world.iter().enumerate() {
+                let t_max = best.map_or(r.t_max, |b| b.0);
+                if let Some((t, tri)) = brute(m, &Ray { t_max, ..*r }) {
+                    best = Some((t, tri, i as u32));
+                }
+            }
+            let got = tlas.intersect(r);
+            match (got, best) {
+                (None, None) => {}
+                (Some(h), Some(b)) => prop_assert!(
+                    (h.t - b.0).abs() <= 2e-4 * b.0.abs().max(1.0),
+                    "t {} vs {}", h.t, b.0
+                ),
+                (g, b) => prop_assert!(false, "{g:?} vs {b:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn the_blas_cache_reuses_by_content() {
+    let a = mesh_from(&[[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]]);
+    let cache = BlasCache::default();
+    let x = cache.get(&a);
+    let y = cache.get(&a.clone());
+    assert!(Arc::ptr_eq(&x, &y));
+    let mut b = a.clone();
+    b.positions[0][2] = 0.5;
+    let _ = cache.get(&b);
+    assert_eq!(cache.len(), 2);
+}
+
+#[test]
+fn nodes_and_triangles_are_gpu_plain_data() {
+    assert_eq!(std::mem::size_of::<renderer_core::accel::BvhNode>(), 32);
+    assert_eq!(std::mem::size_of::<Triangle>(), 48);
+    let blas = Blas::build(&mesh_from(
+        &[[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]; 9],
+    ));
+    let bytes: &[u8] = bytemuck::cast_slice(&blas.bvh.nodes);
+    assert_eq!(bytes.len(), 32 * blas.bvh.nodes.len());
+}
