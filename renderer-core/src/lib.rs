@@ -6,6 +6,8 @@
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
+//! - [`scene`]: the RON scene format, loading and validation.
+//! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
 //! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
 
 #![forbid(unsafe_code)]
@@ -15,5 +17,7 @@ pub mod accel;
 pub mod curvature;
 pub mod field;
 pub mod integrator;
+pub mod scene;
+pub mod trace;
 
 pub use scheduler;

@@ -1,0 +1,595 @@
+//! The scene format (RON) and its loading: camera, meshes (OBJ files or analytic
+//! sphere, plane and box), instances with transforms, fields and tolerances.
+//!
+//! Loading validates everything and fails with a [`SceneError`] that names the file,
+//! the line:column where RON gives one, the field, and the bad value. The schema is
+//! documented on the types below and in `assets/scenes/README.md`.
+//!
+//! ```
+//! use renderer_core::scene::Scene;
+//! let text = r#"(
+//!     camera: Some((position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+//!     meshes: [(name: "ball", source: Sphere(radius: 1.0))],
+//!     instances: [(mesh: "ball", translate: (0.0, 0.0, 2.0))],
+//!     fields: [Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)],
+//! )"#;
+//! let scene = Scene::from_str(text, "inline.ron".as_ref()).unwrap();
+//! assert_eq!(scene.instances.len(), 1);
+//! ```
+
+use std::f64::consts::PI;
+use std::path::{Path, PathBuf};
+
+use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
+use serde::Deserialize;
+
+use crate::accel::Mesh;
+use crate::field::{FieldKind, Medium};
+use crate::integrator::Tolerances;
+
+/// Why a scene could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SceneError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The scene file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// RON syntax or schema error (unknown field kind, missing field, wrong type).
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The scene file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// RON's message.
+        message: String,
+    },
+    /// A value is out of its valid range.
+    #[error("{path}: {field} = {value}: {reason}")]
+    Invalid {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene, e.g. `fields[1].radius`.
+        field: String,
+        /// The bad value as written.
+        value: String,
+        /// What it must be.
+        reason: String,
+    },
+    /// A mesh file does not exist or cannot be read.
+    #[error("{path}: {field}: mesh file {resolved} cannot be loaded: {reason}")]
+    MeshFile {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene.
+        field: String,
+        /// The mesh path resolved against the scene's folder.
+        resolved: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A camera: a pinhole at `position` looking at `look_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDesc {
+    /// Eye position.
+    pub position: DVec3,
+    /// Point looked at.
+    pub look_at: DVec3,
+    /// Up direction (default +y).
+    #[serde(default = "default_up")]
+    pub up: DVec3,
+    /// Vertical field of view in degrees, in (0, 180).
+    pub fov_deg: f64,
+}
+
+fn default_up() -> DVec3 {
+    DVec3::Y
+}
+
+/// Where a mesh's triangles come from.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub enum MeshSource {
+    /// A Wavefront OBJ file, relative to the scene file's folder.
+    Obj(PathBuf),
+    /// A UV sphere of `radius` around the origin.
+    Sphere {
+        /// Radius (> 0).
+        radius: f64,
+    },
+    /// A square in the y = 0 plane, `size` on a side, centred on the origin.
+    Plane {
+        /// Side length (> 0).
+        size: f64,
+    },
+    /// An axis-aligned box.
+    Box {
+        /// Lower corner.
+        min: DVec3,
+        /// Upper corner (each component above `min`).
+        max: DVec3,
+    },
+}
+
+/// A named mesh.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeshDesc {
+    /// Name that instances refer to.
+    pub name: String,
+    /// Its triangles.
+    pub source: MeshSource,
+}
+
+/// A mesh placed in the scene: scale, then rotate (degrees about x, y, z), then
+/// translate.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceDesc {
+    /// The mesh's name.
+    pub mesh: String,
+    /// Translation.
+    #[serde(default)]
+    pub translate: DVec3,
+    /// Rotation, degrees about x, y, z (applied in that order).
+    #[serde(default)]
+    pub rotate_deg: DVec3,
+    /// Uniform scale (> 0).
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A scene file as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneFile {
+    /// The camera (a field-only file for `grin trace` may leave it out).
+    #[serde(default)]
+    pub camera: Option<CameraDesc>,
+    /// Refractive index where no field applies (default 1).
+    #[serde(default = "one")]
+    pub background_index: f64,
+    /// Meshes.
+    #[serde(default)]
+    pub meshes: Vec<MeshDesc>,
+    /// Instances of the meshes.
+    #[serde(default)]
+    pub instances: Vec<InstanceDesc>,
+    /// Fields.
+    #[serde(default)]
+    pub fields: Vec<FieldKind>,
+    /// Integration tolerances (defaults if absent).
+    #[serde(default)]
+    pub tolerances: Option<Tolerances>,
+}
+
+/// A loaded, validated scene.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// The camera, if given.
+    pub camera: Option<CameraDesc>,
+    /// The meshes, in file order.
+    pub meshes: Vec<Mesh>,
+    /// Instances: mesh index and object-to-world transform.
+    pub instances: Vec<(usize, Affine3A)>,
+    /// The fields.
+    pub medium: Medium,
+    /// Tolerances.
+    pub tolerances: Tolerances,
+}
+
+struct Check<'a> {
+    path: &'a Path,
+}
+
+impl Check<'_> {
+    fn fail(&self, field: String, value: impl std::fmt::Debug, reason: &str) -> SceneError {
+        SceneError::Invalid {
+            path: self.path.to_owned(),
+            field,
+            value: format!("{value:?}"),
+            reason: reason.to_owned(),
+        }
+    }
+    fn finite(&self, field: String, v: f64) -> Result<f64, SceneError> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.fail(field, v, "must be a finite number"))
+        }
+    }
+    fn positive(&self, field: String, v: f64) -> Result<f64, SceneError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.fail(field, v, "must be a finite number above 0"))
+        }
+    }
+    fn vec(&self, field: String, v: DVec3) -> Result<DVec3, SceneError> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.fail(field, v, "must have finite components"))
+        }
+    }
+}
+
+impl Scene {
+    /// Loads and validates a scene file; mesh files resolve against its folder.
+    ///
+    /// # Errors
+    /// A [`SceneError`] naming the file, position, field and value.
+    pub fn load(path: &Path) -> Result<Self, SceneError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parses and validates scene text; `path` names it in errors and anchors
+    /// relative mesh paths.
+    ///
+    /// # Errors
+    /// A [`SceneError`] naming the file, position, field and value.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, path: &Path) -> Result<Self, SceneError> {
+        let file: SceneFile = ron::from_str(text).map_err(|e| SceneError::Parse {
+            path: path.to_owned(),
+            line: e.span.start.line,
+            column: e.span.start.col,
+            message: e.code.to_string(),
+        })?;
+        Self::from_file(file, path)
+    }
+
+    /// Validates a parsed scene.
+    ///
+    /// # Errors
+    /// A [`SceneError`] naming the file, field and value.
+    pub fn from_file(file: SceneFile, path: &Path) -> Result<Self, SceneError> {
+        let c = Check { path };
+        if let Some(cam) = &file.camera {
+            c.vec("camera.position".into(), cam.position)?;
+            c.vec("camera.look_at".into(), cam.look_at)?;
+            c.vec("camera.up".into(), cam.up)?;
+            if !(cam.fov_deg > 0.0 && cam.fov_deg < 180.0) {
+                return Err(c.fail(
+                    "camera.fov_deg".into(),
+                    cam.fov_deg,
+                    "must be in (0, 180) degrees",
+                ));
+            }
+            let forward = cam.look_at - cam.position;
+            if forward.length() == 0.0 {
+                return Err(c.fail(
+                    "camera.look_at".into(),
+                    cam.look_at,
+                    "must differ from camera.position",
+                ));
+            }
+            if forward.cross(cam.up).length()
+                < 1e-12 * forward.length() * cam.up.length().max(1e-300)
+            {
+                return Err(c.fail(
+                    "camera.up".into(),
+                    cam.up,
+                    "must not be parallel to the view direction",
+                ));
+            }
+        }
+        c.positive("background_index".into(), file.background_index)?;
+        let tolerances = file.tolerances.unwrap_or_default();
+        c.positive("tolerances.geometric".into(), tolerances.geometric)?;
+        c.positive("tolerances.rk".into(), tolerances.rk)?;
+        c.positive("tolerances.far".into(), tolerances.far)?;
+        if tolerances.max_steps == 0 {
+            return Err(c.fail("tolerances.max_steps".into(), 0, "must be at least 1"));
+        }
+        for (i, f) in file.fields.iter().enumerate() {
+            validate_field(&c, i, f, file.background_index)?;
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut meshes = Vec::with_capacity(file.meshes.len());
+        for (i, m) in file.meshes.iter().enumerate() {
+            if file.meshes[..i].iter().any(|o| o.name == m.name) {
+                return Err(c.fail(
+                    format!("meshes[{i}].name"),
+                    &m.name,
+                    "is used by an earlier mesh",
+                ));
+            }
+            meshes.push(load_mesh(&c, i, &m.source, base)?);
+        }
+        let mut instances = Vec::with_capacity(file.instances.len());
+        for (i, inst) in file.instances.iter().enumerate() {
+            let Some(mesh) = file.meshes.iter().position(|m| m.name == inst.mesh) else {
+                return Err(c.fail(
+                    format!("instances[{i}].mesh"),
+                    &inst.mesh,
+                    "names no mesh of this scene",
+                ));
+            };
+            let t = c.vec(format!("instances[{i}].translate"), inst.translate)?;
+            let r = c.vec(format!("instances[{i}].rotate_deg"), inst.rotate_deg)?;
+            let s = c.positive(format!("instances[{i}].scale"), inst.scale)?;
+            let rot = Quat::from_euler(
+                EulerRot::ZYX,
+                (r.z * PI / 180.0) as f32,
+                (r.y * PI / 180.0) as f32,
+                (r.x * PI / 180.0) as f32,
+            );
+            instances.push((
+                mesh,
+                Affine3A::from_scale_rotation_translation(Vec3::splat(s as f32), rot, t.as_vec3()),
+            ));
+        }
+        Ok(Self {
+            camera: file.camera,
+            meshes,
+            instances,
+            medium: Medium {
+                background: file.background_index,
+                fields: file.fields,
+            },
+            tolerances,
+        })
+    }
+}
+
+fn validate_field(
+    c: &Check<'_>,
+    i: usize,
+    f: &FieldKind,
+    background: f64,
+) -> Result<(), SceneError> {
+    let at = |name: &str| format!("fields[{i}].{name}");
+    match *f {
+        FieldKind::LinearGradient {
+            n0,
+            gradient,
+            region,
+        } => {
+            c.positive(at("n0"), n0)?;
+            c.vec(at("gradient"), gradient)?;
+            c.vec(at("region.min"), region.min)?;
+            c.vec(at("region.max"), region.max)?;
+            if !region.min.cmplt(region.max).all() {
+                return Err(c.fail(at("region"), region, "min must be below max on every axis"));
+            }
+            // The index must stay positive over the whole box.
+            let lowest = (0..8)
+                .map(|k| {
+                    let p = DVec3::new(
+                        if k & 1 == 0 {
+                            region.min.x
+                        } else {
+                            region.max.x
+                        },
+                        if k & 2 == 0 {
+                            region.min.y
+                        } else {
+                            region.max.y
+                        },
+                        if k & 4 == 0 {
+                            region.min.z
+                        } else {
+                            region.max.z
+                        },
+                    );
+                    n0 + gradient.dot(p)
+                })
+                .fold(f64::MAX, f64::min);
+            if lowest <= 0.0 {
+                return Err(c.fail(
+                    at("gradient"),
+                    gradient,
+                    "makes the index reach 0 or below inside the region",
+                ));
+            }
+        }
+        FieldKind::Luneburg { centre, radius } => {
+            c.vec(at("centre"), centre)?;
+            c.positive(at("radius"), radius)?;
+        }
+        FieldKind::MaxwellFishEye {
+            centre,
+            radius,
+            n0,
+            extent,
+        } => {
+            c.vec(at("centre"), centre)?;
+            c.positive(at("radius"), radius)?;
+            c.positive(at("n0"), n0)?;
+            c.positive(at("extent"), extent)?;
+        }
+        FieldKind::GaussianBlob {
+            centre,
+            sigma,
+            amplitude,
+        } => {
+            c.vec(at("centre"), centre)?;
+            c.positive(at("sigma"), sigma)?;
+            c.finite(at("amplitude"), amplitude)?;
+            if background + amplitude.min(0.0) <= 0.0 {
+                return Err(c.fail(
+                    at("amplitude"),
+                    amplitude,
+                    "makes the index reach 0 or below",
+                ));
+            }
+        }
+        FieldKind::Schwarzschild { centre, rs, extent } => {
+            c.vec(at("centre"), centre)?;
+            c.positive(at("rs"), rs)?;
+            c.positive(at("extent"), extent)?;
+            if extent <= 3.0 * rs {
+                return Err(c.fail(
+                    at("extent"),
+                    extent,
+                    "must be more than 3 rs (well beyond the photon sphere at 1.5 rs)",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn load_mesh(
+    c: &Check<'_>,
+    i: usize,
+    source: &MeshSource,
+    base: &Path,
+) -> Result<Mesh, SceneError> {
+    let at = |name: &str| format!("meshes[{i}].{name}");
+    let mesh = match source {
+        MeshSource::Obj(rel) => {
+            let resolved = base.join(rel);
+            let fail = |reason: String| SceneError::MeshFile {
+                path: c.path.to_owned(),
+                field: at("source"),
+                resolved: resolved.clone(),
+                reason,
+            };
+            if !resolved.is_file() {
+                return Err(fail("no such file".into()));
+            }
+            let (models, _) = tobj::load_obj(&resolved, &tobj::GPU_LOAD_OPTIONS)
+                .map_err(|e| fail(e.to_string()))?;
+            let mut mesh = Mesh::default();
+            for m in models {
+                let offset = mesh.positions.len() as u32;
+                mesh.positions
+                    .extend(m.mesh.positions.chunks_exact(3).map(|p| [p[0], p[1], p[2]]));
+                mesh.indices.extend(
+                    m.mesh
+                        .indices
+                        .chunks_exact(3)
+                        .map(|t| [t[0] + offset, t[1] + offset, t[2] + offset]),
+                );
+            }
+            mesh
+        }
+        MeshSource::Sphere { radius } => {
+            sphere(c.positive(at("source.radius"), *radius)? as f32, 48, 24)
+        }
+        MeshSource::Plane { size } => {
+            let h = c.positive(at("source.size"), *size)? as f32 / 2.0;
+            Mesh {
+                positions: vec![[-h, 0.0, -h], [h, 0.0, -h], [h, 0.0, h], [-h, 0.0, h]],
+                indices: vec![[0, 2, 1], [0, 3, 2]],
+            }
+        }
+        MeshSource::Box { min, max } => {
+            let (min, max) = (
+                c.vec(at("source.min"), *min)?,
+                c.vec(at("source.max"), *max)?,
+            );
+            if !min.cmplt(max).all() {
+                return Err(c.fail(
+                    at("source"),
+                    (min, max),
+                    "min must be below max on every axis",
+                ));
+            }
+            cuboid(min.as_vec3(), max.as_vec3())
+        }
+    };
+    if mesh.indices.is_empty() {
+        return Err(c.fail(at("source"), source, "has no triangles"));
+    }
+    if let Some(bad) = mesh
+        .indices
+        .iter()
+        .flatten()
+        .find(|&&k| k as usize >= mesh.positions.len())
+    {
+        return Err(c.fail(at("source"), bad, "has a triangle index past its vertices"));
+    }
+    if mesh.positions.iter().flatten().any(|v| !v.is_finite()) {
+        return Err(c.fail(at("source"), source, "has a non-finite vertex"));
+    }
+    let area: f32 = mesh
+        .indices
+        .iter()
+        .map(|t| {
+            let [a, b, c] = t.map(|k| Vec3::from(mesh.positions[k as usize]));
+            (b - a).cross(c - a).length() * 0.5
+        })
+        .sum();
+    if area <= 0.0 {
+        return Err(c.fail(at("source"), source, "has zero area"));
+    }
+    Ok(mesh)
+}
+
+fn sphere(r: f32, slices: u32, stacks: u32) -> Mesh {
+    let mut m = Mesh::default();
+    for j in 0..=stacks {
+        let th = std::f32::consts::PI * j as f32 / stacks as f32;
+        for i in 0..=slices {
+            let ph = 2.0 * std::f32::consts::PI * i as f32 / slices as f32;
+            m.positions.push([
+                r * th.sin() * ph.cos(),
+                r * th.cos(),
+                r * th.sin() * ph.sin(),
+            ]);
+        }
+    }
+    let w = slices + 1;
+    for j in 0..stacks {
+        for i in 0..slices {
+            let (a, b, c, d) = (
+                j * w + i,
+                j * w + i + 1,
+                (j + 1) * w + i,
+                (j + 1) * w + i + 1,
+            );
+            if j > 0 {
+                m.indices.push([a, b, c]);
+            }
+            if j + 1 < stacks {
+                m.indices.push([b, d, c]);
+            }
+        }
+    }
+    m
+}
+
+fn cuboid(lo: Vec3, hi: Vec3) -> Mesh {
+    let p = |k: u32| {
+        [
+            if k & 1 == 0 { lo.x } else { hi.x },
+            if k & 2 == 0 { lo.y } else { hi.y },
+            if k & 4 == 0 { lo.z } else { hi.z },
+        ]
+    };
+    let faces = [
+        [0, 2, 3, 1],
+        [4, 5, 7, 6],
+        [0, 1, 5, 4],
+        [2, 6, 7, 3],
+        [0, 4, 6, 2],
+        [1, 3, 7, 5],
+    ];
+    Mesh {
+        positions: (0..8).map(p).collect(),
+        indices: faces
+            .iter()
+            .flat_map(|f| [[f[0], f[1], f[2]], [f[0], f[2], f[3]]])
+            .collect(),
+    }
+}

@@ -1,0 +1,128 @@
+//! Tracing one curved ray through a whole scene: the integrator's segments tested
+//! against the TLAS as they are made, stopping at the first hit.
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use glam::DVec3;
+use serde::Serialize;
+
+use crate::accel::{BlasCache, Instance, Ray, Tlas};
+use crate::integrator::{Integrator, Segment, StopSurface, Termination, TraceResult};
+use crate::scene::Scene;
+
+/// A scene ready for tracing: its integrator and its acceleration structures.
+#[derive(Debug)]
+pub struct SceneTracer {
+    integrator: Integrator,
+    tlas: Tlas,
+}
+
+/// Where a ray hit geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SurfaceHit {
+    /// World position.
+    pub position: DVec3,
+    /// Instance index.
+    pub instance: u32,
+    /// Triangle index within the instance's mesh.
+    pub triangle: u32,
+    /// Index of the segment that hit.
+    pub segment: u32,
+}
+
+/// A traced ray: the integrator's result, the hit if any, and (on request) the path.
+#[derive(Debug, Clone, Serialize)]
+pub struct RayReport {
+    /// The integrator's end state (position is the hit point on a hit).
+    pub result: TraceResult,
+    /// The hit, if the ray ended on geometry.
+    pub hit: Option<SurfaceHit>,
+    /// The segments' end points, starting at the origin (empty unless asked for).
+    pub path: Vec<DVec3>,
+}
+
+impl SceneTracer {
+    /// Builds the integrator and the BLASes (through `cache`) and TLAS of `scene`.
+    #[must_use]
+    pub fn new(scene: &Scene, cache: &BlasCache) -> Self {
+        let instances = scene
+            .instances
+            .iter()
+            .map(|&(mesh, transform)| Instance {
+                blas: cache.get(&scene.meshes[mesh]),
+                transform,
+            })
+            .collect();
+        Self {
+            integrator: Integrator::new(scene.medium.clone(), scene.tolerances),
+            tlas: Tlas::build(instances),
+        }
+    }
+
+    /// The integrator.
+    #[must_use]
+    pub fn integrator(&self) -> &Integrator {
+        &self.integrator
+    }
+
+    /// Tests one segment against the scene.
+    #[must_use]
+    pub fn intersect_segment(&self, seg: &Segment) -> Option<(f64, u32, u32)> {
+        let d = seg.end - seg.start;
+        let ray = Ray {
+            origin: seg.start.as_vec3(),
+            dir: d.as_vec3(),
+            t_min: 1e-7,
+            t_max: 1.0,
+        };
+        self.tlas
+            .intersect(&ray)
+            .map(|h| (f64::from(h.t), h.instance, h.triangle))
+    }
+
+    /// Traces a ray from `origin` along `direction`, until a hit, `stop`, or the
+    /// ray's own end; `with_path` records the segment end points.
+    #[must_use]
+    pub fn trace(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        stop: Option<StopSurface>,
+        with_path: bool,
+    ) -> RayReport {
+        let mut hit = None;
+        let mut unused = 0.0;
+        let mut path = if with_path { vec![origin] } else { Vec::new() };
+        let mut result = self.integrator.trace(origin, direction, stop, |seg| {
+            if let Some((t, instance, triangle)) = self.intersect_segment(seg) {
+                let position = seg.start + (seg.end - seg.start) * t;
+                // The integrator counted the whole segment's optical path.
+                unused = self.integrator.medium().index(position).0 * (1.0 - t) * seg.length();
+                if with_path {
+                    path.push(position);
+                }
+                hit = Some(SurfaceHit {
+                    position,
+                    instance,
+                    triangle,
+                    segment: seg.index,
+                });
+                return ControlFlow::Break(());
+            }
+            if with_path {
+                path.push(seg.end);
+            }
+            ControlFlow::Continue(())
+        });
+        if let Some(h) = hit {
+            result.position = h.position;
+            result.termination = Termination::Hit;
+            result.optical_path -= unused;
+        }
+        RayReport { result, hit, path }
+    }
+}
+
+/// Shared-ownership convenience for hosts.
+pub type SharedTracer = Arc<SceneTracer>;

@@ -1,0 +1,96 @@
+//! Scene loading: every bundled scene loads; malformed scenes give the expected error
+//! kind and message parts, and never panic.
+
+use std::path::{Path, PathBuf};
+
+use renderer_core::scene::{Scene, SceneError};
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes")
+}
+
+#[test]
+fn every_bundled_scene_loads() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(assets()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert!(scene.camera.is_some(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 5);
+}
+
+const GOOD: &str = r#"(
+    camera: Some((position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+    meshes: [(name: "m", source: Sphere(radius: 1.0))],
+    instances: [(mesh: "m")],
+    fields: [Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)],
+)"#;
+
+fn load(text: &str) -> Result<Scene, SceneError> {
+    Scene::from_str(text, &assets().join("bad.ron"))
+}
+
+/// Each malformed scene, the error kind it must give, and the parts its message must
+/// contain.
+#[test]
+fn malformed_scenes_give_clear_errors() {
+    let cases: Vec<(&str, String, &str, Vec<&str>)> = vec![
+        ("syntax error", GOOD.replace("fov_deg: 40.0))", "fov_deg: 40.0)"), "parse", vec!["bad.ron:"]),
+        ("NaN radius", GOOD.replace("radius: 1.0)]", "radius: NaN)]"), "invalid", vec!["fields[0].radius", "NaN"]),
+        ("negative radius", GOOD.replace("radius: 1.0)]", "radius: -2.0)]"), "invalid", vec!["fields[0].radius", "-2.0"]),
+        ("negative sphere mesh", GOOD.replace("Sphere(radius: 1.0)", "Sphere(radius: -1.0)"), "invalid", vec!["meshes[0].source.radius", "-1.0"]),
+        ("missing mesh file", GOOD.replace("Sphere(radius: 1.0)", "Obj(\"nowhere/missing.obj\")"), "mesh", vec!["meshes[0].source", "nowhere/missing.obj", "no such file"]),
+        ("unknown field kind", GOOD.replace("Luneburg(", "Wormhole("), "parse", vec!["Wormhole"]),
+        ("zero tolerance", GOOD.replace("fields:", "tolerances: Some((geometric: 0.0, rk: 1e-9, max_steps: 10, far: 1e6)), fields:"), "invalid", vec!["tolerances.geometric", "0.0"]),
+        ("zero max steps", GOOD.replace("fields:", "tolerances: Some((geometric: 1e-4, rk: 1e-9, max_steps: 0, far: 1e6)), fields:"), "invalid", vec!["tolerances.max_steps"]),
+        ("unknown mesh name", GOOD.replace("(mesh: \"m\")", "(mesh: \"q\")"), "invalid", vec!["instances[0].mesh", "\"q\""]),
+        ("zero scale", GOOD.replace("(mesh: \"m\")", "(mesh: \"m\", scale: 0.0)"), "invalid", vec!["instances[0].scale"]),
+        ("fov out of range", GOOD.replace("fov_deg: 40.0", "fov_deg: 180.0"), "invalid", vec!["camera.fov_deg", "180.0"]),
+        ("camera looks at itself", GOOD.replace("look_at: (0.0, 0.0, 0.0)", "look_at: (0.0, 0.0, -5.0)"), "invalid", vec!["camera.look_at"]),
+        ("empty box", GOOD.replace("Sphere(radius: 1.0)", "Box(min: (1.0, 0.0, 0.0), max: (1.0, 1.0, 1.0))"), "invalid", vec!["meshes[0].source", "min must be below max"]),
+        ("negative background", GOOD.replace("fields:", "background_index: -1.0, fields:"), "invalid", vec!["background_index", "-1.0"]),
+        ("mass inside its extent", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "Schwarzschild(centre: (0.0, 0.0, 0.0), rs: 2.0, extent: 3.0)"), "invalid", vec!["fields[0].extent"]),
+        ("index below zero", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "GaussianBlob(centre: (0.0, 0.0, 0.0), sigma: 1.0, amplitude: -1.5)"), "invalid", vec!["fields[0].amplitude"]),
+        ("unknown scene key", GOOD.replace("fields:", "lights: [], fields:"), "parse", vec!["lights"]),
+        ("duplicate mesh name", GOOD.replace("meshes: [(name: \"m\", source: Sphere(radius: 1.0))]", "meshes: [(name: \"m\", source: Sphere(radius: 1.0)), (name: \"m\", source: Plane(size: 1.0))]"), "invalid", vec!["meshes[1].name"]),
+    ];
+    assert!(cases.len() >= 15);
+    for (what, text, kind, parts) in cases {
+        assert_ne!(text, GOOD, "{what}: the case did not change the scene");
+        let err = load(&text)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: loaded"));
+        let got = match &err {
+            SceneError::Parse { .. } => "parse",
+            SceneError::Invalid { .. } => "invalid",
+            SceneError::MeshFile { .. } => "mesh",
+            _ => "other",
+        };
+        assert_eq!(got, kind, "{what}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains("bad.ron"), "{what}: {msg}");
+        for p in parts {
+            assert!(msg.contains(p), "{what}: '{p}' not in: {msg}");
+        }
+    }
+}
+
+#[test]
+fn parse_errors_carry_line_and_column() {
+    let text = "(\n  camera: None,\n  meshes: [oops],\n)";
+    match load(text) {
+        Err(SceneError::Parse { line, column, .. }) => assert_eq!((line, column), (3, 12)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_missing_scene_file_is_an_io_error_naming_it() {
+    let err = Scene::load(Path::new("/no/such/scene.ron")).unwrap_err();
+    assert!(matches!(err, SceneError::Io { .. }));
+    assert!(err.to_string().contains("/no/such/scene.ron"));
+}
