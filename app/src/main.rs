@@ -1,21 +1,155 @@
-//! `grin`: the command-line front end. Its subcommands (render, batch, trace, inspect)
-//! arrive with the renderer; until then it reports its version and usage.
+//! `grin`: the command-line front end of the Grin renderer.
+//!
+//! - `grin trace SCENE.ron --origin X,Y,Z --dir X,Y,Z`: traces one curved ray and
+//!   prints JSON (termination, exit point and direction, optical path, steps,
+//!   segments, hit, and with `--path` the sampled path).
+//!
+//! Exit codes: 0 success, 2 bad input (arguments, scene file), 1 anything else.
 
-fn main() {
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        None | Some("-h" | "--help") => {
-            println!(
-                "grin {}\nusage: grin <command>\n",
-                env!("CARGO_PKG_VERSION")
-            );
-            println!("No commands are available yet: the renderer is under construction.");
-            println!("See README.md for what runs today.");
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use glam::DVec3;
+use renderer_core::accel::BlasCache;
+use renderer_core::integrator::StopSurface;
+use renderer_core::scene::Scene;
+use renderer_core::trace::SceneTracer;
+
+#[derive(Parser, Debug)]
+#[command(name = "grin", version, about = "Grin: a renderer of curved light")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Trace one ray through a scene (or a field-only file) and print JSON.
+    Trace(TraceArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TraceArgs {
+    /// Scene or field file (RON).
+    scene: PathBuf,
+    /// Ray origin, "x,y,z".
+    #[arg(long, value_parser = parse_vec3, allow_hyphen_values = true)]
+    origin: DVec3,
+    /// Ray direction, "x,y,z" (need not be unit).
+    #[arg(long, value_parser = parse_vec3, allow_hyphen_values = true)]
+    dir: DVec3,
+    /// Stop where the ray crosses this plane: "px,py,pz,nx,ny,nz" (point, normal).
+    #[arg(long, value_parser = parse_plane, allow_hyphen_values = true, conflicts_with = "stop_sphere")]
+    stop_plane: Option<StopSurface>,
+    /// Stop where the ray first crosses this sphere: "cx,cy,cz,r".
+    #[arg(long, value_parser = parse_sphere, allow_hyphen_values = true)]
+    stop_sphere: Option<StopSurface>,
+    /// Geometric tolerance: largest chord deviation (overrides the scene's).
+    #[arg(long, allow_hyphen_values = true)]
+    tolerance: Option<f64>,
+    /// Step budget (overrides the scene's).
+    #[arg(long)]
+    max_steps: Option<u32>,
+    /// Also print the sampled path (segment end points).
+    #[arg(long)]
+    path: bool,
+}
+
+fn numbers(s: &str, n: usize) -> Result<Vec<f64>, String> {
+    let v: Result<Vec<f64>, _> = s.split(',').map(|p| p.trim().parse::<f64>()).collect();
+    match v {
+        Ok(v) if v.len() == n && v.iter().all(|x| x.is_finite()) => Ok(v),
+        _ => Err(format!(
+            "expected {n} finite comma-separated numbers, got '{s}'"
+        )),
+    }
+}
+
+fn parse_vec3(s: &str) -> Result<DVec3, String> {
+    let v = numbers(s, 3)?;
+    Ok(DVec3::new(v[0], v[1], v[2]))
+}
+
+fn parse_plane(s: &str) -> Result<StopSurface, String> {
+    let v = numbers(s, 6)?;
+    let normal = DVec3::new(v[3], v[4], v[5]);
+    if normal.length() == 0.0 {
+        return Err("the plane's normal must not be zero".into());
+    }
+    Ok(StopSurface::Plane {
+        point: DVec3::new(v[0], v[1], v[2]),
+        normal,
+    })
+}
+
+fn parse_sphere(s: &str) -> Result<StopSurface, String> {
+    let v = numbers(s, 4)?;
+    if v[3] <= 0.0 {
+        return Err("the sphere's radius must be above 0".into());
+    }
+    Ok(StopSurface::Sphere {
+        centre: DVec3::new(v[0], v[1], v[2]),
+        radius: v[3],
+    })
+}
+
+fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
+    let mut scene = Scene::load(&args.scene).map_err(|e| (2, format!("grin trace: {e}")))?;
+    if args.dir.length() == 0.0 {
+        return Err((2, "grin trace: --dir must not be zero".into()));
+    }
+    if let Some(t) = args.tolerance {
+        if !(t.is_finite() && t > 0.0) {
+            return Err((2, format!("grin trace: --tolerance {t} must be above 0")));
         }
-        Some("-V" | "--version") => println!("grin {}", env!("CARGO_PKG_VERSION")),
-        Some(other) => {
-            eprintln!("grin: unknown command '{other}' (try --help)");
-            std::process::exit(2);
+        scene.tolerances.geometric = t;
+    }
+    if let Some(n) = args.max_steps {
+        if n == 0 {
+            return Err((2, "grin trace: --max-steps must be at least 1".into()));
+        }
+        scene.tolerances.max_steps = n;
+    }
+    let tracer = SceneTracer::new(&scene, &BlasCache::default());
+    let report = tracer.trace(
+        args.origin,
+        args.dir,
+        args.stop_plane.or(args.stop_sphere),
+        args.path,
+    );
+    let r = &report.result;
+    let mut out = serde_json::json!({
+        "termination": r.termination,
+        "exit_point": r.position.to_array(),
+        "exit_direction": r.direction.to_array(),
+        "optical_path_length": r.optical_path,
+        "steps": r.steps,
+        "segments": r.segments,
+        "hit": report.hit.map(|h| serde_json::json!({
+            "position": h.position.to_array(), "instance": h.instance,
+            "triangle": h.triangle, "segment": h.segment,
+        })),
+    });
+    if args.path {
+        out["path"] = report.path.iter().map(|p| p.to_array().to_vec()).collect();
+    }
+    serde_json::to_string_pretty(&out).map_err(|e| (1, format!("grin trace: {e}")))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Trace(args) => trace(args),
+    };
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err((code, message)) => {
+            eprintln!("{message}");
+            ExitCode::from(code)
         }
     }
 }

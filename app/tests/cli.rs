@@ -1,0 +1,119 @@
+//! The `grin` binary end to end: `grin trace` prints the documented JSON; bad input
+//! exits with status 2 and a message naming the problem.
+
+use std::process::Command;
+
+fn grin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run grin")
+}
+
+#[test]
+fn trace_prints_the_luneburg_focus_as_json() {
+    let out = grin(&[
+        "trace",
+        "assets/scenes/luneburg.ron",
+        "--origin",
+        "-3,0.5,0",
+        "--dir",
+        "1,0,0",
+        "--stop-plane",
+        "1,0,0,1,0,0",
+        "--path",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["termination"], "Stopped");
+    let p: Vec<f64> = serde_json::from_value(v["exit_point"].clone()).unwrap();
+    assert!((p[0] - 1.0).abs() < 1e-4 && p[1].abs() < 1e-4, "{p:?}");
+    let d: Vec<f64> = serde_json::from_value(v["exit_direction"].clone()).unwrap();
+    assert!((d[0] - 0.75f64.sqrt()).abs() < 1e-4 && (d[1] + 0.5).abs() < 1e-4);
+    // OPL: straight to the sphere, then pi/2 + sqrt(1 - h^2) inside.
+    let expect = (3.0 - 0.75f64.sqrt()) + std::f64::consts::FRAC_PI_2 + 0.75f64.sqrt();
+    assert!((v["optical_path_length"].as_f64().unwrap() - expect).abs() < 1e-4);
+    assert!(v["steps"].as_u64().unwrap() > 0 && v["segments"].as_u64().unwrap() > 1);
+    assert_eq!(
+        v["path"].as_array().unwrap().len() as u64,
+        v["segments"].as_u64().unwrap() + 1
+    );
+}
+
+#[test]
+fn trace_reports_a_hit_on_the_wall() {
+    let out = grin(&[
+        "trace",
+        "assets/scenes/luneburg.ron",
+        "--origin",
+        "-3,0.5,0",
+        "--dir",
+        "1,0,0",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["termination"], "Hit");
+    assert!((v["hit"]["position"][0].as_f64().unwrap() - 3.0).abs() < 1e-5);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    for (args, needle) in [
+        (
+            vec![
+                "trace",
+                "no/such.ron",
+                "--origin",
+                "0,0,0",
+                "--dir",
+                "1,0,0",
+            ],
+            "no/such.ron",
+        ),
+        (
+            vec![
+                "trace",
+                "assets/scenes/luneburg.ron",
+                "--origin",
+                "0,0",
+                "--dir",
+                "1,0,0",
+            ],
+            "3 finite",
+        ),
+        (
+            vec![
+                "trace",
+                "assets/scenes/luneburg.ron",
+                "--origin",
+                "0,0,0",
+                "--dir",
+                "0,0,0",
+            ],
+            "--dir",
+        ),
+        (
+            vec![
+                "trace",
+                "assets/scenes/luneburg.ron",
+                "--origin",
+                "0,0,0",
+                "--dir",
+                "1,0,0",
+                "--tolerance",
+                "-1",
+            ],
+            "--tolerance",
+        ),
+        (vec!["frobnicate"], "frobnicate"),
+    ] {
+        let out = grin(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
