@@ -305,6 +305,39 @@ impl Bvh {
     }
 }
 
+impl Bvh {
+    /// Whether any leaf primitive accepted by `leaf(first slot, prims)` lies in a leaf
+    /// whose box overlaps `[lo, hi]`.
+    pub fn any_overlap(
+        &self,
+        lo: Vec3,
+        hi: Vec3,
+        mut leaf: impl FnMut(usize, &[u32]) -> bool,
+    ) -> bool {
+        if self.nodes.is_empty() || self.prims.is_empty() {
+            return false;
+        }
+        let mut stack = vec![0u32];
+        while let Some(i) = stack.pop() {
+            let n = &self.nodes[i as usize];
+            let (nmin, nmax) = (Vec3::from(n.min), Vec3::from(n.max));
+            if nmin.cmpgt(hi).any() || nmax.cmplt(lo).any() {
+                continue;
+            }
+            if n.count > 0 {
+                let first = n.left_or_first as usize;
+                if leaf(first, &self.prims[first..first + n.count as usize]) {
+                    return true;
+                }
+            } else {
+                stack.push(n.left_or_first);
+                stack.push(n.left_or_first + 1);
+            }
+        }
+        false
+    }
+}
+
 /// Entry distance of the ray into the node's box within [t_min, t_max], or infinity.
 #[inline]
 fn slab(n: &BvhNode, o: Vec3, inv: Vec3, t_min: f32, t_max: f32) -> f32 {
@@ -437,6 +470,24 @@ impl Blas {
     }
 }
 
+impl Blas {
+    /// Whether some triangle's bounding box overlaps the box `[lo, hi]` (object
+    /// space): a conservative "geometry may be here" test.
+    #[must_use]
+    pub fn overlaps_box(&self, lo: Vec3, hi: Vec3) -> bool {
+        self.bvh.any_overlap(lo, hi, |first, prims| {
+            (0..prims.len()).any(|k| {
+                let t = &self.triangles[first + k];
+                let a = Vec3::new(t.v0[0], t.v0[1], t.v0[2]);
+                let b = a + Vec3::new(t.e1[0], t.e1[1], t.e1[2]);
+                let c = a + Vec3::new(t.e2[0], t.e2[1], t.e2[2]);
+                let (tmin, tmax) = (a.min(b).min(c), a.max(b).max(c));
+                !(tmin.cmpgt(hi).any() || tmax.cmplt(lo).any())
+            })
+        })
+    }
+}
+
 /// BLASes shared between frames, keyed by mesh content hash.
 #[derive(Debug, Default)]
 pub struct BlasCache {
@@ -529,6 +580,30 @@ impl Tlas {
     #[must_use]
     pub fn instances(&self) -> &[Instance] {
         &self.instances
+    }
+
+    /// Whether some triangle's bounding box may overlap the world box `[lo, hi]`
+    /// (conservative: the box is carried into each instance's space as the bounds of
+    /// its transformed corners).
+    #[must_use]
+    pub fn overlaps_box(&self, lo: Vec3, hi: Vec3) -> bool {
+        self.bvh.any_overlap(lo, hi, |_, prims| {
+            prims.iter().any(|&i| {
+                let inv = &self.inverses[i as usize];
+                let mut b = Bounds::EMPTY;
+                for k in 0..8 {
+                    let c = Vec3::new(
+                        if k & 1 == 0 { lo.x } else { hi.x },
+                        if k & 2 == 0 { lo.y } else { hi.y },
+                        if k & 4 == 0 { lo.z } else { hi.z },
+                    );
+                    b.grow(inv.transform_point3(c).into());
+                }
+                self.instances[i as usize]
+                    .blas
+                    .overlaps_box(b.min.into(), b.max.into())
+            })
+        })
     }
 
     /// The nearest hit of a world-space ray. The object-space ray keeps the same

@@ -11,8 +11,6 @@
 //! Outside every field region a ray flies straight, to the next region or to infinity,
 //! as one segment.
 
-use std::ops::ControlFlow;
-
 use glam::DVec3;
 use serde::Serialize;
 
@@ -30,6 +28,25 @@ pub struct Tolerances {
     pub max_steps: u32,
     /// Distance at which an escaping ray's last segment ends.
     pub far: f64,
+    /// Soft-gate subdivisions allowed per ray (0 disables the soft gate).
+    #[serde(default = "default_soft_gate")]
+    pub soft_gate_attempts: u32,
+}
+
+fn default_soft_gate() -> u32 {
+    64
+}
+
+/// What the consumer of a segment says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Nothing hit: go on.
+    Continue,
+    /// The segment hit something: the ray ends here.
+    Hit,
+    /// The chord missed but its deviation envelope overlaps geometry: redo this step
+    /// with smaller steps (the soft gate), within the ray's attempt budget.
+    Uncertain,
 }
 
 impl Default for Tolerances {
@@ -39,6 +56,7 @@ impl Default for Tolerances {
             rk: 1e-10,
             max_steps: 200_000,
             far: 1e7,
+            soft_gate_attempts: default_soft_gate(),
         }
     }
 }
@@ -54,6 +72,12 @@ pub struct Segment {
     pub deviation: f64,
     /// Index of the segment along its ray.
     pub index: u32,
+}
+
+impl Verdict {
+    fn is_hit(self) -> bool {
+        self == Self::Hit
+    }
 }
 
 impl Segment {
@@ -124,6 +148,8 @@ pub struct TraceResult {
     pub steps: u32,
     /// Segments emitted.
     pub segments: u32,
+    /// Soft-gate subdivisions made (uncertain misses re-integrated finer).
+    pub subdivisions: u32,
 }
 
 /// Traces rays through one medium.
@@ -377,13 +403,15 @@ impl Integrator {
     }
 
     /// Traces a ray from `origin` along `direction`, handing each segment to `consume`
-    /// as soon as it is made; `ControlFlow::Break` ends the ray as a hit.
+    /// as soon as it is made. [`Verdict::Hit`] ends the ray as a hit;
+    /// [`Verdict::Uncertain`] makes the integrator redo that step four times finer
+    /// (chord deviation 16 times smaller), while the ray's soft-gate budget lasts.
     pub fn trace(
         &self,
         origin: DVec3,
         direction: DVec3,
         stop: Option<StopSurface>,
-        mut consume: impl FnMut(&Segment) -> ControlFlow<()>,
+        mut consume: impl FnMut(&Segment) -> Verdict,
     ) -> TraceResult {
         let (n0, _) = self.medium.index(origin);
         let mut s = State {
@@ -403,17 +431,30 @@ impl Integrator {
             optical_path: s.opl,
             steps,
             segments,
+            subdivisions: 0,
         };
         let mut emit = |seg: Segment, segments: &mut u32| {
             *segments += 1;
             consume(&seg)
         };
+        let mut gate_budget = self.tol.soft_gate_attempts;
+        let mut subdivisions = 0u32;
+        let with_subdivisions = |mut r: TraceResult, n: u32| {
+            r.subdivisions = n;
+            r
+        };
         loop {
             if steps >= self.tol.max_steps {
-                return finish(Termination::StepBudget, &s, steps, segments);
+                return with_subdivisions(
+                    finish(Termination::StepBudget, &s, steps, segments),
+                    subdivisions,
+                );
             }
             if self.captured(s.x) {
-                return finish(Termination::Captured, &s, steps, segments);
+                return with_subdivisions(
+                    finish(Termination::Captured, &s, steps, segments),
+                    subdivisions,
+                );
             }
             let dir = s.p.normalize_or(DVec3::X);
             if !self.in_field(s.x) {
@@ -433,10 +474,16 @@ impl Integrator {
                     };
                     s.opl += n * t;
                     s.x = at;
-                    if emit(seg, &mut segments).is_break() {
-                        return finish(Termination::Hit, &s, steps, segments);
+                    if emit(seg, &mut segments).is_hit() {
+                        return with_subdivisions(
+                            finish(Termination::Hit, &s, steps, segments),
+                            subdivisions,
+                        );
                     }
-                    return finish(Termination::Stopped, &s, steps, segments);
+                    return with_subdivisions(
+                        finish(Termination::Stopped, &s, steps, segments),
+                        subdivisions,
+                    );
                 }
                 let seg = Segment {
                     start: s.x,
@@ -446,11 +493,17 @@ impl Integrator {
                 };
                 s.opl += n * len;
                 s.x = end;
-                if emit(seg, &mut segments).is_break() {
-                    return finish(Termination::Hit, &s, steps, segments);
+                if emit(seg, &mut segments).is_hit() {
+                    return with_subdivisions(
+                        finish(Termination::Hit, &s, steps, segments),
+                        subdivisions,
+                    );
                 }
                 if run.is_none() {
-                    return finish(Termination::Escaped, &s, steps, segments);
+                    return with_subdivisions(
+                        finish(Termination::Escaped, &s, steps, segments),
+                        subdivisions,
+                    );
                 }
                 self.launch_speed(&mut s);
                 (h_inv, energy) = self.mass_invariants(&s);
@@ -490,10 +543,16 @@ impl Integrator {
                     index: segments,
                 };
                 s = at;
-                if emit(seg, &mut segments).is_break() {
-                    return finish(Termination::Hit, &s, steps, segments);
+                if emit(seg, &mut segments).is_hit() {
+                    return with_subdivisions(
+                        finish(Termination::Hit, &s, steps, segments),
+                        subdivisions,
+                    );
                 }
-                return finish(Termination::Stopped, &s, steps, segments);
+                return with_subdivisions(
+                    finish(Termination::Stopped, &s, steps, segments),
+                    subdivisions,
+                );
             }
             let seg = Segment {
                 start: s.x,
@@ -501,9 +560,23 @@ impl Integrator {
                 deviation,
                 index: segments,
             };
-            s = next;
-            if emit(seg, &mut segments).is_break() {
-                return finish(Termination::Hit, &s, steps, segments);
+            match emit(seg, &mut segments) {
+                Verdict::Hit => {
+                    s = next;
+                    return with_subdivisions(
+                        finish(Termination::Hit, &s, steps, segments),
+                        subdivisions,
+                    );
+                }
+                Verdict::Uncertain if gate_budget > 0 && h_try > 1e-9 => {
+                    // Soft gate: forget this step and redo it finer.
+                    gate_budget -= 1;
+                    subdivisions += 1;
+                    segments -= 1;
+                    h = h_try / 4.0;
+                    continue;
+                }
+                _ => s = next,
             }
             h = if err > 0.0 {
                 h_try * (0.9 * (self.tol.rk / err).powf(0.2)).clamp(0.2, 5.0)

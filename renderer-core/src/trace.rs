@@ -1,14 +1,13 @@
 //! Tracing one curved ray through a whole scene: the integrator's segments tested
 //! against the TLAS as they are made, stopping at the first hit.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use glam::DVec3;
 use serde::Serialize;
 
 use crate::accel::{BlasCache, Instance, Ray, Tlas};
-use crate::integrator::{Integrator, Segment, StopSurface, Termination, TraceResult};
+use crate::integrator::{Integrator, Segment, StopSurface, Termination, TraceResult, Verdict};
 use crate::scene::Scene;
 
 /// A scene ready for tracing: its integrator and its acceleration structures.
@@ -81,6 +80,17 @@ impl SceneTracer {
             .map(|h| (f64::from(h.t), h.instance, h.triangle))
     }
 
+    /// Whether the segment's deviation envelope (the capsule of radius `deviation`
+    /// around its chord, bounded by a box) overlaps any triangle's bounds: a miss of
+    /// such a segment is uncertain.
+    #[must_use]
+    pub fn envelope_overlaps(&self, seg: &Segment) -> bool {
+        let r = seg.deviation;
+        let lo = seg.start.min(seg.end) - glam::DVec3::splat(r);
+        let hi = seg.start.max(seg.end) + glam::DVec3::splat(r);
+        self.tlas.overlaps_box(lo.as_vec3(), hi.as_vec3())
+    }
+
     /// Traces a ray from `origin` along `direction`, until a hit, `stop`, or the
     /// ray's own end; `with_path` records the segment end points.
     #[must_use]
@@ -108,12 +118,15 @@ impl SceneTracer {
                     triangle,
                     segment: seg.index,
                 });
-                return ControlFlow::Break(());
+                return Verdict::Hit;
+            }
+            if seg.deviation > 0.0 && self.envelope_overlaps(seg) {
+                return Verdict::Uncertain;
             }
             if with_path {
                 path.push(seg.end);
             }
-            ControlFlow::Continue(())
+            Verdict::Continue
         });
         if let Some(h) = hit {
             result.position = h.position;

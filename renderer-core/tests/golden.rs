@@ -6,16 +6,16 @@
 //! lens radius / in radians); Schwarzschild deflection within 1e-4 relative.
 
 use std::f64::consts::PI;
-use std::ops::ControlFlow;
 
 use glam::DVec3;
 use renderer_core::field::{Aabb, FieldKind, Medium};
 use renderer_core::integrator::{
-    Integrator, StopSurface, Termination, Tolerances, TraceResult, static_observer_direction,
+    Integrator, StopSurface, Termination, Tolerances, TraceResult, Verdict,
+    static_observer_direction,
 };
 
 fn trace(i: &Integrator, o: DVec3, d: DVec3, stop: Option<StopSurface>) -> TraceResult {
-    i.trace(o, d, stop, |_| ControlFlow::Continue(()))
+    i.trace(o, d, stop, |_| Verdict::Continue)
 }
 
 fn luneburg() -> Integrator {
@@ -274,7 +274,7 @@ fn uniform_medium_is_one_straight_segment() {
     let mut segs = Vec::new();
     let r = i.trace(DVec3::ZERO, DVec3::new(1.0, 2.0, 3.0), None, |s| {
         segs.push(*s);
-        ControlFlow::Continue(())
+        Verdict::Continue
     });
     assert_eq!(r.termination, Termination::Escaped);
     assert_eq!(segs.len(), 1);
