@@ -59,6 +59,44 @@ impl SceneTracer {
         }
     }
 
+    /// Like [`SceneTracer::new`], with the BLASes built in parallel as a stage of a
+    /// frame on `graph` (one task per mesh; cached meshes cost a lookup), and the TLAS
+    /// and integrator built in a serial stage after the barrier.
+    ///
+    /// # Errors
+    /// The graph's error if it is already running or called from its own worker.
+    pub fn build_on(
+        scene: &Scene,
+        cache: &BlasCache,
+        graph: &scheduler::Graph,
+    ) -> Result<Self, scheduler::GraphError> {
+        let report = graph.run(
+            &scheduler::CancelToken::new(),
+            scheduler::Budget::unlimited(),
+            |frame| {
+                let blases = frame.stage("blas").run(&scene.meshes, |_, mesh| {
+                    scheduler::Outcome::Done(cache.get(mesh))
+                });
+                frame.serial("tlas", |_| {
+                    let blases: Vec<_> = blases.results.into_iter().flatten().collect();
+                    let instances = scene
+                        .instances
+                        .iter()
+                        .map(|&(mesh, transform)| Instance {
+                            blas: Arc::clone(&blases[mesh]),
+                            transform,
+                        })
+                        .collect();
+                    Self {
+                        integrator: Integrator::new(scene.medium.clone(), scene.tolerances),
+                        tlas: Tlas::build(instances),
+                    }
+                })
+            },
+        )?;
+        Ok(report.value)
+    }
+
     /// The integrator.
     #[must_use]
     pub fn integrator(&self) -> &Integrator {

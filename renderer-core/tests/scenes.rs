@@ -94,3 +94,67 @@ fn a_missing_scene_file_is_an_io_error_naming_it() {
     assert!(matches!(err, SceneError::Io { .. }));
     assert!(err.to_string().contains("/no/such/scene.ron"));
 }
+
+#[test]
+fn parallel_build_on_the_scheduler_traces_like_the_serial_one() {
+    use renderer_core::accel::BlasCache;
+    use renderer_core::trace::SceneTracer;
+    use scheduler::{Graph, GraphConfig, Pool, PoolConfig};
+    let scene = Scene::load(&assets().join("luneburg.ron")).unwrap();
+    let pool = std::sync::Arc::new(Pool::new(PoolConfig::with_threads(2)).unwrap());
+    let graph = Graph::new(pool, GraphConfig::named("accel"));
+    let cache = BlasCache::default();
+    let parallel = SceneTracer::build_on(&scene, &cache, &graph).unwrap();
+    let serial = SceneTracer::new(&scene, &BlasCache::default());
+    let o = glam::DVec3::new(-3.0, 0.4, 0.1);
+    let a = parallel.trace(o, glam::DVec3::X, None, false);
+    let b = serial.trace(o, glam::DVec3::X, None, false);
+    assert_eq!(a.hit, b.hit);
+    assert!(a.hit.is_some());
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
+fn a_uniform_medium_hits_the_same_triangle_at_the_same_t_as_a_plain_ray_cast() {
+    use renderer_core::accel::{BlasCache, Ray};
+    use renderer_core::trace::SceneTracer;
+    let mut scene = Scene::load(&assets().join("tetra.ron")).unwrap();
+    scene.medium = renderer_core::field::Medium::uniform(1.5);
+    let tracer = SceneTracer::new(&scene, &BlasCache::default());
+    let instance = renderer_core::accel::Instance {
+        blas: std::sync::Arc::new(renderer_core::accel::Blas::build(&scene.meshes[0])),
+        transform: scene.instances[0].1,
+    };
+    let tlas = renderer_core::accel::Tlas::build(vec![instance]);
+    let mut hits = 0;
+    for k in 0..200 {
+        let a = f64::from(k) * 0.731;
+        let o = glam::DVec3::new(2.0 + a.sin(), 1.5 + (1.3 * a).cos(), -3.0);
+        let d = (glam::DVec3::new(0.4, 0.4, 0.4) + glam::DVec3::new(a.cos(), a.sin(), 0.0) * 0.3
+            - o)
+            .normalize();
+        let curved = tracer.trace(o, d, None, false);
+        assert_eq!(curved.result.segments, 1, "uniform media are one segment");
+        let plain = tlas.intersect(&Ray {
+            origin: o.as_vec3(),
+            dir: d.as_vec3(),
+            t_min: 1e-7,
+            t_max: f32::MAX,
+        });
+        match (curved.hit, plain) {
+            (None, None) => {}
+            (Some(h), Some(p)) => {
+                hits += 1;
+                assert_eq!(h.triangle, p.triangle);
+                let t = (h.position - o).length();
+                assert!(
+                    (t - f64::from(p.t)).abs() < 1e-4 * t.max(1.0),
+                    "{t} vs {}",
+                    p.t
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(hits > 20, "{hits}");
+}
