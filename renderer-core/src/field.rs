@@ -6,6 +6,9 @@
 //! accelerations. Each also gives an analytic, conservative bound on ray curvature over
 //! any box, which the [`CurvatureGrid`](crate::curvature::CurvatureGrid) is built from.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +125,15 @@ pub enum FieldKind {
         /// Peak index deviation (may be negative: hot air).
         amplitude: f64,
     },
+    /// A sampled 3D grid of index deviations from the background, loaded from a RON
+    /// file (see [`SampledGrid`]); trilinear, with the interpolant's exact gradient.
+    Grid {
+        /// The grid file, relative to the scene file.
+        file: PathBuf,
+        /// The loaded samples (filled in by the scene loader).
+        #[serde(skip)]
+        grid: Option<Arc<SampledGrid>>,
+    },
     /// A Schwarzschild mass with Schwarzschild radius r_s (= 2M), bending rays along
     /// null geodesics within `extent` of its centre.
     Schwarzschild {
@@ -144,6 +156,11 @@ impl FieldKind {
             Self::MaxwellFishEye { centre, extent, .. } => Aabb::around(centre, extent),
             Self::GaussianBlob { centre, sigma, .. } => Aabb::around(centre, 4.0 * sigma),
             Self::Schwarzschild { centre, extent, .. } => Aabb::around(centre, extent),
+            Self::Grid { ref grid, .. } => grid
+                .as_ref()
+                .map_or(Aabb::new(DVec3::ZERO, DVec3::ZERO), |g| {
+                    Aabb::new(g.min, g.max)
+                }),
         }
     }
 
@@ -208,6 +225,10 @@ impl FieldKind {
                 (g, d * (-g / (sigma * sigma)))
             }
             Self::Schwarzschild { .. } => (0.0, DVec3::ZERO),
+            Self::Grid { ref grid, .. } => grid
+                .as_ref()
+                .and_then(|g| g.sample(p))
+                .unwrap_or((0.0, DVec3::ZERO)),
         }
     }
 
@@ -277,6 +298,7 @@ impl FieldKind {
                 amplitude.abs() * r / (sigma * sigma) * (-r * r / (2.0 * sigma * sigma)).exp()
             }
             Self::Schwarzschild { .. } => 0.0,
+            Self::Grid { ref grid, .. } => grid.as_ref().map_or(0.0, |g| g.bounds_over(cell).0),
         }
     }
 }
@@ -432,7 +454,170 @@ fn deviation_low(f: &FieldKind, cell: &Aabb) -> f64 {
                 amplitude * (-far * far / (2.0 * sigma * sigma)).exp()
             }
         }
+        FieldKind::Grid { ref grid, .. } => grid.as_ref().map_or(0.0, |g| g.bounds_over(cell).1),
         _ => 0.0,
+    }
+}
+
+/// Samples of an index deviation on a regular grid: `dims` points per axis spanning
+/// `min..max` (corners included), `values` in x-fastest order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampledGrid {
+    /// Points per axis (each at least 2).
+    pub dims: [usize; 3],
+    /// Lower corner.
+    pub min: DVec3,
+    /// Upper corner.
+    pub max: DVec3,
+    /// `dims[0] * dims[1] * dims[2]` deviations, x fastest, then y, then z.
+    pub values: Vec<f64>,
+}
+
+impl SampledGrid {
+    /// Checks the shape and values; the reason on failure.
+    ///
+    /// # Errors
+    /// A sentence naming what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.dims.iter().any(|&d| d < 2) {
+            return Err(format!(
+                "dims {:?}: every axis needs at least 2 points",
+                self.dims
+            ));
+        }
+        if !(self.min.is_finite() && self.max.is_finite() && self.min.cmplt(self.max).all()) {
+            return Err(format!(
+                "min {} must be finite and below max {}",
+                self.min, self.max
+            ));
+        }
+        let n = self.dims[0] * self.dims[1] * self.dims[2];
+        if self.values.len() != n {
+            return Err(format!(
+                "{} values for dims {:?} (need {n})",
+                self.values.len(),
+                self.dims
+            ));
+        }
+        if let Some(i) = self.values.iter().position(|v| !v.is_finite()) {
+            return Err(format!("values[{i}] = {} is not finite", self.values[i]));
+        }
+        Ok(())
+    }
+
+    fn spacing(&self) -> DVec3 {
+        (self.max - self.min)
+            / DVec3::new(
+                (self.dims[0] - 1) as f64,
+                (self.dims[1] - 1) as f64,
+                (self.dims[2] - 1) as f64,
+            )
+    }
+
+    fn at(&self, i: usize, j: usize, k: usize) -> f64 {
+        self.values[(k * self.dims[1] + j) * self.dims[0] + i]
+    }
+
+    /// Cell index and fractional position of `p` (clamped into the grid).
+    fn locate(&self, p: DVec3) -> ([usize; 3], DVec3) {
+        let f = (p - self.min) / self.spacing();
+        let mut cell = [0usize; 3];
+        let mut frac = DVec3::ZERO;
+        for a in 0..3 {
+            let c = (f[a].floor().max(0.0) as usize).min(self.dims[a] - 2);
+            cell[a] = c;
+            frac[a] = (f[a] - c as f64).clamp(0.0, 1.0);
+        }
+        (cell, frac)
+    }
+
+    /// Trilinear deviation and its gradient at `p`; `None` outside the grid.
+    #[must_use]
+    pub fn sample(&self, p: DVec3) -> Option<(f64, DVec3)> {
+        if !Aabb::new(self.min, self.max).contains(p) {
+            return None;
+        }
+        let ([i, j, k], t) = self.locate(p);
+        let c = |di: usize, dj: usize, dk: usize| self.at(i + di, j + dj, k + dk);
+        let lerp = |a: f64, b: f64, t: f64| a + (b - a) * t;
+        let (c00, c10) = (
+            lerp(c(0, 0, 0), c(1, 0, 0), t.x),
+            lerp(c(0, 1, 0), c(1, 1, 0), t.x),
+        );
+        let (c01, c11) = (
+            lerp(c(0, 0, 1), c(1, 0, 1), t.x),
+            lerp(c(0, 1, 1), c(1, 1, 1), t.x),
+        );
+        let (c0, c1) = (lerp(c00, c10, t.y), lerp(c01, c11, t.y));
+        let value = lerp(c0, c1, t.z);
+        // Exact partial derivatives of the trilinear interpolant.
+        let dx = {
+            let e = |dj: usize, dk: usize| c(1, dj, dk) - c(0, dj, dk);
+            lerp(
+                lerp(e(0, 0), e(1, 0), t.y),
+                lerp(e(0, 1), e(1, 1), t.y),
+                t.z,
+            )
+        };
+        let dy = {
+            let e = |di: usize, dk: usize| c(di, 1, dk) - c(di, 0, dk);
+            lerp(
+                lerp(e(0, 0), e(1, 0), t.x),
+                lerp(e(0, 1), e(1, 1), t.x),
+                t.z,
+            )
+        };
+        let dz = {
+            let e = |di: usize, dj: usize| c(di, dj, 1) - c(di, dj, 0);
+            lerp(
+                lerp(e(0, 0), e(1, 0), t.x),
+                lerp(e(0, 1), e(1, 1), t.x),
+                t.y,
+            )
+        };
+        Some((value, DVec3::new(dx, dy, dz) / self.spacing()))
+    }
+
+    /// Over the grid cells that `cell` overlaps: a bound on the interpolant's gradient
+    /// (each partial derivative is an interpolation of edge differences, so at most
+    /// their largest magnitude) and its lowest value (at most its lowest corner).
+    #[must_use]
+    pub fn bounds_over(&self, cell: &Aabb) -> (f64, f64) {
+        let region = Aabb::new(self.min, self.max);
+        if !region.overlaps(cell) {
+            return (0.0, 0.0);
+        }
+        let (lo, _) = self.locate(cell.min.max(self.min));
+        let (hi, _) = self.locate(cell.max.min(self.max));
+        let h = self.spacing();
+        let (mut g, mut low) = (
+            DVec3::ZERO,
+            if region.contains(cell.min) && region.contains(cell.max) {
+                f64::MAX
+            } else {
+                0.0
+            },
+        );
+        for k in lo[2]..=hi[2] {
+            for j in lo[1]..=hi[1] {
+                for i in lo[0]..=hi[0] {
+                    for (di, dj, dk) in (0..8).map(|c| (c & 1, (c >> 1) & 1, (c >> 2) & 1)) {
+                        let v = self.at(i + di, j + dj, k + dk);
+                        low = low.min(v);
+                        if di == 0 {
+                            g.x = g.x.max((self.at(i + 1, j + dj, k + dk) - v).abs() / h.x);
+                        }
+                        if dj == 0 {
+                            g.y = g.y.max((self.at(i + di, j + 1, k + dk) - v).abs() / h.y);
+                        }
+                        if dk == 0 {
+                            g.z = g.z.max((self.at(i + di, j + dj, k + 1) - v).abs() / h.z);
+                        }
+                    }
+                }
+            }
+        }
+        (g.length(), low.min(0.0))
     }
 }
 
@@ -484,6 +669,40 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn grid_trilinear_value_and_gradient() {
+        // A grid sampling the linear function 0.1 x - 0.2 y + 0.05 z is exact.
+        let dims = [4, 5, 3];
+        let (min, max) = (DVec3::new(-1.0, -1.0, 0.0), DVec3::new(2.0, 3.0, 1.0));
+        let f = |p: DVec3| 0.1 * p.x - 0.2 * p.y + 0.05 * p.z;
+        let h = (max - min) / DVec3::new(3.0, 4.0, 2.0);
+        let mut values = Vec::new();
+        for k in 0..3 {
+            for j in 0..5 {
+                for i in 0..4 {
+                    values.push(f(min + h * DVec3::new(i as f64, j as f64, k as f64)));
+                }
+            }
+        }
+        let g = SampledGrid {
+            dims,
+            min,
+            max,
+            values,
+        };
+        g.validate().unwrap();
+        let p = DVec3::new(0.3, 1.7, 0.4);
+        let (v, grad) = g.sample(p).unwrap();
+        assert!((v - f(p)).abs() < 1e-12);
+        assert!((grad - DVec3::new(0.1, -0.2, 0.05)).length() < 1e-12);
+        assert!(g.sample(DVec3::splat(9.0)).is_none());
+        let m = Medium::default().with(FieldKind::Grid {
+            file: "g.ron".into(),
+            grid: Some(Arc::new(g)),
+        });
+        assert!((numeric_gradient(&m, p) - DVec3::new(0.1, -0.2, 0.05)).length() < 1e-6);
     }
 
     #[test]

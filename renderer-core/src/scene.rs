@@ -24,7 +24,7 @@ use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
 use serde::Deserialize;
 
 use crate::accel::Mesh;
-use crate::field::{FieldKind, Medium};
+use crate::field::{FieldKind, Medium, SampledGrid};
 use crate::integrator::Tolerances;
 
 /// Why a scene could not be loaded. Every variant names the file.
@@ -71,6 +71,18 @@ pub enum SceneError {
         /// Where in the scene.
         field: String,
         /// The mesh path resolved against the scene's folder.
+        resolved: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A field's data file (a sampled grid) does not exist or is malformed.
+    #[error("{path}: {field}: field file {resolved} cannot be loaded: {reason}")]
+    FieldFile {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene.
+        field: String,
+        /// The file path resolved against the scene's folder.
         resolved: PathBuf,
         /// Why.
         reason: String,
@@ -299,10 +311,12 @@ impl Scene {
         if tolerances.max_steps == 0 {
             return Err(c.fail("tolerances.max_steps".into(), 0, "must be at least 1"));
         }
-        for (i, f) in file.fields.iter().enumerate() {
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut fields = file.fields;
+        for (i, f) in fields.iter_mut().enumerate() {
+            load_field_data(&c, i, f, base)?;
             validate_field(&c, i, f, file.background_index)?;
         }
-        let base = path.parent().unwrap_or(Path::new("."));
         let mut meshes = Vec::with_capacity(file.meshes.len());
         for (i, m) in file.meshes.iter().enumerate() {
             if file.meshes[..i].iter().any(|o| o.name == m.name) {
@@ -343,11 +357,34 @@ impl Scene {
             instances,
             medium: Medium {
                 background: file.background_index,
-                fields: file.fields,
+                fields,
             },
             tolerances,
         })
     }
+}
+
+/// Loads the data a field refers to (a sampled grid's file).
+fn load_field_data(
+    c: &Check<'_>,
+    i: usize,
+    f: &mut FieldKind,
+    base: &Path,
+) -> Result<(), SceneError> {
+    if let FieldKind::Grid { file, grid } = f {
+        let resolved = base.join(&*file);
+        let fail = |reason: String| SceneError::FieldFile {
+            path: c.path.to_owned(),
+            field: format!("fields[{i}].file"),
+            resolved: resolved.clone(),
+            reason,
+        };
+        let text = std::fs::read_to_string(&resolved).map_err(|e| fail(e.to_string()))?;
+        let data: SampledGrid = ron::from_str(&text).map_err(|e| fail(e.to_string()))?;
+        data.validate().map_err(fail)?;
+        *grid = Some(std::sync::Arc::new(data));
+    }
+    Ok(())
 }
 
 fn validate_field(
@@ -430,6 +467,14 @@ fn validate_field(
                     amplitude,
                     "makes the index reach 0 or below",
                 ));
+            }
+        }
+        FieldKind::Grid { ref grid, .. } => {
+            if let Some(g) = grid {
+                let low = g.values.iter().copied().fold(f64::MAX, f64::min);
+                if background + low <= 0.0 {
+                    return Err(c.fail(at("file"), low, "makes the index reach 0 or below"));
+                }
             }
         }
         FieldKind::Schwarzschild { centre, rs, extent } => {

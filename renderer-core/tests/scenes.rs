@@ -57,6 +57,7 @@ fn malformed_scenes_give_clear_errors() {
         ("index below zero", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "GaussianBlob(centre: (0.0, 0.0, 0.0), sigma: 1.0, amplitude: -1.5)"), "invalid", vec!["fields[0].amplitude"]),
         ("unknown scene key", GOOD.replace("fields:", "lights: [], fields:"), "parse", vec!["lights"]),
         ("duplicate mesh name", GOOD.replace("meshes: [(name: \"m\", source: Sphere(radius: 1.0))]", "meshes: [(name: \"m\", source: Sphere(radius: 1.0)), (name: \"m\", source: Plane(size: 1.0))]"), "invalid", vec!["meshes[1].name"]),
+        ("missing grid file", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "Grid(file: \"no/grid.ron\")"), "field", vec!["fields[0].file", "no/grid.ron"]),
     ];
     assert!(cases.len() >= 15);
     for (what, text, kind, parts) in cases {
@@ -68,6 +69,7 @@ fn malformed_scenes_give_clear_errors() {
             SceneError::Parse { .. } => "parse",
             SceneError::Invalid { .. } => "invalid",
             SceneError::MeshFile { .. } => "mesh",
+            SceneError::FieldFile { .. } => "field",
             _ => "other",
         };
         assert_eq!(got, kind, "{what}: {err}");
@@ -157,4 +159,28 @@ fn a_uniform_medium_hits_the_same_triangle_at_the_same_t_as_a_plain_ray_cast() {
         }
     }
     assert!(hits > 20, "{hits}");
+}
+
+#[test]
+fn a_sampled_grid_field_bends_rays_like_its_gradient_says() {
+    use renderer_core::integrator::{Integrator, Verdict};
+    let scene = Scene::load(&assets().join("hot_air.ron")).unwrap();
+    let integrator = Integrator::new(scene.medium.clone(), scene.tolerances);
+    // A ray above the bubble's centre is bent away from the hot (low-index) core.
+    let r = integrator.trace(
+        glam::DVec3::new(-1.9, 0.9, 0.0),
+        glam::DVec3::X,
+        None,
+        |_| Verdict::Continue,
+    );
+    assert!(r.segments > 2);
+    assert!(r.direction.y > 1e-4, "{}", r.direction);
+    // Symmetric below the centre line (y = 0.5).
+    let r = integrator.trace(
+        glam::DVec3::new(-1.9, 0.1, 0.0),
+        glam::DVec3::X,
+        None,
+        |_| Verdict::Continue,
+    );
+    assert!(r.direction.y < -1e-4, "{}", r.direction);
 }
