@@ -113,6 +113,9 @@ fn default_up() -> DVec3 {
 pub enum MeshSource {
     /// A Wavefront OBJ file, relative to the scene file's folder.
     Obj(PathBuf),
+    /// A PLY file (ASCII or binary; `vertex` x, y, z and `face` index lists),
+    /// relative to the scene file's folder.
+    Ply(PathBuf),
     /// A UV sphere of `radius` around the origin.
     Sphere {
         /// Radius (> 0).
@@ -528,6 +531,19 @@ fn load_mesh(
             }
             mesh
         }
+        MeshSource::Ply(rel) => {
+            let resolved = base.join(rel);
+            let fail = |reason: String| SceneError::MeshFile {
+                path: c.path.to_owned(),
+                field: at("source"),
+                resolved: resolved.clone(),
+                reason,
+            };
+            if !resolved.is_file() {
+                return Err(fail("no such file".into()));
+            }
+            load_ply(&resolved).map_err(fail)?
+        }
         MeshSource::Sphere { radius } => {
             sphere(c.positive(at("source.radius"), *radius)? as f32, 48, 24)
         }
@@ -577,6 +593,56 @@ fn load_mesh(
         .sum();
     if area <= 0.0 {
         return Err(c.fail(at("source"), source, "has zero area"));
+    }
+    Ok(mesh)
+}
+
+/// Reads a PLY mesh: vertex positions and faces (polygons fanned into triangles).
+///
+/// # Errors
+/// A sentence saying what is missing or malformed.
+pub fn load_ply(path: &Path) -> Result<Mesh, String> {
+    use ply_rs_bw::ply::Property;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut reader = std::io::BufReader::new(file);
+    let parser = ply_rs_bw::parser::Parser::<ply_rs_bw::ply::DefaultElement>::new();
+    let ply = parser.read_ply(&mut reader).map_err(|e| e.to_string())?;
+    let vertices = ply.payload.get("vertex").ok_or("no 'vertex' element")?;
+    let coord = |v: &ply_rs_bw::ply::DefaultElement, k: &str| {
+        v.get(k)
+            .and_then(Property::to_f32_lossy)
+            .ok_or_else(|| format!("a vertex has no numeric '{k}'"))
+    };
+    let mut mesh = Mesh::default();
+    for v in vertices {
+        mesh.positions
+            .push([coord(v, "x")?, coord(v, "y")?, coord(v, "z")?]);
+    }
+    let faces = ply.payload.get("face").ok_or("no 'face' element")?;
+    for f in faces {
+        let list = f
+            .get("vertex_indices")
+            .or_else(|| f.get("vertex_index"))
+            .ok_or("a face has no 'vertex_indices' list")?;
+        let idx: Vec<i64> = match list {
+            Property::ListChar(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Property::ListUChar(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Property::ListShort(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Property::ListUShort(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Property::ListInt(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            Property::ListUInt(v) => v.iter().map(|&x| i64::from(x)).collect(),
+            _ => return Err("face indices are not an integer list".into()),
+        };
+        if idx
+            .iter()
+            .any(|&i| i < 0 || i >= mesh.positions.len() as i64)
+        {
+            return Err(format!("face index out of range: {idx:?}"));
+        }
+        for k in 1..idx.len().saturating_sub(1) {
+            mesh.indices
+                .push([idx[0] as u32, idx[k] as u32, idx[k + 1] as u32]);
+        }
     }
     Ok(mesh)
 }

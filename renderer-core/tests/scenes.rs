@@ -184,3 +184,14 @@ fn a_sampled_grid_field_bends_rays_like_its_gradient_says() {
     );
     assert!(r.direction.y < -1e-4, "{}", r.direction);
 }
+
+#[test]
+fn ply_meshes_load_and_quads_are_fanned() {
+    let mesh = renderer_core::scene::load_ply(&assets().join("../meshes/quad.ply")).unwrap();
+    assert_eq!(mesh.positions.len(), 4);
+    assert_eq!(mesh.indices, vec![[0, 1, 2], [0, 2, 3]]);
+    let scene = GOOD.replace("Sphere(radius: 1.0)", "Ply(\"../meshes/quad.ply\")");
+    assert_eq!(load(&scene).unwrap().meshes[0].indices.len(), 2);
+    let bad = GOOD.replace("Sphere(radius: 1.0)", "Ply(\"../meshes/tetra.obj\")");
+    assert!(matches!(load(&bad), Err(SceneError::MeshFile { .. })));
+}
