@@ -4,6 +4,7 @@
 //! `compare`, never by timed assertions in tests.
 
 pub mod sched;
+pub mod terrain;
 
 use std::path::Path;
 use std::time::Duration;

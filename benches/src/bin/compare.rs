@@ -17,8 +17,9 @@ fn main() -> ExitCode {
     let what = std::env::args().nth(1).unwrap_or_default();
     match what.as_str() {
         "scheduler" => scheduler(),
+        "bvh" => bvh(),
         _ => {
-            eprintln!("usage: compare scheduler");
+            eprintln!("usage: compare scheduler|bvh");
             ExitCode::from(2)
         }
     }
@@ -177,6 +178,203 @@ fn scheduler() -> ExitCode {
     match table.write(&path, &machine()) {
         Ok(()) => {
             println!("\nwrote {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("compare: cannot write {}: {e}", path.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Casts `rays` on the scheduler's pool in chunks; returns (seconds, hit fraction).
+fn cast(
+    graph: &scheduler::Graph,
+    blas: &renderer_core::accel::Blas,
+    rays: &[renderer_core::accel::Ray],
+) -> (f64, f64) {
+    let chunks: Vec<&[renderer_core::accel::Ray]> = rays.chunks(16_384).collect();
+    let t = std::time::Instant::now();
+    let hits: usize = graph
+        .run(
+            &scheduler::CancelToken::new(),
+            scheduler::Budget::unlimited(),
+            |frame| {
+                frame
+                    .stage("cast")
+                    .run(&chunks, |_, chunk| {
+                        scheduler::Outcome::Done(
+                            chunk.iter().filter(|r| blas.intersect(r).is_some()).count(),
+                        )
+                    })
+                    .results
+                    .into_iter()
+                    .flatten()
+                    .sum()
+            },
+        )
+        .expect("run")
+        .value;
+    (t.elapsed().as_secs_f64(), hits as f64 / rays.len() as f64)
+}
+
+fn write_raw<T: Copy>(
+    path: &std::path::Path,
+    data: &[T],
+    to_bytes: impl Fn(&T) -> Vec<u8>,
+) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(data.len() * 12);
+    for d in data {
+        bytes.extend(to_bytes(d));
+    }
+    std::fs::write(path, bytes)
+}
+
+/// Runs Embree through embreex from a venv the harness creates; `Err` says why not.
+fn embree(dir: &std::path::Path) -> Result<serde_json::Value, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(".venv");
+    let python = venv.join("bin/python");
+    let run = |cmd: &mut std::process::Command| -> Result<std::process::Output, String> {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("failed")
+                .to_owned())
+        }
+    };
+    if !python.exists() {
+        println!("creating {} (embreex, numpy)...", venv.display());
+        run(std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv))?;
+    }
+    if run(std::process::Command::new(&python).args(["-c", "import embreex, numpy"])).is_err() {
+        run(std::process::Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "embreex", "numpy"]))?;
+    }
+    let out = run(std::process::Command::new(&python)
+        .arg(root.join("peers/embree_rays.py"))
+        .arg(dir))?;
+    serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
+}
+
+fn bvh() -> ExitCode {
+    use benches::terrain::{coherent_rays, incoherent_rays, terrain, write_ply};
+    use renderer_core::accel::Blas;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = std::time::Instant::now();
+    let mesh = terrain(708);
+    println!(
+        "terrain: {} triangles generated in {:.2} s",
+        mesh.indices.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let dir = results_path("peer-data");
+    if let Err(e) =
+        std::fs::create_dir_all(&dir).and_then(|()| write_ply(&mesh, &results_path("terrain.ply")))
+    {
+        eprintln!("compare: cannot write the terrain: {e}");
+        return ExitCode::FAILURE;
+    }
+    let mut builds: Vec<f64> = (0..3)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            std::hint::black_box(Blas::build(&mesh));
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    builds.sort_by(f64::total_cmp);
+    let build_s = builds[1];
+    let blas = Blas::build(&mesh);
+    let pool =
+        Arc::new(scheduler::Pool::new(scheduler::PoolConfig::with_threads(threads)).expect("pool"));
+    let graph = scheduler::Graph::new(pool, scheduler::GraphConfig::named("rays"));
+    let sets = [
+        ("coherent", coherent_rays(1000)),
+        ("incoherent", incoherent_rays(&mesh, 1_000_000)),
+    ];
+    let mut ours = serde_json::Map::new();
+    for (name, rays) in &sets {
+        let mut runs: Vec<(f64, f64)> = (0..3).map(|_| cast(&graph, &blas, rays)).collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (secs, hit) = runs[1];
+        println!(
+            "grin {name}: {:.2} Mrays/s, {:.1}% hit",
+            rays.len() as f64 / secs / 1e6,
+            hit * 100.0
+        );
+        ours.insert(
+            (*name).into(),
+            serde_json::json!({"rays": rays.len(), "seconds": secs,
+            "mrays_per_s": rays.len() as f64 / secs / 1e6, "hit_fraction": hit}),
+        );
+        let (o, d): (Vec<_>, Vec<_>) = rays.iter().map(|r| (r.origin, r.dir)).unzip();
+        let f3 = |v: &glam::Vec3| {
+            v.to_array()
+                .iter()
+                .flat_map(|c| c.to_le_bytes())
+                .collect::<Vec<u8>>()
+        };
+        let _ = write_raw(&dir.join(format!("{name}_o.f32")), &o, f3);
+        let _ = write_raw(&dir.join(format!("{name}_d.f32")), &d, f3);
+    }
+    println!(
+        "grin build: {build_s:.3} s ({:.2} M triangles/s)",
+        mesh.indices.len() as f64 / build_s / 1e6
+    );
+    let _ = write_raw(&dir.join("verts.f32"), &mesh.positions, |p| {
+        p.iter().flat_map(|c| c.to_le_bytes()).collect()
+    });
+    let _ = write_raw(&dir.join("tris.i32"), &mesh.indices, |t| {
+        t.iter().flat_map(|&i| (i as i32).to_le_bytes()).collect()
+    });
+    let peer = embree(&dir);
+    let mut doc = serde_json::json!({
+        "machine": machine(),
+        "threads": threads,
+        "triangles": mesh.indices.len(),
+        "seed": format!("{:#x}", benches::terrain::SEED),
+        "grin": {"build_s": build_s, "rays": ours},
+    });
+    match &peer {
+        Ok(e) => {
+            println!("embree (embreex): {e}");
+            doc["embree"] = e.clone();
+            let mut ratios = serde_json::Map::new();
+            ratios.insert(
+                "build_time_grin_over_embree".into(),
+                (build_s / e["build_s"].as_f64().unwrap_or(f64::NAN)).into(),
+            );
+            for (name, _) in &sets {
+                let ours_s = doc["grin"]["rays"][name]["seconds"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN);
+                let theirs = e[name]["seconds"].as_f64().unwrap_or(f64::NAN);
+                ratios.insert(
+                    format!("{name}_rays_per_s_grin_over_embree"),
+                    (theirs / ours_s).into(),
+                );
+            }
+            println!("ratios: {}", serde_json::Value::Object(ratios.clone()));
+            doc["ratios"] = ratios.into();
+        }
+        Err(why) => {
+            println!("embree not run: {why}");
+            doc["embree"] = serde_json::json!({ "unavailable": why });
+        }
+    }
+    let path = results_path("bvh.json");
+    match std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&doc).unwrap_or_default(),
+    ) {
+        Ok(()) => {
+            println!("wrote {}", path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
