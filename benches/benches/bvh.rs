@@ -41,6 +41,9 @@ fn bvh(c: &mut Criterion) {
     g.finish();
 }
 
+/// A named set of rays (origin, direction) through one integrator.
+type Case<'a> = (&'a str, &'a Integrator, Vec<(DVec3, DVec3)>);
+
 fn curved(c: &mut Criterion) {
     let luneburg = Integrator::new(
         Medium::default().with(FieldKind::Luneburg {
@@ -59,7 +62,7 @@ fn curved(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("curved_rays");
     g.sample_size(20);
-    let cases: [(&str, &Integrator, Vec<(DVec3, DVec3)>); 2] = [
+    let cases: [Case<'_>; 2] = [
         (
             "luneburg_100_rays",
             &luneburg,
