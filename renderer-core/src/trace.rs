@@ -2,6 +2,7 @@
 //! against the TLAS as they are made, stopping at the first hit.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use glam::DVec3;
 use serde::Serialize;
@@ -15,6 +16,49 @@ use crate::scene::Scene;
 pub struct SceneTracer {
     integrator: Integrator,
     tlas: Tlas,
+}
+
+/// Soft-gate attempts shared by all the rays of one frame (the per-frame budget; the
+/// per-ray budget is [`Tolerances::soft_gate_attempts`](crate::integrator::Tolerances)).
+#[derive(Debug)]
+pub struct GateBudget {
+    left: AtomicU64,
+    used: AtomicU64,
+}
+
+impl GateBudget {
+    /// A budget of `attempts` subdivisions.
+    #[must_use]
+    pub fn new(attempts: u64) -> Self {
+        Self {
+            left: AtomicU64::new(attempts),
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// No limit beyond each ray's own.
+    #[must_use]
+    pub fn unlimited() -> Self {
+        Self::new(u64::MAX)
+    }
+
+    /// Takes one attempt, if any is left.
+    pub fn take(&self) -> bool {
+        let ok = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok();
+        if ok {
+            self.used.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Attempts taken so far (for telemetry).
+    #[must_use]
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
 }
 
 /// Where a ray hit geometry.
@@ -139,6 +183,20 @@ impl SceneTracer {
         stop: Option<StopSurface>,
         with_path: bool,
     ) -> RayReport {
+        self.trace_within(origin, direction, stop, with_path, &GateBudget::unlimited())
+    }
+
+    /// Like [`SceneTracer::trace`], drawing soft-gate subdivisions from a frame's
+    /// shared `budget` as well as from the ray's own.
+    #[must_use]
+    pub fn trace_within(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        stop: Option<StopSurface>,
+        with_path: bool,
+        budget: &GateBudget,
+    ) -> RayReport {
         let mut hit = None;
         let mut unused = 0.0;
         let mut path = if with_path { vec![origin] } else { Vec::new() };
@@ -158,7 +216,7 @@ impl SceneTracer {
                 });
                 return Verdict::Hit;
             }
-            if seg.deviation > 0.0 && self.envelope_overlaps(seg) {
+            if seg.deviation > 0.0 && self.envelope_overlaps(seg) && budget.take() {
                 return Verdict::Uncertain;
             }
             if with_path {

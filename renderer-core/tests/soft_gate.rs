@@ -106,6 +106,26 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
     assert_eq!(with.result.termination, Termination::Hit);
     assert!(with.result.subdivisions > 0);
     assert!((with.hit.unwrap().position - centre).length() < gap);
+    // A frame whose shared soft-gate budget is spent finds it no more.
+    let frame = renderer_core::trace::GateBudget::new(0);
+    let spent = SceneTracer::new(&scene(coarse(64)), &cache).trace_within(
+        origin,
+        DVec3::X,
+        None,
+        false,
+        &frame,
+    );
+    assert_ne!(spent.result.termination, Termination::Hit);
+    let frame = renderer_core::trace::GateBudget::new(1000);
+    let fresh = SceneTracer::new(&scene(coarse(64)), &cache).trace_within(
+        origin,
+        DVec3::X,
+        None,
+        false,
+        &frame,
+    );
+    assert_eq!(fresh.result.termination, Termination::Hit);
+    assert_eq!(frame.used(), u64::from(fresh.result.subdivisions));
     // The finely integrated path hits it too (it is really on the path).
     let truth = SceneTracer::new(&scene(Tolerances::default()), &cache).trace(
         origin,
