@@ -96,6 +96,19 @@ impl Bounds {
     }
 }
 
+/// The bounds of the box `[lo, hi]`'s eight corners mapped by `f`.
+fn transformed_bounds(lo: Vec3A, hi: Vec3A, f: impl Fn(Vec3A) -> Vec3A) -> Bounds {
+    let mut b = Bounds::EMPTY;
+    for k in 0..8 {
+        b.grow(f(Vec3A::select(
+            glam::BVec3A::new(k & 1 != 0, k & 2 != 0, k & 4 != 0),
+            hi,
+            lo,
+        )));
+    }
+    b
+}
+
 /// A BVH over boxes; leaves index `prims`.
 #[derive(Debug, Clone, Default)]
 pub struct Bvh {
@@ -556,15 +569,7 @@ impl Tlas {
             .iter()
             .map(|i| {
                 let (lo, hi) = i.blas.bounds;
-                let mut b = Bounds::EMPTY;
-                for k in 0..8 {
-                    let c = Vec3A::new(
-                        if k & 1 == 0 { lo.x } else { hi.x },
-                        if k & 2 == 0 { lo.y } else { hi.y },
-                        if k & 4 == 0 { lo.z } else { hi.z },
-                    );
-                    b.grow(i.transform.transform_point3a(c));
-                }
+                let b = transformed_bounds(lo, hi, |c| i.transform.transform_point3a(c));
                 (b.min, b.max)
             })
             .collect();
@@ -590,15 +595,7 @@ impl Tlas {
         self.bvh.any_overlap(lo, hi, |_, prims| {
             prims.iter().any(|&i| {
                 let inv = &self.inverses[i as usize];
-                let mut b = Bounds::EMPTY;
-                for k in 0..8 {
-                    let c = Vec3::new(
-                        if k & 1 == 0 { lo.x } else { hi.x },
-                        if k & 2 == 0 { lo.y } else { hi.y },
-                        if k & 4 == 0 { lo.z } else { hi.z },
-                    );
-                    b.grow(inv.transform_point3(c).into());
-                }
+                let b = transformed_bounds(lo.into(), hi.into(), |c| inv.transform_point3a(c));
                 self.instances[i as usize]
                     .blas
                     .overlaps_box(b.min.into(), b.max.into())

@@ -40,6 +40,18 @@ impl Aabb {
         Self::new(self.min.min(o.min), self.max.max(o.max))
     }
 
+    /// The eight corners.
+    #[must_use]
+    pub fn corners(&self) -> [DVec3; 8] {
+        std::array::from_fn(|k| {
+            DVec3::select(
+                glam::BVec3::new(k & 1 != 0, k & 2 != 0, k & 4 != 0),
+                self.max,
+                self.min,
+            )
+        })
+    }
+
     /// Whether `p` is inside (boundary included).
     #[must_use]
     pub fn contains(&self, p: DVec3) -> bool {
@@ -396,15 +408,10 @@ impl Medium {
                 if region.overlaps(cell) {
                     grad += gradient.length();
                     // The linear index's lowest value over the cell: at a corner.
-                    let low_corner = (0..8)
-                        .map(|i| {
-                            let c = DVec3::new(
-                                if i & 1 == 0 { cell.min.x } else { cell.max.x },
-                                if i & 2 == 0 { cell.min.y } else { cell.max.y },
-                                if i & 4 == 0 { cell.min.z } else { cell.max.z },
-                            );
-                            n0 + gradient.dot(c)
-                        })
+                    let low_corner = cell
+                        .corners()
+                        .into_iter()
+                        .map(|c| n0 + gradient.dot(c))
                         .fold(f64::MAX, f64::min);
                     low += (low_corner - self.background).min(0.0);
                 }

@@ -411,27 +411,10 @@ fn validate_field(
                 return Err(c.fail(at("region"), region, "min must be below max on every axis"));
             }
             // The index must stay positive over the whole box.
-            let lowest = (0..8)
-                .map(|k| {
-                    let p = DVec3::new(
-                        if k & 1 == 0 {
-                            region.min.x
-                        } else {
-                            region.max.x
-                        },
-                        if k & 2 == 0 {
-                            region.min.y
-                        } else {
-                            region.max.y
-                        },
-                        if k & 4 == 0 {
-                            region.min.z
-                        } else {
-                            region.max.z
-                        },
-                    );
-                    n0 + gradient.dot(p)
-                })
+            let lowest = region
+                .corners()
+                .into_iter()
+                .map(|p| n0 + gradient.dot(p))
                 .fold(f64::MAX, f64::min);
             if lowest <= 0.0 {
                 return Err(c.fail(
