@@ -12,7 +12,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use glam::DVec3;
 use renderer_core::accel::BlasCache;
-use renderer_core::integrator::StopSurface;
+use renderer_core::field::FieldKind;
+use renderer_core::integrator::{StopSurface, static_observer_direction};
 use renderer_core::scene::Scene;
 use renderer_core::trace::SceneTracer;
 
@@ -54,6 +55,10 @@ struct TraceArgs {
     /// Also print the sampled path (segment end points).
     #[arg(long)]
     path: bool,
+    /// Read --dir in the local frame of an observer at rest near the scene's mass
+    /// (as a camera there sees it), instead of as a coordinate direction.
+    #[arg(long)]
+    observer: bool,
 }
 
 fn numbers(s: &str, n: usize) -> Result<Vec<f64>, String> {
@@ -111,10 +116,33 @@ fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
         }
         scene.tolerances.max_steps = n;
     }
+    let mut dir = args.dir.normalize();
+    if args.observer {
+        let masses: Vec<(DVec3, f64)> = scene
+            .medium
+            .fields
+            .iter()
+            .filter_map(|f| match *f {
+                FieldKind::Schwarzschild { centre, rs, .. } => Some((centre, rs)),
+                _ => None,
+            })
+            .collect();
+        let [(centre, rs)] = masses[..] else {
+            return Err((
+                2,
+                format!(
+                    "grin trace: --observer needs exactly one Schwarzschild field; {} has {}",
+                    args.scene.display(),
+                    masses.len()
+                ),
+            ));
+        };
+        dir = static_observer_direction(args.origin, dir, centre, rs);
+    }
     let tracer = SceneTracer::new(&scene, &BlasCache::default());
     let report = tracer.trace(
         args.origin,
-        args.dir,
+        dir,
         args.stop_plane.or(args.stop_sphere),
         args.path,
     );

@@ -117,3 +117,42 @@ fn bad_input_exits_2_with_a_clear_message() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn observer_directions_are_read_in_the_local_static_frame() {
+    // At r = 30 M the shadow's edge is at psi = asin(b_c / r * sqrt(1 - 2M/r)) = 9.63
+    // degrees from the hole: a ray 9 degrees off it is captured, one 11 degrees off
+    // is not.
+    let run = |deg: f64| {
+        let a = deg.to_radians();
+        let dir = format!("{},0,{}", a.sin(), a.cos());
+        let out = grin(&[
+            "trace",
+            "assets/scenes/black_hole.ron",
+            "--origin",
+            "0,0,-30",
+            "--dir",
+            &dir,
+            "--observer",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["termination"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(run(9.0), "Captured");
+    assert_ne!(run(11.0), "Captured");
+    let out = grin(&[
+        "trace",
+        "assets/scenes/luneburg.ron",
+        "--origin",
+        "0,0,-3",
+        "--dir",
+        "0,0,1",
+        "--observer",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+}

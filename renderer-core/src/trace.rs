@@ -199,6 +199,7 @@ impl SceneTracer {
     ) -> RayReport {
         let mut hit = None;
         let mut unused = 0.0;
+        let mut ray_left = self.integrator.tolerances().soft_gate_attempts;
         let mut path = if with_path { vec![origin] } else { Vec::new() };
         let mut result = self.integrator.trace(origin, direction, stop, |seg| {
             if let Some((t, instance, triangle)) = self.intersect_segment(seg) {
@@ -216,7 +217,10 @@ impl SceneTracer {
                 });
                 return Verdict::Hit;
             }
-            if seg.deviation > 0.0 && self.envelope_overlaps(seg) && budget.take() {
+            // Draw from the frame's budget only while the ray's own budget lasts, so
+            // the frame is charged exactly for the subdivisions the integrator makes.
+            if seg.deviation > 0.0 && ray_left > 0 && self.envelope_overlaps(seg) && budget.take() {
+                ray_left -= 1;
                 return Verdict::Uncertain;
             }
             if with_path {
