@@ -3,6 +3,8 @@
 //! [`scheduler`] crate's staged task graph.
 //!
 //! - [`accel`]: BLAS per mesh (binned SAH, GPU layout), TLAS over instances.
+//! - [`camera`]: pinhole camera, a static observer near a mass.
+//! - [`rng`]: counter-based random numbers (pixel, sample, bounce, seed).
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
@@ -14,9 +16,11 @@
 #![warn(missing_docs)]
 
 pub mod accel;
+pub mod camera;
 pub mod curvature;
 pub mod field;
 pub mod integrator;
+pub mod rng;
 pub mod scene;
 pub mod trace;
 

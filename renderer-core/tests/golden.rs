@@ -399,3 +399,62 @@ fn rk4_schwarzschild(h_step: f64, b: f64, extent: f64) -> (f64, u32) {
     }
     (v.angle_between(DVec3::X), n)
 }
+
+#[test]
+fn the_black_hole_shadow_measured_in_pixels_matches_the_static_observer_formula() {
+    use renderer_core::camera::Camera;
+    use renderer_core::scene::CameraDesc;
+    // Observer at r_o = 10 M looking at the hole; 60 degree field of view, 1201 pixels
+    // across. Walk the centre row from the centre outwards to the first escaping ray.
+    let (m, r_o) = (1.0, 10.0);
+    let medium = Medium::default().with(FieldKind::Schwarzschild {
+        centre: DVec3::ZERO,
+        rs: 2.0 * m,
+        extent: 1e3,
+    });
+    let desc = CameraDesc {
+        position: DVec3::new(0.0, 0.0, -r_o),
+        look_at: DVec3::ZERO,
+        up: DVec3::Y,
+        fov_deg: 60.0,
+    };
+    let (w, h) = (1201u32, 1201u32);
+    let cam = Camera::new(&desc, w, h, &medium);
+    assert!(cam.is_static_observer());
+    let hole = Integrator::new(medium, Tolerances::default());
+    let captured = |x: f64| {
+        let (o, d) = cam.ray(x, f64::from(h) / 2.0);
+        trace(&hole, o, d, None).termination == Termination::Captured
+    };
+    let centre = f64::from(w) / 2.0;
+    // Bisection on the edge position between a captured and an escaping pixel.
+    let (mut inside, mut outside) = (centre, f64::from(w));
+    assert!(captured(inside) && !captured(outside - 0.5));
+    for _ in 0..30 {
+        let mid = 0.5 * (inside + outside);
+        if captured(mid) {
+            inside = mid
+        } else {
+            outside = mid
+        }
+    }
+    let edge_px = 0.5 * (inside + outside) - centre;
+    // Pixels to angle: the pinhole maps tan(angle) linearly onto the image plane.
+    let tan_half = 30f64.to_radians().tan();
+    let psi = (edge_px / centre * tan_half).atan();
+    let b_c = 3.0 * 3f64.sqrt() * m;
+    let expect = ((b_c / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
+    assert!(
+        (psi - expect).abs() / expect < 0.01,
+        "{} vs {} degrees",
+        psi.to_degrees(),
+        expect.to_degrees()
+    );
+    // And the shadow's radius in whole pixels agrees within 1% too.
+    let expect_px = expect.tan() / tan_half * centre;
+    let measured_px = (0..w).filter(|&x| captured(f64::from(x) + 0.5)).count() as f64 / 2.0;
+    assert!(
+        (measured_px - expect_px).abs() / expect_px < 0.01,
+        "{measured_px} vs {expect_px} px"
+    );
+}

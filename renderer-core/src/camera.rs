@@ -1,0 +1,78 @@
+//! The camera: a pinhole that turns pixel positions into rays. Near a mass it is a
+//! static observer: pixel directions are laid out in the observer's local orthonormal
+//! frame and mapped to coordinate directions
+//! ([`static_observer_direction`](crate::integrator::static_observer_direction)), so a
+//! black hole's shadow has the angular size a real observer sees.
+
+use glam::DVec3;
+
+use crate::field::{FieldKind, Medium};
+use crate::integrator::static_observer_direction;
+use crate::scene::CameraDesc;
+
+/// A camera for an image of `width` x `height` pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    position: DVec3,
+    forward: DVec3,
+    right: DVec3,
+    up: DVec3,
+    tan_half: f64,
+    width: u32,
+    height: u32,
+    observer: Option<(DVec3, f64)>,
+}
+
+impl Camera {
+    /// A camera from its description, for `medium` (which decides whether it is a
+    /// static observer: when exactly one mass's region holds the camera).
+    #[must_use]
+    pub fn new(desc: &CameraDesc, width: u32, height: u32, medium: &Medium) -> Self {
+        let forward = (desc.look_at - desc.position).normalize();
+        let right = forward.cross(desc.up).normalize();
+        let up = right.cross(forward);
+        let masses: Vec<(DVec3, f64)> = medium
+            .fields
+            .iter()
+            .filter_map(|f| match *f {
+                FieldKind::Schwarzschild { centre, rs, extent }
+                    if (desc.position - centre).length() < extent =>
+                {
+                    Some((centre, rs))
+                }
+                _ => None,
+            })
+            .collect();
+        Self {
+            position: desc.position,
+            forward,
+            right,
+            up,
+            tan_half: (desc.fov_deg.to_radians() / 2.0).tan(),
+            width: width.max(1),
+            height: height.max(1),
+            observer: (masses.len() == 1).then(|| masses[0]),
+        }
+    }
+
+    /// Whether pixel directions are mapped from a static observer's frame.
+    #[must_use]
+    pub fn is_static_observer(&self) -> bool {
+        self.observer.is_some()
+    }
+
+    /// The ray through image position (`x`, `y`) in pixels (0..width, 0..height; the
+    /// pixel centres are at +0.5): origin and unit coordinate direction.
+    #[must_use]
+    pub fn ray(&self, x: f64, y: f64) -> (DVec3, DVec3) {
+        let aspect = f64::from(self.width) / f64::from(self.height);
+        let sx = (2.0 * x / f64::from(self.width) - 1.0) * self.tan_half * aspect;
+        let sy = (1.0 - 2.0 * y / f64::from(self.height)) * self.tan_half;
+        let local = (self.forward + self.right * sx + self.up * sy).normalize();
+        let dir = match self.observer {
+            Some((centre, rs)) => static_observer_direction(self.position, local, centre, rs),
+            None => local,
+        };
+        (self.position, dir)
+    }
+}
