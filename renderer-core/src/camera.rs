@@ -1,7 +1,7 @@
 //! The camera: a pinhole that turns pixel positions into rays. Near a mass it is a
 //! static observer: pixel directions are laid out in the observer's local orthonormal
 //! frame and mapped to coordinate directions
-//! ([`static_observer_direction`](crate::integrator::static_observer_direction)), so a
+//! ([`crate::integrator::static_observer_direction`]), so a
 //! black hole's shadow has the angular size a real observer sees.
 
 use glam::DVec3;
