@@ -5,6 +5,7 @@
 //! - [`accel`]: BLAS per mesh (binned SAH, GPU layout), TLAS over instances.
 //! - [`camera`]: pinhole camera, a static observer near a mass.
 //! - [`rng`]: counter-based random numbers (pixel, sample, bounce, seed).
+//! - [`film`]: per-pixel sums, counts and AOVs; tiles commit whole.
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
@@ -19,6 +20,7 @@ pub mod accel;
 pub mod camera;
 pub mod curvature;
 pub mod field;
+pub mod film;
 pub mod integrator;
 pub mod rng;
 pub mod scene;
