@@ -424,14 +424,14 @@ impl Integrator {
         let mut segments = 0u32;
         let mut h = self.grid.as_ref().map_or(1.0, |g| g.cell_size() * 0.25);
         let (mut h_inv, mut energy) = self.mass_invariants(&s);
-        let finish = |t: Termination, s: &State, steps, segments| TraceResult {
+        let finish = |t: Termination, s: &State, steps, segments, subdivisions| TraceResult {
             termination: t,
             position: s.x,
             direction: s.p.normalize_or(DVec3::X),
             optical_path: s.opl,
             steps,
             segments,
-            subdivisions: 0,
+            subdivisions,
         };
         let mut emit = |seg: Segment, segments: &mut u32| {
             *segments += 1;
@@ -439,22 +439,12 @@ impl Integrator {
         };
         let mut gate_budget = self.tol.soft_gate_attempts;
         let mut subdivisions = 0u32;
-        let with_subdivisions = |mut r: TraceResult, n: u32| {
-            r.subdivisions = n;
-            r
-        };
         loop {
             if steps >= self.tol.max_steps {
-                return with_subdivisions(
-                    finish(Termination::StepBudget, &s, steps, segments),
-                    subdivisions,
-                );
+                return finish(Termination::StepBudget, &s, steps, segments, subdivisions);
             }
             if self.captured(s.x) {
-                return with_subdivisions(
-                    finish(Termination::Captured, &s, steps, segments),
-                    subdivisions,
-                );
+                return finish(Termination::Captured, &s, steps, segments, subdivisions);
             }
             let dir = s.p.normalize_or(DVec3::X);
             if !self.in_field(s.x) {
@@ -475,15 +465,9 @@ impl Integrator {
                     s.opl += n * t;
                     s.x = at;
                     if emit(seg, &mut segments).is_hit() {
-                        return with_subdivisions(
-                            finish(Termination::Hit, &s, steps, segments),
-                            subdivisions,
-                        );
+                        return finish(Termination::Hit, &s, steps, segments, subdivisions);
                     }
-                    return with_subdivisions(
-                        finish(Termination::Stopped, &s, steps, segments),
-                        subdivisions,
-                    );
+                    return finish(Termination::Stopped, &s, steps, segments, subdivisions);
                 }
                 let seg = Segment {
                     start: s.x,
@@ -494,16 +478,10 @@ impl Integrator {
                 s.opl += n * len;
                 s.x = end;
                 if emit(seg, &mut segments).is_hit() {
-                    return with_subdivisions(
-                        finish(Termination::Hit, &s, steps, segments),
-                        subdivisions,
-                    );
+                    return finish(Termination::Hit, &s, steps, segments, subdivisions);
                 }
                 if run.is_none() {
-                    return with_subdivisions(
-                        finish(Termination::Escaped, &s, steps, segments),
-                        subdivisions,
-                    );
+                    return finish(Termination::Escaped, &s, steps, segments, subdivisions);
                 }
                 self.launch_speed(&mut s);
                 (h_inv, energy) = self.mass_invariants(&s);
@@ -544,15 +522,9 @@ impl Integrator {
                 };
                 s = at;
                 if emit(seg, &mut segments).is_hit() {
-                    return with_subdivisions(
-                        finish(Termination::Hit, &s, steps, segments),
-                        subdivisions,
-                    );
+                    return finish(Termination::Hit, &s, steps, segments, subdivisions);
                 }
-                return with_subdivisions(
-                    finish(Termination::Stopped, &s, steps, segments),
-                    subdivisions,
-                );
+                return finish(Termination::Stopped, &s, steps, segments, subdivisions);
             }
             let seg = Segment {
                 start: s.x,
@@ -563,10 +535,7 @@ impl Integrator {
             match emit(seg, &mut segments) {
                 Verdict::Hit => {
                     s = next;
-                    return with_subdivisions(
-                        finish(Termination::Hit, &s, steps, segments),
-                        subdivisions,
-                    );
+                    return finish(Termination::Hit, &s, steps, segments, subdivisions);
                 }
                 Verdict::Uncertain if gate_budget > 0 && h_try > 1e-9 => {
                     // Soft gate: forget this step and redo it finer.
