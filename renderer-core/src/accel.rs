@@ -69,6 +69,9 @@ pub struct Hit {
     pub u: f32,
     /// Barycentric v.
     pub v: f32,
+    /// Unit geometric normal (e1 x e2 orientation): object space from a BLAS, world
+    /// space from a TLAS.
+    pub normal: Vec3,
 }
 
 #[derive(Clone, Copy)]
@@ -468,12 +471,16 @@ impl Blas {
                 if let Some((t, u, v)) = intersect_triangle(&self.triangles[first + k], ray, t_max)
                 {
                     t_max = t;
+                    let tri = &self.triangles[first + k];
+                    let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
+                    let e2 = Vec3::new(tri.e2[0], tri.e2[1], tri.e2[2]);
                     best = Some(Hit {
                         t,
                         triangle: p,
                         instance: 0,
                         u,
                         v,
+                        normal: e1.cross(e2).normalize_or_zero(),
                     });
                 }
             }
@@ -620,6 +627,10 @@ impl Tlas {
                 };
                 if let Some(mut h) = self.instances[i as usize].blas.intersect(&local) {
                     h.instance = i;
+                    // Normals transform by the inverse transpose.
+                    h.normal = (inv.matrix3.transpose() * glam::Vec3A::from(h.normal))
+                        .normalize_or_zero()
+                        .into();
                     t_max = h.t;
                     best = Some(h);
                 }

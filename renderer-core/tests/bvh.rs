@@ -168,3 +168,38 @@ fn nodes_and_triangles_are_gpu_plain_data() {
     let bytes: &[u8] = bytemuck::cast_slice(&blas.bvh.nodes);
     assert_eq!(bytes.len(), 32 * blas.bvh.nodes.len());
 }
+
+#[test]
+fn hit_normals_are_unit_and_follow_the_instance_rotation() {
+    // A triangle in the z = 0 plane (normal +z), turned 90 degrees about y: +x.
+    let mesh = mesh_from(&[[-1.0, -1.0, 0.0, 1.0, -1.0, 0.0, 0.0, 1.0, 0.0]]);
+    let blas = Arc::new(Blas::build(&mesh));
+    let plain = blas
+        .intersect(&Ray {
+            origin: Vec3::new(0.0, 0.0, 5.0),
+            dir: -Vec3::Z,
+            t_min: 0.0,
+            t_max: 100.0,
+        })
+        .unwrap();
+    assert!((plain.normal - Vec3::Z).length() < 1e-6);
+    let turned = Affine3A::from_scale_rotation_translation(
+        Vec3::splat(2.0),
+        Quat::from_rotation_y(std::f32::consts::FRAC_PI_2),
+        Vec3::new(3.0, 0.0, 0.0),
+    );
+    let tlas = Tlas::build(vec![Instance {
+        blas,
+        transform: turned,
+    }]);
+    let h = tlas
+        .intersect(&Ray {
+            origin: Vec3::new(10.0, 0.0, 0.0),
+            dir: -Vec3::X,
+            t_min: 0.0,
+            t_max: 100.0,
+        })
+        .unwrap();
+    assert!((h.normal - Vec3::X).length() < 1e-5, "{}", h.normal);
+    assert!((h.t - 7.0).abs() < 1e-5);
+}
