@@ -10,6 +10,7 @@
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
 //! - [`scene`]: the RON scene format, loading and validation.
+//! - [`shade`]: albedo, environment and direct lighting with curved shadow rays.
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
 //! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
 
@@ -24,6 +25,7 @@ pub mod film;
 pub mod integrator;
 pub mod rng;
 pub mod scene;
+pub mod shade;
 pub mod trace;
 
 pub use scheduler;

@@ -145,6 +145,91 @@ pub struct MeshDesc {
     pub source: MeshSource,
 }
 
+/// How a surface scatters light.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub enum Material {
+    /// Lambertian with a constant albedo (linear RGB, each in [0, 1]).
+    Diffuse {
+        /// Albedo.
+        colour: [f32; 3],
+    },
+    /// Lambertian with a 3D checker of two albedos, `scale` squares per unit.
+    Checker {
+        /// First albedo.
+        a: [f32; 3],
+        /// Second albedo.
+        b: [f32; 3],
+        /// Squares per unit length (> 0).
+        scale: f32,
+    },
+    /// Emits constant radiance (linear RGB, >= 0) and reflects nothing.
+    Emissive {
+        /// Emitted radiance.
+        radiance: [f32; 3],
+    },
+}
+
+impl Default for Material {
+    fn default() -> Self {
+        Self::Diffuse {
+            colour: [0.7, 0.7, 0.7],
+        }
+    }
+}
+
+/// A named material.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialDesc {
+    /// Name that instances refer to.
+    pub name: String,
+    /// The material.
+    pub kind: Material,
+}
+
+/// A light source.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub enum Light {
+    /// Parallel light travelling along `direction`, giving irradiance `irradiance`
+    /// (W/m^2 per channel) on a surface facing it.
+    Directional {
+        /// Direction the light travels in.
+        direction: DVec3,
+        /// Irradiance on a surface perpendicular to it.
+        irradiance: [f32; 3],
+    },
+    /// A point light of radiant intensity `intensity` (W/sr per channel).
+    Point {
+        /// Position.
+        position: DVec3,
+        /// Intensity.
+        intensity: [f32; 3],
+    },
+}
+
+/// What a ray that escapes sees.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub enum Environment {
+    /// The same radiance in every direction.
+    Constant([f32; 3]),
+    /// A sky blending from `horizon` (and below) to `zenith` (+y).
+    GradientSky {
+        /// Radiance at and below the horizon.
+        horizon: [f32; 3],
+        /// Radiance straight up.
+        zenith: [f32; 3],
+    },
+}
+
+impl Default for Environment {
+    fn default() -> Self {
+        Self::Constant([0.0; 3])
+    }
+}
+
 /// A mesh placed in the scene: scale, then rotate (degrees about x, y, z), then
 /// translate.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -161,6 +246,9 @@ pub struct InstanceDesc {
     /// Uniform scale (> 0).
     #[serde(default = "one")]
     pub scale: f64,
+    /// Material name (default: a grey diffuse).
+    #[serde(default)]
+    pub material: Option<String>,
 }
 
 fn one() -> f64 {
@@ -186,6 +274,15 @@ pub struct SceneFile {
     /// Fields.
     #[serde(default)]
     pub fields: Vec<FieldKind>,
+    /// Materials.
+    #[serde(default)]
+    pub materials: Vec<MaterialDesc>,
+    /// Lights.
+    #[serde(default)]
+    pub lights: Vec<Light>,
+    /// What escaping rays see.
+    #[serde(default)]
+    pub environment: Environment,
     /// Integration tolerances (defaults if absent).
     #[serde(default)]
     pub tolerances: Option<Tolerances>,
@@ -200,6 +297,12 @@ pub struct Scene {
     pub meshes: Vec<Mesh>,
     /// Instances: mesh index and object-to-world transform.
     pub instances: Vec<(usize, Affine3A)>,
+    /// Material of each instance.
+    pub materials: Vec<Material>,
+    /// Lights.
+    pub lights: Vec<Light>,
+    /// What escaping rays see.
+    pub environment: Environment,
     /// The fields.
     pub medium: Medium,
     /// Tolerances.
@@ -331,6 +434,13 @@ impl Scene {
             }
             meshes.push(load_mesh(&c, i, &m.source, base)?);
         }
+        for (i, m) in file.materials.iter().enumerate() {
+            validate_material(&c, i, &m.kind)?;
+        }
+        for (i, l) in file.lights.iter().enumerate() {
+            validate_light(&c, i, l)?;
+        }
+        let mut materials = Vec::with_capacity(file.instances.len());
         let mut instances = Vec::with_capacity(file.instances.len());
         for (i, inst) in file.instances.iter().enumerate() {
             let Some(mesh) = file.meshes.iter().position(|m| m.name == inst.mesh) else {
@@ -340,6 +450,19 @@ impl Scene {
                     "names no mesh of this scene",
                 ));
             };
+            materials.push(match &inst.material {
+                None => Material::default(),
+                Some(name) => match file.materials.iter().find(|m| &m.name == name) {
+                    Some(m) => m.kind,
+                    None => {
+                        return Err(c.fail(
+                            format!("instances[{i}].material"),
+                            name,
+                            "names no material of this scene",
+                        ));
+                    }
+                },
+            });
             let t = c.vec(format!("instances[{i}].translate"), inst.translate)?;
             let r = c.vec(format!("instances[{i}].rotate_deg"), inst.rotate_deg)?;
             let s = c.positive(format!("instances[{i}].scale"), inst.scale)?;
@@ -358,12 +481,82 @@ impl Scene {
             camera: file.camera,
             meshes,
             instances,
+            materials,
+            lights: file.lights,
+            environment: file.environment,
             medium: Medium {
                 background: file.background_index,
                 fields,
             },
             tolerances,
         })
+    }
+}
+
+fn validate_material(c: &Check<'_>, i: usize, m: &Material) -> Result<(), SceneError> {
+    let albedo = |name: &str, v: [f32; 3]| {
+        if v.iter().all(|x| (0.0..=1.0).contains(x)) {
+            Ok(())
+        } else {
+            Err(c.fail(
+                format!("materials[{i}].kind.{name}"),
+                v,
+                "albedo components must be in [0, 1]",
+            ))
+        }
+    };
+    match *m {
+        Material::Diffuse { colour } => albedo("colour", colour),
+        Material::Checker { a, b, scale } => {
+            albedo("a", a)?;
+            albedo("b", b)?;
+            c.positive(format!("materials[{i}].kind.scale"), f64::from(scale))
+                .map(|_| ())
+        }
+        Material::Emissive { radiance } => {
+            if radiance.iter().all(|x| x.is_finite() && *x >= 0.0) {
+                Ok(())
+            } else {
+                Err(c.fail(
+                    format!("materials[{i}].kind.radiance"),
+                    radiance,
+                    "must be finite and >= 0",
+                ))
+            }
+        }
+    }
+}
+
+fn validate_light(c: &Check<'_>, i: usize, l: &Light) -> Result<(), SceneError> {
+    let power = |name: &str, v: [f32; 3]| {
+        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
+            Ok(())
+        } else {
+            Err(c.fail(format!("lights[{i}].{name}"), v, "must be finite and >= 0"))
+        }
+    };
+    match *l {
+        Light::Directional {
+            direction,
+            irradiance,
+        } => {
+            c.vec(format!("lights[{i}].direction"), direction)?;
+            if direction.length() == 0.0 {
+                return Err(c.fail(
+                    format!("lights[{i}].direction"),
+                    direction,
+                    "must not be zero",
+                ));
+            }
+            power("irradiance", irradiance)
+        }
+        Light::Point {
+            position,
+            intensity,
+        } => {
+            c.vec(format!("lights[{i}].position"), position)?;
+            power("intensity", intensity)
+        }
     }
 }
 

@@ -55,9 +55,12 @@ fn malformed_scenes_give_clear_errors() {
         ("negative background", GOOD.replace("fields:", "background_index: -1.0, fields:"), "invalid", vec!["background_index", "-1.0"]),
         ("mass inside its extent", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "Schwarzschild(centre: (0.0, 0.0, 0.0), rs: 2.0, extent: 3.0)"), "invalid", vec!["fields[0].extent"]),
         ("index below zero", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "GaussianBlob(centre: (0.0, 0.0, 0.0), sigma: 1.0, amplitude: -1.5)"), "invalid", vec!["fields[0].amplitude"]),
-        ("unknown scene key", GOOD.replace("fields:", "lights: [], fields:"), "parse", vec!["lights"]),
+        ("unknown scene key", GOOD.replace("fields:", "sparkles: [], fields:"), "parse", vec!["sparkles"]),
         ("duplicate mesh name", GOOD.replace("meshes: [(name: \"m\", source: Sphere(radius: 1.0))]", "meshes: [(name: \"m\", source: Sphere(radius: 1.0)), (name: \"m\", source: Plane(size: 1.0))]"), "invalid", vec!["meshes[1].name"]),
         ("missing grid file", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "Grid(file: \"no/grid.ron\")"), "field", vec!["fields[0].file", "no/grid.ron"]),
+        ("unknown material", GOOD.replace("(mesh: \"m\")", "(mesh: \"m\", material: Some(\"gold\"))"), "invalid", vec!["instances[0].material", "gold"]),
+        ("albedo above one", GOOD.replace("fields:", "materials: [(name: \"x\", kind: Diffuse(colour: (1.5, 0.0, 0.0)))], fields:"), "invalid", vec!["materials[0].kind.colour", "1.5"]),
+        ("zero light direction", GOOD.replace("fields:", "lights: [Directional(direction: (0.0, 0.0, 0.0), irradiance: (1.0, 1.0, 1.0))], fields:"), "invalid", vec!["lights[0].direction"]),
     ];
     assert!(cases.len() >= 15);
     for (what, text, kind, parts) in cases {

@@ -92,6 +92,9 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
         camera: None,
         meshes: vec![mesh.clone()],
         instances: vec![(0, Affine3A::IDENTITY)],
+        materials: vec![renderer_core::scene::Material::default()],
+        lights: Vec::new(),
+        environment: renderer_core::scene::Environment::default(),
         medium: lens(),
         tolerances: tol,
     };

@@ -1,0 +1,70 @@
+//! Shading sanity against the closed form: a diffuse plane under a directional light
+//! reflects albedo / pi * E * cos(theta); an occluder puts it in shadow.
+
+use glam::DVec3;
+use renderer_core::accel::BlasCache;
+use renderer_core::integrator::Termination;
+use renderer_core::scene::Scene;
+use renderer_core::shade::{albedo, direct};
+use renderer_core::trace::SceneTracer;
+
+fn scene(light_dir: DVec3, occluder: bool) -> Scene {
+    let extra = if occluder {
+        r#"(mesh: "roof", translate: (0.0, 2.0, 0.0))"#
+    } else {
+        ""
+    };
+    let text = format!(
+        r#"(
+        meshes: [(name: "floor", source: Plane(size: 10.0)), (name: "roof", source: Plane(size: 4.0))],
+        materials: [(name: "paint", kind: Diffuse(colour: (0.5, 0.25, 1.0)))],
+        instances: [(mesh: "floor", material: Some("paint")), {extra}],
+        lights: [Directional(direction: ({}, {}, {}), irradiance: (2.0, 2.0, 2.0))],
+    )"#,
+        light_dir.x, light_dir.y, light_dir.z
+    );
+    Scene::from_str(&text, "shading.ron".as_ref()).unwrap()
+}
+
+#[test]
+fn a_diffuse_plane_under_a_directional_light_has_the_analytic_radiance() {
+    for theta_deg in [0.0f64, 30.0, 60.0, 85.0] {
+        let theta = theta_deg.to_radians();
+        // Light travelling down and sideways, at theta from the normal (+y).
+        let dir = DVec3::new(theta.sin(), -theta.cos(), 0.0);
+        let s = scene(dir, false);
+        let tracer = SceneTracer::new(&s, &BlasCache::default());
+        // A camera ray onto the floor.
+        let hit = tracer.trace(
+            DVec3::new(0.3, 3.0, -4.0),
+            DVec3::new(-0.3, -3.0, 4.2),
+            None,
+            false,
+        );
+        assert_eq!(hit.result.termination, Termination::Hit);
+        let h = hit.hit.unwrap();
+        let p = h.position;
+        let n = DVec3::Y;
+        let rho = albedo(&s.materials[h.instance as usize], p);
+        let l = direct(&s, &tracer, p, n, rho);
+        for c in 0..3 {
+            let expect = rho[c] / std::f64::consts::PI * 2.0 * theta.cos();
+            assert!(
+                (l[c] - expect).abs() < 1e-9,
+                "theta {theta_deg}: {} vs {expect}",
+                l[c]
+            );
+        }
+    }
+}
+
+#[test]
+fn an_occluder_casts_a_shadow_through_the_same_tracer() {
+    let s = scene(DVec3::new(0.0, -1.0, 0.0), true);
+    let tracer = SceneTracer::new(&s, &BlasCache::default());
+    let rho = [0.5, 0.25, 1.0];
+    let under = direct(&s, &tracer, DVec3::new(0.0, 0.0, 0.0), DVec3::Y, rho);
+    assert_eq!(under, [0.0; 3]);
+    let beside = direct(&s, &tracer, DVec3::new(4.0, 0.0, 0.0), DVec3::Y, rho);
+    assert!(beside[0] > 0.0);
+}
