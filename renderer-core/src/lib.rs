@@ -9,6 +9,7 @@
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
+//! - [`render`]: snapshots and the progressive, budgeted, deterministic CPU renderer.
 //! - [`scene`]: the RON scene format, loading and validation.
 //! - [`shade`]: albedo, environment and direct lighting with curved shadow rays.
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
@@ -23,6 +24,7 @@ pub mod curvature;
 pub mod field;
 pub mod film;
 pub mod integrator;
+pub mod render;
 pub mod rng;
 pub mod scene;
 pub mod shade;

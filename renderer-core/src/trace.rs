@@ -72,6 +72,8 @@ pub struct SurfaceHit {
     pub triangle: u32,
     /// Index of the segment that hit.
     pub segment: u32,
+    /// Unit geometric normal (world space, not flipped towards the ray).
+    pub normal: DVec3,
 }
 
 /// A traced ray: the integrator's result, the hit if any, and (on request) the path.
@@ -83,6 +85,8 @@ pub struct RayReport {
     pub hit: Option<SurfaceHit>,
     /// The segments' end points, starting at the origin (empty unless asked for).
     pub path: Vec<DVec3>,
+    /// Geometric length of the path, to the hit if there is one.
+    pub path_length: f64,
 }
 
 impl SceneTracer {
@@ -149,7 +153,7 @@ impl SceneTracer {
 
     /// Tests one segment against the scene.
     #[must_use]
-    pub fn intersect_segment(&self, seg: &Segment) -> Option<(f64, u32, u32)> {
+    pub fn intersect_segment(&self, seg: &Segment) -> Option<(f64, u32, u32, DVec3)> {
         let d = seg.end - seg.start;
         let ray = Ray {
             origin: seg.start.as_vec3(),
@@ -159,7 +163,7 @@ impl SceneTracer {
         };
         self.tlas
             .intersect(&ray)
-            .map(|h| (f64::from(h.t), h.instance, h.triangle))
+            .map(|h| (f64::from(h.t), h.instance, h.triangle, h.normal.as_dvec3()))
     }
 
     /// Whether the segment's deviation envelope (the capsule of radius `deviation`
@@ -200,10 +204,12 @@ impl SceneTracer {
         let mut hit = None;
         let mut unused = 0.0;
         let mut ray_left = self.integrator.tolerances().soft_gate_attempts;
+        let mut length = 0.0;
         let mut path = if with_path { vec![origin] } else { Vec::new() };
         let mut result = self.integrator.trace(origin, direction, stop, |seg| {
-            if let Some((t, instance, triangle)) = self.intersect_segment(seg) {
+            if let Some((t, instance, triangle, normal)) = self.intersect_segment(seg) {
                 let position = seg.start + (seg.end - seg.start) * t;
+                length += seg.length() * t;
                 // The integrator counted the whole segment's optical path.
                 unused = self.integrator.medium().index(position).0 * (1.0 - t) * seg.length();
                 if with_path {
@@ -214,6 +220,7 @@ impl SceneTracer {
                     instance,
                     triangle,
                     segment: seg.index,
+                    normal,
                 });
                 return Verdict::Hit;
             }
@@ -226,6 +233,7 @@ impl SceneTracer {
             if with_path {
                 path.push(seg.end);
             }
+            length += seg.length();
             Verdict::Continue
         });
         if let Some(h) = hit {
@@ -233,7 +241,12 @@ impl SceneTracer {
             result.termination = Termination::Hit;
             result.optical_path -= unused;
         }
-        RayReport { result, hit, path }
+        RayReport {
+            result,
+            hit,
+            path,
+            path_length: length,
+        }
     }
 }
 
