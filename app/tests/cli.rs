@@ -156,3 +156,76 @@ fn observer_directions_are_read_in_the_local_static_frame() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn render_writes_a_png_and_rejects_bad_input_with_status_2() {
+    let dir = std::env::temp_dir().join(format!("grin-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("lens.png");
+    let run = grin(&[
+        "render",
+        "assets/scenes/luneburg.ron",
+        "-o",
+        out.to_str().unwrap(),
+        "--spp",
+        "1",
+        "--size",
+        "24x16",
+        "--threads",
+        "2",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(String::from_utf8_lossy(&run.stderr).contains("CPU backend"));
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    assert!(
+        !dir.join("lens.png.tmp").exists(),
+        "no temporary file is left behind"
+    );
+    for (args, needle) in [
+        (vec!["render", "missing.ron", "-o", "x.png"], "missing.ron"),
+        (
+            vec![
+                "render",
+                "assets/scenes/luneburg.ron",
+                "-o",
+                "x.png",
+                "--size",
+                "0x10",
+            ],
+            "WxH",
+        ),
+        (
+            vec![
+                "render",
+                "assets/scenes/luneburg.ron",
+                "-o",
+                "/no/such/dir/x.png",
+            ],
+            "/no/such/dir",
+        ),
+        (
+            vec![
+                "render",
+                "assets/scenes/luneburg.ron",
+                "-o",
+                "x.png",
+                "--spp",
+                "0",
+            ],
+            "--spp",
+        ),
+    ] {
+        let r = grin(&args);
+        assert_eq!(r.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&r.stderr).contains(needle),
+            "{args:?}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

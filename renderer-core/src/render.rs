@@ -154,7 +154,7 @@ impl Snapshot {
                 record.instance = Some(hit.instance);
             }
             let e = emitted(material);
-            let rho = albedo(material, hit.position);
+            let rho = albedo(material, hit.position, n);
             let d = direct(&self.scene, &self.tracer, hit.position, n, rho);
             for c in 0..3 {
                 radiance[c] += throughput[c] * (e[c] + d[c]);

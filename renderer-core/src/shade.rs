@@ -11,13 +11,16 @@ use crate::trace::SceneTracer;
 /// Linear RGB.
 pub type Rgb = [f64; 3];
 
-/// The albedo of `material` at world position `p` (zero for emitters).
+/// The albedo of `material` at world position `p` on a surface with unit normal `n`
+/// (zero for emitters).
 #[must_use]
-pub fn albedo(material: &Material, p: DVec3) -> Rgb {
+pub fn albedo(material: &Material, p: DVec3, n: DVec3) -> Rgb {
     match *material {
         Material::Diffuse { colour } => colour.map(f64::from),
         Material::Checker { a, b, scale } => {
-            let q = (p * f64::from(scale)).floor();
+            // Half a square along the normal: a face lying on a cell boundary (a box
+            // side at x = 3 with scale 2) then reads one cell, not rounding noise.
+            let q = (p * f64::from(scale) + n * 0.5).floor();
             let odd = (q.x + q.y + q.z).rem_euclid(2.0) >= 1.0;
             (if odd { b } else { a }).map(f64::from)
         }
