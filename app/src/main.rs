@@ -4,14 +4,18 @@
 //!   prints JSON (termination, exit point and direction, optical path, steps,
 //!   segments, hit, and with `--path` the sampled path).
 //!
-//! - `grin render SCENE.ron -o out.png [--spp N] [--size WxH] [--threads N] [--seed S]`:
-//!   renders on the CPU and writes an sRGB PNG (through a temporary name).
+//! - `grin render SCENE.ron -o out.png [--spp N] [--size WxH] [--threads N] [--seed S]
+//!   [--bounces N] [--aov depth,normal,instance,mask,segments] [--exr]
+//!   [--trace-out trace.json]`: renders on the CPU and writes an sRGB PNG (or linear
+//!   OpenEXR for `-o out.exr`), AOVs beside it, every file through a temporary name.
 //!
 //! Exit codes: 0 success, 2 bad input (arguments, scene file, unwritable output), 1
 //! anything else.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+mod render_cmd;
 
 use clap::{Parser, Subcommand};
 use glam::DVec3;
@@ -32,120 +36,8 @@ struct Cli {
 enum Command {
     /// Trace one ray through a scene (or a field-only file) and print JSON.
     Trace(TraceArgs),
-    /// Render a scene to a PNG image on the CPU.
-    Render(RenderArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct RenderArgs {
-    /// Scene file (RON).
-    scene: PathBuf,
-    /// Output PNG (written to a temporary name, then renamed).
-    #[arg(short, long)]
-    output: PathBuf,
-    /// Samples per pixel.
-    #[arg(long, default_value_t = 16)]
-    spp: u32,
-    /// Image size, "WxH".
-    #[arg(long, default_value = "320x240", value_parser = parse_size)]
-    size: (u32, u32),
-    /// Worker threads (default: GRIN_THREADS, else all cores).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Seed of every random choice.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("expected WxH with both at least 1, got '{s}'");
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (w, h) = (
-        w.trim().parse::<u32>().map_err(|_| bad())?,
-        h.trim().parse::<u32>().map_err(|_| bad())?,
-    );
-    if w == 0 || h == 0 || w > 16384 || h > 16384 {
-        return Err(bad());
-    }
-    Ok((w, h))
-}
-
-fn srgb(v: f32) -> u8 {
-    let v = v.clamp(0.0, 1.0);
-    let s = if v <= 0.003_130_8 {
-        12.92 * v
-    } else {
-        1.055 * v.powf(1.0 / 2.4) - 0.055
-    };
-    (s * 255.0 + 0.5) as u8
-}
-
-fn render(args: &RenderArgs) -> Result<String, (u8, String)> {
-    use renderer_core::render::{RenderSettings, Renderer, Snapshot};
-    let scene = Scene::load(&args.scene).map_err(|e| (2, format!("grin render: {e}")))?;
-    if args.spp == 0 {
-        return Err((2, "grin render: --spp must be at least 1".into()));
-    }
-    let dir = args
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if !dir.is_dir() {
-        return Err((
-            2,
-            format!(
-                "grin render: output folder {} does not exist",
-                dir.display()
-            ),
-        ));
-    }
-    let config = match args.threads {
-        Some(0) => return Err((2, "grin render: --threads must be at least 1".into())),
-        Some(n) => scheduler::PoolConfig::with_threads(n),
-        None => scheduler::PoolConfig::default(),
-    };
-    let pool = scheduler::Pool::new(config).map_err(|e| (2, format!("grin render: {e}")))?;
-    eprintln!(
-        "grin render: CPU backend, {} threads (the GPU backend is not built yet)",
-        pool.threads()
-    );
-    let settings = RenderSettings {
-        width: args.size.0,
-        height: args.size.1,
-        spp: args.spp,
-        seed: args.seed,
-        ..RenderSettings::default()
-    };
-    let snapshot = Snapshot::new(std::sync::Arc::new(scene), settings, &BlasCache::default())
-        .map_err(|e| (2, format!("grin render: {}: {e}", args.scene.display())))?;
-    let mut renderer = Renderer::new(std::sync::Arc::new(pool));
-    let started = std::time::Instant::now();
-    renderer
-        .render_all(&snapshot)
-        .map_err(|e| (1, format!("grin render: {e}")))?;
-    let film = renderer.film();
-    let pixels: Vec<u8> = film.rgb().iter().flat_map(|p| p.map(srgb)).collect();
-    let img = image::RgbImage::from_raw(film.width(), film.height(), pixels)
-        .ok_or((1, "grin render: film size mismatch".to_owned()))?;
-    let tmp = args.output.with_extension("png.tmp");
-    img.save_with_format(&tmp, image::ImageFormat::Png)
-        .and_then(|()| std::fs::rename(&tmp, &args.output).map_err(image::ImageError::IoError))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            (
-                2,
-                format!("grin render: cannot write {}: {e}", args.output.display()),
-            )
-        })?;
-    Ok(format!(
-        "wrote {} ({}x{}, {} spp) in {:.2} s",
-        args.output.display(),
-        film.width(),
-        film.height(),
-        args.spp,
-        started.elapsed().as_secs_f64()
-    ))
+    /// Render a scene on the CPU to PNG or OpenEXR, with AOVs.
+    Render(render_cmd::RenderArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -287,7 +179,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Trace(args) => trace(args),
-        Command::Render(args) => render(args).map(|msg| {
+        Command::Render(args) => render_cmd::render(args).map(|msg| {
             eprintln!("{msg}");
             String::new()
         }),

@@ -391,16 +391,112 @@ pub fn intersect_triangle(tri: &Triangle, ray: &Ray, t_max: f32) -> Option<(f32,
     (t >= ray.t_min && t <= t_max).then_some((t, u, v))
 }
 
-/// A triangle mesh: positions and index triples.
+/// A triangle mesh: positions, index triples and optional texture coordinates.
+///
+/// A host building meshes by hand should use [`Mesh::new`], which checks the indices
+/// (the BLAS builder indexes `positions` directly).
+///
+/// ```
+/// use renderer_core::accel::Mesh;
+/// let quad = Mesh::new(
+///     vec![[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 1.0, 0.0]],
+///     vec![[0, 1, 2], [0, 2, 3]],
+/// )
+/// .unwrap();
+/// assert!(Mesh::new(vec![[0.0; 3]], vec![[0, 1, 2]]).is_err());
+/// # let _ = quad;
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Mesh {
     /// Vertex positions.
     pub positions: Vec<[f32; 3]>,
     /// Triangles as vertex index triples.
     pub indices: Vec<[u32; 3]>,
+    /// Texture coordinates per vertex (empty: the mesh has none).
+    pub uvs: Vec<[f32; 2]>,
 }
 
 impl Mesh {
+    /// A checked mesh: at least one triangle, every index within `positions`, finite
+    /// positions.
+    ///
+    /// # Errors
+    /// A sentence naming the first problem.
+    pub fn new(positions: Vec<[f32; 3]>, indices: Vec<[u32; 3]>) -> Result<Self, String> {
+        let mesh = Self {
+            positions,
+            indices,
+            uvs: Vec::new(),
+        };
+        mesh.check()?;
+        Ok(mesh)
+    }
+
+    /// Adds per-vertex texture coordinates.
+    ///
+    /// # Errors
+    /// If their count differs from the vertex count or one is not finite.
+    pub fn with_uvs(mut self, uvs: Vec<[f32; 2]>) -> Result<Self, String> {
+        if uvs.len() != self.positions.len() {
+            return Err(format!(
+                "{} texture coordinates for {} vertices",
+                uvs.len(),
+                self.positions.len()
+            ));
+        }
+        if uvs.iter().flatten().any(|v| !v.is_finite()) {
+            return Err("a texture coordinate is not finite".into());
+        }
+        self.uvs = uvs;
+        Ok(self)
+    }
+
+    /// Checks what [`Mesh::new`] checks.
+    ///
+    /// # Errors
+    /// A sentence naming the first problem.
+    pub fn check(&self) -> Result<(), String> {
+        if self.indices.is_empty() {
+            return Err("has no triangles".into());
+        }
+        if let Some(bad) = self
+            .indices
+            .iter()
+            .flatten()
+            .find(|&&k| k as usize >= self.positions.len())
+        {
+            return Err(format!(
+                "has a triangle index ({bad}) past its {} vertices",
+                self.positions.len()
+            ));
+        }
+        if self.positions.iter().flatten().any(|v| !v.is_finite()) {
+            return Err("has a non-finite vertex".into());
+        }
+        if !self.uvs.is_empty() && self.uvs.len() != self.positions.len() {
+            return Err("has texture coordinates for some vertices only".into());
+        }
+        Ok(())
+    }
+
+    /// Interpolated texture coordinates on triangle `tri` at barycentrics (`u`, `v`),
+    /// if the mesh has them.
+    #[must_use]
+    pub fn uv_at(&self, tri: u32, u: f32, v: f32) -> Option<[f32; 2]> {
+        if self.uvs.is_empty() {
+            return None;
+        }
+        let [a, b, c] = self
+            .indices
+            .get(tri as usize)?
+            .map(|k| self.uvs[k as usize]);
+        let w = 1.0 - u - v;
+        Some([
+            w * a[0] + u * b[0] + v * c[0],
+            w * a[1] + u * b[1] + v * c[1],
+        ])
+    }
+
     /// A hash of the mesh's content (positions and indices), for the BLAS cache.
     #[must_use]
     pub fn content_hash(&self) -> u64 {

@@ -8,6 +8,8 @@
 //! nearest distance the step can reach), since their curvature varies over many
 //! orders of magnitude that a uniform grid cannot follow.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use glam::DVec3;
 
 use crate::field::{Aabb, Medium};
@@ -22,6 +24,9 @@ pub struct CurvatureGrid {
 }
 
 impl CurvatureGrid {
+    /// Cells along the longest axis of the grids the renderer builds.
+    pub const RESOLUTION: usize = 32;
+
     /// Builds the grid with about `resolution` cells along the longest axis; `None`
     /// when the medium has no GRIN primitive.
     #[must_use]
@@ -127,5 +132,27 @@ impl CurvatureGrid {
             t += eps + exit.max(0.0);
         }
         None
+    }
+}
+
+/// Stage 2's cache: the curvature-bound grid of the last medium seen, reused while
+/// the fields are unchanged (a host that only moves objects never rebuilds it).
+#[derive(Debug, Default)]
+pub struct FieldCache {
+    last: Mutex<Option<(Medium, Option<Arc<CurvatureGrid>>)>>,
+}
+
+impl FieldCache {
+    /// The grid of `medium` and whether it came from the cache.
+    pub fn get(&self, medium: &Medium) -> (Option<Arc<CurvatureGrid>>, bool) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((m, grid)) = last.as_ref() {
+            if m == medium {
+                return (grid.clone(), true);
+            }
+        }
+        let grid = CurvatureGrid::build(medium, CurvatureGrid::RESOLUTION).map(Arc::new);
+        *last = Some((medium.clone(), grid.clone()));
+        (grid, false)
     }
 }

@@ -156,7 +156,7 @@ pub struct TraceResult {
 #[derive(Debug, Clone)]
 pub struct Integrator {
     medium: Medium,
-    grid: Option<CurvatureGrid>,
+    grid: Option<std::sync::Arc<CurvatureGrid>>,
     masses: Vec<(DVec3, f64, f64)>,
     tol: Tolerances,
 }
@@ -172,7 +172,19 @@ impl Integrator {
     /// An integrator for `medium` (builds its curvature grid).
     #[must_use]
     pub fn new(medium: Medium, tol: Tolerances) -> Self {
-        let grid = CurvatureGrid::build(&medium, 32);
+        let grid =
+            CurvatureGrid::build(&medium, CurvatureGrid::RESOLUTION).map(std::sync::Arc::new);
+        Self::with_grid(medium, tol, grid)
+    }
+
+    /// An integrator for `medium` with its curvature grid already built (from a
+    /// [`crate::curvature::FieldCache`]); `grid` must be the grid of this medium.
+    #[must_use]
+    pub fn with_grid(
+        medium: Medium,
+        tol: Tolerances,
+        grid: Option<std::sync::Arc<CurvatureGrid>>,
+    ) -> Self {
         let masses = medium
             .fields
             .iter()

@@ -9,9 +9,14 @@
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
+//! - [`lights`]: point, directional and emissive-geometry lights; next-event
+//!   estimation with curved shadow rays.
+//! - [`path`]: the path tracer (L/n^2 transport, mirror, dielectric, MIS).
+//! - [`builder`]: scenes built in code by a host, without files.
 //! - [`render`]: snapshots and the progressive, budgeted, deterministic CPU renderer.
 //! - [`scene`]: the RON scene format, loading and validation.
 //! - [`shade`]: albedo, environment and direct lighting with curved shadow rays.
+//! - [`texture`]: images for textures and environment maps (linear RGB).
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
 //! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
 
@@ -19,15 +24,19 @@
 #![warn(missing_docs)]
 
 pub mod accel;
+pub mod builder;
 pub mod camera;
 pub mod curvature;
 pub mod field;
 pub mod film;
 pub mod integrator;
+pub mod lights;
+pub mod path;
 pub mod render;
 pub mod rng;
 pub mod scene;
 pub mod shade;
+pub mod texture;
 pub mod trace;
 
 pub use scheduler;

@@ -1,25 +1,65 @@
-//! Progressive CPU rendering on the scheduler: a [`Snapshot`] (immutable, shared) is
-//! rendered in passes of one sample per pixel; each [`Renderer::render_step`] runs as
-//! many tiles of the current pass as fit its time budget, as a parallel stage of a
-//! frame graph, and commits the tiles that finished whole.
+//! Progressive CPU rendering on the scheduler, as the frame graph of DESIGN.md:
 //!
-//! Determinism: every random number is a hash of (pixel, sample, bounce, seed), and
-//! each pixel's samples reach the film pass by pass, so the image is bit-identical for
-//! any thread count, tile order and step budget.
+//! - stage 0, [`Snapshot`]: an immutable, `Arc`-shared scene, camera and settings that
+//!   the host builds (from a file, or each frame from its own scene with
+//!   [`crate::builder::SceneBuilder`]);
+//! - stage 1, acceleration structures: BLASes in parallel, cached by mesh content,
+//!   and the TLAS, rebuilt when the snapshot's scene changes; the emitter table;
+//! - stage 2, field caches: the curvature-bound grid, reused while the fields are
+//!   unchanged;
+//! - stages 3-5, fused per tile: integrate curved camera rays, intersect and shade
+//!   (path tracing with curved shadow and bounce rays), write into the tile's own
+//!   buffer; a tile commits whole or not at all;
+//! - stage 6, present: committed tiles reach the [`Film`] and the step's telemetry is
+//!   gathered into its [`StepReport`].
+//!
+//! Each [`Renderer::render_step`] runs as many tiles of the current pass (one sample
+//! per pixel) as fit its time budget. Determinism: every random number is a hash of
+//! (pixel, sample, bounce, seed), and each pixel's samples reach the film pass by
+//! pass, so the image is bit-identical for any thread count, tile order and budget.
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+//! use renderer_core::scene::Scene;
+//! use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
+//!
+//! let scene = Scene::from_str(r#"(
+//!     camera: Some((position: (0.0, 1.0, -4.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+//!     meshes: [(name: "ball", source: Sphere(radius: 1.0))],
+//!     instances: [(mesh: "ball")],
+//!     lights: [Directional(direction: (0.0, -1.0, 1.0), irradiance: (3.0, 3.0, 3.0))],
+//! )"#, "inline.ron".as_ref())?;
+//! let settings = RenderSettings { width: 32, height: 24, spp: 2, ..RenderSettings::default() };
+//! let snapshot = Snapshot::new(Arc::new(scene), settings)?;
+//! let mut renderer = Renderer::new(Arc::new(Pool::new(PoolConfig::default())?));
+//! let token = CancelToken::new();
+//! loop {
+//!     let report = renderer.render_step(&snapshot, Duration::from_millis(4), &token)?;
+//!     if report.frame_complete {
+//!         break;
+//!     }
+//! }
+//! assert_eq!(renderer.film().samples(16, 12), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use scheduler::order::{Order, Tile, TileGrid};
+use scheduler::telemetry::FrameTrace;
 use scheduler::{Budget, CancelToken, Graph, GraphConfig, Outcome, Pool, RunOutcome, StepSizer};
 
 use crate::accel::BlasCache;
 use crate::camera::Camera;
-use crate::film::{Film, SampleRecord, TileFilm};
-use crate::integrator::Termination;
+use crate::curvature::FieldCache;
+use crate::film::{Film, TileFilm};
+use crate::integrator::Integrator;
+use crate::lights::{Emitters, TraceStats};
+use crate::path::PathContext;
 use crate::rng::Sampler;
 use crate::scene::{CameraDesc, Scene};
-use crate::shade::{albedo, direct, emitted, environment};
 use crate::trace::SceneTracer;
 
 /// Image and sampling settings.
@@ -33,11 +73,11 @@ pub struct RenderSettings {
     pub spp: u32,
     /// Seed of every random choice.
     pub seed: u64,
-    /// Tile size in pixels.
+    /// Tile size in pixels (16x16 and 32x16 are the usual ones).
     pub tile: (u32, u32),
     /// The order tiles start in.
     pub order: Order,
-    /// Diffuse bounces after the first hit (0: direct lighting only).
+    /// Scattering events after the first hit (0: direct lighting only).
     pub max_bounces: u32,
 }
 
@@ -50,7 +90,7 @@ impl Default for RenderSettings {
             seed: 0,
             tile: (16, 16),
             order: Order::CentreFirst,
-            max_bounces: 1,
+            max_bounces: 4,
         }
     }
 }
@@ -72,29 +112,43 @@ pub enum RenderError {
         /// Samples per pixel.
         spp: u32,
     },
+    /// A tile side is zero.
+    #[error("tile size {0}x{1}: both must be at least 1")]
+    EmptyTile(u32, u32),
+    /// The renderer's graph could not run (re-entered, or called from its own
+    /// worker thread).
+    #[error(transparent)]
+    Graph(#[from] scheduler::GraphError),
 }
 
-/// Everything a frame reads, immutable and shared: scene, camera, settings and the
-/// acceleration structures.
+/// Stage 0: everything a frame reads, immutable and cheap to share: the scene, the
+/// camera and the settings.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     scene: Arc<Scene>,
     camera: Camera,
     settings: RenderSettings,
-    tracer: Arc<SceneTracer>,
 }
 
 impl Snapshot {
-    /// A snapshot of `scene` (BLASes from `cache`, reused across snapshots).
+    /// A snapshot of `scene` seen by its own camera.
     ///
     /// # Errors
-    /// [`RenderError`] for a scene without camera or an empty image.
-    pub fn new(
-        scene: Arc<Scene>,
-        settings: RenderSettings,
-        cache: &BlasCache,
-    ) -> Result<Self, RenderError> {
+    /// [`RenderError`] for a scene without camera, an empty image or tile.
+    pub fn new(scene: Arc<Scene>, settings: RenderSettings) -> Result<Self, RenderError> {
         let desc: CameraDesc = scene.camera.ok_or(RenderError::NoCamera)?;
+        Self::with_camera(scene, desc, settings)
+    }
+
+    /// A snapshot of `scene` seen by `camera` (a host moving its own camera).
+    ///
+    /// # Errors
+    /// [`RenderError`] for an empty image or tile.
+    pub fn with_camera(
+        scene: Arc<Scene>,
+        camera: CameraDesc,
+        settings: RenderSettings,
+    ) -> Result<Self, RenderError> {
         if settings.width == 0 || settings.height == 0 || settings.spp == 0 {
             return Err(RenderError::EmptyImage {
                 width: settings.width,
@@ -102,13 +156,14 @@ impl Snapshot {
                 spp: settings.spp,
             });
         }
-        let camera = Camera::new(&desc, settings.width, settings.height, &scene.medium);
-        let tracer = Arc::new(SceneTracer::new(&scene, cache));
+        if settings.tile.0 == 0 || settings.tile.1 == 0 {
+            return Err(RenderError::EmptyTile(settings.tile.0, settings.tile.1));
+        }
+        let camera = Camera::new(&camera, settings.width, settings.height, &scene.medium);
         Ok(Self {
             scene,
             camera,
             settings,
-            tracer,
         })
     }
 
@@ -118,87 +173,83 @@ impl Snapshot {
         &self.settings
     }
 
-    /// One sample of pixel (`x`, `y`).
-    fn sample(&self, x: u32, y: u32, sample: u32) -> SampleRecord {
-        let s = &self.settings;
-        let pixel = y * s.width + x;
-        let mut rng = Sampler::new(pixel, sample, 0, s.seed);
-        let (jx, jy) = (rng.next_f64(), rng.next_f64());
-        let (mut origin, mut dir) = self.camera.ray(f64::from(x) + jx, f64::from(y) + jy);
-        let mut record = SampleRecord::default();
-        let mut radiance = [0.0f64; 3];
-        let mut throughput = [1.0f64; 3];
-        for bounce in 0..=s.max_bounces {
-            let report = self.tracer.trace(origin, dir, None, false);
-            if bounce == 0 {
-                record.segments = report.result.segments;
-            }
-            let Some(hit) = report.hit else {
-                if report.result.termination == Termination::Escaped {
-                    let env = environment(&self.scene.environment, report.result.direction);
-                    for c in 0..3 {
-                        radiance[c] += throughput[c] * env[c];
-                    }
-                }
-                break;
-            };
-            let material = &self.scene.materials[hit.instance as usize];
-            let incoming = report.result.direction;
-            let mut n = hit.normal;
-            if n.dot(incoming) > 0.0 {
-                n = -n;
-            }
-            if bounce == 0 {
-                record.depth = report.path_length as f32;
-                record.normal = n.as_vec3().to_array();
-                record.instance = Some(hit.instance);
-            }
-            let e = emitted(material);
-            let rho = albedo(material, hit.position, n);
-            let d = direct(&self.scene, &self.tracer, hit.position, n, rho);
-            for c in 0..3 {
-                radiance[c] += throughput[c] * (e[c] + d[c]);
-                throughput[c] *= rho[c];
-            }
-            if bounce == s.max_bounces || throughput.iter().all(|&t| t == 0.0) {
-                break;
-            }
-            // Cosine-weighted bounce: the pdf cancels cos/pi, leaving the albedo.
-            let mut r = Sampler::new(pixel, sample, bounce + 1, s.seed);
-            let (u1, u2) = (r.next_f64(), r.next_f64());
-            let (a, b) = n.any_orthonormal_pair();
-            let phi = std::f64::consts::TAU * u1;
-            let rad = u2.sqrt();
-            dir =
-                (a * (rad * phi.cos()) + b * (rad * phi.sin()) + n * (1.0 - u2).sqrt()).normalize();
-            origin = hit.position + n * 1e-4 * (1.0 + hit.position.length());
-        }
-        record.rgb = radiance.map(|v| v as f32);
-        record
+    /// The scene.
+    #[must_use]
+    pub fn scene(&self) -> &Arc<Scene> {
+        &self.scene
     }
 
+    /// The camera.
+    #[must_use]
+    pub fn camera(&self) -> &Camera {
+        &self.camera
+    }
+
+    /// Whether `other` shows the same image (same scene object, camera, settings):
+    /// then a renderer keeps accumulating samples instead of starting over.
+    #[must_use]
+    pub fn same_frame(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.scene, &other.scene)
+            && self.camera == other.camera
+            && self.settings == other.settings
+    }
+}
+
+/// Stages 1 and 2 for one scene: what the tiles read.
+#[derive(Debug)]
+struct Prepared {
+    scene: Arc<Scene>,
+    tracer: SceneTracer,
+    emitters: Emitters,
+}
+
+impl Prepared {
     /// Renders sample `sample` of every pixel of `tile`, checking `stop` between rows.
     fn render_tile(
         &self,
+        snapshot: &Snapshot,
         tile: Tile,
         sample: u32,
         stop: &mut impl FnMut() -> bool,
+        stats: &mut TraceStats,
     ) -> Option<TileFilm> {
+        let s = &snapshot.settings;
+        let ctx = PathContext {
+            scene: &self.scene,
+            tracer: &self.tracer,
+            emitters: &self.emitters,
+            max_bounces: s.max_bounces,
+            seed: s.seed,
+        };
         let mut film = TileFilm::new(tile);
         for y in tile.y0..tile.y1 {
             if stop() {
                 return None;
             }
             for x in tile.x0..tile.x1 {
-                film.add(x, y, &self.sample(x, y, sample));
+                let pixel = y * s.width + x;
+                let mut rng = Sampler::new(pixel, sample, 0, s.seed);
+                let (jx, jy) = (rng.next_f64(), rng.next_f64());
+                let (origin, dir) = snapshot.camera.ray(f64::from(x) + jx, f64::from(y) + jy);
+                film.add(x, y, &ctx.sample(pixel, sample, origin, dir, stats));
             }
         }
         Some(film)
     }
 }
 
+/// Wall time of one stage of a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageTime {
+    /// Stage name (`accel.blas`, `fields`, `accel.tlas`, `tiles`, `present`).
+    pub name: String,
+    /// Wall time from its start to its barrier.
+    pub wall: Duration,
+}
+
 /// What one [`Renderer::render_step`] did.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StepReport {
     /// Tiles committed.
     pub tiles_done: u32,
@@ -206,17 +257,35 @@ pub struct StepReport {
     pub tiles_discarded: u32,
     /// Pixel samples committed.
     pub samples: u64,
-    /// How the step's run ended.
+    /// Rays traced by the step's tiles, committed or not (camera, bounce, shadow).
+    pub rays: u64,
+    /// Segments the integrator made for them.
+    pub segments: u64,
+    /// Soft-gate subdivisions among them.
+    pub subdivisions: u64,
+    /// How the step's tile run ended.
     pub outcome: RunOutcome,
     /// Passes (samples per pixel) complete over the whole film.
     pub passes_done: u32,
     /// Whether the frame has all its samples.
     pub frame_complete: bool,
+    /// Whether stages 1-2 ran in this step (a new scene); BLASes and the field
+    /// grid may still have come from their caches.
+    pub prepared: bool,
+    /// Whether the curvature grid came from the field cache (when `prepared`).
+    pub fields_cached: bool,
+    /// Wall time of each stage that ran.
+    pub stages: Vec<StageTime>,
+    /// The frames the step ran, for a Chrome trace
+    /// ([`scheduler::telemetry::write_chrome_trace`]).
+    pub traces: Vec<FrameTrace>,
     /// Wall time of the step.
     pub wall: Duration,
 }
 
-/// A progressive renderer: owns the film and the progress through the passes.
+/// A progressive renderer: owns the film, the progress through the passes, and the
+/// caches of stages 1 and 2 (BLASes by mesh content, the field grid by medium), so
+/// successive snapshots of a changing scene reuse what did not change.
 #[derive(Debug)]
 pub struct Renderer {
     graph: Graph,
@@ -224,8 +293,11 @@ pub struct Renderer {
     pass: u32,
     pending: Vec<Tile>,
     sizer: StepSizer,
-    settings: Option<RenderSettings>,
+    current: Option<Snapshot>,
     starved: bool,
+    blas: BlasCache,
+    fields: FieldCache,
+    prepared: Option<Prepared>,
 }
 
 impl Renderer {
@@ -238,8 +310,11 @@ impl Renderer {
             pass: 0,
             pending: Vec::new(),
             sizer: StepSizer::new(Duration::from_millis(16), 1, usize::MAX),
-            settings: None,
+            current: None,
             starved: false,
+            blas: BlasCache::default(),
+            fields: FieldCache::default(),
+            prepared: None,
         }
     }
 
@@ -249,29 +324,88 @@ impl Renderer {
         &self.film
     }
 
-    /// Starts over (a new film), for `snapshot`'s settings.
+    /// The BLAS cache (shared by every snapshot this renderer renders).
+    #[must_use]
+    pub fn blas_cache(&self) -> &BlasCache {
+        &self.blas
+    }
+
+    /// Starts over (a new film) for `snapshot`.
     pub fn reset(&mut self, snapshot: &Snapshot) {
         let s = snapshot.settings;
         self.film = Film::new(s.width, s.height);
         self.pass = 0;
-        self.settings = Some(s);
+        self.starved = false;
+        self.current = Some(snapshot.clone());
         self.pending = TileGrid::new(s.width, s.height, s.tile.0, s.tile.1).tiles(s.order);
     }
 
+    /// Stages 1 and 2 for `snapshot`'s scene, unless already done for it.
+    fn prepare(
+        &mut self,
+        snapshot: &Snapshot,
+        report: &mut StepReport,
+    ) -> Result<(), scheduler::GraphError> {
+        if self
+            .prepared
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(&p.scene, &snapshot.scene))
+        {
+            return Ok(());
+        }
+        let scene = &snapshot.scene;
+        let (blas, fields) = (&self.blas, &self.fields);
+        let run = self
+            .graph
+            .run(&CancelToken::new(), Budget::unlimited(), |frame| {
+                let blases = frame
+                    .stage("accel.blas")
+                    .run(&scene.meshes, |_, mesh| Outcome::Done(blas.get(mesh)));
+                let (grid, cached) = frame.serial("fields", |_| fields.get(&scene.medium));
+                let tracer_emitters = frame.serial("accel.tlas", |_| {
+                    let blases: Vec<_> = blases.results.into_iter().flatten().collect();
+                    let integrator =
+                        Integrator::with_grid(scene.medium.clone(), scene.tolerances, grid);
+                    (
+                        SceneTracer::from_parts(scene, &blases, integrator),
+                        Emitters::new(scene),
+                    )
+                });
+                (tracer_emitters, cached)
+            })?;
+        collect_stages(&run.summary, report);
+        report.traces.push(run.trace());
+        let ((tracer, emitters), cached) = run.value;
+        report.prepared = true;
+        report.fields_cached = cached;
+        self.prepared = Some(Prepared {
+            scene: Arc::clone(scene),
+            tracer,
+            emitters,
+        });
+        Ok(())
+    }
+
     /// Renders as many tiles as fit in `budget` and commits those that finish;
-    /// cancelling `token` stops it at the next row. A step after one that finished no
-    /// tile finishes exactly one, however long it takes, so repeated steps always
-    /// complete the frame.
+    /// cancelling `token` stops it at the next row. A snapshot that shows another
+    /// frame than the last one ([`Snapshot::same_frame`]) starts a new film. A step
+    /// after one that finished no tile finishes exactly one, however long it takes,
+    /// so repeated steps always complete the frame.
     ///
     /// # Errors
-    /// The scheduler's error if the renderer's graph is already running.
+    /// The scheduler's error if the renderer's graph is already running or is called
+    /// from one of its own workers.
     pub fn render_step(
         &mut self,
         snapshot: &Snapshot,
         budget: Duration,
         token: &CancelToken,
     ) -> Result<StepReport, scheduler::GraphError> {
-        if self.settings != Some(snapshot.settings) {
+        if !self
+            .current
+            .as_ref()
+            .is_some_and(|c| c.same_frame(snapshot))
+        {
             self.reset(snapshot);
         }
         let s = snapshot.settings;
@@ -280,15 +414,28 @@ impl Renderer {
             tiles_done: 0,
             tiles_discarded: 0,
             samples: 0,
+            rays: 0,
+            segments: 0,
+            subdivisions: 0,
             outcome: RunOutcome::Completed,
             passes_done: self.pass,
             frame_complete: self.pass >= s.spp,
+            prepared: false,
+            fields_cached: false,
+            stages: Vec::new(),
+            traces: Vec::new(),
             wall: Duration::ZERO,
         };
         if self.pass >= s.spp {
             return Ok(report);
         }
-        self.sizer.set_target(budget);
+        self.prepare(snapshot, &mut report)?;
+        let Some(prepared) = self.prepared.as_ref() else {
+            return Ok(report);
+        };
+        // The tiles get what is left of the budget after stages 1-2.
+        let left = budget.saturating_sub(started.elapsed());
+        self.sizer.set_target(left.max(Duration::from_micros(1)));
         let take = self.sizer.next_batch().min(self.pending.len());
         let batch: Vec<Tile> = self.pending[..take].to_vec();
         let pass = self.pass;
@@ -297,28 +444,44 @@ impl Renderer {
         let limits = if self.starved {
             Budget::unlimited().with_max_items(1)
         } else {
-            Budget::within(budget)
+            Budget::within(left)
         };
+        let film = &mut self.film;
         let run = self.graph.run(token, limits, |frame| {
-            frame.stage("integrate+shade").run(&batch, |ctx, tile| {
+            let out = frame.stage("tiles").run(&batch, |ctx, tile| {
+                let mut stats = TraceStats::default();
                 let mut stop = || ctx.interrupted().is_some();
-                match snapshot.render_tile(*tile, pass, &mut stop) {
+                let rendered = prepared.render_tile(snapshot, *tile, pass, &mut stop, &mut stats);
+                ctx.count("rays", stats.rays);
+                ctx.count("segments", stats.segments);
+                ctx.count("subdivisions", stats.subdivisions);
+                match rendered {
                     Some(film) => Outcome::Done(film),
                     None => ctx.interrupted().map_or(Outcome::Cancelled, Outcome::from),
                 }
+            });
+            frame.serial("present", |_| {
+                let mut done = vec![false; out.results.len()];
+                let mut samples = 0;
+                for (k, tile) in out.results.iter().enumerate() {
+                    if let Some(tile) = tile {
+                        film.commit(tile);
+                        done[k] = true;
+                        samples += u64::from(tile.tile().pixels());
+                    }
+                }
+                (done, samples, out.counts)
             })
         })?;
-        let out = run.value;
-        let mut done = vec![false; batch.len()];
-        for (k, film) in out.results.iter().enumerate() {
-            if let Some(film) = film {
-                self.film.commit(film);
-                done[k] = true;
-                report.tiles_done += 1;
-                report.samples += u64::from(film.tile().pixels());
-            }
-        }
-        report.tiles_discarded = (out.counts.cancelled + out.counts.over_budget) as u32;
+        collect_stages(&run.summary, &mut report);
+        report.traces.push(run.trace());
+        let (done, samples, counts) = run.value;
+        report.tiles_done = done.iter().filter(|&&d| d).count() as u32;
+        report.samples = samples;
+        report.tiles_discarded = (counts.cancelled + counts.over_budget) as u32;
+        report.rays = run.summary.counters.get("rays");
+        report.segments = run.summary.counters.get("segments");
+        report.subdivisions = run.summary.counters.get("subdivisions");
         let mut k = 0;
         self.pending.retain(|_| {
             let keep = k >= done.len() || !done[k];
@@ -341,17 +504,41 @@ impl Renderer {
         Ok(report)
     }
 
-    /// Renders the whole frame (all passes), step after step.
+    /// Renders the whole frame (all passes), step after step, calling `progress`
+    /// after each step.
+    ///
+    /// # Errors
+    /// As [`Renderer::render_step`].
+    pub fn render_all_with(
+        &mut self,
+        snapshot: &Snapshot,
+        token: &CancelToken,
+        mut progress: impl FnMut(&StepReport),
+    ) -> Result<(), scheduler::GraphError> {
+        self.reset(snapshot);
+        loop {
+            let report = self.render_step(snapshot, Duration::from_millis(250), token)?;
+            progress(&report);
+            if report.frame_complete || token.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Renders the whole frame (all passes).
     ///
     /// # Errors
     /// As [`Renderer::render_step`].
     pub fn render_all(&mut self, snapshot: &Snapshot) -> Result<(), scheduler::GraphError> {
-        self.reset(snapshot);
-        let token = CancelToken::new();
-        while !self
-            .render_step(snapshot, Duration::from_millis(250), &token)?
-            .frame_complete
-        {}
-        Ok(())
+        self.render_all_with(snapshot, &CancelToken::new(), |_| {})
     }
+}
+
+fn collect_stages(summary: &scheduler::telemetry::FrameSummary, report: &mut StepReport) {
+    report
+        .stages
+        .extend(summary.stages.iter().map(|st| StageTime {
+            name: st.name.clone(),
+            wall: Duration::from_nanos(st.wall_ns),
+        }));
 }

@@ -19,6 +19,7 @@
 
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
 use serde::Deserialize;
@@ -26,6 +27,7 @@ use serde::Deserialize;
 use crate::accel::Mesh;
 use crate::field::{FieldKind, Medium, SampledGrid};
 use crate::integrator::Tolerances;
+use crate::texture::Texture;
 
 /// Why a scene could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,18 @@ pub enum SceneError {
     /// A field's data file (a sampled grid) does not exist or is malformed.
     #[error("{path}: {field}: field file {resolved} cannot be loaded: {reason}")]
     FieldFile {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene.
+        field: String,
+        /// The file path resolved against the scene's folder.
+        resolved: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An image (texture or environment map) does not exist or cannot be decoded.
+    #[error("{path}: {field}: image {resolved} cannot be loaded: {reason}")]
+    ImageFile {
         /// The scene file.
         path: PathBuf,
         /// Where in the scene.
@@ -146,13 +160,18 @@ pub struct MeshDesc {
 }
 
 /// How a surface scatters light.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+///
+/// Albedos are linear RGB, each in [0, 1]. Emission is two-sided.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub enum Material {
-    /// Lambertian with a constant albedo (linear RGB, each in [0, 1]).
+    /// Lambertian with a constant albedo, optionally emitting too.
     Diffuse {
         /// Albedo.
         colour: [f32; 3],
+        /// Emitted radiance (default none).
+        #[serde(default)]
+        emission: [f32; 3],
     },
     /// Lambertian with a 3D checker of two albedos, `scale` squares per unit.
     Checker {
@@ -163,17 +182,54 @@ pub enum Material {
         /// Squares per unit length (> 0).
         scale: f32,
     },
+    /// Lambertian with its albedo from an image (PNG as sRGB; HDR/EXR as linear),
+    /// looked up by the mesh's texture coordinates, repeated `repeat` times.
+    Texture {
+        /// Image file, relative to the scene file's folder.
+        file: PathBuf,
+        /// Repeats of the image across the texture coordinates' unit square.
+        #[serde(default = "one_f32")]
+        repeat: f32,
+        /// The decoded image (filled in by loading).
+        #[serde(skip)]
+        image: Option<Arc<Texture>>,
+    },
     /// Emits constant radiance (linear RGB, >= 0) and reflects nothing.
     Emissive {
         /// Emitted radiance.
         radiance: [f32; 3],
     },
+    /// A perfect mirror, its reflectance tinted by `colour`.
+    Mirror {
+        /// Reflectance per channel.
+        #[serde(default = "white")]
+        colour: [f32; 3],
+    },
+    /// A smooth dielectric interface (glass, water) of refractive index `ior`:
+    /// Fresnel reflection and refraction. The object's inside is taken to be uniform,
+    /// so keep dielectric objects out of field regions.
+    Dielectric {
+        /// Refractive index of the object (> 0).
+        ior: f64,
+        /// Transmittance per channel, applied at each refraction.
+        #[serde(default = "white")]
+        tint: [f32; 3],
+    },
+}
+
+fn one_f32() -> f32 {
+    1.0
+}
+
+fn white() -> [f32; 3] {
+    [1.0; 3]
 }
 
 impl Default for Material {
     fn default() -> Self {
         Self::Diffuse {
             colour: [0.7, 0.7, 0.7],
+            emission: [0.0; 3],
         }
     }
 }
@@ -209,8 +265,8 @@ pub enum Light {
     },
 }
 
-/// What a ray that escapes sees.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+/// What a ray that escapes sees (directions: +y is up).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub enum Environment {
     /// The same radiance in every direction.
@@ -222,6 +278,60 @@ pub enum Environment {
         /// Radiance straight up.
         zenith: [f32; 3],
     },
+    /// Point-like stars of random brightness and colour on a dark background, the
+    /// same for a given `seed`: the sphere is cut into `cells` x `cells` cells per
+    /// cube face, and a fraction `density` of them hold a star.
+    StarField {
+        /// Radiance between the stars.
+        #[serde(default)]
+        background: [f32; 3],
+        /// Cells per cube-face edge (16..=4096).
+        #[serde(default = "default_star_cells")]
+        cells: u32,
+        /// Fraction of cells with a star, in (0, 1].
+        #[serde(default = "default_star_density")]
+        density: f32,
+        /// Radiance of the brightest stars.
+        #[serde(default = "default_star_brightness")]
+        brightness: f32,
+        /// Seed of the star positions.
+        #[serde(default)]
+        seed: u64,
+    },
+    /// A latitude-longitude checkerboard: `divisions` squares from pole to pole,
+    /// twice as many around; a lensing test pattern.
+    CheckerSphere {
+        /// First radiance.
+        a: [f32; 3],
+        /// Second radiance.
+        b: [f32; 3],
+        /// Squares from pole to pole (>= 1).
+        divisions: u32,
+    },
+    /// An equirectangular (latitude-longitude) image: u along the azimuth from -z
+    /// towards +x, v from +y (top row) to -y. HDR/EXR are linear, PNG sRGB.
+    Equirect {
+        /// Image file, relative to the scene file's folder.
+        file: PathBuf,
+        /// Radiance scale.
+        #[serde(default = "one_f32")]
+        scale: f32,
+        /// The decoded image (filled in by loading).
+        #[serde(skip)]
+        image: Option<Arc<Texture>>,
+    },
+}
+
+fn default_star_cells() -> u32 {
+    256
+}
+
+fn default_star_density() -> f32 {
+    0.08
+}
+
+fn default_star_brightness() -> f32 {
+    4.0
 }
 
 impl Default for Environment {
@@ -293,8 +403,9 @@ pub struct SceneFile {
 pub struct Scene {
     /// The camera, if given.
     pub camera: Option<CameraDesc>,
-    /// The meshes, in file order.
-    pub meshes: Vec<Mesh>,
+    /// The meshes, in file order (shared: a host rebuilding its scene every frame
+    /// shares them instead of copying).
+    pub meshes: Vec<Arc<Mesh>>,
     /// Instances: mesh index and object-to-world transform.
     pub instances: Vec<(usize, Affine3A)>,
     /// Material of each instance.
@@ -309,12 +420,20 @@ pub struct Scene {
     pub tolerances: Tolerances,
 }
 
-struct Check<'a> {
+pub(crate) struct Check<'a> {
     path: &'a Path,
 }
 
 impl Check<'_> {
-    fn fail(&self, field: String, value: impl std::fmt::Debug, reason: &str) -> SceneError {
+    pub(crate) fn new(path: &Path) -> Check<'_> {
+        Check { path }
+    }
+    pub(crate) fn fail(
+        &self,
+        field: String,
+        value: impl std::fmt::Debug,
+        reason: &str,
+    ) -> SceneError {
         SceneError::Invalid {
             path: self.path.to_owned(),
             field,
@@ -329,14 +448,14 @@ impl Check<'_> {
             Err(self.fail(field, v, "must be a finite number"))
         }
     }
-    fn positive(&self, field: String, v: f64) -> Result<f64, SceneError> {
+    pub(crate) fn positive(&self, field: String, v: f64) -> Result<f64, SceneError> {
         if v.is_finite() && v > 0.0 {
             Ok(v)
         } else {
             Err(self.fail(field, v, "must be a finite number above 0"))
         }
     }
-    fn vec(&self, field: String, v: DVec3) -> Result<DVec3, SceneError> {
+    pub(crate) fn vec(&self, field: String, v: DVec3) -> Result<DVec3, SceneError> {
         if v.is_finite() {
             Ok(v)
         } else {
@@ -381,33 +500,7 @@ impl Scene {
     pub fn from_file(file: SceneFile, path: &Path) -> Result<Self, SceneError> {
         let c = Check { path };
         if let Some(cam) = &file.camera {
-            c.vec("camera.position".into(), cam.position)?;
-            c.vec("camera.look_at".into(), cam.look_at)?;
-            c.vec("camera.up".into(), cam.up)?;
-            if !(cam.fov_deg > 0.0 && cam.fov_deg < 180.0) {
-                return Err(c.fail(
-                    "camera.fov_deg".into(),
-                    cam.fov_deg,
-                    "must be in (0, 180) degrees",
-                ));
-            }
-            let forward = cam.look_at - cam.position;
-            if forward.length() == 0.0 {
-                return Err(c.fail(
-                    "camera.look_at".into(),
-                    cam.look_at,
-                    "must differ from camera.position",
-                ));
-            }
-            if forward.cross(cam.up).length()
-                < 1e-12 * forward.length() * cam.up.length().max(1e-300)
-            {
-                return Err(c.fail(
-                    "camera.up".into(),
-                    cam.up,
-                    "must not be parallel to the view direction",
-                ));
-            }
+            validate_camera(&c, cam)?;
         }
         c.positive("background_index".into(), file.background_index)?;
         let tolerances = file.tolerances.unwrap_or_default();
@@ -432,11 +525,15 @@ impl Scene {
                     "is used by an earlier mesh",
                 ));
             }
-            meshes.push(load_mesh(&c, i, &m.source, base)?);
+            meshes.push(Arc::new(load_mesh(&c, i, &m.source, base)?));
         }
-        for (i, m) in file.materials.iter().enumerate() {
+        let mut file_materials = file.materials;
+        for (i, m) in file_materials.iter_mut().enumerate() {
+            load_material_image(&c, i, &mut m.kind, base)?;
             validate_material(&c, i, &m.kind)?;
         }
+        let mut environment = file.environment;
+        load_environment(&c, &mut environment, base)?;
         for (i, l) in file.lights.iter().enumerate() {
             validate_light(&c, i, l)?;
         }
@@ -452,8 +549,19 @@ impl Scene {
             };
             materials.push(match &inst.material {
                 None => Material::default(),
-                Some(name) => match file.materials.iter().find(|m| &m.name == name) {
-                    Some(m) => m.kind,
+                Some(name) => match file_materials.iter().find(|m| &m.name == name) {
+                    Some(m) => {
+                        if matches!(m.kind, Material::Texture { .. }) && meshes[mesh].uvs.is_empty()
+                        {
+                            return Err(c.fail(
+                                format!("instances[{i}].material"),
+                                name,
+                                "is an image texture, but the mesh has no texture coordinates \
+                                 (use an OBJ with vt lines, a Sphere or a Plane)",
+                            ));
+                        }
+                        m.kind.clone()
+                    }
                     None => {
                         return Err(c.fail(
                             format!("instances[{i}].material"),
@@ -483,7 +591,7 @@ impl Scene {
             instances,
             materials,
             lights: file.lights,
-            environment: file.environment,
+            environment,
             medium: Medium {
                 background: file.background_index,
                 fields,
@@ -493,41 +601,179 @@ impl Scene {
     }
 }
 
-fn validate_material(c: &Check<'_>, i: usize, m: &Material) -> Result<(), SceneError> {
-    let albedo = |name: &str, v: [f32; 3]| {
+pub(crate) fn validate_camera(c: &Check<'_>, cam: &CameraDesc) -> Result<(), SceneError> {
+    c.vec("camera.position".into(), cam.position)?;
+    c.vec("camera.look_at".into(), cam.look_at)?;
+    c.vec("camera.up".into(), cam.up)?;
+    if !(cam.fov_deg > 0.0 && cam.fov_deg < 180.0) {
+        return Err(c.fail(
+            "camera.fov_deg".into(),
+            cam.fov_deg,
+            "must be in (0, 180) degrees",
+        ));
+    }
+    let forward = cam.look_at - cam.position;
+    if forward.length() == 0.0 {
+        return Err(c.fail(
+            "camera.look_at".into(),
+            cam.look_at,
+            "must differ from camera.position",
+        ));
+    }
+    if forward.cross(cam.up).length() < 1e-12 * forward.length() * cam.up.length().max(1e-300) {
+        return Err(c.fail(
+            "camera.up".into(),
+            cam.up,
+            "must not be parallel to the view direction",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_material(c: &Check<'_>, i: usize, m: &Material) -> Result<(), SceneError> {
+    let unit = |name: &str, v: [f32; 3]| {
         if v.iter().all(|x| (0.0..=1.0).contains(x)) {
             Ok(())
         } else {
             Err(c.fail(
                 format!("materials[{i}].kind.{name}"),
                 v,
-                "albedo components must be in [0, 1]",
+                "components must be in [0, 1]",
             ))
         }
     };
-    match *m {
-        Material::Diffuse { colour } => albedo("colour", colour),
+    let radiance = |name: &str, v: [f32; 3]| {
+        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
+            Ok(())
+        } else {
+            Err(c.fail(
+                format!("materials[{i}].kind.{name}"),
+                v,
+                "must be finite and >= 0",
+            ))
+        }
+    };
+    match m {
+        Material::Diffuse { colour, emission } => {
+            unit("colour", *colour)?;
+            radiance("emission", *emission)
+        }
         Material::Checker { a, b, scale } => {
-            albedo("a", a)?;
-            albedo("b", b)?;
-            c.positive(format!("materials[{i}].kind.scale"), f64::from(scale))
+            unit("a", *a)?;
+            unit("b", *b)?;
+            c.positive(format!("materials[{i}].kind.scale"), f64::from(*scale))
                 .map(|_| ())
         }
-        Material::Emissive { radiance } => {
-            if radiance.iter().all(|x| x.is_finite() && *x >= 0.0) {
-                Ok(())
-            } else {
-                Err(c.fail(
-                    format!("materials[{i}].kind.radiance"),
-                    radiance,
-                    "must be finite and >= 0",
-                ))
+        Material::Texture { repeat, image, .. } => {
+            c.positive(format!("materials[{i}].kind.repeat"), f64::from(*repeat))?;
+            match image {
+                Some(t) if t.max_value() > 1.0 => Err(c.fail(
+                    format!("materials[{i}].kind.file"),
+                    t.max_value(),
+                    "texels are albedos and must be in [0, 1]",
+                )),
+                _ => Ok(()),
             }
+        }
+        Material::Emissive { radiance: r } => radiance("radiance", *r),
+        Material::Mirror { colour } => unit("colour", *colour),
+        Material::Dielectric { ior, tint } => {
+            c.positive(format!("materials[{i}].kind.ior"), *ior)?;
+            unit("tint", *tint)
         }
     }
 }
 
-fn validate_light(c: &Check<'_>, i: usize, l: &Light) -> Result<(), SceneError> {
+fn load_image(
+    c: &Check<'_>,
+    field: String,
+    file: &Path,
+    base: &Path,
+) -> Result<Arc<Texture>, SceneError> {
+    let resolved = base.join(file);
+    Texture::load(&resolved)
+        .map(Arc::new)
+        .map_err(|reason| SceneError::ImageFile {
+            path: c.path.to_owned(),
+            field,
+            resolved,
+            reason,
+        })
+}
+
+fn load_material_image(
+    c: &Check<'_>,
+    i: usize,
+    m: &mut Material,
+    base: &Path,
+) -> Result<(), SceneError> {
+    if let Material::Texture { file, image, .. } = m
+        && image.is_none()
+    {
+        *image = Some(load_image(
+            c,
+            format!("materials[{i}].kind.file"),
+            file,
+            base,
+        )?);
+    }
+    Ok(())
+}
+
+pub(crate) fn load_environment(
+    c: &Check<'_>,
+    env: &mut Environment,
+    base: &Path,
+) -> Result<(), SceneError> {
+    let radiance = |name: &str, v: [f32; 3]| {
+        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
+            Ok(())
+        } else {
+            Err(c.fail(format!("environment.{name}"), v, "must be finite and >= 0"))
+        }
+    };
+    match env {
+        Environment::Constant(v) => radiance("0", *v),
+        Environment::GradientSky { horizon, zenith } => {
+            radiance("horizon", *horizon)?;
+            radiance("zenith", *zenith)
+        }
+        Environment::StarField {
+            background,
+            cells,
+            density,
+            brightness,
+            ..
+        } => {
+            radiance("background", *background)?;
+            if !(16..=4096).contains(cells) {
+                return Err(c.fail("environment.cells".into(), *cells, "must be in 16..=4096"));
+            }
+            if !(*density > 0.0 && *density <= 1.0) {
+                return Err(c.fail("environment.density".into(), *density, "must be in (0, 1]"));
+            }
+            c.positive("environment.brightness".into(), f64::from(*brightness))
+                .map(|_| ())
+        }
+        Environment::CheckerSphere { a, b, divisions } => {
+            radiance("a", *a)?;
+            radiance("b", *b)?;
+            if *divisions == 0 {
+                return Err(c.fail("environment.divisions".into(), 0, "must be at least 1"));
+            }
+            Ok(())
+        }
+        Environment::Equirect { file, scale, image } => {
+            c.positive("environment.scale".into(), f64::from(*scale))?;
+            if image.is_none() {
+                *image = Some(load_image(c, "environment.file".into(), file, base)?);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub(crate) fn validate_light(c: &Check<'_>, i: usize, l: &Light) -> Result<(), SceneError> {
     let power = |name: &str, v: [f32; 3]| {
         if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
             Ok(())
@@ -583,7 +829,7 @@ fn load_field_data(
     Ok(())
 }
 
-fn validate_field(
+pub(crate) fn validate_field(
     c: &Check<'_>,
     i: usize,
     f: &FieldKind,
@@ -694,10 +940,19 @@ fn load_mesh(
             let (models, _) = tobj::load_obj(&resolved, &tobj::GPU_LOAD_OPTIONS)
                 .map_err(|e| fail(e.to_string()))?;
             let mut mesh = Mesh::default();
+            // Texture coordinates only when every model has them for every vertex.
+            let with_uvs = models
+                .iter()
+                .all(|m| m.mesh.texcoords.len() / 2 == m.mesh.positions.len() / 3);
             for m in models {
                 let offset = mesh.positions.len() as u32;
                 mesh.positions
                     .extend(m.mesh.positions.chunks_exact(3).map(|p| [p[0], p[1], p[2]]));
+                if with_uvs {
+                    // OBJ's v points up; images' rows go down.
+                    mesh.uvs
+                        .extend(m.mesh.texcoords.chunks_exact(2).map(|t| [t[0], 1.0 - t[1]]));
+                }
                 mesh.indices.extend(
                     m.mesh
                         .indices
@@ -728,6 +983,7 @@ fn load_mesh(
             Mesh {
                 positions: vec![[-h, 0.0, -h], [h, 0.0, -h], [h, 0.0, h], [-h, 0.0, h]],
                 indices: vec![[0, 2, 1], [0, 3, 2]],
+                uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
             }
         }
         MeshSource::Box { min, max } => {
@@ -745,19 +1001,8 @@ fn load_mesh(
             cuboid(min.as_vec3(), max.as_vec3())
         }
     };
-    if mesh.indices.is_empty() {
-        return Err(c.fail(at("source"), source, "has no triangles"));
-    }
-    if let Some(bad) = mesh
-        .indices
-        .iter()
-        .flatten()
-        .find(|&&k| k as usize >= mesh.positions.len())
-    {
-        return Err(c.fail(at("source"), bad, "has a triangle index past its vertices"));
-    }
-    if mesh.positions.iter().flatten().any(|v| !v.is_finite()) {
-        return Err(c.fail(at("source"), source, "has a non-finite vertex"));
+    if let Err(reason) = mesh.check() {
+        return Err(c.fail(at("source"), source, &reason));
     }
     let area: f32 = mesh
         .indices
@@ -834,6 +1079,8 @@ fn sphere(r: f32, slices: u32, stacks: u32) -> Mesh {
                 r * th.cos(),
                 r * th.sin() * ph.sin(),
             ]);
+            m.uvs
+                .push([i as f32 / slices as f32, j as f32 / stacks as f32]);
         }
     }
     let w = slices + 1;
@@ -878,5 +1125,6 @@ fn cuboid(lo: Vec3, hi: Vec3) -> Mesh {
             .iter()
             .flat_map(|f| [[f[0], f[1], f[2]], [f[0], f[2], f[3]]])
             .collect(),
+        uvs: Vec::new(),
     }
 }

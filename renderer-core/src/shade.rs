@@ -1,95 +1,255 @@
-//! Shading: material albedo, environment radiance, and direct lighting from point and
-//! directional lights with curved shadow rays (they go through the same integrator
-//! and soft gate as camera rays).
+//! Shading: what materials reflect and emit, what the environment radiates, and the
+//! scattering of the specular materials (mirror, Fresnel dielectric).
+//!
+//! Direct lighting and the path tracer that uses these are in [`crate::lights`] and
+//! [`crate::path`].
+
+use std::f64::consts::{PI, TAU};
 
 use glam::DVec3;
 
-use crate::integrator::Termination;
-use crate::scene::{Environment, Light, Material, Scene};
-use crate::trace::SceneTracer;
+use crate::rng::mix64;
+use crate::scene::{Environment, Material};
 
 /// Linear RGB.
 pub type Rgb = [f64; 3];
 
-/// The albedo of `material` at world position `p` on a surface with unit normal `n`
-/// (zero for emitters).
+/// The diffuse albedo of `material` at world position `p` on a surface with unit
+/// normal `n`, with texture coordinates `uv` when the mesh has them (zero for
+/// materials that do not scatter diffusely).
 #[must_use]
-pub fn albedo(material: &Material, p: DVec3, n: DVec3) -> Rgb {
-    match *material {
-        Material::Diffuse { colour } => colour.map(f64::from),
+pub fn albedo(material: &Material, p: DVec3, n: DVec3, uv: Option<[f32; 2]>) -> Rgb {
+    match material {
+        Material::Diffuse { colour, .. } => colour.map(f64::from),
         Material::Checker { a, b, scale } => {
             // Half a square along the normal: a face lying on a cell boundary (a box
             // side at x = 3 with scale 2) then reads one cell, not rounding noise.
-            let q = (p * f64::from(scale) + n * 0.5).floor();
+            let q = (p * f64::from(*scale) + n * 0.5).floor();
             let odd = (q.x + q.y + q.z).rem_euclid(2.0) >= 1.0;
             (if odd { b } else { a }).map(f64::from)
         }
-        Material::Emissive { .. } => [0.0; 3],
+        Material::Texture { repeat, image, .. } => match (image, uv) {
+            (Some(t), Some([u, v])) => {
+                let r = f64::from(*repeat);
+                t.sample(f64::from(u) * r, (f64::from(v) * r).rem_euclid(1.0))
+            }
+            // Scene loading guarantees both; a hand-built scene without them is grey.
+            _ => [0.5; 3],
+        },
+        Material::Emissive { .. } | Material::Mirror { .. } | Material::Dielectric { .. } => {
+            [0.0; 3]
+        }
     }
 }
 
-/// Radiance emitted by `material`.
+/// Whether `material` scatters diffusely (and so takes next-event estimation).
+#[must_use]
+pub fn is_diffuse(material: &Material) -> bool {
+    matches!(
+        material,
+        Material::Diffuse { .. } | Material::Checker { .. } | Material::Texture { .. }
+    )
+}
+
+/// Radiance emitted by `material` (both sides).
 #[must_use]
 pub fn emitted(material: &Material) -> Rgb {
-    match *material {
+    match material {
         Material::Emissive { radiance } => radiance.map(f64::from),
+        Material::Diffuse { emission, .. } => emission.map(f64::from),
         _ => [0.0; 3],
     }
 }
 
-/// Radiance seen by a ray escaping along unit `dir`.
+/// Luminance of linear RGB (Rec. 709 weights).
+#[must_use]
+pub fn luminance(c: Rgb) -> f64 {
+    0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+}
+
+/// Radiance seen by a ray escaping along unit `dir` (+y is up).
 #[must_use]
 pub fn environment(env: &Environment, dir: DVec3) -> Rgb {
-    match *env {
+    match env {
         Environment::Constant(c) => c.map(f64::from),
         Environment::GradientSky { horizon, zenith } => {
             let t = dir.y.clamp(0.0, 1.0);
             std::array::from_fn(|i| f64::from(horizon[i]) * (1.0 - t) + f64::from(zenith[i]) * t)
         }
+        Environment::StarField {
+            background,
+            cells,
+            density,
+            brightness,
+            seed,
+        } => star_field(
+            dir,
+            background.map(f64::from),
+            *cells,
+            f64::from(*density),
+            f64::from(*brightness),
+            *seed,
+        ),
+        Environment::CheckerSphere { a, b, divisions } => {
+            let (u, v) = equirect_uv(dir);
+            let d = f64::from(*divisions);
+            let odd = ((u * 2.0 * d).floor() + (v * d).floor()).rem_euclid(2.0) >= 1.0;
+            (if odd { b } else { a }).map(f64::from)
+        }
+        Environment::Equirect { scale, image, .. } => match image {
+            Some(t) => {
+                let (u, v) = equirect_uv(dir);
+                t.sample(u, v).map(|c| c * f64::from(*scale))
+            }
+            None => [0.0; 3],
+        },
     }
 }
 
-/// Reflected radiance from direct lighting at a diffuse point `p` with unit normal
-/// `n` facing the viewer: sum over lights of albedo / pi * E * cos(theta) where the
-/// curved shadow ray from `p` reaches the light unobstructed.
+/// Latitude-longitude coordinates of a unit direction: u along the azimuth from -z
+/// towards +x (0..1), v from +y (0) to -y (1).
 #[must_use]
-pub fn direct(scene: &Scene, tracer: &SceneTracer, p: DVec3, n: DVec3, albedo: Rgb) -> Rgb {
-    let mut out = [0.0; 3];
-    // Offset along the normal so the shadow ray does not hit its own surface.
-    let origin = p + n * 1e-4 * (1.0 + p.length());
-    for light in &scene.lights {
-        let (to_light, irradiance, stop) = match *light {
-            Light::Directional {
-                direction,
-                irradiance,
-            } => (-direction.normalize(), irradiance.map(f64::from), None),
-            Light::Point {
-                position,
-                intensity,
-            } => {
-                let d = position - origin;
-                let r2 = d.length_squared().max(1e-12);
-                (
-                    d / r2.sqrt(),
-                    intensity.map(|i| f64::from(i) / r2),
-                    Some(crate::integrator::StopSurface::Sphere {
-                        centre: position,
-                        radius: 1e-6 * (1.0 + r2.sqrt()),
-                    }),
-                )
-            }
-        };
-        let cos = n.dot(to_light);
-        if cos <= 0.0 {
-            continue;
-        }
-        let shadow = tracer.trace(origin, to_light, stop, false);
-        if shadow.result.termination == Termination::Hit {
-            continue;
-        }
-        for c in 0..3 {
-            out[c] += albedo[c] / std::f64::consts::PI * irradiance[c] * cos;
-        }
+pub fn equirect_uv(dir: DVec3) -> (f64, f64) {
+    let u = 0.5 + dir.x.atan2(-dir.z) / TAU;
+    let v = dir.y.clamp(-1.0, 1.0).acos() / PI;
+    (u.rem_euclid(1.0), v)
+}
+
+/// Stars on a cube-map grid: each cell holds a star with probability `density`, at
+/// a hashed position, with hashed brightness (many faint, few bright) and colour.
+fn star_field(dir: DVec3, background: Rgb, cells: u32, density: f64, peak: f64, seed: u64) -> Rgb {
+    let a = dir.abs();
+    let (face, s, t) = if a.x >= a.y && a.x >= a.z {
+        (u64::from(dir.x < 0.0), dir.y / a.x, dir.z / a.x)
+    } else if a.y >= a.z {
+        (2 + u64::from(dir.y < 0.0), dir.x / a.y, dir.z / a.y)
+    } else {
+        (4 + u64::from(dir.z < 0.0), dir.x / a.z, dir.y / a.z)
+    };
+    let n = f64::from(cells);
+    let (fs, ft) = ((s + 1.0) * 0.5 * n, (t + 1.0) * 0.5 * n);
+    let (i, j) = (fs.floor().min(n - 1.0), ft.floor().min(n - 1.0));
+    let h = mix64(seed ^ (face << 58) ^ ((i as u64) << 29) ^ (j as u64));
+    let unit = |bits: u64| (bits & 0xFFFF) as f64 / 65536.0;
+    if unit(h) >= density {
+        return background;
     }
-    out
+    // Star centre in the middle half of its cell, radius 0.12 cells.
+    let (cs, ct) = (
+        i + 0.25 + 0.5 * unit(h >> 16),
+        j + 0.25 + 0.5 * unit(h >> 32),
+    );
+    let r2 = (fs - cs).powi(2) + (ft - ct).powi(2);
+    if r2 > 0.12 * 0.12 {
+        return background;
+    }
+    let level = peak * unit(h >> 48).powi(3).max(0.02);
+    let warm = unit(mix64(h));
+    let tint = [0.75 + 0.25 * warm, 0.85, 1.0 - 0.3 * warm];
+    std::array::from_fn(|c| background[c] + level * tint[c])
+}
+
+/// Mirror reflection of unit `d` about unit normal `n`.
+#[must_use]
+pub fn reflect(d: DVec3, n: DVec3) -> DVec3 {
+    d - n * (2.0 * d.dot(n))
+}
+
+/// Fresnel reflectance of unpolarised light at a smooth interface: `cos_i` is the
+/// cosine of incidence, `eta` = n_incident / n_transmitted. Returns the reflectance
+/// and, unless the reflection is total, the cosine of the refracted ray.
+#[must_use]
+pub fn fresnel(cos_i: f64, eta: f64) -> (f64, Option<f64>) {
+    let sin2_t = eta * eta * (1.0 - cos_i * cos_i).max(0.0);
+    if sin2_t >= 1.0 {
+        return (1.0, None);
+    }
+    let cos_t = (1.0 - sin2_t).sqrt();
+    let rs = (eta * cos_i - cos_t) / (eta * cos_i + cos_t);
+    let rp = (cos_i - eta * cos_t) / (cos_i + eta * cos_t);
+    (0.5 * (rs * rs + rp * rp), Some(cos_t))
+}
+
+/// Refraction of unit `d` through unit normal `n` (facing against `d`) with
+/// `eta` = n_incident / n_transmitted and the refracted cosine `cos_t`.
+#[must_use]
+pub fn refract(d: DVec3, n: DVec3, eta: f64, cos_t: f64) -> DVec3 {
+    let cos_i = -d.dot(n);
+    (d * eta + n * (eta * cos_i - cos_t)).normalize()
+}
+
+/// A cosine-weighted direction about unit `n` from two uniform numbers; its density
+/// is cos(theta) / pi.
+#[must_use]
+pub fn cosine_direction(n: DVec3, u1: f64, u2: f64) -> DVec3 {
+    let (a, b) = n.any_orthonormal_pair();
+    let phi = TAU * u1;
+    let r = u2.sqrt();
+    (a * (r * phi.cos()) + b * (r * phi.sin()) + n * (1.0 - u2).max(0.0).sqrt()).normalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresnel_limits() {
+        // Normal incidence, glass: ((1 - 1.5) / (1 + 1.5))^2 = 0.04.
+        let (r, t) = fresnel(1.0, 1.0 / 1.5);
+        assert!((r - 0.04).abs() < 1e-12);
+        assert!((t.unwrap() - 1.0).abs() < 1e-12);
+        // Grazing: everything reflects.
+        assert!(fresnel(1e-9, 1.0 / 1.5).0 > 0.999);
+        // Beyond the critical angle from inside glass: total internal reflection.
+        let cos = (50f64).to_radians().cos();
+        assert_eq!(fresnel(cos, 1.5), (1.0, None));
+        // Same index: no reflection.
+        assert!(fresnel(0.3, 1.0).0 < 1e-15);
+    }
+
+    #[test]
+    fn refraction_obeys_snell() {
+        let n = DVec3::Y;
+        let theta = 40f64.to_radians();
+        let d = DVec3::new(theta.sin(), -theta.cos(), 0.0);
+        let eta = 1.0 / 1.33;
+        let (_, cos_t) = fresnel(theta.cos(), eta);
+        let t = refract(d, n, eta, cos_t.unwrap());
+        let sin_t = t.x;
+        assert!((sin_t - eta * theta.sin()).abs() < 1e-12);
+        assert!((t.length() - 1.0).abs() < 1e-12);
+        assert!(t.y < 0.0);
+    }
+
+    #[test]
+    fn environments_are_bounded_and_patterned() {
+        let checker = Environment::CheckerSphere {
+            a: [1.0; 3],
+            b: [0.0; 3],
+            divisions: 8,
+        };
+        let mut seen = [false; 2];
+        let stars = Environment::StarField {
+            background: [0.0; 3],
+            cells: 64,
+            density: 0.5,
+            brightness: 3.0,
+            seed: 7,
+        };
+        let mut lit = 0;
+        for k in 0..20_000 {
+            let z = 1.0 - 2.0 * (f64::from(k) + 0.5) / 20_000.0;
+            let phi = f64::from(k) * 2.399_963;
+            let r = (1.0 - z * z).sqrt();
+            let d = DVec3::new(r * phi.cos(), z, r * phi.sin());
+            seen[environment(&checker, d)[0] as usize] = true;
+            let s = environment(&stars, d);
+            assert!(s.iter().all(|&c| (0.0..=3.0).contains(&c)));
+            lit += usize::from(s[1] > 0.0);
+        }
+        assert_eq!(seen, [true, true]);
+        // Half the cells hold a star covering pi 0.12^2 of a cell: about 2.3%.
+        let frac = lit as f64 / 20_000.0;
+        assert!((0.012..0.035).contains(&frac), "{frac}");
+    }
 }

@@ -74,6 +74,8 @@ pub struct SurfaceHit {
     pub segment: u32,
     /// Unit geometric normal (world space, not flipped towards the ray).
     pub normal: DVec3,
+    /// Barycentric coordinates (u, v) of the hit on its triangle.
+    pub barycentric: [f32; 2],
 }
 
 /// A traced ray: the integrator's result, the hit if any, and (on request) the path.
@@ -93,16 +95,29 @@ impl SceneTracer {
     /// Builds the integrator and the BLASes (through `cache`) and TLAS of `scene`.
     #[must_use]
     pub fn new(scene: &Scene, cache: &BlasCache) -> Self {
+        let blases: Vec<_> = scene.meshes.iter().map(|m| cache.get(m)).collect();
+        let integrator = Integrator::new(scene.medium.clone(), scene.tolerances);
+        Self::from_parts(scene, &blases, integrator)
+    }
+
+    /// A tracer from parts built elsewhere: one BLAS per mesh of `scene` (in its
+    /// order) and an integrator for its medium. Builds the TLAS.
+    #[must_use]
+    pub fn from_parts(
+        scene: &Scene,
+        blases: &[Arc<crate::accel::Blas>],
+        integrator: Integrator,
+    ) -> Self {
         let instances = scene
             .instances
             .iter()
             .map(|&(mesh, transform)| Instance {
-                blas: cache.get(&scene.meshes[mesh]),
+                blas: Arc::clone(&blases[mesh]),
                 transform,
             })
             .collect();
         Self {
-            integrator: Integrator::new(scene.medium.clone(), scene.tolerances),
+            integrator,
             tlas: Tlas::build(instances),
         }
     }
@@ -127,18 +142,8 @@ impl SceneTracer {
                 });
                 frame.serial("tlas", |_| {
                     let blases: Vec<_> = blases.results.into_iter().flatten().collect();
-                    let instances = scene
-                        .instances
-                        .iter()
-                        .map(|&(mesh, transform)| Instance {
-                            blas: Arc::clone(&blases[mesh]),
-                            transform,
-                        })
-                        .collect();
-                    Self {
-                        integrator: Integrator::new(scene.medium.clone(), scene.tolerances),
-                        tlas: Tlas::build(instances),
-                    }
+                    let integrator = Integrator::new(scene.medium.clone(), scene.tolerances);
+                    Self::from_parts(scene, &blases, integrator)
                 })
             },
         )?;
@@ -153,7 +158,7 @@ impl SceneTracer {
 
     /// Tests one segment against the scene.
     #[must_use]
-    pub fn intersect_segment(&self, seg: &Segment) -> Option<(f64, u32, u32, DVec3)> {
+    pub fn intersect_segment(&self, seg: &Segment) -> Option<crate::accel::Hit> {
         let d = seg.end - seg.start;
         let ray = Ray {
             origin: seg.start.as_vec3(),
@@ -161,9 +166,7 @@ impl SceneTracer {
             t_min: 1e-7,
             t_max: 1.0,
         };
-        self.tlas
-            .intersect(&ray)
-            .map(|h| (f64::from(h.t), h.instance, h.triangle, h.normal.as_dvec3()))
+        self.tlas.intersect(&ray)
     }
 
     /// Whether the segment's deviation envelope (the capsule of radius `deviation`
@@ -207,7 +210,8 @@ impl SceneTracer {
         let mut length = 0.0;
         let mut path = if with_path { vec![origin] } else { Vec::new() };
         let mut result = self.integrator.trace(origin, direction, stop, |seg| {
-            if let Some((t, instance, triangle, normal)) = self.intersect_segment(seg) {
+            if let Some(h) = self.intersect_segment(seg) {
+                let t = f64::from(h.t);
                 let position = seg.start + (seg.end - seg.start) * t;
                 length += seg.length() * t;
                 // The integrator counted the whole segment's optical path.
@@ -217,10 +221,11 @@ impl SceneTracer {
                 }
                 hit = Some(SurfaceHit {
                     position,
-                    instance,
-                    triangle,
+                    instance: h.instance,
+                    triangle: h.triangle,
                     segment: seg.index,
-                    normal,
+                    normal: h.normal.as_dvec3(),
+                    barycentric: [h.u, h.v],
                 });
                 return Verdict::Hit;
             }

@@ -122,6 +122,7 @@ proptest! {
             .map(|tf| Mesh {
                 positions: mesh.positions.iter().map(|p| tf.transform_point3(Vec3::from(*p)).into()).collect(),
                 indices: mesh.indices.clone(),
+                uvs: Vec::new(),
             })
             .collect();
         for r in &rays {

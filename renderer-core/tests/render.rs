@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use renderer_core::accel::BlasCache;
 use renderer_core::render::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use scheduler::order::Order;
@@ -27,7 +26,7 @@ fn snapshot(name: &str, order: Order) -> Snapshot {
         order,
         max_bounces: 1,
     };
-    Snapshot::new(scene, settings, &BlasCache::default()).unwrap()
+    Snapshot::new(scene, settings).unwrap()
 }
 
 fn image_hash(r: &Renderer) -> u64 {

@@ -5,7 +5,8 @@ use glam::DVec3;
 use renderer_core::accel::BlasCache;
 use renderer_core::integrator::Termination;
 use renderer_core::scene::Scene;
-use renderer_core::shade::{albedo, direct};
+use renderer_core::lights::{Emitters, ShadingPoint, TraceStats, direct};
+use renderer_core::shade::albedo;
 use renderer_core::trace::SceneTracer;
 
 fn scene(light_dir: DVec3, occluder: bool) -> Scene {
@@ -24,6 +25,17 @@ fn scene(light_dir: DVec3, occluder: bool) -> Scene {
         light_dir.x, light_dir.y, light_dir.z
     );
     Scene::from_str(&text, "shading.ron".as_ref()).unwrap()
+}
+
+/// Direct light at `p` on the floor (normal +y).
+fn lit(s: &Scene, tracer: &SceneTracer, p: DVec3, rho: [f64; 3]) -> [f64; 3] {
+    let at = ShadingPoint {
+        position: p,
+        normal: DVec3::Y,
+        albedo: rho,
+        index: 1.0,
+    };
+    direct(s, tracer, &Emitters::new(s), &at, [0.5; 3], &mut TraceStats::default())
 }
 
 #[test]
@@ -45,8 +57,8 @@ fn a_diffuse_plane_under_a_directional_light_has_the_analytic_radiance() {
         let h = hit.hit.unwrap();
         let p = h.position;
         let n = DVec3::Y;
-        let rho = albedo(&s.materials[h.instance as usize], p, n);
-        let l = direct(&s, &tracer, p, n, rho);
+        let rho = albedo(&s.materials[h.instance as usize], p, n, None);
+        let l = lit(&s, &tracer, p, rho);
         for c in 0..3 {
             let expect = rho[c] / std::f64::consts::PI * 2.0 * theta.cos();
             assert!(
@@ -63,8 +75,8 @@ fn an_occluder_casts_a_shadow_through_the_same_tracer() {
     let s = scene(DVec3::new(0.0, -1.0, 0.0), true);
     let tracer = SceneTracer::new(&s, &BlasCache::default());
     let rho = [0.5, 0.25, 1.0];
-    let under = direct(&s, &tracer, DVec3::new(0.0, 0.0, 0.0), DVec3::Y, rho);
+    let under = lit(&s, &tracer, DVec3::new(0.0, 0.0, 0.0), rho);
     assert_eq!(under, [0.0; 3]);
-    let beside = direct(&s, &tracer, DVec3::new(4.0, 0.0, 0.0), DVec3::Y, rho);
+    let beside = lit(&s, &tracer, DVec3::new(4.0, 0.0, 0.0), rho);
     assert!(beside[0] > 0.0);
 }

@@ -87,10 +87,11 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
     let mesh = Mesh {
         positions: corners.iter().map(|c| c.as_vec3().into()).collect(),
         indices: vec![[0, 1, 2]],
+        uvs: Vec::new(),
     };
     let scene = |tol| Scene {
         camera: None,
-        meshes: vec![mesh.clone()],
+        meshes: vec![std::sync::Arc::new(mesh.clone())],
         instances: vec![(0, Affine3A::IDENTITY)],
         materials: vec![renderer_core::scene::Material::default()],
         lights: Vec::new(),

@@ -1,0 +1,442 @@
+//! `grin render`: a scene to an image (PNG, or linear OpenEXR), with AOVs, a
+//! Chrome trace of the frame graph, and progress on the terminal.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use renderer_core::film::Film;
+use renderer_core::render::{RenderSettings, Renderer, Snapshot, StepReport};
+use renderer_core::scene::Scene;
+use renderer_core::texture::linear_to_srgb;
+use scheduler::CancelToken;
+use scheduler::order::Order;
+
+/// An AOV (arbitrary output variable) the film keeps beside the colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Aov {
+    /// Path length along the (curved) camera ray to the first hit.
+    Depth,
+    /// Unit normal at the first hit, facing the camera.
+    Normal,
+    /// Instance id of the first hit.
+    Instance,
+    /// Fraction of samples that hit geometry.
+    Mask,
+    /// Segments per camera ray.
+    Segments,
+}
+
+impl Aov {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Depth => "depth",
+            Self::Normal => "normal",
+            Self::Instance => "instance",
+            Self::Mask => "mask",
+            Self::Segments => "segments",
+        }
+    }
+}
+
+/// The order tiles start in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TileOrder {
+    /// Row by row.
+    Scanline,
+    /// Nearest the image centre first.
+    CentreFirst,
+}
+
+#[derive(clap::Args, Debug)]
+pub(crate) struct RenderArgs {
+    /// Scene file (RON).
+    scene: PathBuf,
+    /// Output image: PNG (sRGB, 8-bit), or linear float OpenEXR when it ends in
+    /// `.exr`. Written to a temporary name, then renamed.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Samples per pixel.
+    #[arg(long, default_value_t = 16)]
+    spp: u32,
+    /// Image size, "WxH".
+    #[arg(long, default_value = "320x240", value_parser = parse_size)]
+    size: (u32, u32),
+    /// Worker threads (default: GRIN_THREADS, else all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Scattering events after the first hit (0: direct lighting only).
+    #[arg(long, default_value_t = 4)]
+    bounces: u32,
+    /// Tile size, "WxH" (16x16 or 32x16 are the usual).
+    #[arg(long, default_value = "16x16", value_parser = parse_size)]
+    tile: (u32, u32),
+    /// Order tiles start in.
+    #[arg(long, value_enum, default_value_t = TileOrder::CentreFirst)]
+    order: TileOrder,
+    /// AOVs to write beside the image, comma-separated: OUT.depth.png (or .exr
+    /// with --exr), and so on.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    aov: Vec<Aov>,
+    /// Also write the image as linear float OpenEXR beside the PNG (and the AOVs
+    /// as OpenEXR, with exact values).
+    #[arg(long)]
+    exr: bool,
+    /// Write a Chrome trace (chrome://tracing, Perfetto) of the frame graph here.
+    #[arg(long)]
+    trace_out: Option<PathBuf>,
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("expected WxH with both in 1..=16384, got '{s}'");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h) = (
+        w.trim().parse::<u32>().map_err(|_| bad())?,
+        h.trim().parse::<u32>().map_err(|_| bad())?,
+    );
+    if w == 0 || h == 0 || w > 16384 || h > 16384 {
+        return Err(bad());
+    }
+    Ok((w, h))
+}
+
+type Failure = (u8, String);
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
+    (code, format!("grin render: {msg}"))
+}
+
+/// Writes through `PATH.tmp` and a rename, so an interrupted run leaves no partial
+/// file under the final name; a failure removes the temporary file.
+fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), Failure> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    write(&tmp)
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            fail(2, format!("cannot write {}: {e}", path.display()))
+        })
+}
+
+fn save(path: &Path, img: image::DynamicImage, format: image::ImageFormat) -> Result<(), Failure> {
+    write_atomically(path, |tmp| {
+        img.save_with_format(tmp, format).map_err(|e| e.to_string())
+    })
+}
+
+fn rgb_f32(w: u32, h: u32, px: Vec<[f32; 3]>) -> image::DynamicImage {
+    let flat: Vec<f32> = px.into_iter().flatten().collect();
+    image::DynamicImage::ImageRgb32F(
+        image::Rgb32FImage::from_raw(w, h, flat).expect("the film's size matches its planes"),
+    )
+}
+
+fn grey16(w: u32, h: u32, px: Vec<u16>) -> image::DynamicImage {
+    image::DynamicImage::ImageLuma16(
+        image::ImageBuffer::from_raw(w, h, px).expect("the film's size matches its planes"),
+    )
+}
+
+fn srgb8(w: u32, h: u32, px: &[[f32; 3]], encode: impl Fn(f32) -> f32) -> image::DynamicImage {
+    let flat: Vec<u8> = px
+        .iter()
+        .flat_map(|p| p.map(|v| (encode(v) * 255.0 + 0.5) as u8))
+        .collect();
+    image::DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(w, h, flat).expect("the film's size matches its planes"),
+    )
+}
+
+/// `out.png` + `depth` + `exr` -> `out.depth.exr`.
+fn beside(output: &Path, what: &str, ext: &str) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map_or_else(|| "render".into(), |s| s.to_string_lossy().into_owned());
+    output.with_file_name(format!("{stem}.{what}.{ext}"))
+}
+
+/// Writes one AOV; returns the file and a note on its encoding.
+fn write_aov(film: &Film, aov: Aov, output: &Path, exr: bool) -> Result<String, Failure> {
+    let (w, h) = (film.width(), film.height());
+    let ext = if exr { "exr" } else { "png" };
+    let path = beside(output, aov.name(), ext);
+    let scalar = |v: Vec<f32>| v.into_iter().map(|x| [x; 3]).collect::<Vec<_>>();
+    let note = if exr {
+        let px = match aov {
+            Aov::Depth => scalar(film.depth()),
+            Aov::Normal => film.normal(),
+            Aov::Instance => scalar(
+                film.instance()
+                    .iter()
+                    .map(|&i| if i == u32::MAX { -1.0 } else { i as f32 })
+                    .collect(),
+            ),
+            Aov::Mask => scalar(film.hit_mask()),
+            Aov::Segments => scalar(film.segments()),
+        };
+        save(&path, rgb_f32(w, h, px), image::ImageFormat::OpenExr)?;
+        "linear float".to_owned()
+    } else {
+        let (img, note) = match aov {
+            Aov::Depth => {
+                let d = film.depth();
+                let max = d
+                    .iter()
+                    .copied()
+                    .fold(0.0f32, f32::max)
+                    .max(f32::MIN_POSITIVE);
+                let px = d
+                    .iter()
+                    .map(|&v| (v / max * 65535.0).round() as u16)
+                    .collect();
+                (grey16(w, h, px), format!("16-bit, 65535 = depth {max}"))
+            }
+            Aov::Normal => (
+                srgb8(w, h, &film.normal(), |v| (v + 1.0) * 0.5),
+                "8-bit, (n + 1) / 2".to_owned(),
+            ),
+            Aov::Instance => {
+                let px = film
+                    .instance()
+                    .iter()
+                    .map(|&i| {
+                        if i == u32::MAX {
+                            0
+                        } else {
+                            (i + 1).min(65535) as u16
+                        }
+                    })
+                    .collect();
+                (grey16(w, h, px), "16-bit, id + 1 (0: no hit)".to_owned())
+            }
+            Aov::Mask => {
+                let px = film
+                    .hit_mask()
+                    .iter()
+                    .map(|&m| (m * 65535.0).round() as u16)
+                    .collect();
+                (
+                    grey16(w, h, px),
+                    "16-bit, 65535 = all samples hit".to_owned(),
+                )
+            }
+            Aov::Segments => {
+                let px = film
+                    .segments()
+                    .iter()
+                    .map(|&s| s.round().min(65535.0) as u16)
+                    .collect();
+                (grey16(w, h, px), "16-bit, mean segments per ray".to_owned())
+            }
+        };
+        save(&path, img, image::ImageFormat::Png)?;
+        note
+    };
+    Ok(format!("{} ({note})", path.display()))
+}
+
+/// Progress on a terminal (a bar) or in a log (a line per tenth of the work).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+    next_line: u64,
+}
+
+impl Progress {
+    fn new(total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {percent:>3}% {pos}/{len} samples, {msg} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            total,
+            next_line: total / 10,
+        }
+    }
+
+    fn update(&mut self, done: u64, report: &StepReport, started: Instant) {
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(done);
+                bar.set_message(format!(
+                    "pass {}, {:.2} M samples/s",
+                    report.passes_done,
+                    rate / 1e6
+                ));
+            }
+            None if done >= self.next_line || report.frame_complete => {
+                eprintln!(
+                    "grin render: {:>3}% ({done}/{} samples, pass {}, {:.2} M samples/s)",
+                    done * 100 / self.total.max(1),
+                    self.total,
+                    report.passes_done,
+                    rate / 1e6
+                );
+                self.next_line = done + self.total / 10;
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs `grin render`; returns the summary to print.
+pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
+    let scene = Scene::load(&args.scene).map_err(|e| fail(2, e))?;
+    if args.spp == 0 {
+        return Err(fail(2, "--spp must be at least 1"));
+    }
+    let dir = args
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(fail(
+            2,
+            format!("output folder {} does not exist", dir.display()),
+        ));
+    }
+    if let Some(trace) = &args.trace_out {
+        let tdir = trace
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !tdir.is_dir() {
+            return Err(fail(
+                2,
+                format!("--trace-out folder {} does not exist", tdir.display()),
+            ));
+        }
+    }
+    let exr_output = args
+        .output
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("exr"));
+    let config = match args.threads {
+        Some(0) => return Err(fail(2, "--threads must be at least 1")),
+        Some(n) => scheduler::PoolConfig::with_threads(n),
+        None => scheduler::PoolConfig::default(),
+    };
+    let pool = scheduler::Pool::new(config).map_err(|e| fail(2, e))?;
+    eprintln!(
+        "grin render: CPU backend, {} threads (the GPU backend is not built yet)",
+        pool.threads()
+    );
+    let settings = RenderSettings {
+        width: args.size.0,
+        height: args.size.1,
+        spp: args.spp,
+        seed: args.seed,
+        tile: args.tile,
+        order: match args.order {
+            TileOrder::Scanline => Order::Scanline,
+            TileOrder::CentreFirst => Order::CentreFirst,
+        },
+        max_bounces: args.bounces,
+    };
+    let snapshot = Snapshot::new(Arc::new(scene), settings)
+        .map_err(|e| fail(2, format!("{}: {e}", args.scene.display())))?;
+    let mut renderer = Renderer::new(Arc::new(pool));
+    let started = Instant::now();
+    let total = u64::from(settings.width) * u64::from(settings.height) * u64::from(settings.spp);
+    let mut progress = Progress::new(total);
+    let mut traces = Vec::new();
+    let (mut done, mut rays, mut segments, mut subdivisions) = (0u64, 0u64, 0u64, 0u64);
+    let mut stage_time: Vec<(String, Duration)> = Vec::new();
+    renderer
+        .render_all_with(&snapshot, &CancelToken::new(), |report| {
+            done += report.samples;
+            rays += report.rays;
+            segments += report.segments;
+            subdivisions += report.subdivisions;
+            for st in &report.stages {
+                match stage_time.iter_mut().find(|(n, _)| *n == st.name) {
+                    Some((_, t)) => *t += st.wall,
+                    None => stage_time.push((st.name.clone(), st.wall)),
+                }
+            }
+            if args.trace_out.is_some() {
+                traces.extend(report.traces.iter().cloned());
+            }
+            progress.update(done, report, started);
+        })
+        .map_err(|e| fail(1, e))?;
+    progress.finish();
+    let seconds = started.elapsed().as_secs_f64();
+    let film = renderer.film();
+    let (w, h) = (film.width(), film.height());
+    let mut written = Vec::new();
+    if exr_output {
+        save(
+            &args.output,
+            rgb_f32(w, h, film.rgb()),
+            image::ImageFormat::OpenExr,
+        )?;
+    } else {
+        save(
+            &args.output,
+            srgb8(w, h, &film.rgb(), linear_to_srgb),
+            image::ImageFormat::Png,
+        )?;
+        if args.exr {
+            let path = args.output.with_extension("exr");
+            save(
+                &path,
+                rgb_f32(w, h, film.rgb()),
+                image::ImageFormat::OpenExr,
+            )?;
+            written.push(format!("{} (linear float)", path.display()));
+        }
+    }
+    for &aov in &args.aov {
+        written.push(write_aov(film, aov, &args.output, args.exr || exr_output)?);
+    }
+    if let Some(path) = &args.trace_out {
+        scheduler::telemetry::write_chrome_trace(path, &traces)
+            .map_err(|e| fail(2, format!("cannot write {}: {e}", path.display())))?;
+        written.push(format!(
+            "{} (Chrome trace, {} frames)",
+            path.display(),
+            traces.len()
+        ));
+    }
+    let stages: Vec<String> = stage_time
+        .iter()
+        .map(|(n, t)| format!("{n} {:.3} s", t.as_secs_f64()))
+        .collect();
+    let mut msg = format!(
+        "wrote {} ({w}x{h}, {} spp) in {seconds:.2} s: {:.2} M samples/s, {rays} rays, \
+         {segments} segments, {subdivisions} soft-gate subdivisions; stages: {}",
+        args.output.display(),
+        args.spp,
+        done as f64 / seconds.max(1e-9) / 1e6,
+        stages.join(", ")
+    );
+    for f in written {
+        msg.push_str(&format!("\nwrote {f}"));
+    }
+    Ok(msg)
+}

@@ -1,0 +1,268 @@
+//! Lights and next-event estimation: point and directional lights, and emissive
+//! geometry sampled by area and power. Shadow rays are curved: they go through the
+//! same integrator and soft gate as camera rays.
+//!
+//! An emitter sample aims its shadow ray along the straight line to the sampled point
+//! and counts only if the (possibly curved) ray lands on that emitter; its density is
+//! the straight-line one. This is exact in a uniform medium; in a field it is an
+//! approximation that multiple importance sampling with the diffuse bounce (which
+//! finds emitters along curved paths by itself) keeps small.
+
+use glam::DVec3;
+
+use crate::integrator::{StopSurface, Termination};
+use crate::scene::{Light, Scene};
+use crate::shade::{Rgb, emitted, luminance};
+use crate::trace::SceneTracer;
+
+/// Counts of the rays a sample traced, for telemetry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TraceStats {
+    /// Rays traced (camera, bounce and shadow).
+    pub rays: u64,
+    /// Segments the integrator emitted for them.
+    pub segments: u64,
+    /// Soft-gate subdivisions made.
+    pub subdivisions: u64,
+}
+
+impl TraceStats {
+    /// Adds one traced ray.
+    pub fn add(&mut self, r: &crate::trace::RayReport) {
+        self.rays += 1;
+        self.segments += u64::from(r.result.segments);
+        self.subdivisions += u64::from(r.result.subdivisions);
+    }
+
+    /// Adds another tally.
+    pub fn merge(&mut self, o: &Self) {
+        self.rays += o.rays;
+        self.segments += o.segments;
+        self.subdivisions += o.subdivisions;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct EmitterTriangle {
+    instance: u32,
+    a: DVec3,
+    e1: DVec3,
+    e2: DVec3,
+    normal: DVec3,
+}
+
+/// The scene's emissive triangles in world space, chosen in proportion to area times
+/// emitted luminance.
+#[derive(Debug, Clone, Default)]
+pub struct Emitters {
+    triangles: Vec<EmitterTriangle>,
+    cdf: Vec<f64>,
+    /// Density per unit area of sampling a point of each instance (0: not an
+    /// emitter).
+    area_pdf: Vec<f64>,
+}
+
+/// A point sampled on an emitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmitterSample {
+    /// World position.
+    pub point: DVec3,
+    /// Unit normal of its triangle.
+    pub normal: DVec3,
+    /// Its instance.
+    pub instance: u32,
+    /// Density of this point per unit area.
+    pub area_pdf: f64,
+}
+
+impl Emitters {
+    /// Collects the emissive instances' triangles of `scene`.
+    #[must_use]
+    pub fn new(scene: &Scene) -> Self {
+        let mut out = Self {
+            area_pdf: vec![0.0; scene.instances.len()],
+            ..Self::default()
+        };
+        let mut total = 0.0;
+        let mut weights = Vec::new();
+        for (k, &(mesh, transform)) in scene.instances.iter().enumerate() {
+            let power = luminance(emitted(&scene.materials[k]));
+            if power <= 0.0 {
+                continue;
+            }
+            let mesh = &scene.meshes[mesh];
+            for tri in &mesh.indices {
+                let [a, b, c] = tri.map(|i| {
+                    transform
+                        .transform_point3(glam::Vec3::from(mesh.positions[i as usize]))
+                        .as_dvec3()
+                });
+                let (e1, e2) = (b - a, c - a);
+                let cross = e1.cross(e2);
+                let area = 0.5 * cross.length();
+                if area <= 0.0 {
+                    continue;
+                }
+                total += area * power;
+                weights.push(total);
+                out.triangles.push(EmitterTriangle {
+                    instance: k as u32,
+                    a,
+                    e1,
+                    e2,
+                    normal: cross / (2.0 * area),
+                });
+            }
+        }
+        if total > 0.0 {
+            out.cdf = weights.into_iter().map(|w| w / total).collect();
+            for (k, pdf) in out.area_pdf.iter_mut().enumerate() {
+                *pdf = luminance(emitted(&scene.materials[k])) / total;
+            }
+        }
+        out
+    }
+
+    /// Whether the scene has no emissive geometry.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.triangles.is_empty()
+    }
+
+    /// Density per unit area of sampling a given point of `instance`.
+    #[must_use]
+    pub fn area_pdf(&self, instance: u32) -> f64 {
+        self.area_pdf.get(instance as usize).copied().unwrap_or(0.0)
+    }
+
+    /// A point from three uniform numbers in [0, 1).
+    #[must_use]
+    pub fn sample(&self, u0: f64, u1: f64, u2: f64) -> Option<EmitterSample> {
+        let k = self
+            .cdf
+            .partition_point(|&c| c <= u0)
+            .min(self.triangles.len().checked_sub(1)?);
+        let t = &self.triangles[k];
+        // Uniform on the triangle (square-root warp).
+        let s = u1.sqrt();
+        let (b1, b2) = (s * (1.0 - u2), s * u2);
+        Some(EmitterSample {
+            point: t.a + t.e1 * b1 + t.e2 * b2,
+            normal: t.normal,
+            instance: t.instance,
+            area_pdf: self.area_pdf(t.instance),
+        })
+    }
+}
+
+/// Power heuristic weight of a sample drawn with density `a` against `b`.
+#[must_use]
+pub fn power_heuristic(a: f64, b: f64) -> f64 {
+    let (a2, b2) = (a * a, b * b);
+    if a2 + b2 == 0.0 { 0.0 } else { a2 / (a2 + b2) }
+}
+
+/// Where direct light is gathered: a diffuse point facing the viewer.
+#[derive(Debug, Clone, Copy)]
+pub struct ShadingPoint {
+    /// Position on the surface.
+    pub position: DVec3,
+    /// Unit normal on the viewer's side.
+    pub normal: DVec3,
+    /// Diffuse albedo.
+    pub albedo: Rgb,
+    /// Refractive index of the medium at the point.
+    pub index: f64,
+}
+
+impl ShadingPoint {
+    /// The start of rays leaving the surface (offset along the normal so they do
+    /// not hit it again).
+    #[must_use]
+    pub fn origin(&self) -> DVec3 {
+        self.position + self.normal * 1e-4 * (1.0 + self.position.length())
+    }
+}
+
+/// Radiance reflected towards the viewer by direct light from point and directional
+/// lights (all of them) and from one sample of the emissive geometry (`u` are three
+/// uniform numbers), with its multiple-importance weight against the diffuse bounce.
+/// Radiance is carried as L / n^2, so light arriving from where the index differs is
+/// scaled by (n_here / n_there)^2.
+pub fn direct(
+    scene: &Scene,
+    tracer: &SceneTracer,
+    emitters: &Emitters,
+    at: &ShadingPoint,
+    u: [f64; 3],
+    stats: &mut TraceStats,
+) -> Rgb {
+    let mut out = [0.0; 3];
+    let origin = at.origin();
+    let medium = tracer.integrator().medium();
+    let n = at.normal;
+    for light in &scene.lights {
+        let (to_light, irradiance, stop, index_there) = match *light {
+            Light::Directional {
+                direction,
+                irradiance,
+            } => (
+                -direction.normalize(),
+                irradiance.map(f64::from),
+                None,
+                medium.background,
+            ),
+            Light::Point {
+                position,
+                intensity,
+            } => {
+                let d = position - origin;
+                let r2 = d.length_squared().max(1e-12);
+                (
+                    d / r2.sqrt(),
+                    intensity.map(|i| f64::from(i) / r2),
+                    Some(StopSurface::Sphere {
+                        centre: position,
+                        radius: 1e-6 * (1.0 + r2.sqrt()),
+                    }),
+                    medium.index(position).0,
+                )
+            }
+        };
+        let cos = n.dot(to_light);
+        if cos <= 0.0 {
+            continue;
+        }
+        let shadow = tracer.trace(origin, to_light, stop, false);
+        stats.add(&shadow);
+        if shadow.result.termination == Termination::Hit {
+            continue;
+        }
+        let scale = (at.index / index_there).powi(2) * cos / std::f64::consts::PI;
+        for c in 0..3 {
+            out[c] += at.albedo[c] * irradiance[c] * scale;
+        }
+    }
+    if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
+        let w = e.point - origin;
+        let d2 = w.length_squared();
+        let dir = w / d2.sqrt();
+        let (cos_x, cos_l) = (n.dot(dir), e.normal.dot(dir).abs());
+        if cos_x > 0.0 && cos_l > 1e-9 {
+            let pdf_light = e.area_pdf * d2 / cos_l;
+            let shadow = tracer.trace(origin, dir, None, false);
+            stats.add(&shadow);
+            if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
+                let le = emitted(&scene.materials[hit.instance as usize]);
+                let pdf_bsdf = cos_x / std::f64::consts::PI;
+                let index_there = medium.index(hit.position).0;
+                let scale = power_heuristic(pdf_light, pdf_bsdf) * pdf_bsdf / pdf_light
+                    * (at.index / index_there).powi(2);
+                for c in 0..3 {
+                    out[c] += at.albedo[c] * le[c] * scale;
+                }
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,174 @@
+//! The path tracer: one camera sample's radiance along curved rays, with next-event
+//! estimation at diffuse vertices, mirror and Fresnel-dielectric scattering, and a
+//! bounded number of bounces.
+//!
+//! Radiance is transported as L / n^2, the invariant of a ray through a
+//! gradient-index medium: a ray from a point of index n_a that ends where the index
+//! is n_b carries the radiance found there times (n_a / n_b)^2. Refraction at a
+//! dielectric surface scales radiance the same way, by the square of the index ratio.
+//! In a uniform medium every factor is 1.
+
+use glam::DVec3;
+
+use crate::film::SampleRecord;
+use crate::integrator::Termination;
+use crate::lights::{Emitters, ShadingPoint, TraceStats, direct, power_heuristic};
+use crate::rng::Sampler;
+use crate::scene::{Material, Scene};
+use crate::shade::{
+    albedo, cosine_direction, emitted, environment, fresnel, is_diffuse, reflect, refract,
+};
+use crate::trace::SceneTracer;
+
+/// What a path needs from the frame: the scene, its tracer and its emitters.
+#[derive(Debug, Clone, Copy)]
+pub struct PathContext<'a> {
+    /// The scene (materials, lights, environment).
+    pub scene: &'a Scene,
+    /// Its acceleration structures and integrator.
+    pub tracer: &'a SceneTracer,
+    /// Its emissive triangles.
+    pub emitters: &'a Emitters,
+    /// Scattering events after the first hit (0: direct lighting only).
+    pub max_bounces: u32,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+fn add_scaled(acc: &mut [f64; 3], t: &[f64; 3], v: &[f64; 3], s: f64) {
+    for c in 0..3 {
+        acc[c] += t[c] * v[c] * s;
+    }
+}
+
+impl PathContext<'_> {
+    /// The radiance and first-hit AOVs of the camera ray (`origin`, `dir`) of
+    /// sample `sample` of pixel `pixel`; the rays it traced are added to `stats`.
+    #[must_use]
+    pub fn sample(
+        &self,
+        pixel: u32,
+        sample: u32,
+        mut origin: DVec3,
+        mut dir: DVec3,
+        stats: &mut TraceStats,
+    ) -> SampleRecord {
+        let (scene, tracer) = (self.scene, self.tracer);
+        let medium = tracer.integrator().medium();
+        let mut record = SampleRecord::default();
+        let mut radiance = [0.0f64; 3];
+        let mut throughput = [1.0f64; 3];
+        let mut index_here = medium.index(origin).0;
+        // The camera ray counts as specular: what it sees emitted counts in full.
+        let mut specular = true;
+        let mut pdf_bsdf = 0.0;
+        let mut previous = origin;
+        for depth in 0..=self.max_bounces {
+            let report = tracer.trace(origin, dir, None, false);
+            stats.add(&report);
+            if depth == 0 {
+                record.segments = report.result.segments;
+            }
+            let Some(hit) = report.hit else {
+                if report.result.termination == Termination::Escaped {
+                    let env = environment(&scene.environment, report.result.direction);
+                    let s = (index_here / medium.background).powi(2);
+                    add_scaled(&mut radiance, &throughput, &env, s);
+                }
+                break;
+            };
+            let index_there = medium.index(hit.position).0;
+            let s = (index_here / index_there).powi(2);
+            throughput = throughput.map(|t| t * s);
+            index_here = index_there;
+            let material = &scene.materials[hit.instance as usize];
+            let incoming = report.result.direction;
+            let front = hit.normal.dot(incoming) < 0.0;
+            let n = if front { hit.normal } else { -hit.normal };
+            if depth == 0 {
+                record.depth = report.path_length as f32;
+                record.normal = n.as_vec3().to_array();
+                record.instance = Some(hit.instance);
+            }
+            let le = emitted(material);
+            if le.iter().any(|&v| v > 0.0) {
+                let weight = if specular {
+                    1.0
+                } else {
+                    let d2 = (hit.position - previous).length_squared();
+                    let cos_l = hit.normal.dot(incoming).abs().max(1e-12);
+                    let pdf_light = self.emitters.area_pdf(hit.instance) * d2 / cos_l;
+                    power_heuristic(pdf_bsdf, pdf_light)
+                };
+                add_scaled(&mut radiance, &throughput, &le, weight);
+            }
+            if depth == self.max_bounces {
+                break;
+            }
+            let mut rng = Sampler::new(pixel, sample, depth + 1, self.seed);
+            let eps = 1e-4 * (1.0 + hit.position.length());
+            match material {
+                m if is_diffuse(m) => {
+                    let uv = if matches!(m, Material::Texture { .. }) {
+                        let mesh = &scene.meshes[scene.instances[hit.instance as usize].0];
+                        let [u, v] = hit.barycentric;
+                        mesh.uv_at(hit.triangle, u, v)
+                    } else {
+                        None
+                    };
+                    let at = ShadingPoint {
+                        position: hit.position,
+                        normal: n,
+                        albedo: albedo(m, hit.position, n, uv),
+                        index: index_here,
+                    };
+                    let u = [rng.next_f64(), rng.next_f64(), rng.next_f64()];
+                    let d = direct(scene, tracer, self.emitters, &at, u, stats);
+                    add_scaled(&mut radiance, &throughput, &d, 1.0);
+                    dir = cosine_direction(n, rng.next_f64(), rng.next_f64());
+                    // The cosine density cancels the Lambertian cos / pi.
+                    pdf_bsdf = n.dot(dir) / std::f64::consts::PI;
+                    throughput = std::array::from_fn(|c| throughput[c] * at.albedo[c]);
+                    origin = at.origin();
+                    specular = false;
+                }
+                Material::Mirror { colour } => {
+                    dir = reflect(incoming, n);
+                    throughput = std::array::from_fn(|c| throughput[c] * f64::from(colour[c]));
+                    origin = hit.position + n * eps;
+                    specular = true;
+                }
+                Material::Dielectric { ior, tint } => {
+                    let eta = if front {
+                        index_here / ior
+                    } else {
+                        ior / index_here
+                    };
+                    let cos_i = -incoming.dot(n);
+                    match fresnel(cos_i, eta) {
+                        (f, Some(cos_t)) if rng.next_f64() >= f => {
+                            dir = refract(incoming, n, eta, cos_t);
+                            let s = eta * eta;
+                            throughput =
+                                std::array::from_fn(|c| throughput[c] * f64::from(tint[c]) * s);
+                            origin = hit.position - n * eps;
+                        }
+                        _ => {
+                            dir = reflect(incoming, n);
+                            origin = hit.position + n * eps;
+                        }
+                    }
+                    specular = true;
+                }
+                // Pure emitters reflect nothing.
+                _ => break,
+            }
+            previous = hit.position;
+            if throughput.iter().all(|&t| t == 0.0) {
+                break;
+            }
+        }
+        record.rgb = radiance.map(|v| v as f32);
+        record
+    }
+}
