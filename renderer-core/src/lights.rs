@@ -186,7 +186,8 @@ impl ShadingPoint {
 
 /// Radiance reflected towards the viewer by direct light from point and directional
 /// lights (all of them) and from one sample of the emissive geometry (`u` are three
-/// uniform numbers), with its multiple-importance weight against the diffuse bounce.
+/// uniform numbers), with its multiple-importance weight against the diffuse bounce
+/// when `mis` (a bounce ray will also look for emitters), else with full weight.
 /// Radiance is carried as L / n^2, so light arriving from where the index differs is
 /// scaled by (n_here / n_there)^2.
 pub fn direct(
@@ -195,6 +196,7 @@ pub fn direct(
     emitters: &Emitters,
     at: &ShadingPoint,
     u: [f64; 3],
+    mis: bool,
     stats: &mut TraceStats,
 ) -> Rgb {
     let mut out = [0.0; 3];
@@ -256,8 +258,12 @@ pub fn direct(
                 let le = emitted(&scene.materials[hit.instance as usize]);
                 let pdf_bsdf = cos_x / std::f64::consts::PI;
                 let index_there = medium.index(hit.position).0;
-                let scale = power_heuristic(pdf_light, pdf_bsdf) * pdf_bsdf / pdf_light
-                    * (at.index / index_there).powi(2);
+                let weight = if mis {
+                    power_heuristic(pdf_light, pdf_bsdf)
+                } else {
+                    1.0
+                };
+                let scale = weight * pdf_bsdf / pdf_light * (at.index / index_there).powi(2);
                 for c in 0..3 {
                     out[c] += at.albedo[c] * le[c] * scale;
                 }

@@ -102,9 +102,8 @@ impl PathContext<'_> {
                 };
                 add_scaled(&mut radiance, &throughput, &le, weight);
             }
-            if depth == self.max_bounces {
-                break;
-            }
+            // The last vertex still gathers direct light; it only sends no bounce ray.
+            let last = depth == self.max_bounces;
             let mut rng = Sampler::new(pixel, sample, depth + 1, self.seed);
             let eps = 1e-4 * (1.0 + hit.position.length());
             match material {
@@ -123,8 +122,13 @@ impl PathContext<'_> {
                         index: index_here,
                     };
                     let u = [rng.next_f64(), rng.next_f64(), rng.next_f64()];
-                    let d = direct(scene, tracer, self.emitters, &at, u, stats);
+                    // Without a bounce ray to share with, the emitter sample takes
+                    // full weight.
+                    let d = direct(scene, tracer, self.emitters, &at, u, !last, stats);
                     add_scaled(&mut radiance, &throughput, &d, 1.0);
+                    if last {
+                        break;
+                    }
                     dir = cosine_direction(n, rng.next_f64(), rng.next_f64());
                     // The cosine density cancels the Lambertian cos / pi.
                     pdf_bsdf = n.dot(dir) / std::f64::consts::PI;
@@ -132,6 +136,7 @@ impl PathContext<'_> {
                     origin = at.origin();
                     specular = false;
                 }
+                _ if last => break,
                 Material::Mirror { colour } => {
                     dir = reflect(incoming, n);
                     throughput = std::array::from_fn(|c| throughput[c] * f64::from(colour[c]));

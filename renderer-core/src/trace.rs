@@ -160,10 +160,14 @@ impl SceneTracer {
     #[must_use]
     pub fn intersect_segment(&self, seg: &Segment) -> Option<crate::accel::Hit> {
         let d = seg.end - seg.start;
+        // The segment is parametrised over [0, 1]; the smallest accepted distance is
+        // absolute (relative to the start's magnitude, for f32 rounding), not a
+        // fraction of the segment: a straight flight's one segment is `far` long.
+        let eps = 1e-7 * (1.0 + seg.start.abs().max_element());
         let ray = Ray {
             origin: seg.start.as_vec3(),
             dir: d.as_vec3(),
-            t_min: 1e-7,
+            t_min: (eps / d.length().max(1e-300)) as f32,
             t_max: 1.0,
         };
         self.tlas.intersect(&ray)

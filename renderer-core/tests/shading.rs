@@ -4,8 +4,8 @@
 use glam::DVec3;
 use renderer_core::accel::BlasCache;
 use renderer_core::integrator::Termination;
-use renderer_core::scene::Scene;
 use renderer_core::lights::{Emitters, ShadingPoint, TraceStats, direct};
+use renderer_core::scene::Scene;
 use renderer_core::shade::albedo;
 use renderer_core::trace::SceneTracer;
 
@@ -35,7 +35,15 @@ fn lit(s: &Scene, tracer: &SceneTracer, p: DVec3, rho: [f64; 3]) -> [f64; 3] {
         albedo: rho,
         index: 1.0,
     };
-    direct(s, tracer, &Emitters::new(s), &at, [0.5; 3], &mut TraceStats::default())
+    direct(
+        s,
+        tracer,
+        &Emitters::new(s),
+        &at,
+        [0.5; 3],
+        true,
+        &mut TraceStats::default(),
+    )
 }
 
 #[test]
