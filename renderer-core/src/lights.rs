@@ -11,8 +11,9 @@
 use glam::DVec3;
 
 use crate::integrator::{StopSurface, Termination};
+use crate::scene::Environment;
 use crate::scene::{Light, Scene};
-use crate::shade::{Rgb, emitted, luminance};
+use crate::shade::{Rgb, cosine_direction, emitted, environment, luminance};
 use crate::trace::SceneTracer;
 
 /// Counts of the rays a sample traced, for telemetry.
@@ -184,10 +185,12 @@ impl ShadingPoint {
     }
 }
 
-/// Radiance reflected towards the viewer by direct light from point and directional
-/// lights (all of them) and from one sample of the emissive geometry (`u` are three
-/// uniform numbers), with its multiple-importance weight against the diffuse bounce
-/// when `mis` (a bounce ray will also look for emitters), else with full weight.
+/// Radiance reflected towards the viewer by direct light: from point and directional
+/// lights (all of them), from one sample of the emissive geometry (`u[0..3]`), with
+/// its multiple-importance weight against the diffuse bounce when `mis` (a bounce ray
+/// will also look for emitters) or else with full weight, and from the environment
+/// through one cosine-distributed ray (`u[3..5]`; the path tracer then leaves out the
+/// environment seen by diffuse bounce rays, so it is counted once).
 /// Radiance is carried as L / n^2, so light arriving from where the index differs is
 /// scaled by (n_here / n_there)^2.
 pub fn direct(
@@ -195,7 +198,7 @@ pub fn direct(
     tracer: &SceneTracer,
     emitters: &Emitters,
     at: &ShadingPoint,
-    u: [f64; 3],
+    u: [f64; 5],
     mis: bool,
     stats: &mut TraceStats,
 ) -> Rgb {
@@ -245,6 +248,19 @@ pub fn direct(
             out[c] += at.albedo[c] * irradiance[c] * scale;
         }
     }
+    if !environment_is_black(&scene.environment) {
+        let dir = cosine_direction(n, u[3], u[4]);
+        let ray = tracer.trace(origin, dir, None, false);
+        stats.add(&ray);
+        if ray.result.termination == Termination::Escaped {
+            // The cosine density cancels the Lambertian cos / pi.
+            let env = environment(&scene.environment, ray.result.direction);
+            let scale = (at.index / medium.background).powi(2);
+            for c in 0..3 {
+                out[c] += at.albedo[c] * env[c] * scale;
+            }
+        }
+    }
     if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
         let w = e.point - origin;
         let d2 = w.length_squared();
@@ -271,4 +287,10 @@ pub fn direct(
         }
     }
     out
+}
+
+/// Whether the environment sends no light (then no ray is spent on it).
+#[must_use]
+pub fn environment_is_black(env: &Environment) -> bool {
+    matches!(env, Environment::Constant(c) if c.iter().all(|&v| v == 0.0))
 }

@@ -70,7 +70,9 @@ impl PathContext<'_> {
                 record.segments = report.result.segments;
             }
             let Some(hit) = report.hit else {
-                if report.result.termination == Termination::Escaped {
+                // After a diffuse vertex the environment was gathered by its direct
+                // light ray; after the camera or a specular bounce it counts here.
+                if report.result.termination == Termination::Escaped && specular {
                     let env = environment(&scene.environment, report.result.direction);
                     let s = (index_here / medium.background).powi(2);
                     add_scaled(&mut radiance, &throughput, &env, s);
@@ -121,7 +123,7 @@ impl PathContext<'_> {
                         albedo: albedo(m, hit.position, n, uv),
                         index: index_here,
                     };
-                    let u = [rng.next_f64(), rng.next_f64(), rng.next_f64()];
+                    let u = std::array::from_fn(|_| rng.next_f64());
                     // Without a bounce ray to share with, the emitter sample takes
                     // full weight.
                     let d = direct(scene, tracer, self.emitters, &at, u, !last, stats);

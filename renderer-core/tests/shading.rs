@@ -40,7 +40,7 @@ fn lit(s: &Scene, tracer: &SceneTracer, p: DVec3, rho: [f64; 3]) -> [f64; 3] {
         tracer,
         &Emitters::new(s),
         &at,
-        [0.5; 3],
+        [0.5; 5],
         true,
         &mut TraceStats::default(),
     )
