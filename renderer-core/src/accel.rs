@@ -271,7 +271,9 @@ impl Bvh {
         }
         let inv = ray.dir.recip();
         let mut t_max = ray.t_max;
-        let mut stack = [0u32; 64];
+        // Far children wait with their entry distance: a pop beyond the nearest hit
+        // so far is skipped without another box test.
+        let mut stack = [(0u32, 0f32); 64];
         let mut sp = 0usize;
         let mut node = 0u32;
         loop {
@@ -279,6 +281,10 @@ impl Bvh {
             if n.count > 0 {
                 let first = n.left_or_first as usize;
                 t_max = leaf(first, &self.prims[first..first + n.count as usize], t_max);
+                if t_max < ray.t_min {
+                    // The leaf asked to stop (an any-hit query found one).
+                    return;
+                }
             } else {
                 let (a, b) = (n.left_or_first, n.left_or_first + 1);
                 let ta = slab(&self.nodes[a as usize], ray.origin, inv, ray.t_min, t_max);
@@ -290,7 +296,7 @@ impl Bvh {
                 };
                 if tn.is_finite() {
                     if tf.is_finite() && sp < stack.len() {
-                        stack[sp] = far;
+                        stack[sp] = (far, tf);
                         sp += 1;
                     }
                     node = near;
@@ -303,16 +309,8 @@ impl Bvh {
                     return;
                 }
                 sp -= 1;
-                let cand = stack[sp];
-                if slab(
-                    &self.nodes[cand as usize],
-                    ray.origin,
-                    inv,
-                    ray.t_min,
-                    t_max,
-                )
-                .is_finite()
-                {
+                let (cand, t_enter) = stack[sp];
+                if t_enter <= t_max {
                     node = cand;
                     break;
                 }
@@ -355,7 +353,7 @@ impl Bvh {
 }
 
 /// Entry distance of the ray into the node's box within [t_min, t_max], or infinity.
-#[inline]
+#[inline(always)]
 fn slab(n: &BvhNode, o: Vec3, inv: Vec3, t_min: f32, t_max: f32) -> f32 {
     let t0 = (Vec3::from(n.min) - o) * inv;
     let t1 = (Vec3::from(n.max) - o) * inv;
@@ -365,7 +363,7 @@ fn slab(n: &BvhNode, o: Vec3, inv: Vec3, t_min: f32, t_max: f32) -> f32 {
 }
 
 /// Moller-Trumbore: `(t, u, v)` if the ray meets the triangle within its interval.
-#[inline]
+#[inline(always)]
 #[must_use]
 pub fn intersect_triangle(tri: &Triangle, ray: &Ray, t_max: f32) -> Option<(f32, f32, f32)> {
     let v0 = Vec3::new(tri.v0[0], tri.v0[1], tri.v0[2]);
@@ -587,6 +585,23 @@ impl Blas {
 }
 
 impl Blas {
+    /// Whether the ray meets any triangle within its interval (any hit, not the
+    /// nearest: for shadow rays).
+    #[must_use]
+    pub fn occluded(&self, ray: &Ray) -> bool {
+        let mut found = false;
+        self.bvh.traverse(ray, |first, prims, t_max| {
+            for k in 0..prims.len() {
+                if intersect_triangle(&self.triangles[first + k], ray, t_max).is_some() {
+                    found = true;
+                    return f32::NEG_INFINITY;
+                }
+            }
+            t_max
+        });
+        found
+    }
+
     /// Whether some triangle's bounding box overlaps the box `[lo, hi]` (object
     /// space): a conservative "geometry may be here" test.
     #[must_use]
@@ -704,6 +719,29 @@ impl Tlas {
                     .overlaps_box(b.min.into(), b.max.into())
             })
         })
+    }
+
+    /// Whether a world-space ray meets any triangle within its interval.
+    #[must_use]
+    pub fn occluded(&self, ray: &Ray) -> bool {
+        let mut found = false;
+        self.bvh.traverse(ray, |_, prims, t_max| {
+            for &i in prims {
+                let inv = &self.inverses[i as usize];
+                let local = Ray {
+                    origin: inv.transform_point3(ray.origin),
+                    dir: inv.transform_vector3(ray.dir),
+                    t_min: ray.t_min,
+                    t_max,
+                };
+                if self.instances[i as usize].blas.occluded(&local) {
+                    found = true;
+                    return f32::NEG_INFINITY;
+                }
+            }
+            t_max
+        });
+        found
     }
 
     /// The nearest hit of a world-space ray. The object-space ray keeps the same

@@ -13,6 +13,7 @@
 //!   estimation with curved shadow rays.
 //! - [`path`]: the path tracer (L/n^2 transport, mirror, dielectric, MIS).
 //! - [`builder`]: scenes built in code by a host, without files.
+//! - [`procedural`]: generated meshes (the peer terrain).
 //! - [`render`]: snapshots and the progressive, budgeted, deterministic CPU renderer.
 //! - [`scene`]: the RON scene format, loading and validation.
 //! - [`shade`]: albedo, environment and direct lighting with curved shadow rays.
@@ -32,6 +33,7 @@ pub mod film;
 pub mod integrator;
 pub mod lights;
 pub mod path;
+pub mod procedural;
 pub mod render;
 pub mod rng;
 pub mod scene;

@@ -238,7 +238,7 @@ pub fn direct(
         if cos <= 0.0 {
             continue;
         }
-        let shadow = tracer.trace(origin, to_light, stop, false);
+        let shadow = tracer.trace_shadow(origin, to_light, stop);
         stats.add(&shadow);
         if shadow.result.termination == Termination::Hit {
             continue;
@@ -250,7 +250,7 @@ pub fn direct(
     }
     if !environment_is_black(&scene.environment) {
         let dir = cosine_direction(n, u[3], u[4]);
-        let ray = tracer.trace(origin, dir, None, false);
+        let ray = tracer.trace_shadow(origin, dir, None);
         stats.add(&ray);
         if ray.result.termination == Termination::Escaped {
             // The cosine density cancels the Lambertian cos / pi.

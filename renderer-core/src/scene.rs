@@ -118,6 +118,10 @@ pub struct CameraDesc {
     pub fov_deg: f64,
 }
 
+fn terrain_seed() -> u64 {
+    crate::procedural::SEED
+}
+
 fn default_up() -> DVec3 {
     DVec3::Y
 }
@@ -139,6 +143,15 @@ pub enum MeshSource {
     Plane {
         /// Side length (> 0).
         size: f64,
+    },
+    /// The peer comparison's terrain: a height field over [-1, 1]^2 with z up,
+    /// `n` x `n` vertices (708: 999,698 triangles), generated at load.
+    Terrain {
+        /// Vertices per side (2..=4096).
+        n: u32,
+        /// Seed of its waves (default: the peer comparison's).
+        #[serde(default = "terrain_seed")]
+        seed: u64,
     },
     /// An axis-aligned box.
     Box {
@@ -985,6 +998,12 @@ fn load_mesh(
                 indices: vec![[0, 2, 1], [0, 3, 2]],
                 uvs: vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
             }
+        }
+        MeshSource::Terrain { n, seed } => {
+            if !(2..=4096).contains(n) {
+                return Err(c.fail(at("source.n"), n, "must be in 2..=4096"));
+            }
+            crate::procedural::terrain(*n as usize, *seed)
         }
         MeshSource::Box { min, max } => {
             let (min, max) = (

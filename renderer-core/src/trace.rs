@@ -159,6 +159,19 @@ impl SceneTracer {
     /// Tests one segment against the scene.
     #[must_use]
     pub fn intersect_segment(&self, seg: &Segment) -> Option<crate::accel::Hit> {
+        self.tlas.intersect(&segment_ray(seg))
+    }
+
+    /// Whether the segment meets any triangle (any hit, for shadow rays).
+    #[must_use]
+    pub fn segment_occluded(&self, seg: &Segment) -> bool {
+        self.tlas.occluded(&segment_ray(seg))
+    }
+}
+
+/// The f32 ray of a segment, parametrised over [0, 1].
+fn segment_ray(seg: &Segment) -> Ray {
+    {
         let d = seg.end - seg.start;
         // The segment is parametrised over [0, 1]; the smallest accepted distance is
         // absolute (relative to the start's magnitude, for f32 rounding), not a
@@ -170,9 +183,11 @@ impl SceneTracer {
             t_min: (eps / d.length().max(1e-300)) as f32,
             t_max: 1.0,
         };
-        self.tlas.intersect(&ray)
+        ray
     }
+}
 
+impl SceneTracer {
     /// Whether the segment's deviation envelope (the capsule of radius `deviation`
     /// around its chord, bounded by a box) overlaps any triangle's bounds: a miss of
     /// such a segment is uncertain.
@@ -195,6 +210,39 @@ impl SceneTracer {
         with_path: bool,
     ) -> RayReport {
         self.trace_within(origin, direction, stop, with_path, &GateBudget::unlimited())
+    }
+
+    /// Whether a shadow ray from `origin` along `direction` is blocked before
+    /// `stop` or its own end (any hit, not the nearest: cheaper than
+    /// [`SceneTracer::trace`]). The report's `hit` is `None`; its termination is
+    /// [`Termination::Hit`] when blocked, and its direction is the ray's final one.
+    #[must_use]
+    pub fn trace_shadow(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        stop: Option<StopSurface>,
+    ) -> RayReport {
+        let mut ray_left = self.integrator.tolerances().soft_gate_attempts;
+        let mut result = self.integrator.trace(origin, direction, stop, |seg| {
+            if self.segment_occluded(seg) {
+                return Verdict::Hit;
+            }
+            if seg.deviation > 0.0 && ray_left > 0 && self.envelope_overlaps(seg) {
+                ray_left -= 1;
+                return Verdict::Uncertain;
+            }
+            Verdict::Continue
+        });
+        if result.termination == Termination::Hit {
+            result.position = origin;
+        }
+        RayReport {
+            result,
+            hit: None,
+            path: Vec::new(),
+            path_length: 0.0,
+        }
     }
 
     /// Like [`SceneTracer::trace`], drawing soft-gate subdivisions from a frame's
