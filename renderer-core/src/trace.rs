@@ -171,19 +171,16 @@ impl SceneTracer {
 
 /// The f32 ray of a segment, parametrised over [0, 1].
 fn segment_ray(seg: &Segment) -> Ray {
-    {
-        let d = seg.end - seg.start;
-        // The segment is parametrised over [0, 1]; the smallest accepted distance is
-        // absolute (relative to the start's magnitude, for f32 rounding), not a
-        // fraction of the segment: a straight flight's one segment is `far` long.
-        let eps = 1e-7 * (1.0 + seg.start.abs().max_element());
-        let ray = Ray {
-            origin: seg.start.as_vec3(),
-            dir: d.as_vec3(),
-            t_min: (eps / d.length().max(1e-300)) as f32,
-            t_max: 1.0,
-        };
-        ray
+    let d = seg.end - seg.start;
+    // The smallest accepted distance is absolute (scaled by the start's magnitude,
+    // for f32 rounding), not a fraction of the segment: a straight flight's one
+    // segment is `far` long.
+    let eps = 1e-7 * (1.0 + seg.start.abs().max_element());
+    Ray {
+        origin: seg.start.as_vec3(),
+        dir: d.as_vec3(),
+        t_min: (eps / d.length().max(1e-300)) as f32,
+        t_max: 1.0,
     }
 }
 
