@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p benches --bin compare -- scheduler`
 
+mod render;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,8 +20,9 @@ fn main() -> ExitCode {
     match what.as_str() {
         "scheduler" => scheduler(),
         "bvh" => bvh(),
+        "render" => render::compare(),
         _ => {
-            eprintln!("usage: compare scheduler|bvh");
+            eprintln!("usage: compare scheduler|bvh|render");
             ExitCode::from(2)
         }
     }
@@ -230,36 +233,58 @@ fn write_raw<T: Copy>(
     std::fs::write(path, bytes)
 }
 
-/// Runs Embree through embreex from a venv the harness creates; `Err` says why not.
-fn embree(dir: &std::path::Path) -> Result<serde_json::Value, String> {
+/// The harness's own Python venv (`benches/.venv`), created on first use, with
+/// `packages` installed when `import` fails; returns its interpreter.
+fn venv_python(packages: &[&str], import: &str) -> Result<PathBuf, String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let venv = root.join(".venv");
     let python = venv.join("bin/python");
-    let run = |cmd: &mut std::process::Command| -> Result<std::process::Output, String> {
-        let out = cmd.output().map_err(|e| e.to_string())?;
-        if out.status.success() {
-            Ok(out)
-        } else {
-            Err(String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or("failed")
-                .to_owned())
-        }
-    };
     if !python.exists() {
-        println!("creating {} (embreex, numpy)...", venv.display());
-        run(std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv))?;
+        println!("creating {} ...", venv.display());
+        run_checked(
+            std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv),
+        )?;
     }
-    if run(std::process::Command::new(&python).args(["-c", "import embreex, numpy"])).is_err() {
-        run(std::process::Command::new(&python)
-            .args(["-m", "pip", "install", "-q", "embreex", "numpy"]))?;
+    if run_checked(std::process::Command::new(&python).args(["-c", import])).is_err() {
+        println!(
+            "installing {} into {} ...",
+            packages.join(" "),
+            venv.display()
+        );
+        run_checked(
+            std::process::Command::new(&python)
+                .args(["-m", "pip", "install", "-q"])
+                .args(packages),
+        )?;
     }
-    let out = run(std::process::Command::new(&python)
-        .arg(root.join("peers/embree_rays.py"))
-        .arg(dir))?;
+    Ok(python)
+}
+
+/// Runs a command; `Err` carries the last line of its error output.
+fn run_checked(cmd: &mut std::process::Command) -> Result<std::process::Output, String> {
+    let out = cmd.output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("failed")
+            .to_owned())
+    }
+}
+
+/// Runs Embree through embreex from the harness's venv; `Err` says why not.
+fn embree(dir: &std::path::Path) -> Result<serde_json::Value, String> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = venv_python(&["embreex", "numpy"], "import embreex, numpy")?;
+    let out = run_checked(
+        std::process::Command::new(&python)
+            .arg(root.join("peers/embree_rays.py"))
+            .arg(dir),
+    )?;
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
