@@ -204,7 +204,8 @@ struct Prepared {
 }
 
 impl Prepared {
-    /// Renders sample `sample` of every pixel of `tile`, checking `stop` between rows.
+    /// Renders sample `sample` of every pixel of `tile`, checking `stop` before each
+    /// pixel.
     fn render_tile(
         &self,
         snapshot: &Snapshot,
@@ -223,10 +224,12 @@ impl Prepared {
         };
         let mut film = TileFilm::new(tile);
         for y in tile.y0..tile.y1 {
-            if stop() {
-                return None;
-            }
             for x in tile.x0..tile.x1 {
+                // A safe point per pixel: a pixel is microseconds, a row can be a
+                // millisecond of curved rays.
+                if stop() {
+                    return None;
+                }
                 let pixel = y * s.width + x;
                 let mut rng = Sampler::new(pixel, sample, 0, s.seed);
                 let (jx, jy) = (rng.next_f64(), rng.next_f64());
@@ -304,12 +307,14 @@ impl Renderer {
     /// A renderer whose tiles run on `pool`.
     #[must_use]
     pub fn new(pool: Arc<Pool>) -> Self {
+        // At least one tile per worker each step, so no worker idles.
+        let min_batch = pool.threads().max(1);
         Self {
             graph: Graph::new(pool, GraphConfig::named("render")),
             film: Film::new(0, 0),
             pass: 0,
             pending: Vec::new(),
-            sizer: StepSizer::new(Duration::from_millis(16), 1, usize::MAX),
+            sizer: StepSizer::new(Duration::from_millis(16), min_batch, usize::MAX),
             current: None,
             starved: false,
             blas: BlasCache::default(),
@@ -335,7 +340,8 @@ impl Renderer {
         let s = snapshot.settings;
         self.film = Film::new(s.width, s.height);
         self.pass = 0;
-        self.starved = false;
+        // `starved` survives: a host whose scene changes every frame still gets a
+        // tile per step when its budget is shorter than one tile.
         self.current = Some(snapshot.clone());
         self.pending = TileGrid::new(s.width, s.height, s.tile.0, s.tile.1).tiles(s.order);
     }
@@ -387,7 +393,7 @@ impl Renderer {
     }
 
     /// Renders as many tiles as fit in `budget` and commits those that finish;
-    /// cancelling `token` stops it at the next row. A snapshot that shows another
+    /// cancelling `token` stops it at the next pixel. A snapshot that shows another
     /// frame than the last one ([`Snapshot::same_frame`]) starts a new film. A step
     /// after one that finished no tile finishes exactly one, however long it takes,
     /// so repeated steps always complete the frame.
