@@ -458,3 +458,44 @@ fn the_black_hole_shadow_measured_in_pixels_matches_the_static_observer_formula(
         "{measured_px} vs {expect_px} px"
     );
 }
+
+#[test]
+fn the_black_hole_scene_rendered_shows_the_formula_shadow() {
+    use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+    use renderer_core::scene::{Environment, Scene};
+    use scheduler::{Pool, PoolConfig};
+    // The bundled scene (M = 1, observer at r = 30, 60 degree vertical field of view)
+    // with a uniform white sky and nothing else: every sample is 1 (escaped) or 0
+    // (captured), so the shadow's area in pixels is the sum of 1 - value, and its
+    // radius sqrt(area / pi) (the pinhole maps the shadow cone to a circle).
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes/black_hole.ron");
+    let mut scene = Scene::load(&path).unwrap();
+    scene.instances.clear();
+    scene.materials.clear();
+    scene.lights.clear();
+    scene.environment = Environment::Constant([1.0; 3]);
+    let size = 201u32;
+    let settings = RenderSettings {
+        width: size,
+        height: size,
+        spp: 2,
+        seed: 11,
+        max_bounces: 0,
+        ..RenderSettings::default()
+    };
+    let mut r = Renderer::new(std::sync::Arc::new(
+        Pool::new(PoolConfig::with_threads(2)).unwrap(),
+    ));
+    r.render_all(&Snapshot::new(std::sync::Arc::new(scene), settings).unwrap())
+        .unwrap();
+    let area: f64 = r.film().rgb().iter().map(|p| 1.0 - f64::from(p[1])).sum();
+    let measured_px = (area / std::f64::consts::PI).sqrt();
+    let (m, r_o) = (1.0, 30.0);
+    let psi = ((3.0 * 3f64.sqrt() * m / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
+    let expect_px = psi.tan() / 30f64.to_radians().tan() * f64::from(size) / 2.0;
+    assert!(
+        (measured_px - expect_px).abs() / expect_px < 0.01,
+        "{measured_px:.3} vs {expect_px:.3} px"
+    );
+}
