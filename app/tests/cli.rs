@@ -229,3 +229,88 @@ fn render_writes_a_png_and_rejects_bad_input_with_status_2() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn render_writes_aovs_exr_and_a_chrome_trace() {
+    let dir = std::env::temp_dir().join(format!("grin-cli-aov-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("lens.png");
+    let trace = dir.join("frame.trace.json");
+    let run = grin(&[
+        "render",
+        "assets/scenes/luneburg.ron",
+        "-o",
+        out.to_str().unwrap(),
+        "--spp",
+        "2",
+        "--size",
+        "32x24",
+        "--aov",
+        "depth,normal,instance,mask,segments",
+        "--exr",
+        "--trace-out",
+        trace.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    // Telemetry in the summary: rays, segments, soft-gate subdivisions, stage times.
+    for needle in ["rays", "segments", "subdivisions", "tiles", "accel.blas"] {
+        assert!(stderr.contains(needle), "{needle}: {stderr}");
+    }
+    let colour = image::open(dir.join("lens.exr")).unwrap().to_rgb32f();
+    assert_eq!(colour.dimensions(), (32, 24));
+    assert!(colour.pixels().any(|p| p.0[0] > 0.0));
+    for aov in ["depth", "normal", "instance", "mask", "segments"] {
+        let img = image::open(dir.join(format!("lens.{aov}.exr")))
+            .unwrap_or_else(|e| panic!("{aov}: {e}"))
+            .to_rgb32f();
+        assert_eq!(img.dimensions(), (32, 24), "{aov}");
+    }
+    // The depth AOV is a path length (the wall is about 4 to 7 units away); instance
+    // ids are whole numbers, -1 where nothing was hit.
+    let depth = image::open(dir.join("lens.depth.exr")).unwrap().to_rgb32f();
+    assert!(depth.pixels().any(|p| p.0[0] > 3.0 && p.0[0] < 20.0));
+    let ids = image::open(dir.join("lens.instance.exr"))
+        .unwrap()
+        .to_rgb32f();
+    assert!(
+        ids.pixels()
+            .all(|p| p.0[0] == p.0[0].round() && p.0[0] >= -1.0)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    let events = doc["traceEvents"].as_array().unwrap();
+    assert!(
+        events.iter().any(|e| e["name"] == "tiles"),
+        "a tiles stage span"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Bad AOV names and an output that cannot be written are bad input: status 2.
+    let bad = grin(&[
+        "render",
+        "assets/scenes/luneburg.ron",
+        "-o",
+        out.to_str().unwrap(),
+        "--aov",
+        "depth,albedo",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("albedo"));
+    let onto_a_folder = grin(&[
+        "render",
+        "assets/scenes/luneburg.ron",
+        "-o",
+        dir.to_str().unwrap(),
+        "--spp",
+        "1",
+        "--size",
+        "8x8",
+    ]);
+    assert_eq!(onto_a_folder.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&onto_a_folder.stderr).contains("cannot write"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
