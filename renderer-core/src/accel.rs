@@ -515,6 +515,8 @@ pub struct Blas {
     pub triangles: Vec<Triangle>,
     /// Object-space bounds.
     pub bounds: (Vec3A, Vec3A),
+    /// The 4-wide BVH the CPU traverses (same leaves as `bvh`).
+    wide: crate::wide::Bvh4,
 }
 
 impl Blas {
@@ -549,6 +551,7 @@ impl Blas {
             |acc, b| (acc.0.min(b.0), acc.1.max(b.1)),
         );
         Self {
+            wide: crate::wide::Bvh4::from_binary(&bvh),
             bvh,
             triangles,
             bounds,
@@ -558,29 +561,30 @@ impl Blas {
     /// The nearest hit of `ray` (object space).
     #[must_use]
     pub fn intersect(&self, ray: &Ray) -> Option<Hit> {
-        let mut best: Option<Hit> = None;
-        self.bvh.traverse(ray, |first, prims, t_max| {
+        let mut best: Option<(usize, f32, f32, f32)> = None;
+        self.wide.traverse(ray, |first, count, t_max| {
             let mut t_max = t_max;
-            for (k, &p) in prims.iter().enumerate() {
-                if let Some((t, u, v)) = intersect_triangle(&self.triangles[first + k], ray, t_max)
-                {
+            for slot in first..first + count {
+                if let Some((t, u, v)) = intersect_triangle(&self.triangles[slot], ray, t_max) {
                     t_max = t;
-                    let tri = &self.triangles[first + k];
-                    let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
-                    let e2 = Vec3::new(tri.e2[0], tri.e2[1], tri.e2[2]);
-                    best = Some(Hit {
-                        t,
-                        triangle: p,
-                        instance: 0,
-                        u,
-                        v,
-                        normal: e1.cross(e2).normalize_or_zero(),
-                    });
+                    best = Some((slot, t, u, v));
                 }
             }
             t_max
         });
-        best
+        best.map(|(slot, t, u, v)| {
+            let tri = &self.triangles[slot];
+            let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
+            let e2 = Vec3::new(tri.e2[0], tri.e2[1], tri.e2[2]);
+            Hit {
+                t,
+                triangle: self.bvh.prims[slot],
+                instance: 0,
+                u,
+                v,
+                normal: e1.cross(e2).normalize_or_zero(),
+            }
+        })
     }
 }
 
@@ -590,9 +594,9 @@ impl Blas {
     #[must_use]
     pub fn occluded(&self, ray: &Ray) -> bool {
         let mut found = false;
-        self.bvh.traverse(ray, |first, prims, t_max| {
-            for k in 0..prims.len() {
-                if intersect_triangle(&self.triangles[first + k], ray, t_max).is_some() {
+        self.wide.traverse(ray, |first, count, t_max| {
+            for slot in first..first + count {
+                if intersect_triangle(&self.triangles[slot], ray, t_max).is_some() {
                     found = true;
                     return f32::NEG_INFINITY;
                 }

@@ -40,5 +40,6 @@ pub mod scene;
 pub mod shade;
 pub mod texture;
 pub mod trace;
+mod wide;
 
 pub use scheduler;

@@ -281,5 +281,8 @@ fn a_uniform_medium_renders_like_straight_ray_casting() {
         agree * 1000 >= total * 995,
         "{agree} of {total} pixels agree"
     );
-    assert!(lit_pixels * 2 > total, "only {lit_pixels} lit pixels: a weak test");
+    assert!(
+        lit_pixels * 2 > total,
+        "only {lit_pixels} lit pixels: a weak test"
+    );
 }
