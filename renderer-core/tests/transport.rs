@@ -188,3 +188,36 @@ fn image_textures_are_looked_up_by_texture_coordinates() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_equirectangular_sky_is_looked_up_by_direction() {
+    let dir = std::env::temp_dir().join(format!("grin-equirect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // u runs along the azimuth from -z (u = 0.5 at the image's middle column) towards
+    // +x (u = 0.75): the left half of the image is behind -x, the right half +x.
+    let img = image::RgbImage::from_fn(8, 4, |x, _| {
+        if x < 4 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
+    img.save(dir.join("sky.png")).unwrap();
+    let looking = |x: f64| {
+        format!(
+            r#"(
+            camera: Some((position: (0.0, 0.0, 0.0), look_at: ({x}, 0.0, 0.0), fov_deg: 5.0)),
+            environment: Equirect(file: "sky.png", scale: 2.0),
+        )"#
+        )
+    };
+    let east = render_at(&looking(1.0), &dir.join("s.ron"), 4, 1, 0);
+    let west = render_at(&looking(-1.0), &dir.join("s.ron"), 4, 1, 0);
+    for p in &east {
+        assert!((p[2] - 2.0).abs() < 1e-3 && p[0] < 1e-3, "east {p:?}");
+    }
+    for p in &west {
+        assert!((p[0] - 2.0).abs() < 1e-3 && p[2] < 1e-3, "west {p:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
