@@ -12,35 +12,10 @@ use renderer_core::accel::Mesh;
 use renderer_core::builder::SceneBuilder;
 use renderer_core::field::FieldKind;
 use renderer_core::integrator::Tolerances;
+use renderer_core::procedural;
 use renderer_core::render::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::{CameraDesc, Environment, Light, Material};
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
-
-/// The host's own geometry: a floor quad and a cube, built once and shared.
-fn cube() -> Result<Mesh, String> {
-    let p = |k: u32| {
-        [
-            if k & 1 == 0 { -0.5 } else { 0.5 },
-            if k & 2 == 0 { -0.5 } else { 0.5 },
-            if k & 4 == 0 { -0.5 } else { 0.5 },
-        ]
-    };
-    let faces = [
-        [0, 2, 3, 1],
-        [4, 5, 7, 6],
-        [0, 1, 5, 4],
-        [2, 6, 7, 3],
-        [0, 4, 6, 2],
-        [1, 3, 7, 5],
-    ];
-    Mesh::new(
-        (0..8).map(p).collect(),
-        faces
-            .iter()
-            .flat_map(|f| [[f[0], f[1], f[2]], [f[0], f[2], f[3]]])
-            .collect(),
-    )
-}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames: usize = std::env::args()
@@ -57,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ],
         vec![[0, 2, 1], [0, 3, 2]],
     )?);
-    let cube = Arc::new(cube()?);
+    let cube = Arc::new(procedural::cuboid(Vec3::splat(-0.5), Vec3::splat(0.5)));
     let pool = Arc::new(Pool::new(PoolConfig::default())?);
     let mut renderer = Renderer::new(pool);
     // Small tiles so that one fits in a 4 ms slice on a laptop-class CPU.

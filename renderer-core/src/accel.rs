@@ -725,20 +725,27 @@ impl Tlas {
         })
     }
 
+    /// `ray` in instance `i`'s object space, up to `t_max` (same parameter t).
+    fn local_ray(&self, i: u32, ray: &Ray, t_max: f32) -> Ray {
+        let inv = &self.inverses[i as usize];
+        Ray {
+            origin: inv.transform_point3(ray.origin),
+            dir: inv.transform_vector3(ray.dir),
+            t_min: ray.t_min,
+            t_max,
+        }
+    }
+
     /// Whether a world-space ray meets any triangle within its interval.
     #[must_use]
     pub fn occluded(&self, ray: &Ray) -> bool {
         let mut found = false;
         self.bvh.traverse(ray, |_, prims, t_max| {
             for &i in prims {
-                let inv = &self.inverses[i as usize];
-                let local = Ray {
-                    origin: inv.transform_point3(ray.origin),
-                    dir: inv.transform_vector3(ray.dir),
-                    t_min: ray.t_min,
-                    t_max,
-                };
-                if self.instances[i as usize].blas.occluded(&local) {
+                if self.instances[i as usize]
+                    .blas
+                    .occluded(&self.local_ray(i, ray, t_max))
+                {
                     found = true;
                     return f32::NEG_INFINITY;
                 }
@@ -757,12 +764,7 @@ impl Tlas {
             let mut t_max = t_max;
             for &i in prims {
                 let inv = &self.inverses[i as usize];
-                let local = Ray {
-                    origin: inv.transform_point3(ray.origin),
-                    dir: inv.transform_vector3(ray.dir),
-                    t_min: ray.t_min,
-                    t_max,
-                };
+                let local = self.local_ray(i, ray, t_max);
                 if let Some(mut h) = self.instances[i as usize].blas.intersect(&local) {
                     h.instance = i;
                     // Normals transform by the inverse transpose.

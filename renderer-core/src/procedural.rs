@@ -1,6 +1,8 @@
 //! Procedural meshes: big geometry is generated, never committed. The terrain is the
 //! peer comparison's height field (`../shared/reference/peer-terrain.md`).
 
+use glam::Vec3;
+
 use crate::accel::Mesh;
 
 /// The seed of the peer comparison's terrain (recorded in `benches/peers/README.md`).
@@ -81,4 +83,32 @@ pub fn terrain(n: usize, seed: u64) -> Mesh {
         }
     }
     mesh
+}
+
+/// An axis-aligned box from `lo` to `hi`: 8 vertices, 12 triangles wound outwards.
+#[must_use]
+pub fn cuboid(lo: Vec3, hi: Vec3) -> Mesh {
+    let p = |k: u32| {
+        [
+            if k & 1 == 0 { lo.x } else { hi.x },
+            if k & 2 == 0 { lo.y } else { hi.y },
+            if k & 4 == 0 { lo.z } else { hi.z },
+        ]
+    };
+    let faces = [
+        [0, 2, 3, 1],
+        [4, 5, 7, 6],
+        [0, 1, 5, 4],
+        [2, 6, 7, 3],
+        [0, 4, 6, 2],
+        [1, 3, 7, 5],
+    ];
+    Mesh {
+        positions: (0..8).map(p).collect(),
+        indices: faces
+            .iter()
+            .flat_map(|f| [[f[0], f[1], f[2]], [f[0], f[2], f[3]]])
+            .collect(),
+        uvs: Vec::new(),
+    }
 }

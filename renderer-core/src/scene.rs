@@ -1017,7 +1017,7 @@ fn load_mesh(
                     "min must be below max on every axis",
                 ));
             }
-            cuboid(min.as_vec3(), max.as_vec3())
+            crate::procedural::cuboid(min.as_vec3(), max.as_vec3())
         }
     };
     if let Err(reason) = mesh.check() {
@@ -1120,30 +1120,4 @@ fn sphere(r: f32, slices: u32, stacks: u32) -> Mesh {
         }
     }
     m
-}
-
-fn cuboid(lo: Vec3, hi: Vec3) -> Mesh {
-    let p = |k: u32| {
-        [
-            if k & 1 == 0 { lo.x } else { hi.x },
-            if k & 2 == 0 { lo.y } else { hi.y },
-            if k & 4 == 0 { lo.z } else { hi.z },
-        ]
-    };
-    let faces = [
-        [0, 2, 3, 1],
-        [4, 5, 7, 6],
-        [0, 1, 5, 4],
-        [2, 6, 7, 3],
-        [0, 4, 6, 2],
-        [1, 3, 7, 5],
-    ];
-    Mesh {
-        positions: (0..8).map(p).collect(),
-        indices: faces
-            .iter()
-            .flat_map(|f| [[f[0], f[1], f[2]], [f[0], f[2], f[3]]])
-            .collect(),
-        uvs: Vec::new(),
-    }
 }
