@@ -534,7 +534,7 @@ impl Blas {
             })
             .collect();
         let bvh = Bvh::build(&boxes);
-        let triangles = bvh
+        let triangles: Vec<Triangle> = bvh
             .prims
             .iter()
             .map(|&p| {
@@ -551,7 +551,7 @@ impl Blas {
             |acc, b| (acc.0.min(b.0), acc.1.max(b.1)),
         );
         Self {
-            wide: crate::wide::Bvh4::from_binary(&bvh),
+            wide: crate::wide::Bvh4::from_binary(&bvh, &triangles),
             bvh,
             triangles,
             bounds,
@@ -561,17 +561,7 @@ impl Blas {
     /// The nearest hit of `ray` (object space).
     #[must_use]
     pub fn intersect(&self, ray: &Ray) -> Option<Hit> {
-        let mut best: Option<(usize, f32, f32, f32)> = None;
-        self.wide.traverse(ray, |first, count, t_max| {
-            let mut t_max = t_max;
-            for slot in first..first + count {
-                if let Some((t, u, v)) = intersect_triangle(&self.triangles[slot], ray, t_max) {
-                    t_max = t;
-                    best = Some((slot, t, u, v));
-                }
-            }
-            t_max
-        });
+        let best = self.wide.intersect(ray, false);
         best.map(|(slot, t, u, v)| {
             let tri = &self.triangles[slot];
             let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
@@ -593,17 +583,7 @@ impl Blas {
     /// nearest: for shadow rays).
     #[must_use]
     pub fn occluded(&self, ray: &Ray) -> bool {
-        let mut found = false;
-        self.wide.traverse(ray, |first, count, t_max| {
-            for slot in first..first + count {
-                if intersect_triangle(&self.triangles[slot], ray, t_max).is_some() {
-                    found = true;
-                    return f32::NEG_INFINITY;
-                }
-            }
-            t_max
-        });
-        found
+        self.wide.intersect(ray, true).is_some()
     }
 
     /// Whether some triangle's bounding box overlaps the box `[lo, hi]` (object
