@@ -9,8 +9,8 @@
 //!   [--trace-out trace.json]`: renders on the CPU and writes an sRGB PNG (or linear
 //!   OpenEXR for `-o out.exr`), AOVs beside it, every file through a temporary name.
 //!
-//! Exit codes: 0 success, 2 bad input (arguments, scene file, unwritable output), 1
-//! anything else.
+//! Exit codes: 0 success, 2 bad input (arguments, scene file, unwritable output), 3
+//! GPU out of memory, 4 `--backend gpu` without a usable GPU, 1 anything else.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use renderer_core::film::Film;
-use renderer_core::render::{RenderSettings, Renderer, Snapshot, StepReport};
+use renderer_core::gpu::{Backend, GpuConfig, GpuError};
+use renderer_core::render::{RenderError, RenderSettings, Renderer, Snapshot, StepReport};
 use renderer_core::scene::Scene;
 use renderer_core::texture::linear_to_srgb;
 use scheduler::CancelToken;
@@ -89,6 +90,22 @@ pub(crate) struct RenderArgs {
     /// Write a Chrome trace (chrome://tracing, Perfetto) of the frame graph here.
     #[arg(long)]
     trace_out: Option<PathBuf>,
+    /// Where frames render: the GPU when there is an adapter (else the CPU, said
+    /// once), the CPU, or the GPU only (exit 4 without one). The adapter comes from
+    /// WGPU_BACKEND and GRIN_GPU_ADAPTER (a name substring or pci:BUS_ID).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+}
+
+/// `--backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackendArg {
+    /// GPU if present, else CPU.
+    Auto,
+    /// CPU threads.
+    Cpu,
+    /// GPU only.
+    Gpu,
 }
 
 pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -340,11 +357,22 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         Some(n) => scheduler::PoolConfig::with_threads(n),
         None => scheduler::PoolConfig::default(),
     };
-    let pool = scheduler::Pool::new(config).map_err(|e| fail(2, e))?;
-    eprintln!(
-        "grin render: CPU backend, {} threads (the GPU backend is not built yet)",
-        pool.threads()
-    );
+    let pool = Arc::new(scheduler::Pool::new(config).map_err(|e| fail(2, e))?);
+    let backend = match args.backend {
+        BackendArg::Auto => Backend::Auto,
+        BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Gpu => Backend::Gpu,
+    };
+    let mut renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
+        .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
+    match (renderer.gpu(), renderer.fallback_reason()) {
+        (Some(ctx), _) => eprintln!("grin render: GPU backend, {}", ctx.describe()),
+        (None, Some(why)) => eprintln!(
+            "grin render: CPU backend, {} threads (no GPU: {why})",
+            pool.threads()
+        ),
+        (None, None) => eprintln!("grin render: CPU backend, {} threads", pool.threads()),
+    }
     let settings = RenderSettings {
         width: args.size.0,
         height: args.size.1,
@@ -359,7 +387,6 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     };
     let snapshot = Snapshot::new(Arc::new(scene), settings)
         .map_err(|e| fail(2, format!("{}: {e}", args.scene.display())))?;
-    let mut renderer = Renderer::new(Arc::new(pool));
     let started = Instant::now();
     let total = u64::from(settings.width) * u64::from(settings.height) * u64::from(settings.spp);
     let mut progress = Progress::new(total);
@@ -383,7 +410,10 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
             }
             progress.update(done, report, started);
         })
-        .map_err(|e| fail(1, e))?;
+        .map_err(|e| match e {
+            RenderError::Gpu(GpuError::OutOfMemory { .. }) => fail(3, e),
+            e => fail(1, e),
+        })?;
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let film = renderer.film();

@@ -173,6 +173,8 @@ fn render_writes_a_png_and_rejects_bad_input_with_status_2() {
         "24x16",
         "--threads",
         "2",
+        "--backend",
+        "cpu",
     ]);
     assert!(
         run.status.success(),
@@ -250,6 +252,8 @@ fn render_writes_aovs_exr_and_a_chrome_trace() {
         "--exr",
         "--trace-out",
         trace.to_str().unwrap(),
+        "--backend",
+        "cpu",
     ]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{stderr}");
@@ -313,4 +317,73 @@ fn render_writes_aovs_exr_and_a_chrome_trace() {
     assert_eq!(onto_a_folder.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&onto_a_folder.stderr).contains("cannot write"));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn render_backends_say_where_they_run() {
+    let dir = std::env::temp_dir().join(format!("grin-cli-gpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("bh.png");
+    let render = |backend: &str, wgpu: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_grin"));
+        cmd.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        cmd.args([
+            "render",
+            "assets/scenes/black_hole.ron",
+            "-o",
+            out.to_str().unwrap(),
+            "--spp",
+            "1",
+            "--size",
+            "32x24",
+            "--backend",
+            backend,
+        ]);
+        if let Some(b) = wgpu {
+            cmd.env("WGPU_BACKEND", b);
+        }
+        cmd.output().unwrap()
+    };
+    // No adapter of this API here: auto renders on the CPU and says why, in one line;
+    // gpu refuses with exit code 4.
+    let missing = if cfg!(target_os = "macos") {
+        "dx12"
+    } else {
+        "metal"
+    };
+    let auto = render("auto", Some(missing));
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("backend")).count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("CPU backend") && stderr.contains("no GPU"),
+        "{stderr}"
+    );
+    let gpu = render("gpu", Some(missing));
+    assert_eq!(
+        gpu.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&gpu.stderr)
+    );
+    // With the machine's adapters: the GPU renders when there is one.
+    let gpu = render("gpu", None);
+    let stderr = String::from_utf8_lossy(&gpu.stderr);
+    if gpu.status.code() == Some(4) {
+        assert!(
+            std::env::var("GRIN_REQUIRE_GPU").as_deref() != Ok("1"),
+            "GRIN_REQUIRE_GPU=1 but: {stderr}"
+        );
+        eprintln!("skipped the GPU render: {stderr}");
+        return;
+    }
+    assert!(gpu.status.success(), "{stderr}");
+    assert!(stderr.contains("GPU backend"), "{stderr}");
+    let img = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (32, 24));
+    assert!(img.pixels().any(|p| p.0[0] > 10), "an image, not black");
 }

@@ -760,3 +760,15 @@ impl Tlas {
         best
     }
 }
+
+impl Tlas {
+    /// The BVH over instances (leaves index [`Tlas::instances`]).
+    pub(crate) fn bvh(&self) -> &Bvh {
+        &self.bvh
+    }
+
+    /// World-to-object transform of each instance.
+    pub(crate) fn inverses(&self) -> &[Affine3A] {
+        &self.inverses
+    }
+}

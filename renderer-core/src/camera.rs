@@ -76,3 +76,28 @@ impl Camera {
         (self.position, dir)
     }
 }
+
+/// A camera's frame, for the GPU backend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CameraParts {
+    pub(crate) position: DVec3,
+    pub(crate) forward: DVec3,
+    pub(crate) right: DVec3,
+    pub(crate) up: DVec3,
+    pub(crate) tan_half: f64,
+    pub(crate) observer: Option<(DVec3, f64)>,
+}
+
+impl Camera {
+    /// Its frame and observer.
+    pub(crate) fn parts(&self) -> CameraParts {
+        CameraParts {
+            position: self.position,
+            forward: self.forward,
+            right: self.right,
+            up: self.up,
+            tan_half: self.tan_half,
+            observer: self.observer,
+        }
+    }
+}

@@ -156,3 +156,20 @@ impl FieldCache {
         (grid, false)
     }
 }
+
+impl CurvatureGrid {
+    /// Cells per axis.
+    pub(crate) fn dims(&self) -> [usize; 3] {
+        self.dims
+    }
+
+    /// Cell size per axis.
+    pub(crate) fn cell(&self) -> DVec3 {
+        self.cell
+    }
+
+    /// Per-cell bounds, x fastest.
+    pub(crate) fn kappa(&self) -> &[f64] {
+        &self.kappa
+    }
+}

@@ -238,6 +238,32 @@ impl Film {
     }
 }
 
+impl Film {
+    /// Replaces pixel `i`'s sums (the GPU backend's readback: the GPU holds the
+    /// film while a frame renders and the host copy is refreshed when presented).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn set_sums(
+        &mut self,
+        i: usize,
+        rgb: [f32; 3],
+        count: u32,
+        normal: [f32; 3],
+        hits: u32,
+        depth: f32,
+        instance: u32,
+        segments: u32,
+    ) {
+        let p = &mut self.planes;
+        p.rgb[i] = rgb.map(f64::from);
+        p.count[i] = count;
+        p.normal[i] = normal.map(f64::from);
+        p.hits[i] = hits;
+        p.depth[i] = f64::from(depth);
+        p.instance[i] = instance;
+        p.segments[i] = u64::from(segments);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

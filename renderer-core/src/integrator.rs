@@ -213,6 +213,11 @@ impl Integrator {
         self.tol
     }
 
+    /// The curvature-bound grid, if any field bends light.
+    pub(crate) fn grid(&self) -> Option<&CurvatureGrid> {
+        self.grid.as_deref()
+    }
+
     fn deriv(&self, s: &State) -> (DVec3, DVec3, f64) {
         let (n, g) = self.medium.index(s.x);
         let dx = s.p / n;

@@ -21,7 +21,7 @@
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
 //! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod accel;
@@ -30,6 +30,7 @@ pub mod camera;
 pub mod curvature;
 pub mod field;
 pub mod film;
+pub mod gpu;
 pub mod integrator;
 pub mod lights;
 pub mod path;

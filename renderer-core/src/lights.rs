@@ -124,6 +124,15 @@ impl Emitters {
         out
     }
 
+    /// Each emissive triangle: instance, vertex, edges, unit normal and the
+    /// cumulative distribution up to it (for the GPU backend).
+    pub(crate) fn records(&self) -> impl Iterator<Item = (u32, [DVec3; 4], f64)> + '_ {
+        self.triangles
+            .iter()
+            .zip(&self.cdf)
+            .map(|(t, &c)| (t.instance, [t.a, t.e1, t.e2, t.normal], c))
+    }
+
     /// Whether the scene has no emissive geometry.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -55,6 +55,7 @@ use crate::accel::BlasCache;
 use crate::camera::Camera;
 use crate::curvature::FieldCache;
 use crate::film::{Film, TileFilm};
+use crate::gpu::{Backend, GpuConfig, GpuContext, GpuFrame, GpuScene};
 use crate::integrator::Integrator;
 use crate::lights::{Emitters, TraceStats};
 use crate::path::PathContext;
@@ -119,6 +120,10 @@ pub enum RenderError {
     /// worker thread).
     #[error(transparent)]
     Graph(#[from] scheduler::GraphError),
+    /// The GPU backend failed (out of memory, no adapter for `Backend::Gpu`, a
+    /// device error).
+    #[error(transparent)]
+    Gpu(#[from] crate::gpu::GpuError),
 }
 
 /// Stage 0: everything a frame reads, immutable and cheap to share: the scene, the
@@ -301,6 +306,17 @@ pub struct Renderer {
     blas: BlasCache,
     fields: FieldCache,
     prepared: Option<Prepared>,
+    gpu: Option<GpuState>,
+    fallback: Option<String>,
+}
+
+/// The GPU backend's part of a renderer: the shared device, the resident scene and
+/// the frame's film.
+#[derive(Debug)]
+struct GpuState {
+    ctx: Arc<GpuContext>,
+    scene: Option<(Arc<Scene>, GpuScene)>,
+    frame: Option<GpuFrame>,
 }
 
 impl Renderer {
@@ -320,7 +336,61 @@ impl Renderer {
             blas: BlasCache::default(),
             fields: FieldCache::default(),
             prepared: None,
+            gpu: None,
+            fallback: None,
         }
+    }
+
+    /// A renderer whose frames run on `ctx`'s GPU (stages 1-2 still build on
+    /// `pool`). The device and its pipelines are shared: make one context and give it
+    /// to every renderer.
+    #[must_use]
+    pub fn with_gpu(pool: Arc<Pool>, ctx: Arc<GpuContext>) -> Self {
+        let mut r = Self::new(pool);
+        r.gpu = Some(GpuState {
+            ctx,
+            scene: None,
+            frame: None,
+        });
+        r
+    }
+
+    /// A renderer on `backend`: [`Backend::Gpu`] opens the device `config` asks for
+    /// (an error if it cannot), [`Backend::Auto`] does the same but falls back to the
+    /// CPU and records why ([`Renderer::fallback_reason`]), [`Backend::Cpu`] uses the
+    /// pool.
+    ///
+    /// # Errors
+    /// [`RenderError::Gpu`] for [`Backend::Gpu`] without a usable adapter.
+    pub fn with_backend(
+        pool: Arc<Pool>,
+        backend: Backend,
+        config: &GpuConfig,
+    ) -> Result<Self, RenderError> {
+        match backend {
+            Backend::Cpu => Ok(Self::new(pool)),
+            Backend::Gpu => Ok(Self::with_gpu(pool, Arc::new(GpuContext::new(config)?))),
+            Backend::Auto => match GpuContext::new(config) {
+                Ok(ctx) => Ok(Self::with_gpu(pool, Arc::new(ctx))),
+                Err(e) => {
+                    let mut r = Self::new(pool);
+                    r.fallback = Some(e.to_string());
+                    Ok(r)
+                }
+            },
+        }
+    }
+
+    /// The GPU context, when frames render on the GPU.
+    #[must_use]
+    pub fn gpu(&self) -> Option<&Arc<GpuContext>> {
+        self.gpu.as_ref().map(|g| &g.ctx)
+    }
+
+    /// Why [`Backend::Auto`] chose the CPU, if it did.
+    #[must_use]
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
     }
 
     /// The film.
@@ -344,6 +414,9 @@ impl Renderer {
         // tile per step when its budget is shorter than one tile.
         self.current = Some(snapshot.clone());
         self.pending = TileGrid::new(s.width, s.height, s.tile.0, s.tile.1).tiles(s.order);
+        if let Some(g) = self.gpu.as_mut() {
+            g.frame = None;
+        }
     }
 
     /// Stages 1 and 2 for `snapshot`'s scene, unless already done for it.
@@ -406,7 +479,7 @@ impl Renderer {
         snapshot: &Snapshot,
         budget: Duration,
         token: &CancelToken,
-    ) -> Result<StepReport, scheduler::GraphError> {
+    ) -> Result<StepReport, RenderError> {
         if !self
             .current
             .as_ref()
@@ -436,6 +509,10 @@ impl Renderer {
             return Ok(report);
         }
         self.prepare(snapshot, &mut report)?;
+        if self.gpu.is_some() {
+            self.gpu_step(snapshot, budget, token, started, &mut report)?;
+            return Ok(report);
+        }
         let Some(prepared) = self.prepared.as_ref() else {
             return Ok(report);
         };
@@ -520,7 +597,7 @@ impl Renderer {
         snapshot: &Snapshot,
         token: &CancelToken,
         mut progress: impl FnMut(&StepReport),
-    ) -> Result<(), scheduler::GraphError> {
+    ) -> Result<(), RenderError> {
         self.reset(snapshot);
         loop {
             let report = self.render_step(snapshot, Duration::from_millis(250), token)?;
@@ -535,8 +612,80 @@ impl Renderer {
     ///
     /// # Errors
     /// As [`Renderer::render_step`].
-    pub fn render_all(&mut self, snapshot: &Snapshot) -> Result<(), scheduler::GraphError> {
+    pub fn render_all(&mut self, snapshot: &Snapshot) -> Result<(), RenderError> {
         self.render_all_with(snapshot, &CancelToken::new(), |_| {})
+    }
+}
+
+impl Renderer {
+    /// Stages 3-6 on the GPU: upload the scene when it is new (stage 1's last part),
+    /// dispatch pixel batches of the current pass within the budget, and present (read
+    /// the film back).
+    fn gpu_step(
+        &mut self,
+        snapshot: &Snapshot,
+        budget: Duration,
+        token: &CancelToken,
+        started: Instant,
+        report: &mut StepReport,
+    ) -> Result<(), RenderError> {
+        let s = snapshot.settings;
+        let (Some(gpu), Some(prepared)) = (self.gpu.as_mut(), self.prepared.as_ref()) else {
+            return Ok(());
+        };
+        let ctx = Arc::clone(&gpu.ctx);
+        let timed = |report: &mut StepReport, name: &str, t: Instant| {
+            report.stages.push(StageTime {
+                name: name.to_owned(),
+                wall: t.elapsed(),
+            });
+        };
+        if !gpu
+            .scene
+            .as_ref()
+            .is_some_and(|(scene, _)| Arc::ptr_eq(scene, &prepared.scene))
+        {
+            let t = Instant::now();
+            // Free the old scene first, so both never need to fit at once.
+            gpu.scene = None;
+            gpu.frame = None;
+            let uploaded =
+                GpuScene::upload(&ctx, &prepared.scene, &prepared.tracer, &prepared.emitters)?;
+            gpu.scene = Some((Arc::clone(&prepared.scene), uploaded));
+            timed(report, "accel.upload", t);
+        }
+        let Some((_, scene)) = gpu.scene.as_ref() else {
+            return Ok(());
+        };
+        if gpu.frame.is_none() {
+            let params = scene.params(&snapshot.camera, s.width, s.height, s.max_bounces, s.seed);
+            gpu.frame = Some(GpuFrame::new(&ctx, scene, &params, s.width, s.height)?);
+        }
+        let Some(frame) = gpu.frame.as_mut() else {
+            return Ok(());
+        };
+        let t = Instant::now();
+        let left = budget.saturating_sub(started.elapsed());
+        let done = frame.run(&ctx, self.pass, left, || token.is_cancelled())?;
+        timed(report, "tiles", t);
+        let t = Instant::now();
+        let counters = frame.present(&ctx, &mut self.film)?;
+        timed(report, "present", t);
+        if done.pass_done {
+            self.pass += 1;
+        }
+        report.tiles_done = done.batches;
+        report.samples = done.samples;
+        report.rays = counters.rays;
+        report.segments = counters.segments;
+        report.subdivisions = counters.subdivisions;
+        report.outcome = token
+            .reason()
+            .map_or(RunOutcome::Completed, RunOutcome::Cancelled);
+        report.passes_done = self.pass;
+        report.frame_complete = self.pass >= s.spp;
+        report.wall = started.elapsed();
+        Ok(())
     }
 }
 

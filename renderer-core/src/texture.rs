@@ -124,6 +124,13 @@ impl Texture {
     }
 }
 
+impl Texture {
+    /// The linear texels, row by row.
+    pub(crate) fn texels(&self) -> &[[f32; 3]] {
+        &self.texels
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

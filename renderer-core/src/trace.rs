@@ -150,6 +150,11 @@ impl SceneTracer {
         Ok(report.value)
     }
 
+    /// The top-level structure.
+    pub(crate) fn tlas(&self) -> &Tlas {
+        &self.tlas
+    }
+
     /// The integrator.
     #[must_use]
     pub fn integrator(&self) -> &Integrator {
@@ -176,10 +181,19 @@ fn segment_ray(seg: &Segment) -> Ray {
     // for f32 rounding), not a fraction of the segment: a straight flight's one
     // segment is `far` long.
     let eps = 1e-7 * (1.0 + seg.start.abs().max_element());
+    // Only a ray's first segment starts on a surface: a later one starts where the
+    // previous one ended, which was tested up to and including its end, so it takes
+    // every hit from 0 (a chord that starts just above a surface, as where a field's
+    // region ends on the ground, would otherwise pass through it).
+    let t_min = if seg.index == 0 {
+        (eps / d.length().max(1e-300)) as f32
+    } else {
+        0.0
+    };
     Ray {
         origin: seg.start.as_vec3(),
         dir: d.as_vec3(),
-        t_min: (eps / d.length().max(1e-300)) as f32,
+        t_min,
         t_max: 1.0,
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! `cargo run --release -p benches --bin compare -- scheduler`
 
+mod gpu;
 mod render;
 
 use std::path::PathBuf;
@@ -21,8 +22,9 @@ fn main() -> ExitCode {
         "scheduler" => scheduler(),
         "bvh" => bvh(),
         "render" => render::compare(),
+        "gpu" => gpu::compare(),
         _ => {
-            eprintln!("usage: compare scheduler|bvh|render");
+            eprintln!("usage: compare scheduler|bvh|render|gpu");
             ExitCode::from(2)
         }
     }

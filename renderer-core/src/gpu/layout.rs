@@ -1,0 +1,440 @@
+//! The structs the GPU reads, defined once: each is declared here, in Rust, by
+//! `gpu_structs!`, which also writes its WGSL declaration. The shaders are this
+//! prelude followed by `shaders/*.wgsl`, so a field added here reaches both sides, and
+//! a unit test checks with naga's layouter that WGSL places every field where
+//! `#[repr(C)]` does.
+
+use bytemuck::{Pod, Zeroable};
+
+/// A Rust field type and its WGSL spelling.
+pub trait WgslType {
+    /// The WGSL type.
+    const WGSL: &'static str;
+}
+
+impl WgslType for f32 {
+    const WGSL: &'static str = "f32";
+}
+impl WgslType for u32 {
+    const WGSL: &'static str = "u32";
+}
+impl WgslType for [f32; 2] {
+    const WGSL: &'static str = "vec2<f32>";
+}
+impl WgslType for [f32; 3] {
+    const WGSL: &'static str = "vec3<f32>";
+}
+impl WgslType for [f32; 4] {
+    const WGSL: &'static str = "vec4<f32>";
+}
+impl WgslType for [u32; 4] {
+    const WGSL: &'static str = "vec4<u32>";
+}
+
+/// A struct shared with WGSL.
+pub trait WgslStruct: Pod {
+    /// Its WGSL name.
+    const NAME: &'static str;
+    /// Its WGSL declaration.
+    fn wgsl() -> String;
+}
+
+/// Declares `#[repr(C)]` plain-data structs together with their WGSL declarations.
+macro_rules! gpu_structs {
+    ($(
+        $(#[doc = $doc:expr])*
+        struct $name:ident {
+            $( $(#[doc = $fdoc:expr])* $field:ident : $ty:ty ),* $(,)?
+        }
+    )*) => {
+        $(
+            $(#[doc = $doc])*
+            #[repr(C)]
+            #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+            pub struct $name {
+                $( $(#[doc = $fdoc])* pub $field: $ty ),*
+            }
+
+            impl WgslStruct for $name {
+                const NAME: &'static str = stringify!($name);
+                fn wgsl() -> String {
+                    let mut s = format!("struct {} {{\n", stringify!($name));
+                    $( s += &format!("    {}: {},\n", stringify!($field), <$ty as WgslType>::WGSL); )*
+                    s + "}\n"
+                }
+            }
+        )*
+
+        /// The WGSL declarations of every shared struct, with their names and sizes.
+        pub fn declarations() -> Vec<(&'static str, usize, String)> {
+            vec![$( ($name::NAME, std::mem::size_of::<$name>(), $name::wgsl()) ),*]
+        }
+    };
+}
+
+/// Invocations per workgroup of every compute entry point.
+pub const WORKGROUP_SIZE: u32 = 64;
+/// Entries of a traversal stack (the BVH depth it allows).
+pub const STACK_DEPTH: u32 = 64;
+
+/// Material kinds (`GpuMaterial::kind`).
+pub mod material {
+    /// Diffuse colour, optional emission.
+    pub const DIFFUSE: u32 = 0;
+    /// 3D checker.
+    pub const CHECKER: u32 = 1;
+    /// Image texture by mesh UVs.
+    pub const TEXTURE: u32 = 2;
+    /// Pure emitter.
+    pub const EMISSIVE: u32 = 3;
+    /// Mirror.
+    pub const MIRROR: u32 = 4;
+    /// Fresnel dielectric.
+    pub const DIELECTRIC: u32 = 5;
+}
+
+/// Environment kinds (`GpuParams::env_kind`).
+pub mod environment {
+    /// One colour.
+    pub const CONSTANT: u32 = 0;
+    /// Horizon-to-zenith gradient.
+    pub const GRADIENT: u32 = 1;
+    /// Procedural stars.
+    pub const STARS: u32 = 2;
+    /// Checkered sphere.
+    pub const CHECKER: u32 = 3;
+    /// Equirectangular image.
+    pub const EQUIRECT: u32 = 4;
+}
+
+/// Field kinds (`GpuField::head[0]`).
+pub mod field {
+    /// Linear gradient in a box.
+    pub const LINEAR: u32 = 0;
+    /// Luneburg lens.
+    pub const LUNEBURG: u32 = 1;
+    /// Maxwell fish-eye.
+    pub const FISHEYE: u32 = 2;
+    /// Gaussian blob.
+    pub const GAUSSIAN: u32 = 3;
+    /// Sampled grid.
+    pub const GRID: u32 = 4;
+    /// Schwarzschild mass.
+    pub const MASS: u32 = 5;
+}
+
+/// Light kinds (`GpuLight::kind`).
+pub mod light {
+    /// Directional.
+    pub const DIRECTIONAL: u32 = 0;
+    /// Point.
+    pub const POINT: u32 = 1;
+}
+
+/// Stop surfaces of a traced ray (`GpuRay::stop_kind`).
+pub mod stop {
+    /// None.
+    pub const NONE: u32 = 0;
+    /// A plane.
+    pub const PLANE: u32 = 1;
+    /// A sphere.
+    pub const SPHERE: u32 = 2;
+}
+
+gpu_structs! {
+    /// One BVH node, as [`crate::accel::BvhNode`], with child and leaf indices made
+    /// global: all BVHs share one node array and one triangle array.
+    struct GpuNode {
+        /// Box minimum.
+        min: [f32; 3],
+        /// Interior: left child (the right is next). Leaf: first primitive slot.
+        left_or_first: u32,
+        /// Box maximum.
+        max: [f32; 3],
+        /// Leaf: primitive count; 0 for an interior node.
+        count: u32,
+    }
+
+    /// A triangle as [`crate::accel::Triangle`] (vertex and two edges).
+    struct GpuTriangle {
+        /// First vertex.
+        v0: [f32; 4],
+        /// Edge to the second vertex.
+        e1: [f32; 4],
+        /// Edge to the third vertex.
+        e2: [f32; 4],
+    }
+
+    /// An instance: the world-to-object transform, the normal matrix, its BVH root
+    /// and where its triangles' texture coordinates are.
+    struct GpuInstance {
+        /// Rows of the 3x4 world-to-object matrix.
+        inv0: [f32; 4],
+        /// Second row.
+        inv1: [f32; 4],
+        /// Third row.
+        inv2: [f32; 4],
+        /// Rows of the normal matrix (inverse transpose), w unused.
+        nrm0: [f32; 4],
+        /// Second row.
+        nrm1: [f32; 4],
+        /// Third row.
+        nrm2: [f32; 4],
+        /// Root node of the instance's BLAS in the shared node array.
+        root: u32,
+        /// First slot of its triangles in the shared triangle array.
+        slot_base: u32,
+        /// First entry of its per-slot texture coordinates (u32::MAX: none).
+        uv_base: u32,
+        /// Padding.
+        pad: u32,
+    }
+
+    /// Texture coordinates of one triangle's three corners.
+    struct GpuUv {
+        /// u0, v0, u1, v1.
+        a: [f32; 4],
+        /// u2, v2, unused.
+        b: [f32; 4],
+    }
+
+    /// A material; the meaning of `a` and `b` depends on `kind` ([`material`]).
+    struct GpuMaterial {
+        /// Kind.
+        kind: u32,
+        /// First texel of its image.
+        tex_base: u32,
+        /// Image width.
+        tex_w: u32,
+        /// Image height.
+        tex_h: u32,
+        /// Colour, checker a, radiance or tint; w: checker scale, texture repeat or ior.
+        a: [f32; 4],
+        /// Emission or checker b.
+        b: [f32; 4],
+        /// Density per unit area of the emitter sampler choosing a point of this
+        /// instance (0: not an emitter).
+        area_pdf: f32,
+        /// Padding.
+        pad0: f32,
+        /// Padding.
+        pad1: f32,
+        /// Padding.
+        pad2: f32,
+    }
+
+    /// A point or directional light.
+    struct GpuLight {
+        /// Kind ([`light`]).
+        kind: u32,
+        /// Padding.
+        pad0: u32,
+        /// Padding.
+        pad1: u32,
+        /// Padding.
+        pad2: u32,
+        /// Direction or position.
+        v: [f32; 4],
+        /// Irradiance or intensity; w: the index at the light.
+        c: [f32; 4],
+    }
+
+    /// An emissive triangle in world space, with its cumulative sampling weight.
+    struct GpuEmitter {
+        /// First vertex; w: cumulative distribution up to this triangle.
+        a: [f32; 4],
+        /// First edge.
+        e1: [f32; 4],
+        /// Second edge.
+        e2: [f32; 4],
+        /// Unit normal.
+        normal: [f32; 4],
+        /// Instance.
+        instance: u32,
+        /// Padding.
+        pad0: u32,
+        /// Padding.
+        pad1: u32,
+        /// Padding.
+        pad2: u32,
+    }
+
+    /// A field primitive ([`field`] kinds).
+    struct GpuField {
+        /// Kind, first grid value, grid dims x and y.
+        head: [u32; 4],
+        /// Grid dim z, unused.
+        head2: [u32; 4],
+        /// Centre and radius (lens, blob sigma, mass r_s); gradient and n0; grid spacing.
+        p0: [f32; 4],
+        /// Fish-eye (n0, extent, edge index); blob amplitude; mass extent; box min.
+        p1: [f32; 4],
+        /// Box max.
+        p2: [f32; 4],
+    }
+
+    /// One pixel's accumulators on the GPU (sums over its samples).
+    struct GpuPixel {
+        /// Radiance sum.
+        rgb: [f32; 3],
+        /// Samples.
+        count: u32,
+        /// Normal sum over hits.
+        normal: [f32; 3],
+        /// Samples that hit.
+        hits: u32,
+        /// Depth sum over hits.
+        depth: f32,
+        /// Instance of the first hit (u32::MAX: none).
+        instance: u32,
+        /// Segments of the camera rays.
+        segments: u32,
+        /// Padding.
+        pad: u32,
+    }
+
+    /// Everything about a frame that is the same for every pixel.
+    struct GpuParams {
+        /// Width, height, max bounces, light count.
+        dims: [u32; 4],
+        /// Field count, emitter count, environment kind, mass count.
+        counts: [u32; 4],
+        /// Seed key (mix64(seed ^ golden), low and high words), max steps, soft-gate
+        /// attempts.
+        seed: [u32; 4],
+        /// Curvature grid dims (0 x: none), unused.
+        grid_dims: [u32; 4],
+        /// Instance count, whether the camera is a static observer, the single mass's
+        /// field index (u32::MAX unless exactly one), unused.
+        misc: [u32; 4],
+        /// Environment texture base, width, height, star cells.
+        env_tex: [u32; 4],
+        /// Star seed (low, high), unused.
+        env_seed: [u32; 4],
+        /// Camera position; w: tan(fov / 2).
+        cam_pos: [f32; 4],
+        /// Camera forward.
+        cam_fwd: [f32; 4],
+        /// Camera right.
+        cam_right: [f32; 4],
+        /// Camera up.
+        cam_up: [f32; 4],
+        /// Observer's mass centre and r_s.
+        observer: [f32; 4],
+        /// Background index, geometric tolerance, RK tolerance, far distance.
+        tol: [f32; 4],
+        /// Environment colour a (constant, horizon, checker a, star background); w:
+        /// equirect scale or star density.
+        env_a: [f32; 4],
+        /// Environment colour b (zenith, checker b); w: star brightness or checker
+        /// divisions.
+        env_b: [f32; 4],
+        /// Curvature grid min; w: smallest cell side.
+        grid_min: [f32; 4],
+        /// Curvature grid max.
+        grid_max: [f32; 4],
+        /// Curvature grid cell size.
+        grid_cell: [f32; 4],
+    }
+
+    /// What changes between the dispatches of a frame.
+    struct GpuDispatch {
+        /// Sample (pass) index.
+        sample: u32,
+        /// First pixel (linear index).
+        first: u32,
+        /// Pixels in this dispatch.
+        count: u32,
+        /// Padding.
+        pad: u32,
+    }
+
+    /// A ray for the ray-tracing entry point (golden tests and ray parity).
+    struct GpuRay {
+        /// Origin.
+        origin: [f32; 4],
+        /// Direction.
+        dir: [f32; 4],
+        /// Stop surface point or centre; w: radius.
+        stop_a: [f32; 4],
+        /// Stop plane normal.
+        stop_b: [f32; 4],
+        /// Stop kind ([`stop`]), unused.
+        stop_kind: [u32; 4],
+    }
+
+    /// Where a ray ended.
+    struct GpuRayResult {
+        /// Position; w: optical path.
+        position: [f32; 4],
+        /// Direction; w: path length to the hit.
+        direction: [f32; 4],
+        /// Termination (as [`crate::integrator::Termination`], in declaration order),
+        /// segments, steps, hit instance (u32::MAX: none).
+        info: [u32; 4],
+    }
+}
+
+/// The WGSL prelude: constants and every shared struct.
+#[must_use]
+pub fn prelude() -> String {
+    let mut s = format!(
+        "// Generated from renderer-core/src/gpu/layout.rs: do not edit here.\n\
+         const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\n\
+         const STACK_DEPTH: u32 = {STACK_DEPTH}u;\n"
+    );
+    for (prefix, consts) in [
+        (
+            "MAT",
+            &[
+                ("DIFFUSE", material::DIFFUSE),
+                ("CHECKER", material::CHECKER),
+                ("TEXTURE", material::TEXTURE),
+                ("EMISSIVE", material::EMISSIVE),
+                ("MIRROR", material::MIRROR),
+                ("DIELECTRIC", material::DIELECTRIC),
+            ][..],
+        ),
+        (
+            "ENV",
+            &[
+                ("CONSTANT", environment::CONSTANT),
+                ("GRADIENT", environment::GRADIENT),
+                ("STARS", environment::STARS),
+                ("CHECKER", environment::CHECKER),
+                ("EQUIRECT", environment::EQUIRECT),
+            ][..],
+        ),
+        (
+            "FIELD",
+            &[
+                ("LINEAR", field::LINEAR),
+                ("LUNEBURG", field::LUNEBURG),
+                ("FISHEYE", field::FISHEYE),
+                ("GAUSSIAN", field::GAUSSIAN),
+                ("GRID", field::GRID),
+                ("MASS", field::MASS),
+            ][..],
+        ),
+        (
+            "LIGHT",
+            &[("DIRECTIONAL", light::DIRECTIONAL), ("POINT", light::POINT)][..],
+        ),
+        (
+            "STOP",
+            &[
+                ("NONE", stop::NONE),
+                ("PLANE", stop::PLANE),
+                ("SPHERE", stop::SPHERE),
+            ][..],
+        ),
+    ] {
+        for (name, v) in consts {
+            s += &format!("const {prefix}_{name}: u32 = {v}u;\n");
+        }
+    }
+    for (_, _, decl) in declarations() {
+        s += &decl;
+    }
+    s
+}

@@ -1,0 +1,680 @@
+//! The GPU backend: the same path tracer as the CPU path, as WGSL compute shaders run
+//! through wgpu on any vendor's GPU (Vulkan, Metal, DX12, GL) and, on machines without
+//! one, on Mesa's software Vulkan driver (lavapipe).
+//!
+//! - [`GpuContext`]: the device, chosen by preference, adapter name or PCI bus id,
+//!   with its pipelines compiled once and reused for every frame and job.
+//! - [`MemoryTracker`]: every buffer goes through it, so resident bytes per owner (a
+//!   scene, a film) are known exactly; allocation failures become
+//!   [`GpuError::OutOfMemory`], and an injection switch makes the Nth allocation fail
+//!   (software drivers never run out).
+//! - [`GpuScene`]: a scene's acceleration structures, materials, lights and fields,
+//!   uploaded with bytemuck in the layouts of [`layout`].
+//! - The renderer's frame graph dispatches pixel batches of one sample pass each,
+//!   sized to the step budget, with cancellation between dispatches
+//!   ([`crate::render::Renderer::with_gpu`]).
+//!
+//! ```no_run
+//! use renderer_core::gpu::{GpuConfig, GpuContext};
+//! let ctx = GpuContext::new(&GpuConfig::from_env())?;
+//! println!("{}", ctx.describe());
+//! # Ok::<(), renderer_core::gpu::GpuError>(())
+//! ```
+
+#![allow(unsafe_code)] // one block: the shader module, see its SAFETY comment
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+mod frame;
+pub mod layout;
+mod scene;
+pub mod shaders;
+
+pub(crate) use frame::GpuFrame;
+pub use scene::{GpuScene, RayQuery, RayResult};
+
+/// Which path renders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The GPU when an adapter exists, else the CPU (said once).
+    #[default]
+    Auto,
+    /// The CPU path.
+    Cpu,
+    /// The GPU path; an error when there is no adapter.
+    Gpu,
+}
+
+impl FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            _ => Err(format!("backend {s:?}: expected auto, cpu or gpu")),
+        }
+    }
+}
+
+/// How to pick the adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AdapterChoice {
+    /// wgpu's default (high performance first).
+    #[default]
+    Default,
+    /// Prefer an integrated, low-power adapter.
+    LowPower,
+    /// The first adapter whose name contains this (case-insensitive).
+    Name(String),
+    /// The adapter on this PCI bus id (as `lspci -D` or `nvidia-smi` print it,
+    /// e.g. `0000:01:00.0`), so a cluster job can use the GPU it was given.
+    PciBusId(String),
+}
+
+/// Device settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct GpuConfig {
+    /// Backends to consider (`vulkan`, `gl`, `metal`, `dx12`, comma separated; empty:
+    /// all, or `WGPU_BACKEND`).
+    pub backends: String,
+    /// Adapter choice.
+    pub adapter: AdapterChoice,
+    /// Make the Nth buffer allocation (1-based, counted per context) fail with
+    /// [`GpuError::OutOfMemory`], for tests.
+    pub fail_allocation: Option<u64>,
+}
+
+impl GpuConfig {
+    /// From the environment: `WGPU_BACKEND`, `GRIN_GPU_ADAPTER` (a name substring,
+    /// `pci:BUS_ID`, or `low-power`) and `GRIN_GPU_FAIL_ALLOC=N`.
+    #[must_use]
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let adapter = match var("GRIN_GPU_ADAPTER") {
+            None => AdapterChoice::Default,
+            Some(v) if v == "low-power" => AdapterChoice::LowPower,
+            Some(v) => match v.strip_prefix("pci:") {
+                Some(bus) => AdapterChoice::PciBusId(bus.to_owned()),
+                None => AdapterChoice::Name(v),
+            },
+        };
+        Self {
+            backends: var("WGPU_BACKEND").unwrap_or_default(),
+            adapter,
+            fail_allocation: var("GRIN_GPU_FAIL_ALLOC").and_then(|v| v.parse().ok()),
+        }
+    }
+
+    /// With the Nth allocation failing.
+    #[must_use]
+    pub fn failing_allocation(mut self, n: u64) -> Self {
+        self.fail_allocation = Some(n);
+        self
+    }
+
+    /// With an adapter choice.
+    #[must_use]
+    pub fn with_adapter(mut self, adapter: AdapterChoice) -> Self {
+        self.adapter = adapter;
+        self
+    }
+}
+
+/// GPU errors.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    /// No adapter at all.
+    #[error(
+        "no GPU adapter found (backends: {backends}); install a driver (on Debian, mesa-vulkan-drivers gives a software one) or use the CPU backend"
+    )]
+    NoAdapter {
+        /// The backends searched.
+        backends: String,
+    },
+    /// Adapters exist but none matches the choice.
+    #[error("no GPU adapter matches {wanted}; available: {available}")]
+    NoMatchingAdapter {
+        /// The choice.
+        wanted: String,
+        /// What there is.
+        available: String,
+    },
+    /// The adapter lacks a limit the shaders need.
+    #[error("adapter {adapter}: {what}")]
+    Limits {
+        /// The adapter.
+        adapter: String,
+        /// What is missing.
+        what: String,
+    },
+    /// The device could not be created.
+    #[error("could not open the GPU device: {0}")]
+    Device(String),
+    /// A shader failed to compile on this device.
+    #[error("shader: {0}")]
+    Shader(String),
+    /// An allocation failed (or was made to fail); the device stays usable.
+    #[error("GPU out of memory allocating {bytes} bytes for {what} ({resident} bytes resident)")]
+    OutOfMemory {
+        /// What was being allocated.
+        what: String,
+        /// Its size.
+        bytes: u64,
+        /// Bytes resident before it.
+        resident: u64,
+    },
+    /// An error the device reported outside any scope, or a lost device.
+    #[error("GPU device error: {0}")]
+    Uncaptured(String),
+}
+
+/// Resident bytes per owner, for every buffer made through one context.
+#[derive(Debug, Default)]
+pub struct MemoryTracker {
+    owners: Mutex<BTreeMap<String, u64>>,
+    allocations: AtomicU64,
+    fail_at: Option<u64>,
+}
+
+impl MemoryTracker {
+    /// Bytes resident in total.
+    #[must_use]
+    pub fn resident(&self) -> u64 {
+        self.lock().values().sum()
+    }
+
+    /// Bytes resident per owner (scenes are `scene:<id>`, films `film`).
+    #[must_use]
+    pub fn by_owner(&self) -> BTreeMap<String, u64> {
+        self.lock().clone()
+    }
+
+    /// Allocations attempted so far.
+    #[must_use]
+    pub fn allocations(&self) -> u64 {
+        self.allocations.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
+        self.owners.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn add(&self, owner: &str, bytes: u64) {
+        *self.lock().entry(owner.to_owned()).or_default() += bytes;
+    }
+
+    fn remove(&self, owner: &str, bytes: u64) {
+        let mut m = self.lock();
+        if let Some(v) = m.get_mut(owner) {
+            *v = v.saturating_sub(bytes);
+            if *v == 0 {
+                m.remove(owner);
+            }
+        }
+    }
+}
+
+/// A buffer counted by the [`MemoryTracker`] until dropped.
+#[derive(Debug)]
+pub struct TrackedBuffer {
+    buffer: wgpu::Buffer,
+    bytes: u64,
+    owner: String,
+    tracker: Arc<MemoryTracker>,
+}
+
+impl TrackedBuffer {
+    /// The wgpu buffer.
+    #[must_use]
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// Its size.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for TrackedBuffer {
+    fn drop(&mut self) {
+        self.tracker.remove(&self.owner, self.bytes);
+    }
+}
+
+/// The compute pipelines and their layouts.
+#[derive(Debug)]
+struct Pipelines {
+    scene_layout: wgpu::BindGroupLayout,
+    render_layout: wgpu::BindGroupLayout,
+    trace_layout: wgpu::BindGroupLayout,
+    render: wgpu::ComputePipeline,
+    trace: wgpu::ComputePipeline,
+}
+
+/// An open device with Grin's pipelines; share it (`Arc`) between renderers and jobs.
+#[derive(Debug)]
+pub struct GpuContext {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    memory: Arc<MemoryTracker>,
+    pipelines: Pipelines,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+/// Storage buffers one stage of the render kernel binds.
+const STORAGE_BUFFERS_NEEDED: u32 = 13;
+
+fn backends_from(s: &str) -> wgpu::Backends {
+    if s.is_empty() {
+        wgpu::Backends::all()
+    } else {
+        wgpu::Backends::from_comma_list(s)
+    }
+}
+
+fn describe_info(i: &wgpu::AdapterInfo) -> String {
+    let bus = if i.device_pci_bus_id.is_empty() {
+        String::new()
+    } else {
+        format!(", PCI {}", i.device_pci_bus_id)
+    };
+    format!("{} ({:?}, {:?}{bus})", i.name, i.backend, i.device_type)
+}
+
+impl GpuContext {
+    /// Opens the adapter `config` asks for and builds the pipelines.
+    ///
+    /// # Errors
+    /// [`GpuError::NoAdapter`] when there is none, [`GpuError::NoMatchingAdapter`],
+    /// [`GpuError::Limits`], [`GpuError::Device`] or [`GpuError::Shader`].
+    pub fn new(config: &GpuConfig) -> Result<Self, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if !config.backends.is_empty() {
+            desc.backends = backends_from(&config.backends);
+        }
+        // Creation past 90% of the driver's memory budget returns out-of-memory, which
+        // an error scope turns into GpuError::OutOfMemory.
+        desc.memory_budget_thresholds = wgpu::MemoryBudgetThresholds {
+            for_resource_creation: Some(90),
+            for_device_loss: None,
+        };
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapter = match &config.adapter {
+            AdapterChoice::Default | AdapterChoice::LowPower => {
+                let power = if config.adapter == AdapterChoice::LowPower {
+                    wgpu::PowerPreference::LowPower
+                } else {
+                    wgpu::PowerPreference::HighPerformance
+                };
+                pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: power,
+                    ..Default::default()
+                }))
+                .map_err(|_| GpuError::NoAdapter {
+                    backends: format!("{backends:?}"),
+                })?
+            }
+            AdapterChoice::Name(_) | AdapterChoice::PciBusId(_) => {
+                let all = pollster::block_on(instance.enumerate_adapters(backends));
+                if all.is_empty() {
+                    return Err(GpuError::NoAdapter {
+                        backends: format!("{backends:?}"),
+                    });
+                }
+                let matches = |a: &wgpu::Adapter| {
+                    let i = a.get_info();
+                    match &config.adapter {
+                        AdapterChoice::Name(n) => i.name.to_lowercase().contains(&n.to_lowercase()),
+                        AdapterChoice::PciBusId(b) => {
+                            !i.device_pci_bus_id.is_empty()
+                                && i.device_pci_bus_id.eq_ignore_ascii_case(b)
+                        }
+                        _ => true,
+                    }
+                };
+                let available = all
+                    .iter()
+                    .map(|a| describe_info(&a.get_info()))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                all.into_iter()
+                    .find(matches)
+                    .ok_or_else(|| GpuError::NoMatchingAdapter {
+                        wanted: format!("{:?}", config.adapter),
+                        available,
+                    })?
+            }
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
+            return Err(GpuError::Limits {
+                adapter: describe_info(&info),
+                what: format!(
+                    "{} storage buffers per shader stage, the renderer needs {STORAGE_BUFFERS_NEEDED}",
+                    limits.max_storage_buffers_per_shader_stage
+                ),
+            });
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("grin"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        {
+            let sink = Arc::clone(&uncaptured);
+            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(e.to_string());
+            }));
+            let sink = Arc::clone(&uncaptured);
+            device.set_device_lost_callback(move |reason, msg| {
+                sink.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(format!("device lost ({reason:?}): {msg}"));
+            });
+        }
+        let pipelines = Self::pipelines(&device)?;
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            memory: Arc::new(MemoryTracker {
+                fail_at: config.fail_allocation,
+                ..MemoryTracker::default()
+            }),
+            pipelines,
+            uncaptured,
+        })
+    }
+
+    fn pipelines(device: &wgpu::Device) -> Result<Pipelines, GpuError> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        // Bounds checks stay on; only wgpu's forced loop bounding is off: on lavapipe
+        // it ended the integrator's loop after about 1,400 turns (a ray near a mass
+        // takes thousands), and every loop in the shaders has its own explicit bound.
+        let checks = wgpu::ShaderRuntimeChecks {
+            force_loop_bounding: false,
+            ..wgpu::ShaderRuntimeChecks::checked()
+        };
+        // SAFETY: the one check turned off guards against infinite loops, which would
+        // be undefined behaviour on some drivers; every loop of shaders/*.wgsl is
+        // bounded: the integrator by `max_steps` and a turn cap, traversals by their
+        // stacks, the secant search by 40 iterations, the path by its bounce limit and
+        // a turn cap.
+        let module = unsafe {
+            device.create_shader_module_trusted(
+                wgpu::ShaderModuleDescriptor {
+                    label: Some("grin shaders"),
+                    source: wgpu::ShaderSource::Wgsl(shaders::source().into()),
+                },
+                checks,
+            )
+        };
+        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let uniform = |binding: u32| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut scene_entries = vec![uniform(0)];
+        scene_entries.extend((1..=11).map(|b| storage(b, true)));
+        let scene_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("scene"),
+            entries: &scene_entries,
+        });
+        let render_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("render"),
+            entries: &[uniform(0), storage(1, false), storage(2, false)],
+        });
+        let trace_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("trace"),
+            entries: &[storage(3, true), storage(4, false)],
+        });
+        let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
+            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(entry),
+                bind_group_layouts: &[Some(&scene_layout), Some(layout)],
+                immediate_size: 0,
+            });
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions::default(),
+                cache: None,
+            })
+        };
+        let render = pipeline(&render_layout, "render");
+        let trace = pipeline(&trace_layout, "trace_rays");
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(GpuError::Shader(e.to_string()));
+        }
+        Ok(Pipelines {
+            scene_layout,
+            render_layout,
+            trace_layout,
+            render,
+            trace,
+        })
+    }
+
+    /// One line naming the adapter and backend.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        describe_info(&self.info)
+    }
+
+    /// Whether the adapter is a CPU (a software driver such as lavapipe).
+    #[must_use]
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The adapter's name.
+    #[must_use]
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The memory tracker.
+    #[must_use]
+    pub fn memory(&self) -> &MemoryTracker {
+        &self.memory
+    }
+
+    /// The device.
+    #[must_use]
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The queue.
+    #[must_use]
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Creates a buffer charged to `owner`, initialised with `contents` (or zeroed
+    /// to `size` bytes when empty).
+    ///
+    /// # Errors
+    /// [`GpuError::OutOfMemory`] when the driver refuses, when the size exceeds the
+    /// device's limits, or when the injection switch says so. Nothing is leaked and
+    /// the device stays usable.
+    pub fn buffer(
+        &self,
+        owner: &str,
+        what: &str,
+        usage: wgpu::BufferUsages,
+        contents: &[u8],
+        size: u64,
+    ) -> Result<TrackedBuffer, GpuError> {
+        let size = size.max(contents.len() as u64).max(16).next_multiple_of(4);
+        let n = self.memory.allocations.fetch_add(1, Ordering::Relaxed) + 1;
+        let oom = || GpuError::OutOfMemory {
+            what: format!("{owner} {what}"),
+            bytes: size,
+            resident: self.memory.resident(),
+        };
+        if self.memory.fail_at == Some(n) {
+            return Err(oom());
+        }
+        let binding_limit = self.limits.max_storage_buffer_binding_size;
+        if size > self.limits.max_buffer_size
+            || (usage.contains(wgpu::BufferUsages::STORAGE) && size > binding_limit)
+        {
+            return Err(oom());
+        }
+        let oom_scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let valid_scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(what),
+            size,
+            usage: usage | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let invalid = pollster::block_on(valid_scope.pop());
+        let out_of_memory = pollster::block_on(oom_scope.pop());
+        if out_of_memory.is_some() {
+            buffer.destroy();
+            return Err(oom());
+        }
+        if let Some(e) = invalid {
+            buffer.destroy();
+            return Err(GpuError::Device(format!("{owner} {what}: {e}")));
+        }
+        if !contents.is_empty() {
+            self.queue.write_buffer(&buffer, 0, contents);
+        }
+        self.memory.add(owner, size);
+        Ok(TrackedBuffer {
+            buffer,
+            bytes: size,
+            owner: owner.to_owned(),
+            tracker: Arc::clone(&self.memory),
+        })
+    }
+
+    /// Errors the device reported outside any scope since the last call.
+    ///
+    /// # Errors
+    /// [`GpuError::Uncaptured`] with the first of them.
+    pub fn check(&self) -> Result<(), GpuError> {
+        let mut errors = self
+            .uncaptured
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match errors.drain(..).next() {
+            Some(e) => Err(GpuError::Uncaptured(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits for the queue to finish.
+    ///
+    /// # Errors
+    /// [`GpuError::Uncaptured`] when polling fails or the device reported an error.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Uncaptured(e.to_string()))?;
+        self.check()
+    }
+
+    /// Copies `bytes` bytes of `src` back to the host.
+    ///
+    /// # Errors
+    /// An allocation or device error.
+    pub fn read_back(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+        let staging = self.buffer(
+            "readback",
+            "staging",
+            wgpu::BufferUsages::MAP_READ,
+            &[],
+            bytes,
+        )?;
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(src, 0, staging.buffer(), 0, bytes);
+        self.queue.submit([enc.finish()]);
+        let slice = staging.buffer().slice(..bytes);
+        let result = Arc::new(Mutex::new(None));
+        let r = Arc::clone(&result);
+        slice.map_async(wgpu::MapMode::Read, move |res| {
+            *r.lock().unwrap_or_else(PoisonError::into_inner) = Some(res);
+        });
+        self.wait()?;
+        let mapped = result.lock().unwrap_or_else(PoisonError::into_inner).take();
+        match mapped {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(GpuError::Uncaptured(format!("map: {e}"))),
+            None => return Err(GpuError::Uncaptured("map never completed".into())),
+        }
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Uncaptured(format!("map: {e}")))?
+            .to_vec();
+        staging.buffer().unmap();
+        Ok(out)
+    }
+
+    /// Records and submits one compute dispatch of `invocations` over `pipeline`.
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        groups: [&wgpu::BindGroup; 2],
+        invocations: u32,
+    ) {
+        let wg = invocations.div_ceil(layout::WORKGROUP_SIZE);
+        let (x, y) = if wg <= 65535 {
+            (wg, 1)
+        } else {
+            (65535, wg.div_ceil(65535))
+        };
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, groups[0], &[]);
+            pass.set_bind_group(1, groups[1], &[]);
+            pass.dispatch_workgroups(x, y, 1);
+        }
+        self.queue.submit([enc.finish()]);
+    }
+}

@@ -1,0 +1,614 @@
+//! A scene on the GPU: every BVH in one node array (the TLAS first, indices made
+//! global), triangles in leaf order, instances, materials, lights, emitters, fields,
+//! the curvature grid and the images, each uploaded with bytemuck in the layouts of
+//! [`super::layout`] and charged to the scene in the [`super::MemoryTracker`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use glam::DVec3;
+
+use super::layout::{
+    self, GpuEmitter, GpuField, GpuInstance, GpuLight, GpuMaterial, GpuNode, GpuParams, GpuRay,
+    GpuRayResult, GpuTriangle, GpuUv,
+};
+use super::{GpuContext, GpuError, TrackedBuffer};
+use crate::camera::Camera;
+use crate::field::FieldKind;
+use crate::integrator::{StopSurface, Termination};
+use crate::lights::Emitters;
+use crate::rng::mix64;
+use crate::scene::{Environment, Light, Material, Scene};
+use crate::trace::SceneTracer;
+
+/// The smallest RK tolerance the f32 shaders use: below it, rounding in the error
+/// estimate would reject steps for ever. The step stays bounded by the geometric
+/// tolerance, which sets the accuracy.
+pub(crate) const MIN_GPU_RK: f64 = 1e-6;
+
+const NONE: u32 = u32::MAX;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A scene resident on the GPU.
+#[derive(Debug)]
+pub struct GpuScene {
+    owner: String,
+    buffers: Vec<TrackedBuffer>,
+    base: GpuParams,
+}
+
+/// One ray for [`GpuScene::trace_rays`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RayQuery {
+    /// Origin.
+    pub origin: DVec3,
+    /// Direction.
+    pub direction: DVec3,
+    /// Where to stop, besides a hit or escape.
+    pub stop: Option<StopSurface>,
+}
+
+/// Where a GPU-traced ray ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RayResult {
+    /// How it ended.
+    pub termination: Termination,
+    /// Final position.
+    pub position: DVec3,
+    /// Final unit direction.
+    pub direction: DVec3,
+    /// Optical path length.
+    pub optical_path: f64,
+    /// Path length to the hit (0 without one).
+    pub path_length: f64,
+    /// Segments.
+    pub segments: u32,
+    /// Integration steps.
+    pub steps: u32,
+    /// The instance hit.
+    pub instance: Option<u32>,
+}
+
+fn v4(v: DVec3, w: f64) -> [f32; 4] {
+    [v.x as f32, v.y as f32, v.z as f32, w as f32]
+}
+
+fn c4(c: [f32; 3], w: f32) -> [f32; 4] {
+    [c[0], c[1], c[2], w]
+}
+
+fn split(v: u64) -> [u32; 2] {
+    [v as u32, (v >> 32) as u32]
+}
+
+impl GpuScene {
+    /// Uploads `scene` with its acceleration structures and emitters (stage 1's
+    /// results).
+    ///
+    /// # Errors
+    /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
+    /// allocated is freed.
+    pub fn upload(
+        ctx: &GpuContext,
+        scene: &Scene,
+        tracer: &SceneTracer,
+        emitters: &Emitters,
+    ) -> Result<Self, GpuError> {
+        let owner = format!("scene:{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let tlas = tracer.tlas();
+        let mut nodes: Vec<GpuNode> = tlas
+            .bvh()
+            .nodes
+            .iter()
+            .map(|n| GpuNode {
+                min: n.min,
+                left_or_first: n.left_or_first,
+                max: n.max,
+                count: n.count,
+            })
+            .collect();
+        let mut triangles: Vec<GpuTriangle> = Vec::new();
+        let mut uvs: Vec<GpuUv> = Vec::new();
+        // Per mesh: (root, slot base, uv base).
+        let mut placed: HashMap<usize, (u32, u32, u32)> = HashMap::new();
+        let mut instances = Vec::new();
+        for (i, inst) in tlas.instances().iter().enumerate() {
+            let mesh_index = scene.instances[i].0;
+            let (root, slot_base, uv_base) = *placed.entry(mesh_index).or_insert_with(|| {
+                let blas = &inst.blas;
+                if blas.bvh.nodes.is_empty() || blas.triangles.is_empty() {
+                    return (NONE, 0, NONE);
+                }
+                let node_base = nodes.len() as u32;
+                let slot_base = triangles.len() as u32;
+                nodes.extend(blas.bvh.nodes.iter().map(|n| GpuNode {
+                    min: n.min,
+                    left_or_first: n.left_or_first
+                        + if n.count > 0 { slot_base } else { node_base },
+                    max: n.max,
+                    count: n.count,
+                }));
+                triangles.extend(blas.triangles.iter().map(|t| GpuTriangle {
+                    v0: t.v0,
+                    e1: t.e1,
+                    e2: t.e2,
+                }));
+                let mesh = &scene.meshes[mesh_index];
+                let uv_base = if mesh.uvs.is_empty() {
+                    NONE
+                } else {
+                    let base = uvs.len() as u32;
+                    uvs.extend(blas.bvh.prims.iter().map(|&p| {
+                        let [a, b, c] = mesh.indices[p as usize].map(|k| mesh.uvs[k as usize]);
+                        GpuUv {
+                            a: [a[0], a[1], b[0], b[1]],
+                            b: [c[0], c[1], 0.0, 0.0],
+                        }
+                    }));
+                    base
+                };
+                (node_base, slot_base, uv_base)
+            });
+            let inv = tlas.inverses()[i];
+            let m = inv.matrix3;
+            let t = inv.translation;
+            let row = |r: usize| [m.x_axis[r], m.y_axis[r], m.z_axis[r], t[r]];
+            let col = |c: glam::Vec3A| [c.x, c.y, c.z, 0.0];
+            instances.push(GpuInstance {
+                inv0: row(0),
+                inv1: row(1),
+                inv2: row(2),
+                nrm0: col(m.x_axis),
+                nrm1: col(m.y_axis),
+                nrm2: col(m.z_axis),
+                root,
+                slot_base,
+                uv_base,
+                pad: 0,
+            });
+        }
+        let mut texels: Vec<[f32; 4]> = Vec::new();
+        let mut textures: HashMap<*const crate::texture::Texture, u32> = HashMap::new();
+        let mut place_texture = |t: &Arc<crate::texture::Texture>| -> (u32, u32, u32) {
+            let base = *textures.entry(Arc::as_ptr(t)).or_insert_with(|| {
+                let base = texels.len() as u32;
+                texels.extend(t.texels().iter().map(|c| [c[0], c[1], c[2], 0.0]));
+                base
+            });
+            (base, t.width(), t.height())
+        };
+        let materials: Vec<GpuMaterial> = scene
+            .materials
+            .iter()
+            .enumerate()
+            .map(|(k, m)| {
+                let mut g = GpuMaterial {
+                    kind: 0,
+                    tex_base: 0,
+                    tex_w: 0,
+                    tex_h: 0,
+                    a: [0.0; 4],
+                    b: [0.0; 4],
+                    area_pdf: emitters.area_pdf(k as u32) as f32,
+                    pad0: 0.0,
+                    pad1: 0.0,
+                    pad2: 0.0,
+                };
+                match m {
+                    Material::Diffuse { colour, emission } => {
+                        g.kind = layout::material::DIFFUSE;
+                        g.a = c4(*colour, 0.0);
+                        g.b = c4(*emission, 0.0);
+                    }
+                    Material::Checker { a, b, scale } => {
+                        g.kind = layout::material::CHECKER;
+                        g.a = c4(*a, *scale);
+                        g.b = c4(*b, 0.0);
+                    }
+                    Material::Texture { repeat, image, .. } => {
+                        g.kind = layout::material::TEXTURE;
+                        g.a[3] = *repeat;
+                        if let Some(t) = image {
+                            (g.tex_base, g.tex_w, g.tex_h) = place_texture(t);
+                        }
+                    }
+                    Material::Emissive { radiance } => {
+                        g.kind = layout::material::EMISSIVE;
+                        g.a = c4(*radiance, 0.0);
+                    }
+                    Material::Mirror { colour } => {
+                        g.kind = layout::material::MIRROR;
+                        g.a = c4(*colour, 0.0);
+                    }
+                    Material::Dielectric { ior, tint } => {
+                        g.kind = layout::material::DIELECTRIC;
+                        g.a[3] = *ior as f32;
+                        g.b = c4(*tint, 0.0);
+                    }
+                }
+                g
+            })
+            .collect();
+        let medium = &scene.medium;
+        let lights: Vec<GpuLight> = scene
+            .lights
+            .iter()
+            .map(|l| match *l {
+                Light::Directional {
+                    direction,
+                    irradiance,
+                } => GpuLight {
+                    kind: layout::light::DIRECTIONAL,
+                    pad0: 0,
+                    pad1: 0,
+                    pad2: 0,
+                    v: v4(direction, 0.0),
+                    c: c4(irradiance, medium.background as f32),
+                },
+                Light::Point {
+                    position,
+                    intensity,
+                } => GpuLight {
+                    kind: layout::light::POINT,
+                    pad0: 0,
+                    pad1: 0,
+                    pad2: 0,
+                    v: v4(position, 1.0),
+                    c: c4(intensity, medium.index(position).0 as f32),
+                },
+            })
+            .collect();
+        let emitter_records: Vec<GpuEmitter> = emitters
+            .records()
+            .map(|(instance, [a, e1, e2, n], cdf)| GpuEmitter {
+                a: v4(a, cdf),
+                e1: v4(e1, 0.0),
+                e2: v4(e2, 0.0),
+                normal: v4(n, 0.0),
+                instance,
+                pad0: 0,
+                pad1: 0,
+                pad2: 0,
+            })
+            .collect();
+        let mut scalars: Vec<f32> = Vec::new();
+        let mut base = GpuParams::zeroed();
+        if let Some(grid) = tracer.integrator().grid() {
+            let dims = grid.dims();
+            scalars.extend(grid.kappa().iter().map(|&k| k as f32));
+            base.grid_dims = [dims[0] as u32, dims[1] as u32, dims[2] as u32, 0];
+            let b = grid.bounds();
+            base.grid_min = v4(b.min, grid.cell_size());
+            base.grid_max = v4(b.max, 0.0);
+            base.grid_cell = v4(grid.cell(), 0.0);
+        }
+        let mut masses = Vec::new();
+        let fields: Vec<GpuField> = medium
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(k, f)| {
+                let mut g = GpuField {
+                    head: [0; 4],
+                    head2: [0; 4],
+                    p0: [0.0; 4],
+                    p1: [0.0; 4],
+                    p2: [0.0; 4],
+                };
+                match f {
+                    FieldKind::LinearGradient {
+                        n0,
+                        gradient,
+                        region,
+                    } => {
+                        g.head[0] = layout::field::LINEAR;
+                        g.p0 = v4(*gradient, *n0);
+                        g.p1 = v4(region.min, 0.0);
+                        g.p2 = v4(region.max, 0.0);
+                    }
+                    FieldKind::Luneburg { centre, radius } => {
+                        g.head[0] = layout::field::LUNEBURG;
+                        g.p0 = v4(*centre, *radius);
+                    }
+                    FieldKind::MaxwellFishEye {
+                        centre,
+                        radius,
+                        n0,
+                        extent,
+                    } => {
+                        g.head[0] = layout::field::FISHEYE;
+                        g.p0 = v4(*centre, *radius);
+                        let edge = n0 / (1.0 + extent * extent / (radius * radius));
+                        g.p1 = [*n0 as f32, *extent as f32, edge as f32, 0.0];
+                    }
+                    FieldKind::GaussianBlob {
+                        centre,
+                        sigma,
+                        amplitude,
+                    } => {
+                        g.head[0] = layout::field::GAUSSIAN;
+                        g.p0 = v4(*centre, *sigma);
+                        g.p1[0] = *amplitude as f32;
+                    }
+                    FieldKind::Grid { grid, .. } => {
+                        g.head[0] = layout::field::GRID;
+                        if let Some(s) = grid {
+                            let base_index = scalars.len() as u32;
+                            scalars.extend(s.values.iter().map(|&v| v as f32));
+                            g.head = [
+                                layout::field::GRID,
+                                base_index,
+                                s.dims[0] as u32,
+                                s.dims[1] as u32,
+                            ];
+                            g.head2[0] = s.dims[2] as u32;
+                            let spacing = (s.max - s.min)
+                                / DVec3::new(
+                                    (s.dims[0] - 1) as f64,
+                                    (s.dims[1] - 1) as f64,
+                                    (s.dims[2] - 1) as f64,
+                                );
+                            g.p0 = v4(spacing, 0.0);
+                            g.p1 = v4(s.min, 0.0);
+                            g.p2 = v4(s.max, 0.0);
+                        } else {
+                            // Never loaded: an empty box, no gradient anywhere.
+                            g.p1 = [1.0; 4];
+                            g.p2 = [0.0; 4];
+                        }
+                    }
+                    FieldKind::Schwarzschild { centre, rs, extent } => {
+                        g.head[0] = layout::field::MASS;
+                        g.p0 = v4(*centre, *rs);
+                        g.p1[0] = *extent as f32;
+                        masses.push(k as u32);
+                    }
+                }
+                g
+            })
+            .collect();
+        let (env_kind, env_a, env_b) = match &scene.environment {
+            Environment::Constant(c) => (layout::environment::CONSTANT, c4(*c, 0.0), [0.0; 4]),
+            Environment::GradientSky { horizon, zenith } => (
+                layout::environment::GRADIENT,
+                c4(*horizon, 0.0),
+                c4(*zenith, 0.0),
+            ),
+            Environment::StarField {
+                background,
+                cells,
+                density,
+                brightness,
+                seed,
+            } => {
+                base.env_tex[3] = *cells;
+                let [lo, hi] = split(*seed);
+                base.env_seed = [lo, hi, 0, 0];
+                (
+                    layout::environment::STARS,
+                    c4(*background, *density),
+                    [0.0, 0.0, 0.0, *brightness],
+                )
+            }
+            Environment::CheckerSphere { a, b, divisions } => (
+                layout::environment::CHECKER,
+                c4(*a, 0.0),
+                c4(*b, *divisions as f32),
+            ),
+            Environment::Equirect { scale, image, .. } => {
+                if let Some(t) = image {
+                    let (b, w, h) = place_texture(t);
+                    base.env_tex = [b, w, h, 0];
+                }
+                (
+                    layout::environment::EQUIRECT,
+                    [0.0, 0.0, 0.0, *scale],
+                    [0.0; 4],
+                )
+            }
+        };
+        let tol = scene.tolerances;
+        base.counts = [
+            fields.len() as u32,
+            emitter_records.len() as u32,
+            env_kind,
+            masses.len() as u32,
+        ];
+        base.misc = [
+            instances.len() as u32,
+            0,
+            if masses.len() == 1 { masses[0] } else { NONE },
+            0,
+        ];
+        base.tol = [
+            medium.background as f32,
+            tol.geometric as f32,
+            tol.rk.max(MIN_GPU_RK) as f32,
+            tol.far as f32,
+        ];
+        base.seed[2] = tol.max_steps;
+        base.seed[3] = tol.soft_gate_attempts;
+        base.dims[3] = lights.len() as u32;
+        base.env_a = env_a;
+        base.env_b = env_b;
+
+        let storage = wgpu::BufferUsages::STORAGE;
+        let mut buffers = Vec::with_capacity(11);
+        let mut up = |what: &str, bytes: &[u8]| -> Result<(), GpuError> {
+            // An empty array still binds one (zeroed) element of any struct.
+            buffers.push(ctx.buffer(&owner, what, storage, bytes, 256)?);
+            Ok(())
+        };
+        up("nodes", bytemuck::cast_slice(&nodes))?;
+        up("triangles", bytemuck::cast_slice(&triangles))?;
+        up("tlas prims", bytemuck::cast_slice(&tlas.bvh().prims))?;
+        up("instances", bytemuck::cast_slice(&instances))?;
+        up("uvs", bytemuck::cast_slice(&uvs))?;
+        up("materials", bytemuck::cast_slice(&materials))?;
+        up("lights", bytemuck::cast_slice(&lights))?;
+        up("emitters", bytemuck::cast_slice(&emitter_records))?;
+        up("fields", bytemuck::cast_slice(&fields))?;
+        up("scalars", bytemuck::cast_slice(&scalars))?;
+        up("texels", bytemuck::cast_slice(&texels))?;
+        Ok(Self {
+            owner,
+            buffers,
+            base,
+        })
+    }
+
+    /// Bytes this scene holds on the GPU.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.buffers.iter().map(TrackedBuffer::bytes).sum()
+    }
+
+    /// Its owner name in the memory tracker.
+    #[must_use]
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The frame parameters for `camera` and the image settings.
+    pub(crate) fn params(
+        &self,
+        camera: &Camera,
+        width: u32,
+        height: u32,
+        max_bounces: u32,
+        seed: u64,
+    ) -> GpuParams {
+        let mut p = self.base;
+        let c = camera.parts();
+        p.dims = [width, height, max_bounces, p.dims[3]];
+        let [lo, hi] = split(mix64(seed ^ 0x9E37_79B9_7F4A_7C15));
+        p.seed[0] = lo;
+        p.seed[1] = hi;
+        p.cam_pos = v4(c.position, c.tan_half);
+        p.cam_fwd = v4(c.forward, 0.0);
+        p.cam_right = v4(c.right, 0.0);
+        p.cam_up = v4(c.up, 0.0);
+        if let Some((centre, rs)) = c.observer {
+            p.misc[1] = 1;
+            p.observer = v4(centre, rs);
+        }
+        p
+    }
+
+    /// Group 0 for `params`.
+    pub(crate) fn bind_group(&self, ctx: &GpuContext, params: &wgpu::Buffer) -> wgpu::BindGroup {
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params.as_entire_binding(),
+        }];
+        entries.extend(
+            self.buffers
+                .iter()
+                .enumerate()
+                .map(|(k, b)| wgpu::BindGroupEntry {
+                    binding: k as u32 + 1,
+                    resource: b.buffer().as_entire_binding(),
+                }),
+        );
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("scene"),
+            layout: &ctx.pipelines.scene_layout,
+            entries: &entries,
+        })
+    }
+
+    /// Traces single curved rays through the scene with the shaders' integrator:
+    /// against its geometry when `geometry`, else through its fields alone.
+    ///
+    /// # Errors
+    /// Allocation or device errors.
+    pub fn trace_rays(
+        &self,
+        ctx: &GpuContext,
+        rays: &[RayQuery],
+        geometry: bool,
+    ) -> Result<Vec<RayResult>, GpuError> {
+        if rays.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut p = self.base;
+        if !geometry {
+            p.misc[0] = 0;
+        }
+        let queries: Vec<GpuRay> = rays
+            .iter()
+            .map(|r| {
+                let (kind, a, b) = match r.stop {
+                    None => (layout::stop::NONE, [0.0; 4], [0.0; 4]),
+                    Some(StopSurface::Plane { point, normal }) => {
+                        (layout::stop::PLANE, v4(point, 0.0), v4(normal, 0.0))
+                    }
+                    Some(StopSurface::Sphere { centre, radius }) => {
+                        (layout::stop::SPHERE, v4(centre, radius), [0.0; 4])
+                    }
+                };
+                GpuRay {
+                    origin: v4(r.origin, 0.0),
+                    dir: v4(r.direction, 0.0),
+                    stop_a: a,
+                    stop_b: b,
+                    stop_kind: [kind, 0, 0, 0],
+                }
+            })
+            .collect();
+        let uniform = wgpu::BufferUsages::UNIFORM;
+        let storage = wgpu::BufferUsages::STORAGE;
+        let params = ctx.buffer("rays", "params", uniform, bytemuck::bytes_of(&p), 0)?;
+        let input = ctx.buffer("rays", "rays", storage, bytemuck::cast_slice(&queries), 0)?;
+        let out_bytes = (rays.len() * std::mem::size_of::<GpuRayResult>()) as u64;
+        let output = ctx.buffer(
+            "rays",
+            "results",
+            storage | wgpu::BufferUsages::COPY_SRC,
+            &[],
+            out_bytes,
+        )?;
+        let g0 = self.bind_group(ctx, params.buffer());
+        let g1 = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("rays"),
+            layout: &ctx.pipelines.trace_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: input.buffer().as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: output.buffer().as_entire_binding(),
+                },
+            ],
+        });
+        ctx.dispatch(&ctx.pipelines.trace, [&g0, &g1], rays.len() as u32);
+        let bytes = ctx.read_back(output.buffer(), out_bytes)?;
+        let results: &[GpuRayResult] = bytemuck::cast_slice(&bytes);
+        let d = |v: [f32; 4]| DVec3::new(f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
+        Ok(results
+            .iter()
+            .map(|r| RayResult {
+                termination: match r.info[0] {
+                    0 => Termination::Escaped,
+                    1 => Termination::Captured,
+                    2 => Termination::StepBudget,
+                    3 => Termination::Stopped,
+                    _ => Termination::Hit,
+                },
+                position: d(r.position),
+                direction: d(r.direction),
+                optical_path: f64::from(r.position[3]),
+                path_length: f64::from(r.direction[3]),
+                segments: r.info[1],
+                steps: r.info[2],
+                instance: (r.info[3] != NONE).then_some(r.info[3]),
+            })
+            .collect())
+    }
+}
+
+use bytemuck::Zeroable;

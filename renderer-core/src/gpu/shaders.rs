@@ -1,0 +1,60 @@
+//! The WGSL program: the generated prelude ([`super::layout::prelude`]) followed by
+//! the files of `shaders/`, included at compile time. One module holds every entry
+//! point (`render`, `trace_rays`), so the integrator, traversal and shading exist once.
+
+/// The shader files, in the order they are joined.
+pub const FILES: [(&str, &str); 4] = [
+    (
+        "shaders/common.wgsl",
+        include_str!("../../../shaders/common.wgsl"),
+    ),
+    (
+        "shaders/intersect.wgsl",
+        include_str!("../../../shaders/intersect.wgsl"),
+    ),
+    (
+        "shaders/integrate.wgsl",
+        include_str!("../../../shaders/integrate.wgsl"),
+    ),
+    (
+        "shaders/shade.wgsl",
+        include_str!("../../../shaders/shade.wgsl"),
+    ),
+];
+
+/// The whole program: the prelude, then each file.
+#[must_use]
+pub fn source() -> String {
+    assemble(&FILES)
+}
+
+/// Joins a prelude and `files` (name, text) into one program.
+#[must_use]
+pub fn assemble(files: &[(&str, &str)]) -> String {
+    let mut s = super::layout::prelude();
+    for (_, text) in files {
+        s += text;
+        if !text.ends_with('\n') {
+            s.push('\n');
+        }
+    }
+    s
+}
+
+/// Which file and line (1-based) the 1-based `line` of [`assemble`]'s output comes
+/// from (`<generated prelude>` for the prelude).
+#[must_use]
+pub fn locate(files: &[(&'static str, &str)], line: usize) -> (&'static str, usize) {
+    let mut start = super::layout::prelude().lines().count();
+    if line <= start {
+        return ("<generated prelude>", line);
+    }
+    for (name, text) in files {
+        let n = text.lines().count();
+        if line <= start + n {
+            return (name, line - start);
+        }
+        start += n;
+    }
+    ("<end>", line - start)
+}

@@ -1,0 +1,732 @@
+// The curved-ray integrator, as renderer-core's integrator module: fields (GRIN
+// primitives and Schwarzschild masses), the curvature-bound grid, adaptive
+// Dormand-Prince 5(4) steps limited by the chord deviation h^2 kappa / 8, straight
+// flight outside every field, stop surfaces, and the soft gate (an uncertain miss
+// redoes the step four times finer). f32 throughout: the host keeps the RK tolerance
+// above f32 rounding.
+
+const TERM_ESCAPED: u32 = 0u;
+const TERM_CAPTURED: u32 = 1u;
+const TERM_STEP_BUDGET: u32 = 2u;
+const TERM_STOPPED: u32 = 3u;
+const TERM_HIT: u32 = 4u;
+
+const MODE_CLOSEST: u32 = 0u;
+const MODE_ANY: u32 = 1u;
+const MODE_NONE: u32 = 2u;
+
+const VERDICT_CONTINUE: u32 = 0u;
+const VERDICT_HIT: u32 = 1u;
+const VERDICT_UNCERTAIN: u32 = 2u;
+
+struct Stop {
+    kind: u32,
+    a: vec3<f32>,
+    b: vec3<f32>,
+    radius: f32,
+}
+
+fn no_stop() -> Stop {
+    return Stop(STOP_NONE, vec3<f32>(0.0), vec3<f32>(0.0), 0.0);
+}
+
+fn stop_side(s: Stop, p: vec3<f32>) -> f32 {
+    if s.kind == STOP_PLANE {
+        return dot(p - s.a, s.b);
+    }
+    return length(p - s.a) - s.radius;
+}
+
+// ---- fields ----
+
+fn grid_value(f: GpuField, i: u32, j: u32, k: u32) -> f32 {
+    return scalars[f.head.y + (k * f.head.w + j) * f.head.z + i];
+}
+
+// Trilinear deviation and its exact gradient; w < 0 outside the grid.
+fn grid_sample(f: GpuField, p: vec3<f32>) -> vec4<f32> {
+    let lo = f.p1.xyz;
+    let hi = f.p2.xyz;
+    if !box_contains(lo, hi, p) {
+        return vec4<f32>(0.0);
+    }
+    let h = f.p0.xyz;
+    let dims = vec3<u32>(f.head.z, f.head.w, f.head2.x);
+    let g = (p - lo) / h;
+    let cell = min(vec3<u32>(max(floor(g), vec3<f32>(0.0))), dims - vec3<u32>(2u));
+    let t = clamp(g - vec3<f32>(cell), vec3<f32>(0.0), vec3<f32>(1.0));
+    var c: array<f32, 8>;
+    for (var n = 0u; n < 8u; n++) {
+        c[n] = grid_value(f, cell.x + (n & 1u), cell.y + ((n >> 1u) & 1u), cell.z + ((n >> 2u) & 1u));
+    }
+    let c00 = mix(c[0], c[1], t.x);
+    let c10 = mix(c[2], c[3], t.x);
+    let c01 = mix(c[4], c[5], t.x);
+    let c11 = mix(c[6], c[7], t.x);
+    let value = mix(mix(c00, c10, t.y), mix(c01, c11, t.y), t.z);
+    let dx = mix(mix(c[1] - c[0], c[3] - c[2], t.y), mix(c[5] - c[4], c[7] - c[6], t.y), t.z);
+    let dy = mix(mix(c[2] - c[0], c[3] - c[1], t.x), mix(c[6] - c[4], c[7] - c[5], t.x), t.z);
+    let dz = mix(mix(c[4] - c[0], c[5] - c[1], t.x), mix(c[6] - c[2], c[7] - c[3], t.x), t.y);
+    return vec4<f32>(value, vec3<f32>(dx, dy, dz) / h);
+}
+
+// Index deviation from the background and its gradient (x: deviation, yzw: gradient).
+fn index_deviation(f: GpuField, p: vec3<f32>, background: f32) -> vec4<f32> {
+    let kind = f.head.x;
+    if kind == FIELD_LINEAR {
+        if box_contains(f.p1.xyz, f.p2.xyz, p) {
+            return vec4<f32>(f.p0.w + dot(f.p0.xyz, p) - background, f.p0.xyz);
+        }
+    } else if kind == FIELD_LUNEBURG {
+        let d = p - f.p0.xyz;
+        let r2 = f.p0.w * f.p0.w;
+        let u2 = length2(d) / r2;
+        if u2 < 1.0 {
+            let n = sqrt(2.0 - u2);
+            return vec4<f32>(n - 1.0, -d / (r2 * n));
+        }
+    } else if kind == FIELD_FISHEYE {
+        let d = p - f.p0.xyz;
+        let r2 = length2(d);
+        let extent = f.p1.y;
+        if r2 < extent * extent {
+            let rr = f.p0.w * f.p0.w;
+            let q = 1.0 + r2 / rr;
+            let n0 = f.p1.x;
+            return vec4<f32>(n0 / q - f.p1.z, d * (-2.0 * n0 / (rr * q * q)));
+        }
+    } else if kind == FIELD_GAUSSIAN {
+        let d = p - f.p0.xyz;
+        let r2 = length2(d);
+        let s2 = f.p0.w * f.p0.w;
+        if r2 < 16.0 * s2 {
+            let g = f.p1.x * exp(-r2 / (2.0 * s2));
+            return vec4<f32>(g, d * (-g / s2));
+        }
+    } else if kind == FIELD_GRID {
+        return grid_sample(f, p);
+    }
+    return vec4<f32>(0.0);
+}
+
+// Refractive index (x) and its gradient (yzw).
+fn medium_index(p: vec3<f32>) -> vec4<f32> {
+    var out = vec4<f32>(params.tol.x, 0.0, 0.0, 0.0);
+    for (var i = 0u; i < params.counts.x; i++) {
+        out += index_deviation(fields[i], p, params.tol.x);
+    }
+    return out;
+}
+
+// Summed geodesic acceleration of the masses for direction v.
+fn medium_acceleration(p: vec3<f32>, v: vec3<f32>) -> vec3<f32> {
+    var a = vec3<f32>(0.0);
+    for (var i = 0u; i < params.counts.x; i++) {
+        let f = fields[i];
+        if f.head.x == FIELD_MASS {
+            let x = p - f.p0.xyz;
+            let r2 = length2(x);
+            if r2 < f.p1.x * f.p1.x {
+                let h2 = length2(cross(x, v));
+                a += x * (-1.5 * f.p0.w * h2 / (r2 * r2 * sqrt(r2)));
+            }
+        }
+    }
+    return a;
+}
+
+// ---- the curvature-bound grid ----
+
+fn has_grid() -> bool {
+    return params.grid_dims.x > 0u;
+}
+
+fn grid_cell_min() -> f32 {
+    return params.grid_min.w;
+}
+
+// Cell of p, or x = NONE outside.
+fn grid_cell_of(p: vec3<f32>) -> vec3<u32> {
+    if !has_grid() || !box_contains(params.grid_min.xyz, params.grid_max.xyz, p) {
+        return vec3<u32>(NONE);
+    }
+    let f = (p - params.grid_min.xyz) / params.grid_cell.xyz;
+    return min(vec3<u32>(f), params.grid_dims.xyz - vec3<u32>(1u));
+}
+
+fn grid_kappa(c: vec3<u32>) -> f32 {
+    return scalars[(c.z * params.grid_dims.y + c.y) * params.grid_dims.x + c.x];
+}
+
+fn kappa_at(p: vec3<f32>) -> f32 {
+    let c = grid_cell_of(p);
+    if c.x == NONE {
+        return 0.0;
+    }
+    return grid_kappa(c);
+}
+
+// Distance along p + t d to the first cell with curvature; < 0: none.
+fn straight_run(p: vec3<f32>, d: vec3<f32>) -> f32 {
+    if !has_grid() {
+        return -1.0;
+    }
+    let iv = box_interval(params.grid_min.xyz, params.grid_max.xyz, p, d);
+    if iv.x > iv.y {
+        return -1.0;
+    }
+    var t = max(iv.x, 0.0);
+    // f32: the nudge past a cell boundary must exceed the rounding of p + t d.
+    let eps = 1e-4 * grid_cell_min() + 1e-6 * (max3(abs(p)) + t);
+    let guard = 4u * (params.grid_dims.x + params.grid_dims.y + params.grid_dims.z) + 8u;
+    for (var g = 0u; g < guard && t <= iv.y; g++) {
+        let q = p + d * (t + eps);
+        let c = grid_cell_of(q);
+        if c.x == NONE {
+            return -1.0;
+        }
+        if grid_kappa(c) > 0.0 {
+            return t;
+        }
+        let lo = params.grid_min.xyz + params.grid_cell.xyz * vec3<f32>(c);
+        let cell = box_interval(lo, lo + params.grid_cell.xyz, q, d);
+        if cell.x > cell.y {
+            return -1.0;
+        }
+        t += eps + max(cell.y, 0.0);
+    }
+    return -1.0;
+}
+
+// ---- the integrator ----
+
+struct State {
+    x: vec3<f32>,
+    p: vec3<f32>,
+    opl: f32,
+}
+
+struct Deriv {
+    dx: vec3<f32>,
+    dp: vec3<f32>,
+    dopl: f32,
+}
+
+fn deriv(s: State) -> Deriv {
+    let ng = medium_index(s.x);
+    let dx = s.p / ng.x;
+    var a = vec3<f32>(0.0);
+    if params.counts.w > 0u {
+        a = medium_acceleration(s.x, dx);
+    }
+    return Deriv(dx, ng.yzw + a * ng.x, ng.x * length(dx));
+}
+
+fn in_field(p: vec3<f32>) -> bool {
+    if params.counts.w > 0u {
+        for (var i = 0u; i < params.counts.x; i++) {
+            let f = fields[i];
+            if f.head.x == FIELD_MASS && length2(p - f.p0.xyz) < f.p1.x * f.p1.x {
+                return true;
+            }
+        }
+    }
+    return kappa_at(p) > 0.0;
+}
+
+// Straight distance from p along unit d before anything bends the ray; < 0: never.
+fn straight_distance(p: vec3<f32>, d: vec3<f32>) -> f32 {
+    var best = straight_run(p, d);
+    if params.counts.w > 0u {
+        for (var i = 0u; i < params.counts.x; i++) {
+            let f = fields[i];
+            if f.head.x != FIELD_MASS {
+                continue;
+            }
+            let oc = p - f.p0.xyz;
+            let b = dot(oc, d);
+            let disc = b * b - (length2(oc) - f.p1.x * f.p1.x);
+            if disc >= 0.0 && -b + sqrt(disc) > 0.0 {
+                let t = max(-b - sqrt(disc), 0.0);
+                best = select(t, min(best, t), best >= 0.0);
+            }
+        }
+    }
+    return best;
+}
+
+fn kappa_bound(x: vec3<f32>, h: f32) -> f32 {
+    var k = kappa_at(x);
+    if params.counts.w > 0u {
+        for (var i = 0u; i < params.counts.x; i++) {
+            let f = fields[i];
+            if f.head.x == FIELD_MASS {
+                let rs = f.p0.w;
+                let r = max(length(x - f.p0.xyz) - h, rs);
+                k += 1.5 * rs / (r * r);
+            }
+        }
+    }
+    return k;
+}
+
+fn captured(x: vec3<f32>) -> bool {
+    if params.counts.w > 0u {
+        for (var i = 0u; i < params.counts.x; i++) {
+            let f = fields[i];
+            if f.head.x == FIELD_MASS && length2(x - f.p0.xyz) <= f.p0.w * f.p0.w {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+fn advance(s: State, d: Deriv, a: f32) -> State {
+    return State(s.x + d.dx * a, s.p + d.dp * a, s.opl + d.dopl * a);
+}
+
+struct Step {
+    s: State,
+    err: f32,
+}
+
+// Dormand-Prince 5(4) tableau, row i (zero-padded to 6) giving stage i from the
+// stages before it; row 6 is the 5th-order solution, whose derivative is the 7th
+// stage (FSAL).
+const DP_A = array<f32, 42>(
+    0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+    0.2, 0.0, 0.0, 0.0, 0.0, 0.0,
+    0.075, 0.225, 0.0, 0.0, 0.0, 0.0,
+    0.9777777777777777, -3.7333333333333334, 3.5555555555555554, 0.0, 0.0, 0.0,
+    2.9525986892242035, -11.595793324188385, 9.822892851699436, -0.2908093278463649, 0.0, 0.0,
+    2.8462752525252526, -10.757575757575758, 8.906422717743473, 0.2784090909090909, -0.2735313036020583, 0.0,
+    0.09114583333333333, 0.0, 0.44923629829290207, 0.6510416666666666, -0.322376179245283, 0.13095238095238096,
+);
+
+// One Dormand-Prince 5(4) step of size h. The seven stages run in a loop so that
+// the field code is compiled once (drivers inline every call: unrolled stages made
+// the kernel too big to compile in reasonable time on software Vulkan); the sums
+// within a stage are unrolled, because llvmpipe ends an invocation's loops after
+// 65,535 iterations in all, and every loop turn counts against a long ray.
+fn dp_step(s: State, h: f32) -> Step {
+    var a = DP_A;
+    var kx: array<vec3<f32>, 7>;
+    var kp: array<vec3<f32>, 7>;
+    var ko: array<f32, 7>;
+    var out = s;
+    for (var i = 0u; i < 7u; i++) {
+        let r = 6u * i;
+        let c0 = a[r] * h;
+        let c1 = a[r + 1u] * h;
+        let c2 = a[r + 2u] * h;
+        let c3 = a[r + 3u] * h;
+        let c4 = a[r + 4u] * h;
+        let c5 = a[r + 5u] * h;
+        var st = s;
+        st.x += kx[0] * c0 + kx[1] * c1 + kx[2] * c2 + kx[3] * c3 + kx[4] * c4 + kx[5] * c5;
+        st.p += kp[0] * c0 + kp[1] * c1 + kp[2] * c2 + kp[3] * c3 + kp[4] * c4 + kp[5] * c5;
+        st.opl += ko[0] * c0 + ko[1] * c1 + ko[2] * c2 + ko[3] * c3 + ko[4] * c4 + ko[5] * c5;
+        let d = deriv(st);
+        kx[i] = d.dx;
+        kp[i] = d.dp;
+        ko[i] = d.dopl;
+        out = st;
+    }
+    let e1 = 0.0012326388888888888 * h;
+    let e3 = -0.0042527702905061394 * h;
+    let e4 = 0.03697916666666667 * h;
+    let e5 = -0.05086379716981132 * h;
+    let e6 = 0.0419047619047619 * h;
+    let e7 = -0.025 * h;
+    let ex = kx[0] * e1 + kx[2] * e3 + kx[3] * e4 + kx[4] * e5 + kx[5] * e6 + kx[6] * e7;
+    let ep = kp[0] * e1 + kp[2] * e3 + kp[3] * e4 + kp[4] * e5 + kp[5] * e6 + kp[6] * e7;
+    // The index at the end is the last stage's (kx = p / n there).
+    let n = max(length(out.p) / max(length(kx[6]), 1e-30), 1e-6);
+    return Step(out, max(length(ex), length(ep) / max(n, length(out.p))));
+}
+
+fn single_mass() -> GpuField {
+    return fields[params.misc.z];
+}
+
+// Invariants re-imposed after each step (see the CPU integrator).
+fn reimpose(s: ptr<function, State>, h0: f32, energy0: f32) {
+    let ng = medium_index((*s).x);
+    if params.counts.w == 0u {
+        let len = length((*s).p);
+        if len > 0.0 {
+            (*s).p *= ng.x / len;
+        }
+    } else if params.misc.z != NONE && all(ng.yzw == vec3<f32>(0.0)) {
+        let m = single_mass();
+        let rs = m.p0.w;
+        let x = (*s).x - m.p0.xyz;
+        let r = length(x);
+        let h_now = length(cross(x, (*s).p));
+        let v2 = 2.0 * energy0 + rs * h_now * h_now / (r * r * r);
+        if v2 > 0.0 && h_now > 0.0 {
+            (*s).p = normalize((*s).p) * sqrt(v2);
+            let radial = x / r;
+            let vr = radial * dot((*s).p, radial);
+            let vt = (*s).p - vr;
+            let vt_len = length(vt);
+            if vt_len > 0.0 {
+                let want = h0 / r;
+                let speed = length((*s).p);
+                let vt_new = vt * (want / vt_len);
+                let vr_len2 = max(speed * speed - want * want, 0.0);
+                let vr_sign = sign(dot((*s).p, radial));
+                (*s).p = vt_new + radial * (select(vr_sign, 1.0, vr_sign == 0.0) * sqrt(vr_len2));
+            }
+        }
+    }
+}
+
+fn launch_speed(s: ptr<function, State>) {
+    if params.misc.z == NONE {
+        return;
+    }
+    let m = single_mass();
+    let rs = m.p0.w;
+    let x = (*s).x - m.p0.xyz;
+    let r = length(x);
+    if r >= m.p1.x || r <= rs {
+        return;
+    }
+    let d = normalize_or_x((*s).p);
+    let sin2 = length2(cross(x, d)) / (r * r);
+    (*s).p = d / sqrt(1.0 - rs * sin2 / r);
+}
+
+fn mass_invariants(s: State) -> vec2<f32> {
+    if params.misc.z == NONE {
+        return vec2<f32>(0.0);
+    }
+    let m = single_mass();
+    let x = s.x - m.p0.xyz;
+    let h = length(cross(x, s.p));
+    let r = length(x);
+    return vec2<f32>(h, 0.5 * length2(s.p) - m.p0.w * h * h / (2.0 * r * r * r));
+}
+
+// Where the straight piece o + t d, 0 < t <= len, meets the surface; < 0: nowhere.
+fn straight_crossing(stop: Stop, o: vec3<f32>, d: vec3<f32>, len: f32) -> f32 {
+    var t = -1.0;
+    if stop.kind == STOP_PLANE {
+        let den = dot(d, stop.b);
+        if den == 0.0 {
+            return -1.0;
+        }
+        t = dot(stop.a - o, stop.b) / den;
+    } else if stop.kind == STOP_SPHERE {
+        let oc = o - stop.a;
+        let b = dot(oc, d);
+        let disc = b * b - (length2(oc) - stop.radius * stop.radius);
+        if disc < 0.0 {
+            return -1.0;
+        }
+        let t0 = -b - sqrt(disc);
+        t = select(-b + sqrt(disc), t0, t0 > 0.0);
+    }
+    if t > 0.0 && t <= len {
+        return t;
+    }
+    return -1.0;
+}
+
+// ---- segments against the scene (the consumer of the CPU's trace) ----
+
+struct Consumer {
+    mode: u32,
+    ray_left: u32,
+    length: f32,
+    unused: f32,
+    hit: Hit,
+    hit_position: vec3<f32>,
+}
+
+// As the CPU's: only a ray's first segment keeps a distance from its start.
+fn segment_ray(start: vec3<f32>, end: vec3<f32>, first: bool) -> Ray {
+    let d = end - start;
+    let eps = 1e-7 * (1.0 + max3(abs(start)));
+    return Ray(start, d, select(0.0, eps / max(length(d), 1e-30), first), 1.0);
+}
+
+fn envelope_overlaps(start: vec3<f32>, end: vec3<f32>, r: f32) -> bool {
+    return scene_overlaps(min(start, end) - vec3<f32>(r), max(start, end) + vec3<f32>(r));
+}
+
+fn consume(c: ptr<function, Consumer>, start: vec3<f32>, end: vec3<f32>, deviation: f32, first: bool) -> u32 {
+    let mode = (*c).mode;
+    if mode == MODE_NONE {
+        return VERDICT_CONTINUE;
+    }
+    let ray = segment_ray(start, end, first);
+    let seg_len = length(end - start);
+    let h = scene_intersect(ray, mode == MODE_ANY);
+    if h.slot != NONE {
+        if mode == MODE_CLOSEST {
+            let position = start + (end - start) * h.t;
+            (*c).length += seg_len * h.t;
+            (*c).unused = medium_index(position).x * (1.0 - h.t) * seg_len;
+            (*c).hit = h;
+            (*c).hit_position = position;
+        }
+        return VERDICT_HIT;
+    }
+    if deviation > 0.0 && (*c).ray_left > 0u && envelope_overlaps(start, end, deviation) {
+        (*c).ray_left -= 1u;
+        return VERDICT_UNCERTAIN;
+    }
+    (*c).length += seg_len;
+    return VERDICT_CONTINUE;
+}
+
+struct TraceOut {
+    term: u32,
+    position: vec3<f32>,
+    direction: vec3<f32>,
+    opl: f32,
+    steps: u32,
+    segments: u32,
+    subdivisions: u32,
+    hit: Hit,
+    path_length: f32,
+}
+
+fn finish(c: Consumer, term: u32, s: State, origin: vec3<f32>, steps: u32, segments: u32, subdivisions: u32) -> TraceOut {
+    var out = TraceOut(term, s.x, normalize_or_x(s.p), s.opl, steps, segments, subdivisions, no_hit(), c.length);
+    if c.mode == MODE_CLOSEST && c.hit.slot != NONE {
+        out.position = c.hit_position;
+        out.term = TERM_HIT;
+        out.opl -= c.unused;
+        out.hit = c.hit;
+    } else if c.mode == MODE_ANY && term == TERM_HIT {
+        out.position = origin;
+    }
+    return out;
+}
+
+const PHASE_STEP: u32 = 0u;
+const PHASE_PROBE: u32 = 1u;
+const PHASE_CROSS: u32 = 2u;
+
+const EMIT_NONE: u32 = 0u;
+const EMIT_STRAIGHT: u32 = 1u;
+const EMIT_STOPPED: u32 = 2u;
+const EMIT_CURVED: u32 = 3u;
+
+// Traces a curved ray, testing each segment against the scene as it is made
+// (`mode`: closest hit, any hit, or no geometry). The logic is the CPU integrator's;
+// its shape is a loop with one Runge-Kutta step and one segment test per turn (a
+// phase says what the step is for: a normal step, a probe of a sphere the chord
+// passes near, or a secant iteration towards a stop surface), so that each is
+// compiled once.
+fn trace(origin: vec3<f32>, direction: vec3<f32>, stop: Stop, mode: u32) -> TraceOut {
+    var c = Consumer(mode, params.seed.w, 0.0, 0.0, no_hit(), vec3<f32>(0.0));
+    var s = State(origin, normalize_or_x(direction) * medium_index(origin).x, 0.0);
+    launch_speed(&s);
+    var steps = 0u;
+    var segments = 0u;
+    var subdivisions = 0u;
+    var gate_budget = params.seed.w;
+    var h = 1.0;
+    if has_grid() {
+        h = grid_cell_min() * 0.25;
+    }
+    var inv = mass_invariants(s);
+    let geometric = params.tol.y;
+    let rk = params.tol.z;
+    var phase = PHASE_STEP;
+    // A normal step waiting for a probe's answer.
+    var pending = s;
+    var pending_err = 0.0;
+    var h_try = 0.0;
+    var kappa = 0.0;
+    // Secant state towards a stop surface.
+    var lo = 0.0;
+    var hi = 0.0;
+    var f_lo = 0.0;
+    var f_hi = 0.0;
+    var iter = 0u;
+    var probe_t = 0.0;
+    var escaping = false;
+    // Every turn is a step, a straight flight, a probe or a secant iteration: at most
+    // a few per step, so this bound is never reached by a ray within its step budget.
+    let max_turns = 4u * min(params.seed.z, 0x3fffffffu) + 64u;
+    for (var turn = 0u; turn < max_turns; turn++) {
+        var emit = EMIT_NONE;
+        var seg_start = s.x;
+        var seg_end = s.x;
+        var seg_dev = 0.0;
+        var eval_h = 0.0;
+        if phase == PHASE_STEP {
+            if steps >= params.seed.z {
+                return finish(c, TERM_STEP_BUDGET, s, origin, steps, segments, subdivisions);
+            }
+            if captured(s.x) {
+                return finish(c, TERM_CAPTURED, s, origin, steps, segments, subdivisions);
+            }
+            let dir = normalize_or_x(s.p);
+            if !in_field(s.x) {
+                // Straight flight to the next field, or to infinity.
+                let n = medium_index(s.x).x;
+                let run = straight_distance(s.x, dir);
+                var len = params.tol.w;
+                if run >= 0.0 {
+                    len = run + 1e-6 * (1.0 + run + max3(abs(s.x)));
+                }
+                escaping = run < 0.0;
+                let t_stop = straight_crossing(stop, s.x, dir, len);
+                emit = EMIT_STRAIGHT;
+                if t_stop > 0.0 {
+                    len = t_stop;
+                    emit = EMIT_STOPPED;
+                }
+                seg_end = s.x + dir * len;
+                s.opl += n * len;
+                s.x = seg_end;
+            } else {
+                // Curved step: limited by the chord deviation and the grid cell.
+                h_try = h;
+                if kappa_at(s.x) > 0.0 {
+                    h_try = min(h_try, grid_cell_min());
+                }
+                if params.counts.w > 0u {
+                    for (var i = 0u; i < params.counts.x; i++) {
+                        let f = fields[i];
+                        if f.head.x == FIELD_MASS {
+                            h_try = min(h_try, 0.5 * length(s.x - f.p0.xyz));
+                        }
+                    }
+                }
+                kappa = kappa_bound(s.x, h_try);
+                if kappa > 0.0 {
+                    h_try = min(h_try, sqrt(8.0 * geometric / kappa));
+                }
+                eval_h = h_try;
+            }
+        } else if phase == PHASE_PROBE {
+            eval_h = probe_t;
+        } else {
+            var t = 0.5 * (lo + hi);
+            if f_hi != f_lo {
+                t = hi - f_hi * (hi - lo) / (f_hi - f_lo);
+            }
+            eval_h = clamp(t, lo + 1e-3 * (hi - lo), hi - 1e-3 * (hi - lo));
+        }
+        if emit == EMIT_NONE {
+            let step = dp_step(s, eval_h);
+            if phase == PHASE_STEP {
+                steps += 1u;
+                if step.err > rk && h_try > 1e-12 {
+                    h = h_try * max(0.9 * pow(rk / step.err, 0.2), 0.1);
+                    continue;
+                }
+                pending = step.s;
+                pending_err = step.err;
+                reimpose(&pending, inv.x, inv.y);
+                emit = EMIT_CURVED;
+                if stop.kind != STOP_NONE {
+                    let a = stop_side(stop, s.x);
+                    if a != 0.0 {
+                        if a * stop_side(stop, pending.x) <= 0.0 {
+                            // The step crosses: find where (the secant method on the
+                            // step length, from the unconstrained end).
+                            lo = 0.0;
+                            hi = h_try;
+                            f_lo = a;
+                            f_hi = stop_side(stop, step.s.x);
+                            iter = 0u;
+                            phase = PHASE_CROSS;
+                            continue;
+                        }
+                        if stop.kind == STOP_SPHERE {
+                            let chord = pending.x - s.x;
+                            let len2 = length2(chord);
+                            if len2 > 0.0 {
+                                let lambda = clamp(dot(stop.a - s.x, chord) / len2, 0.0, 1.0);
+                                let deviation = h_try * h_try * kappa / 8.0;
+                                if length(s.x + chord * lambda - stop.a) <= stop.radius + deviation {
+                                    probe_t = h_try * lambda;
+                                    phase = PHASE_PROBE;
+                                    continue;
+                                }
+                            }
+                        }
+                    }
+                }
+            } else if phase == PHASE_PROBE {
+                phase = PHASE_STEP;
+                if stop_side(stop, step.s.x) * stop_side(stop, s.x) < 0.0 {
+                    lo = 0.0;
+                    hi = probe_t;
+                    f_lo = stop_side(stop, s.x);
+                    f_hi = stop_side(stop, step.s.x);
+                    iter = 0u;
+                    phase = PHASE_CROSS;
+                    continue;
+                }
+                emit = EMIT_CURVED;
+            } else {
+                let f = stop_side(stop, step.s.x);
+                iter += 1u;
+                let done = abs(f) < 1e-7 * (1.0 + length(step.s.x)) || (hi - lo) < 1e-7 * h_try || iter >= 40u;
+                if !done {
+                    if (f < 0.0) == (f_lo < 0.0) {
+                        lo = eval_h;
+                        f_lo = f;
+                    } else {
+                        hi = eval_h;
+                        f_hi = f;
+                    }
+                    continue;
+                }
+                emit = EMIT_STOPPED;
+                seg_end = step.s.x;
+                seg_dev = eval_h * eval_h * kappa / 8.0;
+                s = step.s;
+            }
+            if emit == EMIT_CURVED {
+                seg_end = pending.x;
+                seg_dev = h_try * h_try * kappa / 8.0;
+            }
+        }
+        segments += 1u;
+        let verdict = consume(&c, seg_start, seg_end, seg_dev, segments == 1u);
+        if verdict == VERDICT_HIT {
+            if emit == EMIT_CURVED {
+                s = pending;
+            }
+            return finish(c, TERM_HIT, s, origin, steps, segments, subdivisions);
+        }
+        if emit == EMIT_STOPPED {
+            return finish(c, TERM_STOPPED, s, origin, steps, segments, subdivisions);
+        }
+        if emit == EMIT_STRAIGHT {
+            if escaping {
+                return finish(c, TERM_ESCAPED, s, origin, steps, segments, subdivisions);
+            }
+            launch_speed(&s);
+            inv = mass_invariants(s);
+            continue;
+        }
+        // A curved step.
+        if verdict == VERDICT_UNCERTAIN && gate_budget > 0u && h_try > 1e-9 {
+            // Soft gate: forget this step and redo it finer.
+            gate_budget -= 1u;
+            subdivisions += 1u;
+            segments -= 1u;
+            h = h_try / 4.0;
+            continue;
+        }
+        s = pending;
+        if pending_err > 0.0 {
+            h = h_try * clamp(0.9 * pow(rk / pending_err, 0.2), 0.2, 5.0);
+        } else {
+            h = h_try * 5.0;
+        }
+    }
+    return finish(c, TERM_STEP_BUDGET, s, origin, steps, segments, subdivisions);
+}

@@ -1,0 +1,298 @@
+// Straight segments against the TLAS and the BLASes: the binary BVH in the layout of
+// renderer-core's accel module (uploaded as-is, indices made global), closest hit,
+// any hit, and the box-overlap query of the soft gate.
+
+struct Ray {
+    origin: vec3<f32>,
+    dir: vec3<f32>,
+    t_min: f32,
+    t_max: f32,
+}
+
+struct Hit {
+    t: f32,
+    slot: u32,
+    instance: u32,
+    u: f32,
+    v: f32,
+    normal: vec3<f32>,
+}
+
+fn no_hit() -> Hit {
+    return Hit(INF, NONE, NONE, 0.0, 0.0, vec3<f32>(0.0));
+}
+
+fn safe_inverse(d: vec3<f32>) -> vec3<f32> {
+    let tiny = vec3<f32>(1e-30);
+    let s = select(vec3<f32>(-1.0), vec3<f32>(1.0), d >= vec3<f32>(0.0));
+    return 1.0 / select(d, s * tiny, abs(d) < tiny);
+}
+
+// Entry distance into the node's box within [t_min, t_max], or INF.
+fn slab(n: u32, o: vec3<f32>, inv: vec3<f32>, t_min: f32, t_max: f32) -> f32 {
+    let node = nodes[n];
+    let t0 = (node.min - o) * inv;
+    let t1 = (node.max - o) * inv;
+    let lo = max(max3(min(t0, t1)), t_min);
+    let hi = min(min3(max(t0, t1)), t_max);
+    return select(INF, lo, lo <= hi);
+}
+
+// Moller-Trumbore: (t, u, v) with t < 0 for a miss.
+fn intersect_triangle(slot: u32, ray: Ray, t_max: f32) -> vec3<f32> {
+    let tri = triangles[slot];
+    let e1 = tri.e1.xyz;
+    let e2 = tri.e2.xyz;
+    let p = cross(ray.dir, e2);
+    let det = dot(e1, p);
+    let miss = vec3<f32>(-1.0, 0.0, 0.0);
+    if abs(det) < 1e-12 {
+        return miss;
+    }
+    let inv = 1.0 / det;
+    let s = ray.origin - tri.v0.xyz;
+    let u = dot(s, p) * inv;
+    if u < 0.0 || u > 1.0 {
+        return miss;
+    }
+    let q = cross(s, e1);
+    let v = dot(ray.dir, q) * inv;
+    if v < 0.0 || u + v > 1.0 {
+        return miss;
+    }
+    let t = dot(e2, q) * inv;
+    if t >= ray.t_min && t <= t_max {
+        return vec3<f32>(t, u, v);
+    }
+    return miss;
+}
+
+// The nearest hit in one BLAS (object-space ray), or any hit when `any`.
+fn blas_intersect(root: u32, ray: Ray, any: bool) -> Hit {
+    var best = no_hit();
+    let inv = safe_inverse(ray.dir);
+    var t_max = ray.t_max;
+    var stack_node: array<u32, STACK_DEPTH>;
+    var stack_t: array<f32, STACK_DEPTH>;
+    var sp = 0u;
+    var node = root;
+    loop {
+        let n = nodes[node];
+        var descend = false;
+        if n.count > 0u {
+            for (var k = 0u; k < n.count; k++) {
+                let slot = n.left_or_first + k;
+                let r = intersect_triangle(slot, ray, t_max);
+                if r.x >= 0.0 {
+                    t_max = r.x;
+                    best = Hit(r.x, slot, NONE, r.y, r.z, vec3<f32>(0.0));
+                    if any {
+                        return best;
+                    }
+                }
+            }
+        } else {
+            let a = n.left_or_first;
+            let b = a + 1u;
+            let ta = slab(a, ray.origin, inv, ray.t_min, t_max);
+            let tb = slab(b, ray.origin, inv, ray.t_min, t_max);
+            var near = a;
+            var far = b;
+            var tn = ta;
+            var tf = tb;
+            if tb < ta {
+                near = b;
+                far = a;
+                tn = tb;
+                tf = ta;
+            }
+            if tn < INF {
+                if tf < INF && sp < STACK_DEPTH {
+                    stack_node[sp] = far;
+                    stack_t[sp] = tf;
+                    sp += 1u;
+                }
+                node = near;
+                descend = true;
+            }
+        }
+        if !descend {
+            var found = false;
+            while sp > 0u {
+                sp -= 1u;
+                if stack_t[sp] <= t_max {
+                    node = stack_node[sp];
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                break;
+            }
+        }
+    }
+    if best.slot != NONE {
+        let tri = triangles[best.slot];
+        best.normal = normalize(cross(tri.e1.xyz, tri.e2.xyz));
+    }
+    return best;
+}
+
+fn to_object(inst: GpuInstance, p: vec3<f32>, w: f32) -> vec3<f32> {
+    let h = vec4<f32>(p, w);
+    return vec3<f32>(dot(inst.inv0, h), dot(inst.inv1, h), dot(inst.inv2, h));
+}
+
+// The nearest hit of a world-space ray (t in the ray's units), or any hit.
+fn scene_intersect(ray: Ray, any: bool) -> Hit {
+    var best = no_hit();
+    if params.misc.x == 0u {
+        return best;
+    }
+    let inv = safe_inverse(ray.dir);
+    var t_max = ray.t_max;
+    var stack_node: array<u32, STACK_DEPTH>;
+    var stack_t: array<f32, STACK_DEPTH>;
+    var sp = 0u;
+    var node = 0u;
+    loop {
+        let n = nodes[node];
+        var descend = false;
+        if n.count > 0u {
+            for (var k = 0u; k < n.count; k++) {
+                let i = tlas_prims[n.left_or_first + k];
+                let inst = instances[i];
+                if inst.root == NONE {
+                    continue;
+                }
+                let local = Ray(to_object(inst, ray.origin, 1.0), to_object(inst, ray.dir, 0.0), ray.t_min, t_max);
+                var h = blas_intersect(inst.root, local, any);
+                if h.slot != NONE {
+                    h.instance = i;
+                    h.normal = normalize(vec3<f32>(dot(inst.nrm0.xyz, h.normal), dot(inst.nrm1.xyz, h.normal), dot(inst.nrm2.xyz, h.normal)));
+                    t_max = h.t;
+                    best = h;
+                    if any {
+                        return best;
+                    }
+                }
+            }
+        } else {
+            let a = n.left_or_first;
+            let b = a + 1u;
+            let ta = slab(a, ray.origin, inv, ray.t_min, t_max);
+            let tb = slab(b, ray.origin, inv, ray.t_min, t_max);
+            var near = a;
+            var far = b;
+            var tn = ta;
+            var tf = tb;
+            if tb < ta {
+                near = b;
+                far = a;
+                tn = tb;
+                tf = ta;
+            }
+            if tn < INF {
+                if tf < INF && sp < STACK_DEPTH {
+                    stack_node[sp] = far;
+                    stack_t[sp] = tf;
+                    sp += 1u;
+                }
+                node = near;
+                descend = true;
+            }
+        }
+        if !descend {
+            var found = false;
+            while sp > 0u {
+                sp -= 1u;
+                if stack_t[sp] <= t_max {
+                    node = stack_node[sp];
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+fn boxes_overlap(alo: vec3<f32>, ahi: vec3<f32>, blo: vec3<f32>, bhi: vec3<f32>) -> bool {
+    return !(any(alo > bhi) || any(ahi < blo));
+}
+
+// Whether some triangle's box in the BLAS overlaps [lo, hi] (object space).
+fn blas_overlaps(root: u32, lo: vec3<f32>, hi: vec3<f32>) -> bool {
+    var stack: array<u32, STACK_DEPTH>;
+    var sp = 1u;
+    stack[0] = root;
+    while sp > 0u {
+        sp -= 1u;
+        let n = nodes[stack[sp]];
+        if !boxes_overlap(n.min, n.max, lo, hi) {
+            continue;
+        }
+        if n.count > 0u {
+            for (var k = 0u; k < n.count; k++) {
+                let t = triangles[n.left_or_first + k];
+                let a = t.v0.xyz;
+                let b = a + t.e1.xyz;
+                let c = a + t.e2.xyz;
+                if boxes_overlap(min(a, min(b, c)), max(a, max(b, c)), lo, hi) {
+                    return true;
+                }
+            }
+        } else if sp + 2u <= STACK_DEPTH {
+            stack[sp] = n.left_or_first;
+            stack[sp + 1u] = n.left_or_first + 1u;
+            sp += 2u;
+        }
+    }
+    return false;
+}
+
+// The soft gate's test: whether geometry may lie in the world box [lo, hi] (the box
+// is carried into each instance's space as the bounds of its transformed corners).
+fn scene_overlaps(lo: vec3<f32>, hi: vec3<f32>) -> bool {
+    if params.misc.x == 0u {
+        return false;
+    }
+    var stack: array<u32, STACK_DEPTH>;
+    var sp = 1u;
+    stack[0] = 0u;
+    while sp > 0u {
+        sp -= 1u;
+        let n = nodes[stack[sp]];
+        if !boxes_overlap(n.min, n.max, lo, hi) {
+            continue;
+        }
+        if n.count > 0u {
+            for (var k = 0u; k < n.count; k++) {
+                let i = tlas_prims[n.left_or_first + k];
+                let inst = instances[i];
+                if inst.root == NONE {
+                    continue;
+                }
+                var olo = vec3<f32>(INF);
+                var ohi = vec3<f32>(-INF);
+                for (var c = 0u; c < 8u; c++) {
+                    let corner = select(lo, hi, vec3<bool>((c & 1u) != 0u, (c & 2u) != 0u, (c & 4u) != 0u));
+                    let q = to_object(inst, corner, 1.0);
+                    olo = min(olo, q);
+                    ohi = max(ohi, q);
+                }
+                if blas_overlaps(inst.root, olo, ohi) {
+                    return true;
+                }
+            }
+        } else if sp + 2u <= STACK_DEPTH {
+            stack[sp] = n.left_or_first;
+            stack[sp + 1u] = n.left_or_first + 1u;
+            sp += 2u;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,559 @@
+// Shading and the path tracer, as renderer-core's shade, lights and path modules:
+// materials, environments, point/directional/emissive lights with next-event
+// estimation and MIS, mirror and Fresnel dielectric, L/n^2 transport; the camera;
+// and the two entry points: `render` (one sample of a range of pixels, added to the
+// film) and `trace_rays` (single curved rays, for golden tests and parity).
+
+// Group 1 of `render`.
+@group(1) @binding(0) var<uniform> dispatch: GpuDispatch;
+@group(1) @binding(1) var<storage, read_write> film: array<GpuPixel>;
+// Rays, segments, soft-gate subdivisions, unused.
+@group(1) @binding(2) var<storage, read_write> stats: array<atomic<u32>, 4>;
+// Group 1 of `trace_rays`.
+@group(1) @binding(3) var<storage, read> rays: array<GpuRay>;
+@group(1) @binding(4) var<storage, read_write> results: array<GpuRayResult>;
+
+fn rem2(x: f32) -> f32 {
+    return x - 2.0 * floor(x / 2.0);
+}
+
+fn texture_sample(base: u32, w: u32, h: u32, u: f32, v: f32) -> vec3<f32> {
+    let wf = f32(w);
+    let hf = f32(h);
+    let x = (u - floor(u)) * wf - 0.5;
+    let y = clamp(clamp(v, 0.0, 1.0) * hf - 0.5, 0.0, hf - 1.0);
+    let x0 = floor(x);
+    let y0 = floor(y);
+    let fx = x - x0;
+    let fy = y - y0;
+    let i0 = u32(x0 - wf * floor(x0 / wf));
+    let i1 = u32((x0 + 1.0) - wf * floor((x0 + 1.0) / wf));
+    let j0 = u32(min(y0, hf - 1.0));
+    let j1 = u32(min(y0 + 1.0, hf - 1.0));
+    let a = texels[base + j0 * w + i0].xyz;
+    let b = texels[base + j0 * w + i1].xyz;
+    let c = texels[base + j1 * w + i0].xyz;
+    let d = texels[base + j1 * w + i1].xyz;
+    return mix(mix(a, b, fx), mix(c, d, fx), fy);
+}
+
+fn is_diffuse(m: GpuMaterial) -> bool {
+    return m.kind == MAT_DIFFUSE || m.kind == MAT_CHECKER || m.kind == MAT_TEXTURE;
+}
+
+fn emitted(m: GpuMaterial) -> vec3<f32> {
+    if m.kind == MAT_EMISSIVE {
+        return m.a.xyz;
+    }
+    if m.kind == MAT_DIFFUSE {
+        return m.b.xyz;
+    }
+    return vec3<f32>(0.0);
+}
+
+fn luminance(c: vec3<f32>) -> f32 {
+    return 0.2126 * c.x + 0.7152 * c.y + 0.0722 * c.z;
+}
+
+fn albedo(m: GpuMaterial, p: vec3<f32>, n: vec3<f32>, h: Hit) -> vec3<f32> {
+    if m.kind == MAT_DIFFUSE {
+        return m.a.xyz;
+    }
+    if m.kind == MAT_CHECKER {
+        let q = floor(p * m.a.w + n * 0.5);
+        if rem2(q.x + q.y + q.z) >= 1.0 {
+            return m.b.xyz;
+        }
+        return m.a.xyz;
+    }
+    if m.kind == MAT_TEXTURE {
+        let inst = instances[h.instance];
+        if inst.uv_base == NONE || m.tex_w == 0u {
+            return vec3<f32>(0.5);
+        }
+        let t = uvs[inst.uv_base + (h.slot - inst.slot_base)];
+        let w = 1.0 - h.u - h.v;
+        let uv = t.a.xy * w + t.a.zw * h.u + t.b.xy * h.v;
+        let r = m.a.w;
+        let v = uv.y * r;
+        return texture_sample(m.tex_base, m.tex_w, m.tex_h, uv.x * r, v - floor(v));
+    }
+    return vec3<f32>(0.0);
+}
+
+fn equirect_uv(dir: vec3<f32>) -> vec2<f32> {
+    let u = 0.5 + atan2(dir.x, -dir.z) / TAU;
+    let v = acos(clamp(dir.y, -1.0, 1.0)) / PI;
+    return vec2<f32>(u - floor(u), v);
+}
+
+fn unit16(bits: u32) -> f32 {
+    return f32(bits & 0xffffu) / 65536.0;
+}
+
+fn star_field(dir: vec3<f32>) -> vec3<f32> {
+    let background = params.env_a.xyz;
+    let a = abs(dir);
+    var face = 0u;
+    var s = 0.0;
+    var t = 0.0;
+    if a.x >= a.y && a.x >= a.z {
+        face = select(0u, 1u, dir.x < 0.0);
+        s = dir.y / a.x;
+        t = dir.z / a.x;
+    } else if a.y >= a.z {
+        face = 2u + select(0u, 1u, dir.y < 0.0);
+        s = dir.x / a.y;
+        t = dir.z / a.y;
+    } else {
+        face = 4u + select(0u, 1u, dir.z < 0.0);
+        s = dir.x / a.z;
+        t = dir.y / a.z;
+    }
+    let n = f32(params.env_tex.w);
+    let fs = (s + 1.0) * 0.5 * n;
+    let ft = (t + 1.0) * 0.5 * n;
+    let i = min(floor(fs), n - 1.0);
+    let j = min(floor(ft), n - 1.0);
+    let iu = u32(i);
+    let ju = u32(j);
+    let key = vec2<u32>(params.env_seed.x, params.env_seed.y) ^ vec2<u32>(0u, face << 26u) ^ vec2<u32>(iu << 29u, iu >> 3u) ^ vec2<u32>(ju, 0u);
+    let hh = mix64(key);
+    if unit16(hh.x) >= params.env_a.w {
+        return background;
+    }
+    let cs = i + 0.25 + 0.5 * unit16(hh.x >> 16u);
+    let ct = j + 0.25 + 0.5 * unit16(hh.y);
+    let r2 = (fs - cs) * (fs - cs) + (ft - ct) * (ft - ct);
+    if r2 > 0.12 * 0.12 {
+        return background;
+    }
+    let u = unit16(hh.y >> 16u);
+    let level = params.env_b.w * max(u * u * u, 0.02);
+    let warm = unit16(mix64(hh).x);
+    return background + level * vec3<f32>(0.75 + 0.25 * warm, 0.85, 1.0 - 0.3 * warm);
+}
+
+fn environment(dir: vec3<f32>) -> vec3<f32> {
+    let kind = params.counts.z;
+    if kind == ENV_CONSTANT {
+        return params.env_a.xyz;
+    }
+    if kind == ENV_GRADIENT {
+        let t = clamp(dir.y, 0.0, 1.0);
+        return params.env_a.xyz * (1.0 - t) + params.env_b.xyz * t;
+    }
+    if kind == ENV_STARS {
+        return star_field(dir);
+    }
+    let uv = equirect_uv(dir);
+    if kind == ENV_CHECKER {
+        let d = params.env_b.w;
+        if rem2(floor(uv.x * 2.0 * d) + floor(uv.y * d)) >= 1.0 {
+            return params.env_b.xyz;
+        }
+        return params.env_a.xyz;
+    }
+    if params.env_tex.y == 0u {
+        return vec3<f32>(0.0);
+    }
+    return texture_sample(params.env_tex.x, params.env_tex.y, params.env_tex.z, uv.x, uv.y) * params.env_a.w;
+}
+
+fn environment_is_black() -> bool {
+    return params.counts.z == ENV_CONSTANT && all(params.env_a.xyz == vec3<f32>(0.0));
+}
+
+fn reflect_dir(d: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
+    return d - n * (2.0 * dot(d, n));
+}
+
+// Fresnel reflectance (x) and cos of the refracted angle (y; < 0: total reflection).
+fn fresnel(cos_i: f32, eta: f32) -> vec2<f32> {
+    let sin2_t = eta * eta * max(1.0 - cos_i * cos_i, 0.0);
+    if sin2_t >= 1.0 {
+        return vec2<f32>(1.0, -1.0);
+    }
+    let cos_t = sqrt(1.0 - sin2_t);
+    let rs = (eta * cos_i - cos_t) / (eta * cos_i + cos_t);
+    let rp = (cos_i - eta * cos_t) / (cos_i + eta * cos_t);
+    return vec2<f32>(0.5 * (rs * rs + rp * rp), cos_t);
+}
+
+fn refract_dir(d: vec3<f32>, n: vec3<f32>, eta: f32, cos_t: f32) -> vec3<f32> {
+    let cos_i = -dot(d, n);
+    return normalize(d * eta + n * (eta * cos_i - cos_t));
+}
+
+fn cosine_direction(n: vec3<f32>, u1: f32, u2: f32) -> vec3<f32> {
+    let ab = orthonormal_pair(n);
+    let phi = TAU * u1;
+    let r = sqrt(u2);
+    return normalize(ab[0] * (r * cos(phi)) + ab[1] * (r * sin(phi)) + n * sqrt(max(1.0 - u2, 0.0)));
+}
+
+fn power_heuristic(a: f32, b: f32) -> f32 {
+    let a2 = a * a;
+    let b2 = b * b;
+    if a2 + b2 == 0.0 {
+        return 0.0;
+    }
+    return a2 / (a2 + b2);
+}
+
+// Rays traced for telemetry: rays, segments, subdivisions.
+struct Tally {
+    rays: u32,
+    segments: u32,
+    subdivisions: u32,
+}
+
+fn tally(t: ptr<function, Tally>, r: TraceOut) {
+    (*t).rays += 1u;
+    (*t).segments += r.segments;
+    (*t).subdivisions += r.subdivisions;
+}
+
+struct EmitterSample {
+    point: vec3<f32>,
+    normal: vec3<f32>,
+    instance: u32,
+    area_pdf: f32,
+}
+
+fn sample_emitter(u0: f32, u1: f32, u2: f32) -> EmitterSample {
+    let count = params.counts.y;
+    // partition_point(cdf <= u0): the first triangle whose cumulative weight is above u0.
+    var lo = 0u;
+    var hi = count;
+    while lo < hi {
+        let mid = (lo + hi) / 2u;
+        if emitters[mid].a.w <= u0 {
+            lo = mid + 1u;
+        } else {
+            hi = mid;
+        }
+    }
+    let e = emitters[min(lo, count - 1u)];
+    let s = sqrt(u1);
+    let b1 = s * (1.0 - u2);
+    let b2 = s * u2;
+    return EmitterSample(e.a.xyz + e.e1.xyz * b1 + e.e2.xyz * b2, e.normal.xyz, e.instance, materials[e.instance].area_pdf);
+}
+
+fn surface_origin(p: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
+    return p + n * 1e-4 * (1.0 + length(p));
+}
+
+struct Record {
+    rgb: vec3<f32>,
+    depth: f32,
+    normal: vec3<f32>,
+    instance: u32,
+    segments: u32,
+}
+
+// What the next traced ray of a path is for.
+const TASK_PATH: u32 = 0u;
+const TASK_LIGHT: u32 = 1u;
+const TASK_ENV: u32 = 2u;
+const TASK_EMITTER: u32 = 3u;
+
+// One camera sample's radiance and first-hit AOVs: the CPU's path::PathContext::sample
+// with lights::direct at each diffuse vertex. Written as a loop that traces one ray
+// per turn (the path ray, then each light's shadow ray, the environment ray and the
+// emitter ray of a diffuse vertex), so that the integrator is compiled once.
+fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: ptr<function, Tally>) -> Record {
+    var rec = Record(vec3<f32>(0.0), 0.0, vec3<f32>(0.0), NONE, 0u);
+    var origin = origin0;
+    var dir = dir0;
+    var radiance = vec3<f32>(0.0);
+    var throughput = vec3<f32>(1.0);
+    var index_here = medium_index(origin).x;
+    var specular = true;
+    var pdf_bsdf = 0.0;
+    var previous = origin;
+    let background = params.tol.x;
+    let max_bounces = params.dims.z;
+    var depth = 0u;
+    var task = TASK_PATH;
+    // The diffuse vertex being lit.
+    var rng = sampler_new(pixel, sample, 1u);
+    var u: array<f32, 5>;
+    var at = vec3<f32>(0.0);
+    var at_n = vec3<f32>(0.0, 1.0, 0.0);
+    var at_albedo = vec3<f32>(0.0);
+    var at_origin = vec3<f32>(0.0);
+    var last = false;
+    var light_i = 0u;
+    var light_value = vec3<f32>(0.0);
+    var emitter = EmitterSample(vec3<f32>(0.0), vec3<f32>(0.0), 0u, 0.0);
+    var cos_x = 0.0;
+    var pdf_light = 0.0;
+    for (var turn = 0u; turn < 4096u; turn++) {
+        // The ray of this turn.
+        var ro = origin;
+        var rd = dir;
+        var stop = no_stop();
+        var mode = MODE_CLOSEST;
+        var skip = false;
+        if task == TASK_LIGHT {
+            ro = at_origin;
+            mode = MODE_ANY;
+            if light_i >= params.dims.w {
+                skip = true;
+            } else {
+                let light = lights[light_i];
+                if light.kind == LIGHT_DIRECTIONAL {
+                    rd = -normalize(light.v.xyz);
+                    light_value = light.c.xyz;
+                } else {
+                    let d = light.v.xyz - at_origin;
+                    let r2 = max(length2(d), 1e-12);
+                    rd = d / sqrt(r2);
+                    light_value = light.c.xyz / r2;
+                    stop = Stop(STOP_SPHERE, light.v.xyz, vec3<f32>(0.0), 1e-6 * (1.0 + sqrt(r2)));
+                }
+                let ratio = index_here / light.c.w;
+                light_value *= ratio * ratio * dot(at_n, rd) / PI;
+                skip = dot(at_n, rd) <= 0.0;
+            }
+        } else if task == TASK_ENV {
+            ro = at_origin;
+            mode = MODE_ANY;
+            skip = environment_is_black();
+            rd = cosine_direction(at_n, u[3], u[4]);
+        } else if task == TASK_EMITTER {
+            ro = at_origin;
+            skip = params.counts.y == 0u;
+            if !skip {
+                emitter = sample_emitter(u[0], u[1], u[2]);
+                let w = emitter.point - at_origin;
+                let d2 = length2(w);
+                rd = w / sqrt(d2);
+                cos_x = dot(at_n, rd);
+                let cos_e = abs(dot(emitter.normal, rd));
+                pdf_light = emitter.area_pdf * d2 / max(cos_e, 1e-30);
+                skip = !(cos_x > 0.0 && cos_e > 1e-9);
+            }
+        }
+        var r: TraceOut;
+        if !skip {
+            r = trace(ro, rd, stop, mode);
+            tally(t, r);
+        }
+        if task == TASK_LIGHT {
+            if !skip && r.term != TERM_HIT {
+                radiance += throughput * at_albedo * light_value;
+            }
+            if light_i >= params.dims.w {
+                task = TASK_ENV;
+            }
+            light_i += 1u;
+            continue;
+        }
+        if task == TASK_ENV {
+            if !skip && r.term == TERM_ESCAPED {
+                let ratio = index_here / background;
+                radiance += throughput * at_albedo * environment(r.direction) * (ratio * ratio);
+            }
+            task = TASK_EMITTER;
+            continue;
+        }
+        if task == TASK_EMITTER {
+            if !skip && r.hit.slot != NONE && r.hit.instance == emitter.instance {
+                let le = emitted(materials[emitter.instance]);
+                let pdf_b = cos_x / PI;
+                let index_there = medium_index(r.position).x;
+                var weight = 1.0;
+                if !last {
+                    weight = power_heuristic(pdf_light, pdf_b);
+                }
+                let ratio = index_here / index_there;
+                radiance += throughput * at_albedo * le * (weight * pdf_b / pdf_light * ratio * ratio);
+            }
+            // The diffuse bounce.
+            if last {
+                break;
+            }
+            let u1 = next_f(&rng);
+            let u2 = next_f(&rng);
+            dir = cosine_direction(at_n, u1, u2);
+            pdf_bsdf = dot(at_n, dir) / PI;
+            throughput *= at_albedo;
+            origin = at_origin;
+            specular = false;
+            previous = at;
+            task = TASK_PATH;
+            depth += 1u;
+            if depth > max_bounces || all(throughput == vec3<f32>(0.0)) {
+                break;
+            }
+            continue;
+        }
+        // The path ray.
+        if depth == 0u {
+            rec.segments = r.segments;
+        }
+        if r.hit.slot == NONE {
+            // After a diffuse vertex the environment was gathered by its own ray.
+            if r.term == TERM_ESCAPED && specular {
+                let ratio = index_here / background;
+                radiance += throughput * environment(r.direction) * (ratio * ratio);
+            }
+            break;
+        }
+        let hit = r.hit;
+        let position = r.position;
+        let index_there = medium_index(position).x;
+        let ratio = index_here / index_there;
+        throughput *= ratio * ratio;
+        index_here = index_there;
+        let m = materials[hit.instance];
+        let incoming = r.direction;
+        let front = dot(hit.normal, incoming) < 0.0;
+        let n = select(-hit.normal, hit.normal, front);
+        if depth == 0u {
+            rec.depth = r.path_length;
+            rec.normal = n;
+            rec.instance = hit.instance;
+        }
+        let le = emitted(m);
+        if any(le > vec3<f32>(0.0)) {
+            var weight = 1.0;
+            if !specular {
+                let d2 = length2(position - previous);
+                let cos_e = max(abs(dot(hit.normal, incoming)), 1e-12);
+                weight = power_heuristic(pdf_bsdf, m.area_pdf * d2 / cos_e);
+            }
+            radiance += throughput * le * weight;
+        }
+        last = depth == max_bounces;
+        rng = sampler_new(pixel, sample, depth + 1u);
+        let eps = 1e-4 * (1.0 + length(position));
+        if is_diffuse(m) {
+            at = position;
+            at_n = n;
+            at_albedo = albedo(m, position, n, hit);
+            at_origin = surface_origin(position, n);
+            for (var k = 0u; k < 5u; k++) {
+                u[k] = next_f(&rng);
+            }
+            light_i = 0u;
+            task = TASK_LIGHT;
+            continue;
+        }
+        if last {
+            break;
+        }
+        if m.kind == MAT_MIRROR {
+            dir = reflect_dir(incoming, n);
+            throughput *= m.a.xyz;
+            origin = position + n * eps;
+        } else if m.kind == MAT_DIELECTRIC {
+            let ior = m.a.w;
+            let eta = select(ior / index_here, index_here / ior, front);
+            let cos_i = -dot(incoming, n);
+            let f = fresnel(cos_i, eta);
+            if f.y >= 0.0 && next_f(&rng) >= f.x {
+                dir = refract_dir(incoming, n, eta, f.y);
+                throughput *= m.b.xyz * (eta * eta);
+                origin = position - n * eps;
+            } else {
+                dir = reflect_dir(incoming, n);
+                origin = position + n * eps;
+            }
+        } else {
+            break;
+        }
+        specular = true;
+        previous = position;
+        depth += 1u;
+        if depth > max_bounces || all(throughput == vec3<f32>(0.0)) {
+            break;
+        }
+    }
+    rec.rgb = radiance;
+    return rec;
+}
+
+// The static observer's coordinate direction (integrator::static_observer_direction).
+fn static_observer_direction(position: vec3<f32>, local: vec3<f32>, centre: vec3<f32>, rs: f32) -> vec3<f32> {
+    let x = position - centre;
+    let r = length(x);
+    if r <= rs {
+        return local;
+    }
+    let radial = x / r;
+    let cos_local = dot(local, radial);
+    let tangential = local - radial * cos_local;
+    let sin_local = length(tangential);
+    if sin_local < 1e-7 {
+        return local;
+    }
+    let b = r * sin_local / sqrt(1.0 - rs / r);
+    let sin2 = (b / r) * (b / r) / (1.0 + rs * b * b / (r * r * r));
+    let sin_c = min(sqrt(sin2), 1.0);
+    let cos_c = select(-1.0, 1.0, cos_local >= 0.0) * sqrt(1.0 - sin_c * sin_c);
+    return radial * cos_c + tangential / sin_local * sin_c;
+}
+
+fn camera_ray(x: f32, y: f32) -> vec3<f32> {
+    let w = f32(params.dims.x);
+    let h = f32(params.dims.y);
+    let tan_half = params.cam_pos.w;
+    let sx = (2.0 * x / w - 1.0) * tan_half * (w / h);
+    let sy = (1.0 - 2.0 * y / h) * tan_half;
+    let local = normalize(params.cam_fwd.xyz + params.cam_right.xyz * sx + params.cam_up.xyz * sy);
+    if params.misc.y != 0u {
+        return static_observer_direction(params.cam_pos.xyz, local, params.observer.xyz, params.observer.w);
+    }
+    return local;
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * WORKGROUP_SIZE * 65535u;
+    if i >= dispatch.count {
+        return;
+    }
+    let pixel = dispatch.first + i;
+    let width = params.dims.x;
+    let px = pixel % width;
+    let py = pixel / width;
+    var rng = sampler_new(pixel, dispatch.sample, 0u);
+    let jx = next_f(&rng);
+    let jy = next_f(&rng);
+    let dir = camera_ray(f32(px) + jx, f32(py) + jy);
+    var t = Tally(0u, 0u, 0u);
+    let rec = path_sample(pixel, dispatch.sample, params.cam_pos.xyz, dir, &t);
+    var acc = film[pixel];
+    acc.rgb += rec.rgb;
+    acc.count += 1u;
+    acc.segments += rec.segments;
+    if rec.instance != NONE {
+        acc.hits += 1u;
+        acc.depth += rec.depth;
+        acc.normal += rec.normal;
+        if acc.instance == NONE {
+            acc.instance = rec.instance;
+        }
+    }
+    film[pixel] = acc;
+    atomicAdd(&stats[0], t.rays);
+    atomicAdd(&stats[1], t.segments);
+    atomicAdd(&stats[2], t.subdivisions);
+}
+
+@compute @workgroup_size(WORKGROUP_SIZE)
+fn trace_rays(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x + gid.y * WORKGROUP_SIZE * 65535u;
+    if i >= arrayLength(&rays) {
+        return;
+    }
+    let ray = rays[i];
+    let stop = Stop(ray.stop_kind.x, ray.stop_a.xyz, ray.stop_b.xyz, ray.stop_a.w);
+    let mode = select(MODE_NONE, MODE_CLOSEST, params.misc.x > 0u);
+    let r = trace(ray.origin.xyz, ray.dir.xyz, stop, mode);
+    results[i] = GpuRayResult(vec4<f32>(r.position, r.opl), vec4<f32>(r.direction, r.path_length), vec4<u32>(r.term, r.segments, r.steps, r.hit.instance));
+}
