@@ -67,18 +67,58 @@ fn intersect_triangle(slot: u32, ray: Ray, t_max: f32) -> vec3<f32> {
     return miss;
 }
 
+// A closest- or any-hit traversal: the current node and a stack of far children
+// with their entry distances (a pop beyond the nearest hit so far is skipped).
+struct Traversal {
+    node: u32,
+    sp: u32,
+    stack_node: array<u32, STACK_DEPTH>,
+    stack_t: array<f32, STACK_DEPTH>,
+}
+
+// At an interior node: goes on to the nearer child the ray meets, keeping the other
+// for later; false when it meets neither.
+fn descend(tr: ptr<function, Traversal>, n: GpuNode, ray: Ray, inv: vec3<f32>, t_max: f32) -> bool {
+    let a = n.left_or_first;
+    let b = a + 1u;
+    let ta = slab(a, ray.origin, inv, ray.t_min, t_max);
+    let tb = slab(b, ray.origin, inv, ray.t_min, t_max);
+    let swap = tb < ta;
+    let tn = min(ta, tb);
+    let tf = max(ta, tb);
+    if tn >= INF {
+        return false;
+    }
+    if tf < INF && (*tr).sp < STACK_DEPTH {
+        (*tr).stack_node[(*tr).sp] = select(b, a, swap);
+        (*tr).stack_t[(*tr).sp] = tf;
+        (*tr).sp += 1u;
+    }
+    (*tr).node = select(a, b, swap);
+    return true;
+}
+
+// The next waiting node still nearer than t_max; false when none is left.
+fn pop(tr: ptr<function, Traversal>, t_max: f32) -> bool {
+    while (*tr).sp > 0u {
+        (*tr).sp -= 1u;
+        if (*tr).stack_t[(*tr).sp] <= t_max {
+            (*tr).node = (*tr).stack_node[(*tr).sp];
+            return true;
+        }
+    }
+    return false;
+}
+
 // The nearest hit in one BLAS (object-space ray), or any hit when `any`.
 fn blas_intersect(root: u32, ray: Ray, any: bool) -> Hit {
     var best = no_hit();
     let inv = safe_inverse(ray.dir);
     var t_max = ray.t_max;
-    var stack_node: array<u32, STACK_DEPTH>;
-    var stack_t: array<f32, STACK_DEPTH>;
-    var sp = 0u;
-    var node = root;
+    var tr: Traversal;
+    tr.node = root;
     loop {
-        let n = nodes[node];
-        var descend = false;
+        let n = nodes[tr.node];
         if n.count > 0u {
             for (var k = 0u; k < n.count; k++) {
                 let slot = n.left_or_first + k;
@@ -91,44 +131,11 @@ fn blas_intersect(root: u32, ray: Ray, any: bool) -> Hit {
                     }
                 }
             }
-        } else {
-            let a = n.left_or_first;
-            let b = a + 1u;
-            let ta = slab(a, ray.origin, inv, ray.t_min, t_max);
-            let tb = slab(b, ray.origin, inv, ray.t_min, t_max);
-            var near = a;
-            var far = b;
-            var tn = ta;
-            var tf = tb;
-            if tb < ta {
-                near = b;
-                far = a;
-                tn = tb;
-                tf = ta;
-            }
-            if tn < INF {
-                if tf < INF && sp < STACK_DEPTH {
-                    stack_node[sp] = far;
-                    stack_t[sp] = tf;
-                    sp += 1u;
-                }
-                node = near;
-                descend = true;
-            }
+        } else if descend(&tr, n, ray, inv, t_max) {
+            continue;
         }
-        if !descend {
-            var found = false;
-            while sp > 0u {
-                sp -= 1u;
-                if stack_t[sp] <= t_max {
-                    node = stack_node[sp];
-                    found = true;
-                    break;
-                }
-            }
-            if !found {
-                break;
-            }
+        if !pop(&tr, t_max) {
+            break;
         }
     }
     if best.slot != NONE {
@@ -151,13 +158,10 @@ fn scene_intersect(ray: Ray, any: bool) -> Hit {
     }
     let inv = safe_inverse(ray.dir);
     var t_max = ray.t_max;
-    var stack_node: array<u32, STACK_DEPTH>;
-    var stack_t: array<f32, STACK_DEPTH>;
-    var sp = 0u;
-    var node = 0u;
+    var tr: Traversal;
+    tr.node = 0u;
     loop {
-        let n = nodes[node];
-        var descend = false;
+        let n = nodes[tr.node];
         if n.count > 0u {
             for (var k = 0u; k < n.count; k++) {
                 let i = tlas_prims[n.left_or_first + k];
@@ -177,44 +181,11 @@ fn scene_intersect(ray: Ray, any: bool) -> Hit {
                     }
                 }
             }
-        } else {
-            let a = n.left_or_first;
-            let b = a + 1u;
-            let ta = slab(a, ray.origin, inv, ray.t_min, t_max);
-            let tb = slab(b, ray.origin, inv, ray.t_min, t_max);
-            var near = a;
-            var far = b;
-            var tn = ta;
-            var tf = tb;
-            if tb < ta {
-                near = b;
-                far = a;
-                tn = tb;
-                tf = ta;
-            }
-            if tn < INF {
-                if tf < INF && sp < STACK_DEPTH {
-                    stack_node[sp] = far;
-                    stack_t[sp] = tf;
-                    sp += 1u;
-                }
-                node = near;
-                descend = true;
-            }
+        } else if descend(&tr, n, ray, inv, t_max) {
+            continue;
         }
-        if !descend {
-            var found = false;
-            while sp > 0u {
-                sp -= 1u;
-                if stack_t[sp] <= t_max {
-                    node = stack_node[sp];
-                    found = true;
-                    break;
-                }
-            }
-            if !found {
-                break;
-            }
+        if !pop(&tr, t_max) {
+            break;
         }
     }
     return best;

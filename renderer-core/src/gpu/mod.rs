@@ -638,7 +638,18 @@ impl GpuContext {
             *r.lock().unwrap_or_else(PoisonError::into_inner) = Some(res);
         });
         self.wait()?;
-        let mapped = result.lock().unwrap_or_else(PoisonError::into_inner).take();
+        // Another thread polling the same device may be the one that runs the
+        // callback: wait for it (it comes right after that poll).
+        let started = std::time::Instant::now();
+        let mut mapped = None;
+        while started.elapsed() < std::time::Duration::from_secs(60) {
+            mapped = result.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if mapped.is_some() {
+                break;
+            }
+            std::thread::yield_now();
+            self.wait()?;
+        }
         match mapped {
             Some(Ok(())) => {}
             Some(Err(e)) => return Err(GpuError::Uncaptured(format!("map: {e}"))),
