@@ -664,13 +664,29 @@ impl Renderer {
         let Some(frame) = gpu.frame.as_mut() else {
             return Ok(());
         };
-        let t = Instant::now();
+        // Stages 3-5 (the dispatches) and 6 (present) run as serial stages of the
+        // renderer's graph: the GPU does the parallel work, the step gets the same
+        // stage times, counters and Chrome-trace frames as on the CPU.
         let left = budget.saturating_sub(started.elapsed());
-        let done = frame.run(&ctx, self.pass, left, || token.is_cancelled())?;
-        timed(report, "tiles", t);
-        let t = Instant::now();
-        let counters = frame.present(&ctx, &mut self.film)?;
-        timed(report, "present", t);
+        let pass = self.pass;
+        let film = &mut self.film;
+        let run = self.graph.run(token, Budget::unlimited(), |f| {
+            let done = f.serial("tiles", |_| {
+                frame.run(&ctx, pass, left, || token.is_cancelled())
+            });
+            let counters = f.serial("present", |c| {
+                let counters = frame.present(&ctx, film)?;
+                c.count("rays", counters.rays);
+                c.count("segments", counters.segments);
+                c.count("subdivisions", counters.subdivisions);
+                Ok::<_, crate::gpu::GpuError>(counters)
+            });
+            (done, counters)
+        })?;
+        collect_stages(&run.summary, report);
+        report.traces.push(run.trace());
+        let (done, counters) = run.value;
+        let (done, counters) = (done?, counters?);
         if done.pass_done {
             self.pass += 1;
         }
