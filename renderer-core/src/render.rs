@@ -356,9 +356,9 @@ impl Renderer {
     }
 
     /// A renderer on `backend`: [`Backend::Gpu`] opens the device `config` asks for
-    /// (an error if it cannot), [`Backend::Auto`] does the same but falls back to the
-    /// CPU and records why ([`Renderer::fallback_reason`]), [`Backend::Cpu`] uses the
-    /// pool.
+    /// (an error if it cannot), [`Backend::Auto`] does the same but renders on the CPU
+    /// when there is no adapter or only a software one (slower than the CPU path), and
+    /// records why ([`Renderer::fallback_reason`]); [`Backend::Cpu`] uses the pool.
     ///
     /// # Errors
     /// [`RenderError::Gpu`] for [`Backend::Gpu`] without a usable adapter.
@@ -371,6 +371,16 @@ impl Renderer {
             Backend::Cpu => Ok(Self::new(pool)),
             Backend::Gpu => Ok(Self::with_gpu(pool, Arc::new(GpuContext::new(config)?))),
             Backend::Auto => match GpuContext::new(config) {
+                // A software adapter (lavapipe) runs the shaders several times slower
+                // than the CPU path: Auto takes only real GPUs.
+                Ok(ctx) if ctx.is_software() => {
+                    let mut r = Self::new(pool);
+                    r.fallback = Some(format!(
+                        "the only adapter is a software one ({}), slower than the CPU path; --backend gpu uses it",
+                        ctx.describe()
+                    ));
+                    Ok(r)
+                }
                 Ok(ctx) => Ok(Self::with_gpu(pool, Arc::new(ctx))),
                 Err(e) => {
                     let mut r = Self::new(pool);

@@ -39,7 +39,7 @@ pub use scene::{GpuScene, RayQuery, RayResult};
 /// Which path renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// The GPU when an adapter exists, else the CPU (said once).
+    /// The GPU when a hardware adapter exists, else the CPU (said once).
     #[default]
     Auto,
     /// The CPU path.
