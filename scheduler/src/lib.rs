@@ -89,6 +89,7 @@
 pub mod budget;
 pub mod cancel;
 pub mod graph;
+pub mod jobs;
 #[allow(unsafe_code)]
 mod latch;
 pub mod order;
