@@ -6,15 +6,22 @@
 //!
 //! - `grin render SCENE.ron -o out.png [--spp N] [--size WxH] [--threads N] [--seed S]
 //!   [--bounces N] [--aov depth,normal,instance,mask,segments] [--exr]
-//!   [--trace-out trace.json]`: renders on the CPU and writes an sRGB PNG (or linear
+//!   [--trace-out trace.json] [--backend auto|cpu|gpu]`: renders on the CPU or the GPU
+//!   and writes an sRGB PNG (or linear
 //!   OpenEXR for `-o out.exr`), AOVs beside it, every file through a temporary name.
 //!
-//! Exit codes: 0 success, 2 bad input (arguments, scene file, unwritable output), 3
-//! GPU out of memory, 4 `--backend gpu` without a usable GPU, 1 anything else.
+//! - `grin batch MANIFEST --out DIR [--skip-completed]`: many scenes and frames in one
+//!   process, outputs written atomically with done-markers, a JSON report.
+//!
+//! Exit codes: 0 success (for a batch: every frame done or already done), 2 bad
+//! input (arguments, scene or manifest file, unwritable output), 3 GPU out of memory,
+//! 4 `--backend gpu` without a usable GPU, 1 anything else (in a batch: some frames
+//! failed).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod batch;
 mod render_cmd;
 
 use clap::{Parser, Subcommand};
@@ -36,8 +43,10 @@ struct Cli {
 enum Command {
     /// Trace one ray through a scene (or a field-only file) and print JSON.
     Trace(TraceArgs),
-    /// Render a scene on the CPU to PNG or OpenEXR, with AOVs.
+    /// Render a scene on the CPU or GPU to PNG or OpenEXR, with AOVs.
     Render(render_cmd::RenderArgs),
+    /// Render the jobs of a manifest (many scenes and frames) in one process.
+    Batch(batch::BatchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -180,6 +189,10 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Trace(args) => trace(args),
         Command::Render(args) => render_cmd::render(args).map(|msg| {
+            eprintln!("{msg}");
+            String::new()
+        }),
+        Command::Batch(args) => batch::batch(args).map(|msg| {
             eprintln!("{msg}");
             String::new()
         }),

@@ -30,7 +30,7 @@ pub(crate) enum Aov {
 }
 
 impl Aov {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Depth => "depth",
             Self::Normal => "normal",
@@ -121,7 +121,7 @@ pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-type Failure = (u8, String);
+pub(crate) type Failure = (u8, String);
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
     (code, format!("grin render: {msg}"))
@@ -129,14 +129,21 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
 
 /// Writes through `PATH.tmp` and a rename, so an interrupted run leaves no partial
 /// file under the final name; a failure removes the temporary file.
-fn write_atomically(
+pub(crate) fn write_atomically(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<(), Failure> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
+    // Synced before the rename: after a crash the final name holds a whole file or
+    // nothing (a batch's done-marker is written only after this returns).
     write(&tmp)
+        .and_then(|()| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| e.to_string())
+        })
         .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -144,13 +151,17 @@ fn write_atomically(
         })
 }
 
-fn save(path: &Path, img: image::DynamicImage, format: image::ImageFormat) -> Result<(), Failure> {
+pub(crate) fn save(
+    path: &Path,
+    img: image::DynamicImage,
+    format: image::ImageFormat,
+) -> Result<(), Failure> {
     write_atomically(path, |tmp| {
         img.save_with_format(tmp, format).map_err(|e| e.to_string())
     })
 }
 
-fn rgb_f32(w: u32, h: u32, px: Vec<[f32; 3]>) -> image::DynamicImage {
+pub(crate) fn rgb_f32(w: u32, h: u32, px: Vec<[f32; 3]>) -> image::DynamicImage {
     let flat: Vec<f32> = px.into_iter().flatten().collect();
     image::DynamicImage::ImageRgb32F(
         image::Rgb32FImage::from_raw(w, h, flat).expect("the film's size matches its planes"),
@@ -163,7 +174,12 @@ fn grey16(w: u32, h: u32, px: Vec<u16>) -> image::DynamicImage {
     )
 }
 
-fn srgb8(w: u32, h: u32, px: &[[f32; 3]], encode: impl Fn(f32) -> f32) -> image::DynamicImage {
+pub(crate) fn srgb8(
+    w: u32,
+    h: u32,
+    px: &[[f32; 3]],
+    encode: impl Fn(f32) -> f32,
+) -> image::DynamicImage {
     let flat: Vec<u8> = px
         .iter()
         .flat_map(|p| p.map(|v| (encode(v) * 255.0 + 0.5) as u8))
@@ -182,7 +198,12 @@ fn beside(output: &Path, what: &str, ext: &str) -> PathBuf {
 }
 
 /// Writes one AOV; returns the file and a note on its encoding.
-fn write_aov(film: &Film, aov: Aov, output: &Path, exr: bool) -> Result<String, Failure> {
+pub(crate) fn write_aov(
+    film: &Film,
+    aov: Aov,
+    output: &Path,
+    exr: bool,
+) -> Result<String, Failure> {
     let (w, h) = (film.width(), film.height());
     let ext = if exr { "exr" } else { "png" };
     let path = beside(output, aov.name(), ext);

@@ -387,3 +387,93 @@ fn render_backends_say_where_they_run() {
     assert_eq!(img.dimensions(), (32, 24));
     assert!(img.pixels().any(|p| p.0[0] > 10), "an image, not black");
 }
+
+#[test]
+fn batch_renders_resumes_and_refuses_bad_manifests() {
+    let dir = std::env::temp_dir().join(format!("grin-batch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dir.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "batch",
+            "assets/manifests/demo.ron",
+            "--out",
+            out,
+            "--backend",
+            "cpu",
+        ];
+        args.extend_from_slice(extra);
+        grin(&args)
+    };
+    let first = run(&[]);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{stderr}");
+    assert!(stderr.contains("8 frames rendered"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let frames = report["frames"].as_array().unwrap();
+    assert_eq!(frames.len(), 8);
+    for f in frames {
+        assert_eq!(f["status"], "done");
+        assert_eq!(f["non_finite"], 0);
+        assert!(f["bytes"].as_u64().unwrap() > 0);
+    }
+    // The camera path moves the lens view: its first and last frames differ.
+    let a = std::fs::read(dir.join("lens/frame_00000.png")).unwrap();
+    let b = std::fs::read(dir.join("lens/frame_00003.png")).unwrap();
+    assert_ne!(a, b);
+    assert!(dir.join("tetra/frame_00000.exr").is_file());
+    assert!(dir.join("lens/frame_00002.depth.png").is_file());
+    // Resume: everything done is skipped; a missing output is rendered again, alone,
+    // and comes back byte-identical.
+    let again = run(&["--skip-completed"]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 frames rendered, 8 already done"));
+    std::fs::remove_file(dir.join("haze/frame_00001.png")).unwrap();
+    let before = std::fs::read(dir.join("haze/frame_00002.png")).unwrap();
+    let third = run(&["--skip-completed"]);
+    let stderr = String::from_utf8_lossy(&third.stderr);
+    assert!(
+        third.status.success() && stderr.contains("1 frames rendered, 7 already done"),
+        "{stderr}"
+    );
+    assert_eq!(
+        before,
+        std::fs::read(dir.join("haze/frame_00002.png")).unwrap()
+    );
+    let leftovers: Vec<_> = walk(&dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // A manifest writing outside --out is refused before anything renders.
+    let bad = dir.join("bad.ron");
+    std::fs::write(
+        &bad,
+        format!(
+            r#"(jobs: [(scene: "{}", name: "../x")])"#,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/scenes/tetra.ron")
+        ),
+    )
+    .unwrap();
+    let refused = grin(&["batch", bad.to_str().unwrap(), "--out", out]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("bad.ron") && stderr.contains("jobs[0].name"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

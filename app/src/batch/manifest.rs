@@ -1,0 +1,526 @@
+//! The batch manifest (RON): jobs, each a scene with frames, resolution, samples,
+//! outputs and per-job overrides, optionally a camera path (keyframes) and animated
+//! instances (transform keyframes). A manifest may also be a plain list of scene
+//! files, each then one frame with the defaults. Everything is validated before any
+//! rendering starts; errors name the file, the line and column (syntax) or the job
+//! and field (meaning).
+//!
+//! ```ron
+//! (
+//!     defaults: (size: (160, 120), spp: 8),
+//!     jobs: [
+//!         (scene: "../scenes/luneburg.ron", name: "lens", frames: (start: 0, count: 12),
+//!          camera_path: [
+//!              (frame: 0, position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0)),
+//!              (frame: 11, position: (2.0, 0.0, -4.5), look_at: (0.0, 0.0, 0.0)),
+//!          ]),
+//!     ],
+//! )
+//! ```
+
+use std::path::{Component, Path, PathBuf};
+
+use glam::DVec3;
+use serde::Deserialize;
+
+/// A frame range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Frames {
+    /// First frame number.
+    pub(crate) start: u32,
+    /// How many.
+    pub(crate) count: u32,
+}
+
+/// One camera keyframe; the camera is interpolated linearly between keyframes.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CameraKey {
+    /// Frame number.
+    pub(crate) frame: u32,
+    /// Eye position.
+    pub(crate) position: DVec3,
+    /// Point looked at.
+    pub(crate) look_at: DVec3,
+}
+
+/// A translation keyframe of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveKey {
+    /// Frame number.
+    pub(crate) frame: u32,
+    /// Translation added to the instance's own transform.
+    pub(crate) translate: DVec3,
+}
+
+/// An animated instance.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Animation {
+    /// Instance index in the scene.
+    pub(crate) instance: usize,
+    /// Keyframes, in frame order.
+    pub(crate) keys: Vec<MoveKey>,
+}
+
+/// Which files a frame writes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Outputs {
+    /// The sRGB PNG.
+    #[serde(default = "yes")]
+    pub(crate) png: bool,
+    /// The linear OpenEXR.
+    #[serde(default)]
+    pub(crate) exr: bool,
+    /// AOVs: depth, normal, instance, mask, segments.
+    #[serde(default)]
+    pub(crate) aovs: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Outputs {
+    fn default() -> Self {
+        Self {
+            png: true,
+            exr: false,
+            aovs: Vec::new(),
+        }
+    }
+}
+
+/// Settings a job may override.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Settings {
+    /// Width and height.
+    pub(crate) size: Option<(u32, u32)>,
+    /// Samples per pixel.
+    pub(crate) spp: Option<u32>,
+    /// Seed.
+    pub(crate) seed: Option<u64>,
+    /// Bounces.
+    pub(crate) bounces: Option<u32>,
+    /// Outputs.
+    pub(crate) outputs: Option<Outputs>,
+}
+
+/// A job as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    scene: PathBuf,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    frames: Option<Frames>,
+    #[serde(default)]
+    camera_path: Vec<CameraKey>,
+    #[serde(default)]
+    animate: Vec<Animation>,
+    #[serde(default)]
+    size: Option<(u32, u32)>,
+    #[serde(default)]
+    spp: Option<u32>,
+    #[serde(default)]
+    seed: Option<u64>,
+    #[serde(default)]
+    bounces: Option<u32>,
+    #[serde(default)]
+    outputs: Option<Outputs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    #[serde(default)]
+    defaults: Settings,
+    jobs: Vec<JobFile>,
+}
+
+/// A validated job.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Job {
+    /// The scene file (resolved against the manifest's folder).
+    pub(crate) scene: PathBuf,
+    /// Output name: a relative path inside `--out` (no `..`, not absolute).
+    pub(crate) name: PathBuf,
+    /// Frames.
+    pub(crate) frames: Frames,
+    /// Camera keyframes (empty: the scene's camera).
+    pub(crate) camera_path: Vec<CameraKey>,
+    /// Animated instances.
+    pub(crate) animate: Vec<Animation>,
+    /// Width, height.
+    pub(crate) size: (u32, u32),
+    /// Samples per pixel.
+    pub(crate) spp: u32,
+    /// Seed.
+    pub(crate) seed: u64,
+    /// Bounces.
+    pub(crate) bounces: u32,
+    /// Outputs.
+    pub(crate) outputs: Outputs,
+}
+
+/// A validated manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Manifest {
+    /// Its jobs, in file order.
+    pub(crate) jobs: Vec<Job>,
+}
+
+/// A manifest that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ManifestError {
+    /// Unreadable.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not valid RON for a manifest.
+    #[error("{path}:{line}:{column}: {reason}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// Line (1-based).
+        line: usize,
+        /// Column (1-based).
+        column: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A job's field is wrong.
+    #[error("{path}: jobs[{job}].{field}: {reason}")]
+    Job {
+        /// The file.
+        path: String,
+        /// Job index.
+        job: usize,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+const AOVS: [&str; 5] = ["depth", "normal", "instance", "mask", "segments"];
+
+impl Manifest {
+    /// Reads and validates `path`.
+    pub(crate) fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates `text`, read from `path` (scene paths are relative to its folder).
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
+        let shown = path.display().to_string();
+        let syntax = |e: ron::error::SpannedError| ManifestError::Syntax {
+            path: shown.clone(),
+            line: e.span.start.line,
+            column: e.span.start.col,
+            reason: e.code.to_string(),
+        };
+        // Optional fields are written bare (`spp: 4`, not `spp: Some(4)`).
+        let ron = ron::Options::default()
+            .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+        let file: ManifestFile = match ron.from_str::<Vec<PathBuf>>(text) {
+            // A plain list of scene files.
+            Ok(scenes) => ManifestFile {
+                defaults: Settings::default(),
+                jobs: scenes
+                    .into_iter()
+                    .map(|scene| JobFile {
+                        scene,
+                        name: None,
+                        frames: None,
+                        camera_path: Vec::new(),
+                        animate: Vec::new(),
+                        size: None,
+                        spp: None,
+                        seed: None,
+                        bounces: None,
+                        outputs: None,
+                    })
+                    .collect(),
+            },
+            Err(_) => ron.from_str(text).map_err(syntax)?,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let d = &file.defaults;
+        let mut jobs = Vec::with_capacity(file.jobs.len());
+        for (i, j) in file.jobs.into_iter().enumerate() {
+            let fail = |field: &str, reason: String| ManifestError::Job {
+                path: shown.clone(),
+                job: i,
+                field: field.to_owned(),
+                reason,
+            };
+            let scene = base.join(&j.scene);
+            if !scene.is_file() {
+                return Err(fail("scene", format!("{} is not a file", scene.display())));
+            }
+            let stem = j
+                .scene
+                .file_stem()
+                .map_or_else(|| format!("job{i}"), |s| s.to_string_lossy().into_owned());
+            let name = PathBuf::from(j.name.clone().unwrap_or(stem));
+            if name.as_os_str().is_empty()
+                || name
+                    .components()
+                    .any(|c| !matches!(c, Component::Normal(_)))
+            {
+                return Err(fail(
+                    "name",
+                    format!(
+                        "{:?} must be a relative path inside --out (no '..', not absolute)",
+                        name.display().to_string()
+                    ),
+                ));
+            }
+            let frames = j.frames.unwrap_or(Frames { start: 0, count: 1 });
+            if frames.count == 0 {
+                return Err(fail("frames.count", "must be at least 1".into()));
+            }
+            if frames.start.checked_add(frames.count).is_none() {
+                return Err(fail("frames", "start + count overflows".into()));
+            }
+            let size = j.size.or(d.size).unwrap_or((320, 240));
+            if size.0 == 0 || size.1 == 0 || size.0 > 16384 || size.1 > 16384 {
+                return Err(fail(
+                    "size",
+                    format!("{}x{}: both must be in 1..=16384", size.0, size.1),
+                ));
+            }
+            let spp = j.spp.or(d.spp).unwrap_or(16);
+            if spp == 0 {
+                return Err(fail("spp", "must be at least 1".into()));
+            }
+            let outputs = j.outputs.or_else(|| d.outputs.clone()).unwrap_or_default();
+            if let Some(a) = outputs.aovs.iter().find(|a| !AOVS.contains(&a.as_str())) {
+                return Err(fail(
+                    "outputs.aovs",
+                    format!("unknown AOV {a:?} (known: {})", AOVS.join(", ")),
+                ));
+            }
+            if !outputs.png && !outputs.exr && outputs.aovs.is_empty() {
+                return Err(fail("outputs", "writes nothing".into()));
+            }
+            check_keys(j.camera_path.iter().map(|k| k.frame), frames)
+                .map_err(|r| fail("camera_path", r))?;
+            for (k, key) in j.camera_path.iter().enumerate() {
+                let v = key.position - key.look_at;
+                if !(key.position.is_finite() && key.look_at.is_finite()) || v.length() == 0.0 {
+                    return Err(fail(
+                        &format!("camera_path[{k}]"),
+                        "position and look_at must be finite and distinct".into(),
+                    ));
+                }
+            }
+            for (a, anim) in j.animate.iter().enumerate() {
+                check_keys(anim.keys.iter().map(|k| k.frame), frames)
+                    .map_err(|r| fail(&format!("animate[{a}].keys"), r))?;
+                if anim.keys.iter().any(|k| !k.translate.is_finite()) {
+                    return Err(fail(
+                        &format!("animate[{a}].keys"),
+                        "translations must be finite".into(),
+                    ));
+                }
+            }
+            jobs.push(Job {
+                scene,
+                name,
+                frames,
+                camera_path: j.camera_path,
+                animate: j.animate,
+                size,
+                spp,
+                seed: j.seed.or(d.seed).unwrap_or(0),
+                bounces: j.bounces.or(d.bounces).unwrap_or(4),
+                outputs,
+            });
+        }
+        if jobs.is_empty() {
+            return Err(ManifestError::Job {
+                path: shown,
+                job: 0,
+                field: "jobs".into(),
+                reason: "the manifest has no jobs".into(),
+            });
+        }
+        let mut names: Vec<&Path> = jobs.iter().map(|j| j.name.as_path()).collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            let job = jobs.iter().rposition(|j| j.name == w[1]).unwrap_or(0);
+            return Err(ManifestError::Job {
+                path: path.display().to_string(),
+                job,
+                field: "name".into(),
+                reason: format!("{:?} is used by another job: outputs would collide", w[1]),
+            });
+        }
+        Ok(Self { jobs })
+    }
+}
+
+/// Keyframes: strictly increasing frame numbers within the job's frames.
+fn check_keys(keys: impl Iterator<Item = u32>, frames: Frames) -> Result<(), String> {
+    let mut last: Option<u32> = None;
+    for f in keys {
+        if f < frames.start || f >= frames.start + frames.count {
+            return Err(format!(
+                "keyframe at frame {f} is outside frames {}..{}",
+                frames.start,
+                frames.start + frames.count
+            ));
+        }
+        if last.is_some_and(|l| f <= l) {
+            return Err(format!(
+                "keyframes must be in increasing frame order ({f} after {})",
+                last.unwrap_or(0)
+            ));
+        }
+        last = Some(f);
+    }
+    Ok(())
+}
+
+impl Job {
+    /// The camera at `frame`, interpolated between keyframes (held before the first
+    /// and after the last); `None` without a camera path.
+    pub(crate) fn camera_at(&self, frame: u32) -> Option<(DVec3, DVec3)> {
+        let keys = &self.camera_path;
+        let first = keys.first()?;
+        if frame <= first.frame {
+            return Some((first.position, first.look_at));
+        }
+        for w in keys.windows(2) {
+            if frame <= w[1].frame {
+                let t = f64::from(frame - w[0].frame) / f64::from(w[1].frame - w[0].frame);
+                return Some((
+                    w[0].position.lerp(w[1].position, t),
+                    w[0].look_at.lerp(w[1].look_at, t),
+                ));
+            }
+        }
+        keys.last().map(|k| (k.position, k.look_at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/manifests"))
+    }
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, &dir().join("test.ron"))
+    }
+
+    #[test]
+    fn a_full_manifest_and_a_plain_list() {
+        let m = parse(
+            r#"(
+                defaults: (size: (64, 48), spp: 2),
+                jobs: [
+                    (scene: "../scenes/luneburg.ron", name: "lens/a", frames: (start: 0, count: 4), spp: 3,
+                     camera_path: [
+                        (frame: 0, position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0)),
+                        (frame: 2, position: (2.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0)),
+                     ],
+                     animate: [(instance: 0, keys: [(frame: 0, translate: (0.0, 0.0, 0.0))])],
+                     outputs: (exr: true, aovs: ["depth"])),
+                    (scene: "../scenes/tetra.ron"),
+                ],
+            )"#,
+        )
+        .unwrap();
+        assert_eq!(m.jobs.len(), 2);
+        let j = &m.jobs[0];
+        assert_eq!((j.size, j.spp, j.frames.count), ((64, 48), 3, 4));
+        assert!(j.outputs.png && j.outputs.exr);
+        assert_eq!(j.camera_at(1).unwrap().0, DVec3::new(1.0, 0.0, -5.0));
+        assert_eq!(j.camera_at(3).unwrap().0, DVec3::new(2.0, 0.0, -5.0));
+        assert_eq!(m.jobs[1].name, PathBuf::from("tetra"));
+        let list = parse(r#"["../scenes/luneburg.ron", "../scenes/mirage.ron"]"#).unwrap();
+        assert_eq!(list.jobs.len(), 2);
+        assert_eq!(list.jobs[1].frames, Frames { start: 0, count: 1 });
+    }
+
+    #[test]
+    fn bad_manifests_are_refused_with_where_and_why() {
+        let scene = r#"scene: "../scenes/luneburg.ron""#;
+        let cases: Vec<(String, &str)> = vec![
+            ("(jobs: [(scene: \"a.ron\",)]".into(), "test.ron:1:"),
+            (
+                "(jobs: [(scene: \"missing.ron\")])".into(),
+                "jobs[0].scene: ",
+            ),
+            (
+                format!("(jobs: [({scene}, spp: 0)])"),
+                "jobs[0].spp: must be at least 1",
+            ),
+            (
+                format!("(jobs: [({scene}, size: (0, 10))])"),
+                "jobs[0].size: 0x10",
+            ),
+            (
+                format!("(jobs: [({scene}, frames: (start: 0, count: 0))])"),
+                "jobs[0].frames.count",
+            ),
+            (
+                format!("(jobs: [({scene}, name: \"../escape\")])"),
+                "jobs[0].name: ",
+            ),
+            (
+                format!("(jobs: [({scene}, name: \"/abs/path\")])"),
+                "jobs[0].name: ",
+            ),
+            (
+                format!("(jobs: [({scene}, outputs: (aovs: [\"albedo\"]))])"),
+                "unknown AOV \"albedo\"",
+            ),
+            (
+                format!("(jobs: [({scene}, outputs: (png: false))])"),
+                "jobs[0].outputs: writes nothing",
+            ),
+            (
+                format!(
+                    "(jobs: [({scene}, frames: (start: 0, count: 2), camera_path: [(frame: 5, position: (0.0, 0.0, 1.0), look_at: (0.0, 0.0, 0.0))])])"
+                ),
+                "jobs[0].camera_path: keyframe at frame 5 is outside",
+            ),
+            (
+                format!(
+                    "(jobs: [({scene}, frames: (start: 0, count: 4), animate: [(instance: 0, keys: [(frame: 2, translate: (0.0, 0.0, 0.0)), (frame: 1, translate: (0.0, 0.0, 0.0))])])])"
+                ),
+                "jobs[0].animate[0].keys: keyframes must be in increasing",
+            ),
+            (
+                format!("(jobs: [({scene}), ({scene})])"),
+                "jobs[1].name: \"luneburg\" is used by another job",
+            ),
+            ("(jobs: [])".into(), "the manifest has no jobs"),
+            (format!("(jobs: [({scene}, sp: 3)])"), "test.ron:1:"),
+        ];
+        for (text, want) in cases {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(want), "{text}\n  gave: {err}\n  want: {want}");
+            assert!(err.contains("test.ron"), "names the file: {err}");
+        }
+    }
+}

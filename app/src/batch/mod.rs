@@ -1,0 +1,355 @@
+//! `grin batch`: many scenes and frames in one process. Each job's scene is loaded
+//! once and serves all its frames (its meshes' BLASes stay cached in the renderer);
+//! each frame's outputs are written to a temporary file, synced and renamed, then a
+//! done-marker; `--skip-completed` renders exactly the frames whose outputs or marker
+//! are missing. A failing frame is recorded in the report and the batch goes on.
+//! At the end a report (JSON, written atomically) gives per-frame timings (load,
+//! render, write), output sizes, quality gates (hit share, mean luminance, non-finite
+//! values) and failures.
+//!
+//! Exit codes: 0 all frames done (including "everything was already done"), 1 some
+//! frames failed, 2 bad input (the manifest, `--out`).
+
+pub(crate) mod manifest;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use glam::{Affine3A, DVec3};
+use renderer_core::gpu::{Backend, GpuConfig};
+use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::scene::Scene;
+use renderer_core::texture::linear_to_srgb;
+use scheduler::order::Order;
+use serde::Serialize;
+
+use crate::render_cmd::{Aov, BackendArg, Failure, rgb_f32, save, srgb8, write_aov};
+use manifest::{Job, Manifest};
+
+/// `grin batch` arguments.
+#[derive(clap::Args, Debug)]
+pub(crate) struct BatchArgs {
+    /// The manifest (RON): jobs, or a list of scene files.
+    manifest: PathBuf,
+    /// Output folder; every output stays inside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Render only the frames whose outputs or done-marker are missing.
+    #[arg(long)]
+    skip_completed: bool,
+    /// Where frames render (as for `grin render`).
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    backend: BackendArg,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The batch report (default: OUT/report.json).
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
+    (code, format!("grin batch: {msg}"))
+}
+
+/// One frame in the report.
+#[derive(Debug, Serialize)]
+struct FrameReport {
+    job: usize,
+    frame: u32,
+    output: String,
+    status: &'static str,
+    load_s: f64,
+    render_s: f64,
+    write_s: f64,
+    bytes: u64,
+    hit_share: f64,
+    mean_luminance: f64,
+    non_finite: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// The translation of `job`'s animated instance at `frame`, interpolated between
+/// its keyframes.
+fn translation_at(keys: &[manifest::MoveKey], frame: u32) -> DVec3 {
+    let Some(first) = keys.first() else {
+        return DVec3::ZERO;
+    };
+    if frame <= first.frame {
+        return first.translate;
+    }
+    for w in keys.windows(2) {
+        if frame <= w[1].frame {
+            let t = f64::from(frame - w[0].frame) / f64::from(w[1].frame - w[0].frame);
+            return w[0].translate.lerp(w[1].translate, t);
+        }
+    }
+    keys.last().map_or(DVec3::ZERO, |k| k.translate)
+}
+
+/// `scene` as it is at `frame` of `job`.
+fn frame_scene(scene: &Scene, job: &Job, frame: u32) -> Result<Scene, String> {
+    let mut s = scene.clone();
+    if let Some((position, look_at)) = job.camera_at(frame) {
+        let cam = s
+            .camera
+            .as_mut()
+            .ok_or("the job has a camera path but the scene has no camera")?;
+        cam.position = position;
+        cam.look_at = look_at;
+    }
+    for (a, anim) in job.animate.iter().enumerate() {
+        let inst = s.instances.get_mut(anim.instance).ok_or_else(|| {
+            format!(
+                "animate[{a}].instance {} but the scene has {} instances",
+                anim.instance,
+                scene.instances.len()
+            )
+        })?;
+        let t = translation_at(&anim.keys, frame).as_vec3();
+        inst.1 = Affine3A::from_translation(t) * inst.1;
+    }
+    Ok(s)
+}
+
+fn outputs_of(job: &Job, image: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if job.outputs.png {
+        v.push(image.to_path_buf());
+    }
+    if job.outputs.exr {
+        v.push(image.with_extension("exr"));
+    }
+    for a in &job.outputs.aovs {
+        let ext = if job.outputs.exr { "exr" } else { "png" };
+        let stem = image
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        v.push(image.with_file_name(format!("{stem}.{a}.{ext}")));
+    }
+    v
+}
+
+fn marker(image: &Path) -> PathBuf {
+    let mut m = image.as_os_str().to_owned();
+    m.push(".done");
+    PathBuf::from(m)
+}
+
+/// Runs the batch; the summary line on success.
+pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
+    let started = Instant::now();
+    let manifest = Manifest::load(&args.manifest).map_err(|e| fail(2, e))?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| fail(2, format!("--out {}: {e}", args.out.display())))?;
+    let config = match args.threads {
+        Some(0) => return Err(fail(2, "--threads must be at least 1")),
+        Some(n) => scheduler::PoolConfig::with_threads(n),
+        None => scheduler::PoolConfig::default(),
+    };
+    let pool = Arc::new(scheduler::Pool::new(config).map_err(|e| fail(2, e))?);
+    let backend = match args.backend {
+        BackendArg::Auto => Backend::Auto,
+        BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Gpu => Backend::Gpu,
+    };
+    let mut renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
+        .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
+    match (renderer.gpu(), renderer.fallback_reason()) {
+        (Some(ctx), _) => eprintln!("grin batch: GPU backend, {}", ctx.describe()),
+        (None, Some(why)) => eprintln!(
+            "grin batch: CPU backend, {} threads (no GPU: {why})",
+            pool.threads()
+        ),
+        (None, None) => eprintln!("grin batch: CPU backend, {} threads", pool.threads()),
+    }
+    let total: u64 = manifest
+        .jobs
+        .iter()
+        .map(|j| u64::from(j.frames.count))
+        .sum();
+    let mut frames = Vec::new();
+    let (mut done, mut skipped, mut failed) = (0u64, 0u64, 0u64);
+    for (ji, job) in manifest.jobs.iter().enumerate() {
+        let dir = args.out.join(&job.name);
+        let todo: Vec<u32> = (job.frames.start..job.frames.start + job.frames.count)
+            .filter(|&f| {
+                let image = dir.join(format!("frame_{f:05}.png"));
+                let complete =
+                    marker(&image).is_file() && outputs_of(job, &image).iter().all(|p| p.is_file());
+                !(args.skip_completed && complete)
+            })
+            .collect();
+        skipped += u64::from(job.frames.count) - todo.len() as u64;
+        if todo.is_empty() {
+            continue;
+        }
+        let t = Instant::now();
+        let scene = match Scene::load(&job.scene) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                for &f in &todo {
+                    failed += 1;
+                    frames.push(failed_frame(ji, f, &dir, format!("{e}")));
+                }
+                None
+            }
+        };
+        let Some(scene) = scene else { continue };
+        let load_s = t.elapsed().as_secs_f64();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return Err(fail(2, format!("{}: {e}", dir.display())));
+        }
+        for (k, &f) in todo.iter().enumerate() {
+            let image = dir.join(format!("frame_{f:05}.png"));
+            let result = render_frame(&mut renderer, &scene, job, f, &image);
+            match result {
+                Ok(mut r) => {
+                    r.job = ji;
+                    r.load_s = if k == 0 { load_s } else { 0.0 };
+                    done += 1;
+                    frames.push(r);
+                }
+                Err(e) => {
+                    failed += 1;
+                    frames.push(failed_frame(ji, f, &dir, e));
+                }
+            }
+            eprintln!(
+                "grin batch: {}/{} frames ({} skipped, {} failed), {:.1} s",
+                done + failed + skipped,
+                total,
+                skipped,
+                failed,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| args.out.join("report.json"));
+    let report = serde_json::json!({
+        "manifest": args.manifest.display().to_string(),
+        "frames_total": total,
+        "frames_done": done,
+        "frames_skipped": skipped,
+        "frames_failed": failed,
+        "seconds": started.elapsed().as_secs_f64(),
+        "frames": frames,
+    });
+    scheduler::jobs::status::write_json_atomic(&report_path, &report).map_err(|e| fail(1, e))?;
+    let line = format!(
+        "grin batch: {done} frames rendered, {skipped} already done, {failed} failed in {:.1} s; report {}",
+        started.elapsed().as_secs_f64(),
+        report_path.display()
+    );
+    if failed > 0 {
+        return Err((1, line));
+    }
+    Ok(line)
+}
+
+fn failed_frame(job: usize, frame: u32, dir: &Path, error: String) -> FrameReport {
+    FrameReport {
+        job,
+        frame,
+        output: dir
+            .join(format!("frame_{frame:05}.png"))
+            .display()
+            .to_string(),
+        status: "failed",
+        load_s: 0.0,
+        render_s: 0.0,
+        write_s: 0.0,
+        bytes: 0,
+        hit_share: 0.0,
+        mean_luminance: 0.0,
+        non_finite: 0,
+        error: Some(error),
+    }
+}
+
+fn render_frame(
+    renderer: &mut Renderer,
+    scene: &Scene,
+    job: &Job,
+    frame: u32,
+    image: &Path,
+) -> Result<FrameReport, String> {
+    let scene = frame_scene(scene, job, frame)?;
+    let settings = RenderSettings {
+        width: job.size.0,
+        height: job.size.1,
+        spp: job.spp,
+        seed: job.seed,
+        tile: (16, 16),
+        order: Order::Scanline,
+        max_bounces: job.bounces,
+    };
+    let snapshot = Snapshot::new(Arc::new(scene), settings).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    renderer.render_all(&snapshot).map_err(|e| e.to_string())?;
+    let render_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let film = renderer.film();
+    let (w, h) = (film.width(), film.height());
+    let rgb = film.rgb();
+    let err = |(_, m): Failure| m;
+    if job.outputs.png {
+        save(
+            image,
+            srgb8(w, h, &rgb, linear_to_srgb),
+            image::ImageFormat::Png,
+        )
+        .map_err(err)?;
+    }
+    if job.outputs.exr {
+        save(
+            &image.with_extension("exr"),
+            rgb_f32(w, h, rgb.clone()),
+            image::ImageFormat::OpenExr,
+        )
+        .map_err(err)?;
+    }
+    for a in &job.outputs.aovs {
+        let aov = <Aov as clap::ValueEnum>::from_str(a, false)?;
+        write_aov(film, aov, image, job.outputs.exr).map_err(err)?;
+    }
+    let bytes = outputs_of(job, image)
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    // The marker comes last: its presence says every output is whole.
+    crate::render_cmd::write_atomically(&marker(image), |tmp| {
+        std::fs::write(tmp, b"done\n").map_err(|e| e.to_string())
+    })
+    .map_err(err)?;
+    let write_s = t.elapsed().as_secs_f64();
+    let n = rgb.len().max(1) as f64;
+    let non_finite = rgb.iter().flatten().filter(|v| !v.is_finite()).count() as u64;
+    let mean_luminance = rgb
+        .iter()
+        .filter(|p| p.iter().all(|v| v.is_finite()))
+        .map(|p| 0.2126 * f64::from(p[0]) + 0.7152 * f64::from(p[1]) + 0.0722 * f64::from(p[2]))
+        .sum::<f64>()
+        / n;
+    let hit_share = film.hit_mask().iter().map(|&m| f64::from(m)).sum::<f64>() / n;
+    Ok(FrameReport {
+        job: 0,
+        frame,
+        output: image.display().to_string(),
+        status: "done",
+        load_s: 0.0,
+        render_s,
+        write_s,
+        bytes,
+        hit_share,
+        mean_luminance,
+        non_finite,
+        error: None,
+    })
+}
