@@ -341,6 +341,39 @@ impl Progress {
 }
 
 /// Runs `grin render`; returns the summary to print.
+/// The renderer for a command: a pool of `threads` (default: all cores) and the
+/// backend asked for, announced in one log line (`tool: GPU backend, ...` or `tool:
+/// CPU backend, N threads (no GPU: why)`). `--backend gpu` without a GPU exits 4.
+pub(crate) fn open_renderer(
+    tool: &str,
+    threads: Option<usize>,
+    backend: BackendArg,
+) -> Result<Renderer, Failure> {
+    let fail = |code: u8, msg: String| (code, format!("{tool}: {msg}"));
+    let config = match threads {
+        Some(0) => return Err(fail(2, "--threads must be at least 1".into())),
+        Some(n) => scheduler::PoolConfig::with_threads(n),
+        None => scheduler::PoolConfig::default(),
+    };
+    let pool = Arc::new(scheduler::Pool::new(config).map_err(|e| fail(2, e.to_string()))?);
+    let backend = match backend {
+        BackendArg::Auto => Backend::Auto,
+        BackendArg::Cpu => Backend::Cpu,
+        BackendArg::Gpu => Backend::Gpu,
+    };
+    let renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
+        .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
+    match (renderer.gpu(), renderer.fallback_reason()) {
+        (Some(ctx), _) => eprintln!("{tool}: GPU backend, {}", ctx.describe()),
+        (None, Some(why)) => eprintln!(
+            "{tool}: CPU backend, {} threads (no GPU: {why})",
+            pool.threads()
+        ),
+        (None, None) => eprintln!("{tool}: CPU backend, {} threads", pool.threads()),
+    }
+    Ok(renderer)
+}
+
 pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     let scene = Scene::load(&args.scene).map_err(|e| fail(2, e))?;
     if args.spp == 0 {
@@ -373,27 +406,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         .output
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("exr"));
-    let config = match args.threads {
-        Some(0) => return Err(fail(2, "--threads must be at least 1")),
-        Some(n) => scheduler::PoolConfig::with_threads(n),
-        None => scheduler::PoolConfig::default(),
-    };
-    let pool = Arc::new(scheduler::Pool::new(config).map_err(|e| fail(2, e))?);
-    let backend = match args.backend {
-        BackendArg::Auto => Backend::Auto,
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Gpu => Backend::Gpu,
-    };
-    let mut renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
-        .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
-    match (renderer.gpu(), renderer.fallback_reason()) {
-        (Some(ctx), _) => eprintln!("grin render: GPU backend, {}", ctx.describe()),
-        (None, Some(why)) => eprintln!(
-            "grin render: CPU backend, {} threads (no GPU: {why})",
-            pool.threads()
-        ),
-        (None, None) => eprintln!("grin render: CPU backend, {} threads", pool.threads()),
-    }
+    let mut renderer = open_renderer("grin render", args.threads, args.backend)?;
     let settings = RenderSettings {
         width: args.size.0,
         height: args.size.1,

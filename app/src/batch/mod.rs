@@ -17,14 +17,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use glam::{Affine3A, DVec3};
-use renderer_core::gpu::{Backend, GpuConfig};
 use renderer_core::render::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use renderer_core::texture::linear_to_srgb;
 use scheduler::order::Order;
 use serde::Serialize;
 
-use crate::render_cmd::{Aov, BackendArg, Failure, rgb_f32, save, srgb8, write_aov};
+use crate::render_cmd::{Aov, BackendArg, Failure, open_renderer, rgb_f32, save, srgb8, write_aov};
 use manifest::{Job, Manifest};
 
 /// `grin batch` arguments.
@@ -144,27 +143,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     let manifest = Manifest::load(&args.manifest).map_err(|e| fail(2, e))?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| fail(2, format!("--out {}: {e}", args.out.display())))?;
-    let config = match args.threads {
-        Some(0) => return Err(fail(2, "--threads must be at least 1")),
-        Some(n) => scheduler::PoolConfig::with_threads(n),
-        None => scheduler::PoolConfig::default(),
-    };
-    let pool = Arc::new(scheduler::Pool::new(config).map_err(|e| fail(2, e))?);
-    let backend = match args.backend {
-        BackendArg::Auto => Backend::Auto,
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Gpu => Backend::Gpu,
-    };
-    let mut renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
-        .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
-    match (renderer.gpu(), renderer.fallback_reason()) {
-        (Some(ctx), _) => eprintln!("grin batch: GPU backend, {}", ctx.describe()),
-        (None, Some(why)) => eprintln!(
-            "grin batch: CPU backend, {} threads (no GPU: {why})",
-            pool.threads()
-        ),
-        (None, None) => eprintln!("grin batch: CPU backend, {} threads", pool.threads()),
-    }
+    let mut renderer = open_renderer("grin batch", args.threads, args.backend)?;
     let total: u64 = manifest
         .jobs
         .iter()

@@ -246,22 +246,7 @@ impl<K: Clone + Eq + Hash> Residency<K> {
         let needed = self.next_use(&k) != u64::MAX;
         if needed && e.bytes <= self.budgets.ram_bytes {
             let mine = self.next_use(&k);
-            while self.ram_bytes() + e.bytes > self.budgets.ram_bytes {
-                let victim = self
-                    .entries
-                    .iter()
-                    .filter(|(key, x)| x.tier == Tier::Ram && self.next_use(key) > mine)
-                    .max_by_key(|(key, _)| self.next_use(key))
-                    .map(|(key, _)| key.clone());
-                match victim {
-                    Some(v) => {
-                        self.entries.remove(&v);
-                        self.events.push(Event::Forgotten(v));
-                    }
-                    None => break,
-                }
-            }
-            if self.ram_bytes() + e.bytes <= self.budgets.ram_bytes {
+            if self.make_ram_room(e.bytes, mine) {
                 self.entries.insert(
                     k.clone(),
                     Entry {
@@ -300,11 +285,27 @@ impl<K: Clone + Eq + Hash> Residency<K> {
             return false;
         }
         let mine = self.next_use(&k);
+        if !self.make_ram_room(bytes, mine) {
+            return false;
+        }
+        self.entries.insert(
+            k,
+            Entry {
+                bytes,
+                tier: Tier::Ram,
+            },
+        );
+        true
+    }
+
+    /// Frees RAM for `bytes` by forgetting staged scenes needed later than `next_use`
+    /// (furthest first); whether they now fit.
+    fn make_ram_room(&mut self, bytes: u64, next_use: u64) -> bool {
         while self.ram_bytes() + bytes > self.budgets.ram_bytes {
             let victim = self
                 .entries
                 .iter()
-                .filter(|(key, x)| x.tier == Tier::Ram && self.next_use(key) > mine)
+                .filter(|(key, x)| x.tier == Tier::Ram && self.next_use(key) > next_use)
                 .max_by_key(|(key, _)| self.next_use(key))
                 .map(|(key, _)| key.clone());
             match victim {
@@ -315,13 +316,6 @@ impl<K: Clone + Eq + Hash> Residency<K> {
                 None => return false,
             }
         }
-        self.entries.insert(
-            k,
-            Entry {
-                bytes,
-                tier: Tier::Ram,
-            },
-        );
         true
     }
 }
