@@ -43,9 +43,58 @@ pub(crate) struct BatchArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// The batch report (default: OUT/report.json).
+    /// The batch report (default: OUT/report.json, or OUT/report.I-of-N.json for
+    /// a shard).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Render shard I of N ("I/N", 0-based): the manifest's frames, in order (job by
+    /// job, frame by frame), are cut into N contiguous runs of nearly equal length
+    /// (run I holds frames floor(I T / N) .. floor((I+1) T / N) of T), so N machines
+    /// render every frame exactly once and each loads few scenes. Default: from
+    /// SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or from
+    /// JOB_COMPLETION_INDEX of GRIN_SHARD_COUNT (Kubernetes Indexed Jobs), else 0/1.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let bad = || format!("expected I/N with 0 <= I < N, got '{s}'");
+    let (i, n) = s.split_once('/').ok_or_else(bad)?;
+    let (i, n) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
+}
+
+/// The shard from the cluster's environment: Slurm job arrays, then Kubernetes
+/// Indexed Jobs; `None` when neither is set.
+fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<(u64, u64)>, String> {
+    let num = |k: &str| -> Result<Option<u64>, String> {
+        var(k)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .map_err(|_| format!("{k}={v:?} is not a number"))
+            })
+            .transpose()
+    };
+    if let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?) {
+        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+        let i = id
+            .checked_sub(min)
+            .ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")?;
+        return parse_shard(&format!("{i}/{count}")).map(Some);
+    }
+    if let Some(i) = num("JOB_COMPLETION_INDEX")? {
+        let n = num("GRIN_SHARD_COUNT")?
+            .ok_or("JOB_COMPLETION_INDEX is set but GRIN_SHARD_COUNT is not")?;
+        return parse_shard(&format!("{i}/{n}")).map(Some);
+    }
+    Ok(None)
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
@@ -53,6 +102,45 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
 }
 
 /// One frame in the report.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_from_flags_and_cluster_variables() {
+        assert_eq!(parse_shard("1/3"), Ok((1, 3)));
+        assert!(
+            parse_shard("3/3").is_err() && parse_shard("0/0").is_err() && parse_shard("x").is_err()
+        );
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        assert_eq!(shard_from_env(env(&[])), Ok(None));
+        // Slurm arrays may start at any index: --array=1-3 gives ids 1, 2, 3.
+        const SLURM: [(&str, &str); 3] = [
+            ("SLURM_ARRAY_TASK_ID", "2"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+            ("SLURM_ARRAY_TASK_MIN", "1"),
+        ];
+        assert_eq!(shard_from_env(env(&SLURM)), Ok(Some((1, 3))));
+        const K8S: [(&str, &str); 2] = [("JOB_COMPLETION_INDEX", "2"), ("GRIN_SHARD_COUNT", "3")];
+        assert_eq!(shard_from_env(env(&K8S)), Ok(Some((2, 3))));
+        assert!(shard_from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).is_err());
+        assert!(
+            shard_from_env(env(&[
+                ("SLURM_ARRAY_TASK_ID", "x"),
+                ("SLURM_ARRAY_TASK_COUNT", "2")
+            ]))
+            .is_err()
+        );
+    }
+}
+
 #[derive(Debug, Serialize)]
 struct FrameReport {
     job: usize,
@@ -151,9 +239,25 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         .sum();
     let mut frames = Vec::new();
     let (mut done, mut skipped, mut failed) = (0u64, 0u64, 0u64);
+    let shard = match args.shard {
+        Some(s) => Some(s),
+        None => shard_from_env(|k| std::env::var(k).ok()).map_err(|e| fail(2, e))?,
+    };
+    let (si, sn) = shard.unwrap_or((0, 1));
+    let (lo, hi) = (si * total / sn, (si + 1) * total / sn);
+    let total = hi - lo;
+    let mut unit = 0u64;
     for (ji, job) in manifest.jobs.iter().enumerate() {
         let dir = args.out.join(&job.name);
-        let todo: Vec<u32> = (job.frames.start..job.frames.start + job.frames.count)
+        let mine: Vec<u32> = (job.frames.start..job.frames.start + job.frames.count)
+            .filter(|_| {
+                unit += 1;
+                (lo..hi).contains(&(unit - 1))
+            })
+            .collect();
+        let todo: Vec<u32> = mine
+            .iter()
+            .copied()
             .filter(|&f| {
                 let image = dir.join(format!("frame_{f:05}.png"));
                 let complete =
@@ -161,7 +265,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
                 !(args.skip_completed && complete)
             })
             .collect();
-        skipped += u64::from(job.frames.count) - todo.len() as u64;
+        skipped += (mine.len() - todo.len()) as u64;
         if todo.is_empty() {
             continue;
         }
@@ -206,12 +310,13 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             );
         }
     }
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| args.out.join("report.json"));
+    let report_path = args.report.clone().unwrap_or_else(|| match shard {
+        Some((i, n)) => args.out.join(format!("report.{i}-of-{n}.json")),
+        None => args.out.join("report.json"),
+    });
     let report = serde_json::json!({
         "manifest": args.manifest.display().to_string(),
+        "shard": [si, sn],
         "frames_total": total,
         "frames_done": done,
         "frames_skipped": skipped,
