@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytemuck::{Pod, Zeroable};
 use glam::{Affine3A, Vec3, Vec3A};
@@ -603,14 +603,17 @@ impl Blas {
     }
 }
 
-/// BLASes shared between frames, keyed by mesh content hash.
+/// BLASes shared between frames and scenes, keyed by mesh content hash. The cache
+/// holds them weakly: a BLAS lives while a prepared scene uses it (a host rebuilding
+/// its scene every frame, or a batch's resident scenes, reuse it) and is freed with
+/// the last scene that does, so a long batch does not keep every mesh it ever saw.
 #[derive(Debug, Default)]
 pub struct BlasCache {
-    map: Mutex<HashMap<u64, Arc<Blas>>>,
+    map: Mutex<HashMap<u64, Weak<Blas>>>,
 }
 
 impl BlasCache {
-    /// The BLAS of `mesh`, built on first request.
+    /// The BLAS of `mesh`, built unless a live one exists.
     pub fn get(&self, mesh: &Mesh) -> Arc<Blas> {
         let key = mesh.content_hash();
         if let Some(b) = self
@@ -618,25 +621,30 @@ impl BlasCache {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
+            .and_then(Weak::upgrade)
         {
-            return Arc::clone(b);
+            return b;
         }
         let blas = Arc::new(Blas::build(mesh));
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_insert(blas)
-            .clone()
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|_, b| b.strong_count() > 0);
+        if let Some(other) = map.get(&key).and_then(Weak::upgrade) {
+            // Built by another thread meanwhile: share that one.
+            return other;
+        }
+        map.insert(key, Arc::downgrade(&blas));
+        blas
     }
 
-    /// Number of cached BLASes.
+    /// Number of live cached BLASes.
     #[must_use]
     pub fn len(&self) -> usize {
         self.map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .values()
+            .filter(|b| b.strong_count() > 0)
+            .count()
     }
 
     /// Whether the cache is empty.

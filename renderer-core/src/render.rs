@@ -55,7 +55,7 @@ use crate::accel::BlasCache;
 use crate::camera::Camera;
 use crate::curvature::FieldCache;
 use crate::film::{Film, TileFilm};
-use crate::gpu::{Backend, GpuConfig, GpuContext, GpuFrame, GpuScene};
+use crate::gpu::{Backend, GpuConfig, GpuContext, GpuFrame, GpuScene, GpuSceneData};
 use crate::integrator::Integrator;
 use crate::lights::{Emitters, TraceStats};
 use crate::path::PathContext;
@@ -246,6 +246,149 @@ impl Prepared {
     }
 }
 
+/// A scene ready to render: its acceleration structures, field grid and emitter
+/// table built (stages 1-2) and, on the GPU backend, its buffers uploaded. Cheap to
+/// clone (shared); renderers that [`Renderer::adopt`] it skip stages 1-2 and the
+/// upload. GPU memory is freed when the last clone of an uploaded one is dropped.
+///
+/// A batch keeps several of these resident and demotes them
+/// ([`ReadyScene::demoted`]) to RAM when the GPU budget is short.
+#[derive(Debug, Clone)]
+pub struct ReadyScene {
+    prepared: Arc<Prepared>,
+    gpu: Option<Arc<GpuScene>>,
+}
+
+/// Measured memory of a ready scene, in bytes per kind of buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Host memory: `meshes` (positions, indices, texture coordinates), `blas`
+    /// (bottom-level BVHs and their triangles), `tlas` (top-level BVH, instances,
+    /// inverse transforms), `fields` (sampled index grids and the curvature grid),
+    /// `textures`.
+    pub ram: Vec<(&'static str, u64)>,
+    /// GPU memory, per scene buffer (as allocated: rounded up, at least the binding
+    /// minimum); empty when the scene is not built for the GPU.
+    pub gpu: Vec<(&'static str, u64)>,
+}
+
+impl Footprint {
+    /// Host bytes in all.
+    #[must_use]
+    pub fn ram_bytes(&self) -> u64 {
+        self.ram.iter().map(|(_, b)| b).sum()
+    }
+
+    /// GPU bytes in all.
+    #[must_use]
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu.iter().map(|(_, b)| b).sum()
+    }
+}
+
+fn bytes_of<T>(v: &[T]) -> u64 {
+    std::mem::size_of_val(v) as u64
+}
+
+impl Prepared {
+    /// Host bytes per kind.
+    fn ram_footprint(&self) -> Vec<(&'static str, u64)> {
+        let scene = self.scene.footprint();
+        let kind = |k: &str| scene.iter().find(|(n, _)| *n == k).map_or(0, |(_, b)| *b);
+        let tlas = self.tracer.tlas();
+        let mut seen = std::collections::HashSet::new();
+        let blas = tlas
+            .instances()
+            .iter()
+            .filter(|i| seen.insert(Arc::as_ptr(&i.blas)))
+            .map(|i| {
+                bytes_of(&i.blas.bvh.nodes)
+                    + bytes_of(&i.blas.bvh.prims)
+                    + bytes_of(&i.blas.triangles)
+            })
+            .sum();
+        let tlas_bytes = bytes_of(&tlas.bvh().nodes)
+            + bytes_of(&tlas.bvh().prims)
+            + bytes_of(tlas.instances())
+            + bytes_of(tlas.inverses());
+        let kappa = self
+            .tracer
+            .integrator()
+            .grid()
+            .map_or(0, |g| bytes_of(g.kappa()));
+        vec![
+            ("meshes", kind("meshes")),
+            ("blas", blas),
+            ("tlas", tlas_bytes),
+            ("fields", kind("fields") + kappa),
+            ("textures", kind("textures")),
+        ]
+    }
+}
+
+impl ReadyScene {
+    /// The scene.
+    #[must_use]
+    pub fn scene(&self) -> &Arc<Scene> {
+        &self.prepared.scene
+    }
+
+    /// Whether its buffers are on the GPU.
+    #[must_use]
+    pub fn on_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// Host memory per kind, and GPU memory per buffer (measured from the uploaded
+    /// buffers; for a scene not on the GPU, from the buffers it would upload).
+    #[must_use]
+    pub fn footprint(&self) -> Footprint {
+        let gpu = match &self.gpu {
+            Some(g) => g.footprint(),
+            None => self.gpu_data().footprint(),
+        };
+        Footprint {
+            ram: self.prepared.ram_footprint(),
+            gpu,
+        }
+    }
+
+    /// Host memory per kind (cheap: no GPU buffers are built to measure it).
+    #[must_use]
+    pub fn ram_footprint(&self) -> Vec<(&'static str, u64)> {
+        self.prepared.ram_footprint()
+    }
+
+    /// What uploading it would allocate (built on the CPU, nothing uploaded).
+    #[must_use]
+    pub fn gpu_data(&self) -> GpuSceneData {
+        let p = &self.prepared;
+        GpuSceneData::build(&p.scene, &p.tracer, &p.emitters)
+    }
+
+    /// The same scene without its GPU buffers (they are freed when no other clone or
+    /// renderer holds them); it can be uploaded again with [`ReadyScene::upload`].
+    #[must_use]
+    pub fn demoted(&self) -> Self {
+        Self {
+            prepared: Arc::clone(&self.prepared),
+            gpu: None,
+        }
+    }
+
+    /// Uploads its buffers to `ctx` (a no-op when already there).
+    ///
+    /// # Errors
+    /// [`crate::gpu::GpuError::OutOfMemory`] when a buffer cannot be allocated
+    /// (nothing stays allocated).
+    pub fn upload(&mut self, ctx: &GpuContext) -> Result<(), RenderError> {
+        if self.gpu.is_none() {
+            self.gpu = Some(Arc::new(self.gpu_data().upload(ctx)?));
+        }
+        Ok(())
+    }
+}
+
 /// Wall time of one stage of a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageTime {
@@ -291,6 +434,27 @@ pub struct StepReport {
     pub wall: Duration,
 }
 
+impl StepReport {
+    fn blank(pass: u32, spp: u32) -> Self {
+        Self {
+            tiles_done: 0,
+            tiles_discarded: 0,
+            samples: 0,
+            rays: 0,
+            segments: 0,
+            subdivisions: 0,
+            outcome: RunOutcome::Completed,
+            passes_done: pass,
+            frame_complete: pass >= spp,
+            prepared: false,
+            fields_cached: false,
+            stages: Vec::new(),
+            traces: Vec::new(),
+            wall: Duration::ZERO,
+        }
+    }
+}
+
 /// A progressive renderer: owns the film, the progress through the passes, and the
 /// caches of stages 1 and 2 (BLASes by mesh content, the field grid by medium), so
 /// successive snapshots of a changing scene reuse what did not change.
@@ -305,7 +469,7 @@ pub struct Renderer {
     starved: bool,
     blas: BlasCache,
     fields: FieldCache,
-    prepared: Option<Prepared>,
+    prepared: Option<Arc<Prepared>>,
     gpu: Option<GpuState>,
     fallback: Option<String>,
 }
@@ -315,7 +479,7 @@ pub struct Renderer {
 #[derive(Debug)]
 struct GpuState {
     ctx: Arc<GpuContext>,
-    scene: Option<(Arc<Scene>, GpuScene)>,
+    scene: Option<(Arc<Scene>, Arc<GpuScene>)>,
     frame: Option<GpuFrame>,
 }
 
@@ -429,20 +593,71 @@ impl Renderer {
         }
     }
 
+    /// Builds `scene`'s stages 1-2 (with this renderer's BLAS and field caches); the
+    /// result serves any renderer that [`Renderer::adopt`]s it (this one adopts it).
+    /// Nothing is uploaded: [`ReadyScene::upload`] does that, so a caller can budget
+    /// its GPU bytes first ([`ReadyScene::footprint`]).
+    ///
+    /// # Errors
+    /// The scheduler's error (see [`Renderer::render_step`]).
+    pub fn ready(&mut self, scene: Arc<Scene>) -> Result<ReadyScene, RenderError> {
+        let mut report = StepReport::blank(0, 0);
+        let prepared = self.prepare(&scene, &mut report)?;
+        let ready = ReadyScene {
+            prepared,
+            gpu: None,
+        };
+        self.adopt(&ready);
+        Ok(ready)
+    }
+
+    /// Renders snapshots of `ready`'s scene (the same `Arc`) with what `ready` holds:
+    /// no stage 1-2 work, and no upload when it is on the GPU (a ready scene without
+    /// GPU buffers is uploaded on the next step and freed with the renderer's next
+    /// scene: streamed).
+    pub fn adopt(&mut self, ready: &ReadyScene) {
+        self.prepared = Some(Arc::clone(&ready.prepared));
+        if let Some(g) = self.gpu.as_mut() {
+            let same = g
+                .scene
+                .as_ref()
+                .is_some_and(|(s, _)| Arc::ptr_eq(s, &ready.prepared.scene));
+            if let Some(gs) = &ready.gpu {
+                g.scene = Some((Arc::clone(&ready.prepared.scene), Arc::clone(gs)));
+            } else if !same {
+                g.scene = None;
+            }
+            if !same {
+                g.frame = None;
+            }
+        }
+    }
+
+    /// Drops this renderer's hold on its current scene (its acceleration structures
+    /// and GPU buffers, unless a [`ReadyScene`] elsewhere still holds them) and the
+    /// GPU film; the next step prepares its scene again.
+    pub fn forget_scene(&mut self) {
+        self.prepared = None;
+        self.current = None;
+        if let Some(g) = self.gpu.as_mut() {
+            g.scene = None;
+            g.frame = None;
+        }
+    }
+
     /// Stages 1 and 2 for `snapshot`'s scene, unless already done for it.
     fn prepare(
         &mut self,
-        snapshot: &Snapshot,
+        scene: &Arc<Scene>,
         report: &mut StepReport,
-    ) -> Result<(), scheduler::GraphError> {
-        if self
+    ) -> Result<Arc<Prepared>, scheduler::GraphError> {
+        if let Some(p) = self
             .prepared
             .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(&p.scene, &snapshot.scene))
+            .filter(|p| Arc::ptr_eq(&p.scene, scene))
         {
-            return Ok(());
+            return Ok(Arc::clone(p));
         }
-        let scene = &snapshot.scene;
         let (blas, fields) = (&self.blas, &self.fields);
         let run = self
             .graph
@@ -467,12 +682,13 @@ impl Renderer {
         let ((tracer, emitters), cached) = run.value;
         report.prepared = true;
         report.fields_cached = cached;
-        self.prepared = Some(Prepared {
+        let prepared = Arc::new(Prepared {
             scene: Arc::clone(scene),
             tracer,
             emitters,
         });
-        Ok(())
+        self.prepared = Some(Arc::clone(&prepared));
+        Ok(prepared)
     }
 
     /// Renders as many tiles as fit in `budget` and commits those that finish;
@@ -499,26 +715,11 @@ impl Renderer {
         }
         let s = snapshot.settings;
         let started = Instant::now();
-        let mut report = StepReport {
-            tiles_done: 0,
-            tiles_discarded: 0,
-            samples: 0,
-            rays: 0,
-            segments: 0,
-            subdivisions: 0,
-            outcome: RunOutcome::Completed,
-            passes_done: self.pass,
-            frame_complete: self.pass >= s.spp,
-            prepared: false,
-            fields_cached: false,
-            stages: Vec::new(),
-            traces: Vec::new(),
-            wall: Duration::ZERO,
-        };
+        let mut report = StepReport::blank(self.pass, s.spp);
         if self.pass >= s.spp {
             return Ok(report);
         }
-        self.prepare(snapshot, &mut report)?;
+        self.prepare(&snapshot.scene, &mut report)?;
         if self.gpu.is_some() {
             self.gpu_step(snapshot, budget, token, started, &mut report)?;
             return Ok(report);
@@ -661,7 +862,7 @@ impl Renderer {
             gpu.frame = None;
             let uploaded =
                 GpuScene::upload(&ctx, &prepared.scene, &prepared.tracer, &prepared.emitters)?;
-            gpu.scene = Some((Arc::clone(&prepared.scene), uploaded));
+            gpu.scene = Some((Arc::clone(&prepared.scene), Arc::new(uploaded)));
             timed(report, "accel.upload", t);
         }
         let Some((_, scene)) = gpu.scene.as_ref() else {

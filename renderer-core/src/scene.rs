@@ -478,6 +478,52 @@ impl Check<'_> {
 }
 
 impl Scene {
+    /// Host bytes of what it holds, per kind: `meshes` (positions, indices, texture
+    /// coordinates; shared meshes counted once), `fields` (sampled index grids),
+    /// `textures` (decoded images).
+    #[must_use]
+    pub fn footprint(&self) -> Vec<(&'static str, u64)> {
+        fn bytes<T>(v: &[T]) -> u64 {
+            std::mem::size_of_val(v) as u64
+        }
+        let mut seen = std::collections::HashSet::new();
+        let meshes = self
+            .meshes
+            .iter()
+            .filter(|m| seen.insert(Arc::as_ptr(m)))
+            .map(|m| bytes(&m.positions) + bytes(&m.indices) + bytes(&m.uvs))
+            .sum();
+        let fields = self
+            .medium
+            .fields
+            .iter()
+            .filter_map(|f| match f {
+                FieldKind::Grid { grid: Some(g), .. } => Some(bytes(&g.values)),
+                _ => None,
+            })
+            .sum();
+        let mut seen = std::collections::HashSet::new();
+        let textures = self
+            .materials
+            .iter()
+            .filter_map(|m| match m {
+                Material::Texture { image: Some(t), .. } => Some(t),
+                _ => None,
+            })
+            .chain(match &self.environment {
+                Environment::Equirect { image: Some(t), .. } => Some(t),
+                _ => None,
+            })
+            .filter(|t| seen.insert(Arc::as_ptr(t)))
+            .map(|t| bytes(t.texels()))
+            .sum();
+        vec![
+            ("meshes", meshes),
+            ("fields", fields),
+            ("textures", textures),
+        ]
+    }
+
     /// Loads and validates a scene file; mesh files resolve against its folder.
     ///
     /// # Errors
@@ -950,30 +996,7 @@ fn load_mesh(
             if !resolved.is_file() {
                 return Err(fail("no such file".into()));
             }
-            let (models, _) = tobj::load_obj(&resolved, &tobj::GPU_LOAD_OPTIONS)
-                .map_err(|e| fail(e.to_string()))?;
-            let mut mesh = Mesh::default();
-            // Texture coordinates only when every model has them for every vertex.
-            let with_uvs = models
-                .iter()
-                .all(|m| m.mesh.texcoords.len() / 2 == m.mesh.positions.len() / 3);
-            for m in models {
-                let offset = mesh.positions.len() as u32;
-                mesh.positions
-                    .extend(m.mesh.positions.chunks_exact(3).map(|p| [p[0], p[1], p[2]]));
-                if with_uvs {
-                    // OBJ's v points up; images' rows go down.
-                    mesh.uvs
-                        .extend(m.mesh.texcoords.chunks_exact(2).map(|t| [t[0], 1.0 - t[1]]));
-                }
-                mesh.indices.extend(
-                    m.mesh
-                        .indices
-                        .chunks_exact(3)
-                        .map(|t| [t[0] + offset, t[1] + offset, t[2] + offset]),
-                );
-            }
-            mesh
+            load_obj(&resolved).map_err(fail)?
         }
         MeshSource::Ply(rel) => {
             let resolved = base.join(rel);
@@ -1034,6 +1057,55 @@ fn load_mesh(
     if area <= 0.0 {
         return Err(c.fail(at("source"), source, "has zero area"));
     }
+    Ok(mesh)
+}
+
+/// Loads a Wavefront OBJ file's triangles (all its models; texture coordinates when
+/// every vertex has them).
+///
+/// # Errors
+/// The parser's message.
+pub fn load_obj(path: &Path) -> Result<Mesh, String> {
+    let (models, _) = tobj::load_obj(path, &tobj::GPU_LOAD_OPTIONS).map_err(|e| e.to_string())?;
+    let mut mesh = Mesh::default();
+    // Texture coordinates only when every model has them for every vertex.
+    let with_uvs = models
+        .iter()
+        .all(|m| m.mesh.texcoords.len() / 2 == m.mesh.positions.len() / 3);
+    for m in models {
+        let offset = mesh.positions.len() as u32;
+        mesh.positions
+            .extend(m.mesh.positions.chunks_exact(3).map(|p| [p[0], p[1], p[2]]));
+        if with_uvs {
+            // OBJ's v points up; images' rows go down.
+            mesh.uvs
+                .extend(m.mesh.texcoords.chunks_exact(2).map(|t| [t[0], 1.0 - t[1]]));
+        }
+        mesh.indices.extend(
+            m.mesh
+                .indices
+                .chunks_exact(3)
+                .map(|t| [t[0] + offset, t[1] + offset, t[2] + offset]),
+        );
+    }
+    Ok(mesh)
+}
+
+/// Loads a mesh file by its extension: `.obj` ([`load_obj`]) or `.ply`
+/// ([`load_ply`]), and checks it ([`Mesh::check`]).
+///
+/// # Errors
+/// An unknown extension, the parser's message, or what the check finds.
+pub fn load_mesh_file(path: &Path) -> Result<Mesh, String> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let mesh = match ext.as_deref() {
+        Some("obj") => load_obj(path)?,
+        Some("ply") => load_ply(path)?,
+        _ => return Err("expected a .obj or .ply file".into()),
+    };
+    mesh.check()?;
     Ok(mesh)
 }
 

@@ -155,8 +155,12 @@ fn the_blas_cache_reuses_by_content() {
     assert!(Arc::ptr_eq(&x, &y));
     let mut b = a.clone();
     b.positions[0][2] = 0.5;
-    let _ = cache.get(&b);
+    let z = cache.get(&b);
     assert_eq!(cache.len(), 2);
+    // Held weakly: a BLAS no scene uses any more is freed, and built again on demand.
+    drop((x, y));
+    assert_eq!(cache.len(), 1);
+    assert!(Arc::ptr_eq(&z, &cache.get(&b)));
 }
 
 #[test]

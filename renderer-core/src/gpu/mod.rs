@@ -34,7 +34,7 @@ mod scene;
 pub mod shaders;
 
 pub(crate) use frame::GpuFrame;
-pub use scene::{GpuScene, RayQuery, RayResult};
+pub use scene::{GpuScene, GpuSceneData, RayQuery, RayResult};
 
 /// Which path renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,14 +85,16 @@ pub struct GpuConfig {
     pub backends: String,
     /// Adapter choice.
     pub adapter: AdapterChoice,
-    /// Make the Nth buffer allocation (1-based, counted per context) fail with
-    /// [`GpuError::OutOfMemory`], for tests.
-    pub fail_allocation: Option<u64>,
+    /// Make these buffer allocations (1-based, counted per context; inclusive
+    /// ranges) fail with [`GpuError::OutOfMemory`], for tests.
+    pub fail_allocations: Vec<(u64, u64)>,
 }
 
 impl GpuConfig {
     /// From the environment: `WGPU_BACKEND`, `GRIN_GPU_ADAPTER` (a name substring,
-    /// `pci:BUS_ID`, or `low-power`) and `GRIN_GPU_FAIL_ALLOC=N`.
+    /// `pci:BUS_ID`, or `low-power`) and `GRIN_GPU_FAIL_ALLOC` (allocations to fail:
+    /// `N`, `N-M`, `N-` for every one from N on, comma separated; see
+    /// [`parse_allocations`]).
     #[must_use]
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -107,14 +109,16 @@ impl GpuConfig {
         Self {
             backends: var("WGPU_BACKEND").unwrap_or_default(),
             adapter,
-            fail_allocation: var("GRIN_GPU_FAIL_ALLOC").and_then(|v| v.parse().ok()),
+            fail_allocations: var("GRIN_GPU_FAIL_ALLOC")
+                .and_then(|v| parse_allocations(&v))
+                .unwrap_or_default(),
         }
     }
 
     /// With the Nth allocation failing.
     #[must_use]
     pub fn failing_allocation(mut self, n: u64) -> Self {
-        self.fail_allocation = Some(n);
+        self.fail_allocations.push((n, n));
         self
     }
 
@@ -124,6 +128,31 @@ impl GpuConfig {
         self.adapter = adapter;
         self
     }
+}
+
+/// Parses a list of allocation numbers to fail: `N`, `N-M` (inclusive), `N-` (N and
+/// every later one), comma separated; `None` if any part is not of these forms.
+///
+/// ```
+/// use renderer_core::gpu::parse_allocations;
+/// assert_eq!(parse_allocations("3,7-9,20-"), Some(vec![(3, 3), (7, 9), (20, u64::MAX)]));
+/// assert_eq!(parse_allocations("x"), None);
+/// ```
+#[must_use]
+pub fn parse_allocations(text: &str) -> Option<Vec<(u64, u64)>> {
+    text.split(',')
+        .map(|part| {
+            let part = part.trim();
+            match part.split_once('-') {
+                None => part.parse().ok().map(|n| (n, n)),
+                Some((a, "")) => a.trim().parse().ok().map(|a| (a, u64::MAX)),
+                Some((a, b)) => match (a.trim().parse(), b.trim().parse()) {
+                    (Ok(a), Ok(b)) if a <= b => Some((a, b)),
+                    _ => None,
+                },
+            }
+        })
+        .collect()
 }
 
 /// GPU errors.
@@ -180,7 +209,7 @@ pub enum GpuError {
 pub struct MemoryTracker {
     owners: Mutex<BTreeMap<String, u64>>,
     allocations: AtomicU64,
-    fail_at: Option<u64>,
+    fail_at: Vec<(u64, u64)>,
 }
 
 impl MemoryTracker {
@@ -219,6 +248,12 @@ impl MemoryTracker {
             }
         }
     }
+}
+
+/// The size [`GpuContext::buffer`] allocates for `contents` bytes with a minimum of
+/// `min`.
+pub(crate) fn buffer_size(contents: u64, min: u64) -> u64 {
+    min.max(contents).max(16).next_multiple_of(4)
 }
 
 /// A buffer counted by the [`MemoryTracker`] until dropped.
@@ -397,7 +432,7 @@ impl GpuContext {
             info,
             limits,
             memory: Arc::new(MemoryTracker {
-                fail_at: config.fail_allocation,
+                fail_at: config.fail_allocations.clone(),
                 ..MemoryTracker::default()
             }),
             pipelines,
@@ -542,14 +577,19 @@ impl GpuContext {
         contents: &[u8],
         size: u64,
     ) -> Result<TrackedBuffer, GpuError> {
-        let size = size.max(contents.len() as u64).max(16).next_multiple_of(4);
+        let size = buffer_size(contents.len() as u64, size);
         let n = self.memory.allocations.fetch_add(1, Ordering::Relaxed) + 1;
         let oom = || GpuError::OutOfMemory {
             what: format!("{owner} {what}"),
             bytes: size,
             resident: self.memory.resident(),
         };
-        if self.memory.fail_at == Some(n) {
+        if self
+            .memory
+            .fail_at
+            .iter()
+            .any(|&(a, b)| (a..=b).contains(&n))
+        {
             return Err(oom());
         }
         let binding_limit = self.limits.max_storage_buffer_binding_size;

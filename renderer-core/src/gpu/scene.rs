@@ -35,6 +35,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 #[derive(Debug)]
 pub struct GpuScene {
     owner: String,
+    kinds: Vec<&'static str>,
     buffers: Vec<TrackedBuffer>,
     base: GpuParams,
 }
@@ -83,20 +84,23 @@ fn split(v: u64) -> [u32; 2] {
     [v as u32, (v >> 32) as u32]
 }
 
-impl GpuScene {
-    /// Uploads `scene` with its acceleration structures and emitters (stage 1's
-    /// results).
-    ///
-    /// # Errors
-    /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
-    /// allocated is freed.
-    pub fn upload(
-        ctx: &GpuContext,
-        scene: &Scene,
-        tracer: &SceneTracer,
-        emitters: &Emitters,
-    ) -> Result<Self, GpuError> {
-        let owner = format!("scene:{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
+/// The GPU buffers of a scene, built on the CPU but not uploaded: their contents
+/// and sizes, so a batch can budget a scene before it takes any GPU memory.
+#[derive(Debug, Clone)]
+pub struct GpuSceneData {
+    buffers: Vec<(&'static str, Vec<u8>)>,
+    base: GpuParams,
+}
+
+/// The smallest storage buffer the scene binds (an empty array still binds one
+/// zeroed element of any struct).
+const MIN_SCENE_BUFFER: u64 = 256;
+
+impl GpuSceneData {
+    /// The buffers for `scene` with its acceleration structures and emitters (stage
+    /// 1's results).
+    #[must_use]
+    pub fn build(scene: &Scene, tracer: &SceneTracer, emitters: &Emitters) -> Self {
         let tlas = tracer.tlas();
         let mut nodes: Vec<GpuNode> = tlas
             .bvh()
@@ -434,35 +438,90 @@ impl GpuScene {
         base.env_a = env_a;
         base.env_b = env_b;
 
+        let bytes = |b: &[u8]| b.to_vec();
+        let buffers = vec![
+            ("nodes", bytes(bytemuck::cast_slice(&nodes))),
+            ("triangles", bytes(bytemuck::cast_slice(&triangles))),
+            ("tlas prims", bytes(bytemuck::cast_slice(&tlas.bvh().prims))),
+            ("instances", bytes(bytemuck::cast_slice(&instances))),
+            ("uvs", bytes(bytemuck::cast_slice(&uvs))),
+            ("materials", bytes(bytemuck::cast_slice(&materials))),
+            ("lights", bytes(bytemuck::cast_slice(&lights))),
+            ("emitters", bytes(bytemuck::cast_slice(&emitter_records))),
+            ("fields", bytes(bytemuck::cast_slice(&fields))),
+            ("scalars", bytes(bytemuck::cast_slice(&scalars))),
+            ("texels", bytes(bytemuck::cast_slice(&texels))),
+        ];
+        Self { buffers, base }
+    }
+
+    /// GPU bytes per buffer kind, as [`GpuContext::buffer`] will allocate them.
+    #[must_use]
+    pub fn footprint(&self) -> Vec<(&'static str, u64)> {
+        self.buffers
+            .iter()
+            .map(|(what, b)| (*what, super::buffer_size(b.len() as u64, MIN_SCENE_BUFFER)))
+            .collect()
+    }
+
+    /// GPU bytes in all.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        self.footprint().iter().map(|(_, b)| b).sum()
+    }
+
+    /// Uploads the buffers.
+    ///
+    /// # Errors
+    /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
+    /// allocated is freed.
+    pub fn upload(&self, ctx: &GpuContext) -> Result<GpuScene, GpuError> {
+        let owner = format!("scene:{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let storage = wgpu::BufferUsages::STORAGE;
-        let mut buffers = Vec::with_capacity(11);
-        let mut up = |what: &str, bytes: &[u8]| -> Result<(), GpuError> {
-            // An empty array still binds one (zeroed) element of any struct.
-            buffers.push(ctx.buffer(&owner, what, storage, bytes, 256)?);
-            Ok(())
-        };
-        up("nodes", bytemuck::cast_slice(&nodes))?;
-        up("triangles", bytemuck::cast_slice(&triangles))?;
-        up("tlas prims", bytemuck::cast_slice(&tlas.bvh().prims))?;
-        up("instances", bytemuck::cast_slice(&instances))?;
-        up("uvs", bytemuck::cast_slice(&uvs))?;
-        up("materials", bytemuck::cast_slice(&materials))?;
-        up("lights", bytemuck::cast_slice(&lights))?;
-        up("emitters", bytemuck::cast_slice(&emitter_records))?;
-        up("fields", bytemuck::cast_slice(&fields))?;
-        up("scalars", bytemuck::cast_slice(&scalars))?;
-        up("texels", bytemuck::cast_slice(&texels))?;
-        Ok(Self {
+        let buffers = self
+            .buffers
+            .iter()
+            .map(|(what, b)| ctx.buffer(&owner, what, storage, b, MIN_SCENE_BUFFER))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(GpuScene {
             owner,
+            kinds: self.buffers.iter().map(|(what, _)| *what).collect(),
             buffers,
-            base,
+            base: self.base,
         })
+    }
+}
+
+impl GpuScene {
+    /// Uploads `scene` with its acceleration structures and emitters (stage 1's
+    /// results).
+    ///
+    /// # Errors
+    /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
+    /// allocated is freed.
+    pub fn upload(
+        ctx: &GpuContext,
+        scene: &Scene,
+        tracer: &SceneTracer,
+        emitters: &Emitters,
+    ) -> Result<Self, GpuError> {
+        GpuSceneData::build(scene, tracer, emitters).upload(ctx)
     }
 
     /// Bytes this scene holds on the GPU.
     #[must_use]
     pub fn bytes(&self) -> u64 {
         self.buffers.iter().map(TrackedBuffer::bytes).sum()
+    }
+
+    /// Bytes per buffer, as allocated (and counted by the memory tracker).
+    #[must_use]
+    pub fn footprint(&self) -> Vec<(&'static str, u64)> {
+        self.kinds
+            .iter()
+            .zip(&self.buffers)
+            .map(|(k, b)| (*k, b.bytes()))
+            .collect()
     }
 
     /// Its owner name in the memory tracker.

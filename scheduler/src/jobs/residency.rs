@@ -14,16 +14,18 @@
 //! [`Admission::Streamed`] frame by frame from RAM: never partly uploaded.
 //!
 //! ```
-//! use scheduler::jobs::residency::{Admission, Budgets, Residency};
+//! use scheduler::jobs::residency::{Admission, Budgets, Residency, Size};
 //! let mut r = Residency::new(Budgets { max_resident: 1, gpu_bytes: 100, ram_bytes: 100 });
 //! // Remaining work: scene "a", then "b", then "a" again.
 //! r.plan(["a", "b", "a"]);
-//! assert_eq!(r.acquire("a", 60, false).unwrap(), Admission::Loaded);
-//! assert_eq!(r.acquire("b", 60, false).unwrap(), Admission::Wait); // "a" is pinned
+//! let size = Size { gpu: 60, ram: 50 };
+//! assert_eq!(r.acquire("a", size, false).unwrap(), Admission::Loaded);
+//! assert_eq!(r.acquire("b", size, false).unwrap(), Admission::Wait); // "a" is pinned
 //! r.release("a");
-//! assert_eq!(r.acquire("b", 60, false).unwrap(), Admission::Loaded); // "a" -> RAM
+//! assert_eq!(r.acquire("b", size, false).unwrap(), Admission::Loaded); // "a" -> RAM
+//! assert_eq!(r.ram_bytes(), 50);
 //! r.release("b");
-//! assert_eq!(r.acquire("a", 60, false).unwrap(), Admission::Promoted);
+//! assert_eq!(r.acquire("a", size, false).unwrap(), Admission::Promoted);
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -38,6 +40,15 @@ pub struct Budgets {
     pub gpu_bytes: u64,
     /// RAM bytes for staged (demoted or prefetched) scenes.
     pub ram_bytes: u64,
+}
+
+/// A scene's size in each tier: on the GPU, and staged in RAM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Size {
+    /// Bytes it takes on the GPU.
+    pub gpu: u64,
+    /// Bytes it takes staged in RAM.
+    pub ram: u64,
 }
 
 /// How a request was served.
@@ -79,8 +90,34 @@ enum Tier {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    bytes: u64,
+    size: Size,
     tier: Tier,
+    sequence: bool,
+    last_used: u64,
+}
+
+/// Where one scene is, for status files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement<K> {
+    /// The scene.
+    pub key: K,
+    /// On the GPU (else staged in RAM).
+    pub on_gpu: bool,
+    /// Uses in progress.
+    pub pins: u32,
+    /// A sequence.
+    pub sequence: bool,
+    /// Bytes in its tier.
+    pub bytes: u64,
+}
+
+impl Entry {
+    fn bytes(&self) -> u64 {
+        match self.tier {
+            Tier::Gpu { .. } => self.size.gpu,
+            Tier::Ram => self.size.ram,
+        }
+    }
 }
 
 /// What an eviction or admission did, for logs and status files.
@@ -102,6 +139,7 @@ pub struct Residency<K> {
     /// Remaining uses of each key, as positions in the remaining work.
     future: HashMap<K, VecDeque<u64>>,
     events: Vec<Event<K>>,
+    clock: u64,
 }
 
 impl<K: Clone + Eq + Hash> Residency<K> {
@@ -113,6 +151,7 @@ impl<K: Clone + Eq + Hash> Residency<K> {
             entries: HashMap::new(),
             future: HashMap::new(),
             events: Vec::new(),
+            clock: 0,
         }
     }
 
@@ -176,11 +215,11 @@ impl<K: Clone + Eq + Hash> Residency<K> {
         self.entries
             .values()
             .filter(|e| f(e.tier))
-            .map(|e| e.bytes)
+            .map(Entry::bytes)
             .sum()
     }
 
-    /// Requests `k` (of `bytes` on the GPU) for one use; a served request pins it
+    /// Requests `k` (of `size`) for one use on the GPU; a served request pins it
     /// until [`Residency::release`]. `sequence`: a whole animated sequence, streamed
     /// from RAM when it alone exceeds the GPU budget.
     ///
@@ -189,12 +228,15 @@ impl<K: Clone + Eq + Hash> Residency<K> {
     pub fn acquire(
         &mut self,
         k: K,
-        bytes: u64,
+        size: Size,
         sequence: bool,
     ) -> Result<Admission, ResidencyError> {
+        let bytes = size.gpu;
+        self.clock += 1;
         if let Some(e) = self.entries.get_mut(&k) {
             if let Tier::Gpu { pins } = &mut e.tier {
                 *pins += 1;
+                e.last_used = self.clock;
                 return Ok(Admission::Resident);
             }
         }
@@ -226,8 +268,10 @@ impl<K: Clone + Eq + Hash> Residency<K> {
         self.entries.insert(
             k,
             Entry {
-                bytes,
+                size,
                 tier: Tier::Gpu { pins: 1 },
+                sequence,
+                last_used: self.clock,
             },
         );
         Ok(if staged {
@@ -244,14 +288,14 @@ impl<K: Clone + Eq + Hash> Residency<K> {
             return;
         };
         let needed = self.next_use(&k) != u64::MAX;
-        if needed && e.bytes <= self.budgets.ram_bytes {
+        if needed && e.size.ram <= self.budgets.ram_bytes {
             let mine = self.next_use(&k);
-            if self.make_ram_room(e.bytes, mine) {
+            if self.make_ram_room(e.size.ram, mine) {
                 self.entries.insert(
                     k.clone(),
                     Entry {
-                        bytes: e.bytes,
                         tier: Tier::Ram,
+                        ..e
                     },
                 );
                 self.events.push(Event::Demoted(k));
@@ -263,25 +307,120 @@ impl<K: Clone + Eq + Hash> Residency<K> {
     }
 
     /// Ends one use of `k`: unpins it and consumes its next planned use. A scene no
-    /// future work needs is freed from RAM at once (from the GPU when evicted).
+    /// future work needs is freed at once when idle, from either tier.
     pub fn release(&mut self, k: K) {
+        self.unpin(&k);
+        self.forgo(k);
+    }
+
+    /// Consumes `k`'s next planned use without a pin (a unit that gave up before it
+    /// was served); frees `k` when idle and no future work needs it.
+    pub fn forgo(&mut self, k: K) {
         if let Some(q) = self.future.get_mut(&k) {
             q.pop_front();
             if q.is_empty() {
                 self.future.remove(&k);
             }
         }
-        if let Some(e) = self.entries.get_mut(&k) {
-            if let Tier::Gpu { pins } = &mut e.tier {
-                *pins = pins.saturating_sub(1);
+        let idle = match self.entries.get(&k) {
+            Some(Entry {
+                tier: Tier::Gpu { pins },
+                ..
+            }) => *pins == 0,
+            Some(_) => true,
+            None => false,
+        };
+        if idle && self.next_use(&k) == u64::MAX {
+            if let Some(e) = self.entries.remove(&k) {
+                self.events.push(match e.tier {
+                    Tier::Gpu { .. } => Event::Dropped(k),
+                    Tier::Ram => Event::Forgotten(k),
+                });
             }
         }
     }
 
+    /// Unpins `k` after a failed attempt, keeping its planned use (it will be
+    /// requested again).
+    pub fn unpin(&mut self, k: &K) {
+        if let Some(Entry {
+            tier: Tier::Gpu { pins },
+            ..
+        }) = self.entries.get_mut(k)
+        {
+            *pins = pins.saturating_sub(1);
+        }
+    }
+
+    /// Undoes a served request whose upload failed: `k` leaves the GPU (its planned
+    /// use is not consumed; it may be requested again).
+    pub fn abort(&mut self, k: &K) {
+        if self.is_resident(k) {
+            self.entries.remove(k);
+        }
+    }
+
+    /// First step of the out-of-memory ladder: moves every idle sequence off the GPU
+    /// (to RAM when future work needs it and RAM has room); how many moved.
+    pub fn evict_sequences(&mut self) -> usize {
+        let victims: Vec<K> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.sequence && e.tier == Tier::Gpu { pins: 0 })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for v in &victims {
+            self.demote(v.clone());
+        }
+        victims.len()
+    }
+
+    /// Second step of the out-of-memory ladder: moves the least recently used idle
+    /// scene off the GPU; which one.
+    pub fn evict_least_recent(&mut self) -> Option<K> {
+        let victim = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.tier == Tier::Gpu { pins: 0 })
+            .min_by_key(|(_, e)| e.last_used)
+            .map(|(k, _)| k.clone())?;
+        self.demote(victim.clone());
+        Some(victim)
+    }
+
+    /// Where every known scene is.
+    #[must_use]
+    pub fn placements(&self) -> Vec<Placement<K>> {
+        self.entries
+            .iter()
+            .map(|(k, e)| Placement {
+                key: k.clone(),
+                on_gpu: matches!(e.tier, Tier::Gpu { .. }),
+                pins: match e.tier {
+                    Tier::Gpu { pins } => pins,
+                    Tier::Ram => 0,
+                },
+                sequence: e.sequence,
+                bytes: e.bytes(),
+            })
+            .collect()
+    }
+
+    /// The budgets.
+    #[must_use]
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
+    }
+
     /// Stages `k` in RAM ahead of use (prefetch), if it is neither resident nor
-    /// staged and RAM holds it without evicting anything needed sooner.
-    pub fn prefetch(&mut self, k: K, bytes: u64) -> bool {
-        if self.entries.contains_key(&k) || bytes > self.budgets.ram_bytes {
+    /// staged, future work needs it, and RAM holds it without evicting anything needed
+    /// sooner.
+    pub fn prefetch(&mut self, k: K, size: Size) -> bool {
+        let bytes = size.ram;
+        if self.entries.contains_key(&k)
+            || bytes > self.budgets.ram_bytes
+            || self.next_use(&k) == u64::MAX
+        {
             return false;
         }
         let mine = self.next_use(&k);
@@ -291,8 +430,10 @@ impl<K: Clone + Eq + Hash> Residency<K> {
         self.entries.insert(
             k,
             Entry {
-                bytes,
+                size,
                 tier: Tier::Ram,
+                sequence: false,
+                last_used: 0,
             },
         );
         true
@@ -343,9 +484,10 @@ mod tests {
             r.plan(stream.iter().map(|&(k, _, _)| k));
             let mut held: VecDeque<usize> = VecDeque::new();
             for &(k, sequence, prefetch) in &stream {
-                let _ = r.prefetch(prefetch, sizes[prefetch]);
+                let size = |k: usize| Size { gpu: sizes[k], ram: sizes[(k + 1) % 6] };
+                let _ = r.prefetch(prefetch, size(prefetch));
                 loop {
-                    match r.acquire(k, sizes[k], sequence) {
+                    match r.acquire(k, size(k), sequence) {
                         Ok(Admission::Wait) => {
                             // Release the oldest use; there must be one to wait for.
                             let done = held.pop_front().expect("waits only while something is held");
@@ -379,6 +521,12 @@ mod tests {
         }
     }
 
+    const TEN: Size = Size { gpu: 10, ram: 10 };
+
+    fn both(b: u64) -> Size {
+        Size { gpu: b, ram: b }
+    }
+
     #[test]
     fn evicts_the_scene_needed_furthest_ahead() {
         let mut r = Residency::new(Budgets {
@@ -388,15 +536,15 @@ mod tests {
         });
         r.plan(["a", "b", "c", "b", "a"]);
         for k in ["a", "b"] {
-            assert_eq!(r.acquire(k, 10, false).unwrap(), Admission::Loaded);
+            assert_eq!(r.acquire(k, TEN, false).unwrap(), Admission::Loaded);
             r.release(k);
         }
         // "c" needs room: "a" (next used last) goes to RAM, "b" stays.
-        assert_eq!(r.acquire("c", 10, false).unwrap(), Admission::Loaded);
+        assert_eq!(r.acquire("c", TEN, false).unwrap(), Admission::Loaded);
         assert!(r.is_staged(&"a") && r.is_resident(&"b"));
         assert_eq!(r.take_events(), vec![Event::Demoted("a")]);
         r.release("c");
-        assert_eq!(r.acquire("b", 10, false).unwrap(), Admission::Resident);
+        assert_eq!(r.acquire("b", TEN, false).unwrap(), Admission::Resident);
     }
 
     #[test]
@@ -406,12 +554,47 @@ mod tests {
             gpu_bytes: 100,
             ram_bytes: 1000,
         });
-        assert_eq!(r.acquire("seq", 500, true).unwrap(), Admission::Streamed);
+        assert_eq!(
+            r.acquire("seq", both(500), true).unwrap(),
+            Admission::Streamed
+        );
         assert_eq!(r.gpu_bytes(), 0, "never partly uploaded");
         assert!(matches!(
-            r.acquire("big", 500, false),
+            r.acquire("big", both(500), false),
             Err(ResidencyError::TooLarge { .. })
         ));
-        assert_eq!(r.acquire("seq2", 100, true).unwrap(), Admission::Loaded);
+        assert_eq!(
+            r.acquire("seq2", both(100), true).unwrap(),
+            Admission::Loaded
+        );
+    }
+
+    #[test]
+    fn out_of_memory_ladder_and_release_of_finished_scenes() {
+        let mut r = Residency::new(Budgets {
+            max_resident: 3,
+            gpu_bytes: 1000,
+            ram_bytes: 1000,
+        });
+        r.plan(["seq", "a", "b", "seq", "a", "b"]);
+        for (k, seq) in [("seq", true), ("a", false), ("b", false)] {
+            assert_eq!(r.acquire(k, TEN, seq).unwrap(), Admission::Loaded);
+        }
+        r.release("seq");
+        // "a" and "b" are in use: only the idle sequence can go.
+        assert_eq!(r.evict_sequences(), 1);
+        assert!(r.is_staged(&"seq"));
+        assert_eq!(r.evict_least_recent(), None, "nothing idle");
+        r.release("a");
+        r.release("b");
+        assert_eq!(r.evict_least_recent(), Some("a"), "a was used before b");
+        // The last planned uses: each scene leaves both tiers as it is released.
+        assert_eq!(r.acquire("seq", TEN, true).unwrap(), Admission::Promoted);
+        r.release("seq");
+        assert!(!r.is_staged(&"seq") && !r.is_resident(&"seq"));
+        assert_eq!(r.acquire("b", TEN, false).unwrap(), Admission::Resident);
+        r.abort(&"b");
+        assert!(!r.is_resident(&"b"), "a failed upload leaves nothing");
+        assert_eq!(r.placements().len(), 1, "only a, staged");
     }
 }
