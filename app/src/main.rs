@@ -47,6 +47,9 @@ enum Command {
     Render(render_cmd::RenderArgs),
     /// Render the jobs of a manifest (many scenes and frames) in one process.
     Batch(batch::BatchArgs),
+    /// Print scenes' (and manifests' sequences') RAM and GPU footprint per buffer
+    /// kind, to set batch budgets from.
+    Inspect(batch::InspectArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -196,6 +199,7 @@ fn main() -> ExitCode {
             eprintln!("{msg}");
             String::new()
         }),
+        Command::Inspect(args) => batch::inspect(args),
     };
     match result {
         Ok(text) => {

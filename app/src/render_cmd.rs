@@ -349,29 +349,61 @@ pub(crate) fn open_renderer(
     threads: Option<usize>,
     backend: BackendArg,
 ) -> Result<Renderer, Failure> {
+    let mut r = open_renderers(tool, 1, threads, backend)?;
+    r.pop()
+        .ok_or_else(|| (1, format!("{tool}: no renderer was opened")))
+}
+
+/// `workers` renderers sharing one device: each with its own pool, `threads` in all
+/// (default: all cores) divided among the workers (at least one each), all on
+/// the backend asked for (one GPU context and pipeline set shared). One log line.
+pub(crate) fn open_renderers(
+    tool: &str,
+    workers: usize,
+    threads: Option<usize>,
+    backend: BackendArg,
+) -> Result<Vec<Renderer>, Failure> {
     let fail = |code: u8, msg: String| (code, format!("{tool}: {msg}"));
-    let config = match threads {
+    let total = match threads {
         Some(0) => return Err(fail(2, "--threads must be at least 1".into())),
-        Some(n) => scheduler::PoolConfig::with_threads(n),
-        None => scheduler::PoolConfig::default(),
+        Some(n) => n,
+        None => scheduler::PoolConfig::default()
+            .resolve_threads()
+            .map_err(|e| fail(2, e.to_string()))?,
     };
-    let pool = Arc::new(scheduler::Pool::new(config).map_err(|e| fail(2, e.to_string()))?);
+    // Never more threads in all than asked for (or than cores): no oversubscription.
+    let threads = (total / workers.max(1)).max(1);
+    let pool = || -> Result<Arc<scheduler::Pool>, Failure> {
+        scheduler::Pool::new(scheduler::PoolConfig::with_threads(threads))
+            .map(Arc::new)
+            .map_err(|e| fail(2, e.to_string()))
+    };
     let backend = match backend {
         BackendArg::Auto => Backend::Auto,
         BackendArg::Cpu => Backend::Cpu,
         BackendArg::Gpu => Backend::Gpu,
     };
-    let renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
+    let first = Renderer::with_backend(pool()?, backend, &GpuConfig::from_env())
         .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
-    match (renderer.gpu(), renderer.fallback_reason()) {
+    let who = if workers > 1 {
+        format!("{workers} workers x {threads} threads")
+    } else {
+        format!("{threads} threads")
+    };
+    match (first.gpu(), first.fallback_reason()) {
         (Some(ctx), _) => eprintln!("{tool}: GPU backend, {}", ctx.describe()),
-        (None, Some(why)) => eprintln!(
-            "{tool}: CPU backend, {} threads (no GPU: {why})",
-            pool.threads()
-        ),
-        (None, None) => eprintln!("{tool}: CPU backend, {} threads", pool.threads()),
+        (None, Some(why)) => eprintln!("{tool}: CPU backend, {who} (no GPU: {why})"),
+        (None, None) => eprintln!("{tool}: CPU backend, {who}"),
     }
-    Ok(renderer)
+    let ctx = first.gpu().cloned();
+    let mut all = vec![first];
+    for _ in 1..workers.max(1) {
+        all.push(match &ctx {
+            Some(ctx) => Renderer::with_gpu(pool()?, Arc::clone(ctx)),
+            None => Renderer::new(pool()?),
+        });
+    }
+    Ok(all)
 }
 
 pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {

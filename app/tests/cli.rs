@@ -408,11 +408,11 @@ fn batch_renders_resumes_and_refuses_bad_manifests() {
     let first = run(&[]);
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{stderr}");
-    assert!(stderr.contains("8 frames rendered"), "{stderr}");
+    assert!(stderr.contains("11 frames rendered"), "{stderr}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
     let frames = report["frames"].as_array().unwrap();
-    assert_eq!(frames.len(), 8);
+    assert_eq!(frames.len(), 11);
     for f in frames {
         assert_eq!(f["status"], "done");
         assert_eq!(f["non_finite"], 0);
@@ -427,13 +427,13 @@ fn batch_renders_resumes_and_refuses_bad_manifests() {
     // Resume: everything done is skipped; a missing output is rendered again, alone,
     // and comes back byte-identical.
     let again = run(&["--skip-completed"]);
-    assert!(String::from_utf8_lossy(&again.stderr).contains("0 frames rendered, 8 already done"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 frames rendered, 11 already done"));
     std::fs::remove_file(dir.join("haze/frame_00001.png")).unwrap();
     let before = std::fs::read(dir.join("haze/frame_00002.png")).unwrap();
     let third = run(&["--skip-completed"]);
     let stderr = String::from_utf8_lossy(&third.stderr);
     assert!(
-        third.status.success() && stderr.contains("1 frames rendered, 7 already done"),
+        third.status.success() && stderr.contains("1 frames rendered, 10 already done"),
         "{stderr}"
     );
     assert_eq!(
@@ -549,7 +549,7 @@ fn shards_together_make_the_single_run_byte_for_byte() {
             f.display()
         );
     }
-    // Each shard's report holds its own part: 8 frames as 2 + 3 + 3.
+    // Each shard's report holds its own part: 11 frames as 3 + 4 + 4.
     let mut counts: Vec<u64> = ["0-of-3", "1-of-3", "2-of-3"]
         .iter()
         .map(|s| {
@@ -561,6 +561,96 @@ fn shards_together_make_the_single_run_byte_for_byte() {
         })
         .collect();
     counts.sort_unstable();
-    assert_eq!(counts, vec![2, 3, 3]);
+    assert_eq!(counts, vec![3, 4, 4]);
     std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// The Slurm array script in assets/cluster runs as the array's tasks would (the
+/// `#SBATCH` lines are comments to bash): three tasks with Slurm's variables render
+/// every frame of the demo once, each writing its own report.
+#[test]
+fn the_slurm_array_script_renders_every_frame_once() {
+    let out = std::env::temp_dir().join(format!("grin-slurm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    for task in 1..=3 {
+        let run = Command::new("bash")
+            .arg("assets/cluster/grin-array.slurm")
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .env("GRIN", env!("CARGO_BIN_EXE_grin"))
+            .env("MANIFEST", "assets/manifests/demo.ron")
+            .env("OUT", &out)
+            .env("SLURM_ARRAY_TASK_ID", task.to_string())
+            .env("SLURM_ARRAY_TASK_MIN", "1")
+            .env("SLURM_ARRAY_TASK_COUNT", "3")
+            .env("SLURM_CPUS_PER_TASK", "1")
+            .env("WGPU_BACKEND", "metal")
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let mut done = 0;
+    for i in 0..3 {
+        let r: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(out.join(format!("report.{i}-of-3.json"))).unwrap(),
+        )
+        .unwrap();
+        done += r["frames_done"].as_u64().unwrap();
+        assert!(out.join(format!("status.{}.json", i + 1)).is_file());
+    }
+    assert_eq!(done, 11);
+    let markers = ["lens", "haze", "tetra", "stretch"]
+        .iter()
+        .map(|d| {
+            std::fs::read_dir(out.join(d))
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .to_string_lossy()
+                        .ends_with(".done")
+                })
+                .count()
+        })
+        .sum::<usize>();
+    assert_eq!(markers, 11);
+    // The Kubernetes manifest gives grin the shard count it gives the Job.
+    let k8s = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assets/cluster/grin-indexed-job.yaml"
+    ))
+    .unwrap();
+    assert!(k8s.contains("completionMode: Indexed"));
+    assert!(k8s.contains("completions: 8") && k8s.contains("value: \"8\""));
+    // A render farm's frame range: units 3..=5 of the manifest's 11.
+    let ranged = out.join("ranged");
+    let run = grin(&[
+        "batch",
+        "assets/manifests/demo.ron",
+        "--out",
+        ranged.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--range",
+        "3-5",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ranged.join("report.3-5.json")).unwrap()).unwrap();
+    let got: Vec<(u64, u64)> = r["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["job"].as_u64().unwrap(), f["frame"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(got, vec![(0, 3), (1, 0), (1, 1)]);
+    std::fs::remove_dir_all(&out).unwrap();
 }

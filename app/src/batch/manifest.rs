@@ -55,14 +55,51 @@ pub(crate) struct MoveKey {
     pub(crate) translate: DVec3,
 }
 
-/// An animated instance.
+/// An animated instance: moved by translation keyframes, and/or given a new mesh
+/// every frame from a sequence of files.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Animation {
     /// Instance index in the scene.
     pub(crate) instance: usize,
     /// Keyframes, in frame order.
+    #[serde(default)]
     pub(crate) keys: Vec<MoveKey>,
+    /// Mesh files, one per frame (`.obj` or `.ply`), relative to the manifest's
+    /// folder: a pattern where `{frame}` stands for the frame number, `{frame:04}`
+    /// for it zero-padded to 4 digits (resolved against the manifest's folder at
+    /// validation).
+    #[serde(default)]
+    pub(crate) meshes: Option<String>,
+}
+
+impl Animation {
+    /// The mesh file of `frame`, if the animation has a mesh sequence.
+    pub(crate) fn mesh_at(&self, frame: u32) -> Option<PathBuf> {
+        self.meshes
+            .as_deref()
+            .map(|p| PathBuf::from(frame_pattern(p, frame).unwrap_or_default()))
+    }
+}
+
+/// `pattern` with `{frame}` or `{frame:0N}` replaced by `frame`; `None` when it has
+/// no such placeholder or a malformed one.
+pub(crate) fn frame_pattern(pattern: &str, frame: u32) -> Option<String> {
+    let start = pattern.find("{frame")?;
+    let end = start + pattern[start..].find('}')?;
+    let spec = &pattern[start + "{frame".len()..end];
+    let number = match spec {
+        "" => frame.to_string(),
+        _ => {
+            let width: usize = spec.strip_prefix(":0")?.parse().ok().filter(|w| *w <= 10)?;
+            format!("{frame:0width$}")
+        }
+    };
+    Some(format!(
+        "{}{number}{}",
+        &pattern[..start],
+        &pattern[end + 1..]
+    ))
 }
 
 /// Which files a frame writes.
@@ -329,7 +366,34 @@ impl Manifest {
                     ));
                 }
             }
-            for (a, anim) in j.animate.iter().enumerate() {
+            let mut animate = j.animate;
+            for (a, anim) in animate.iter_mut().enumerate() {
+                if anim.keys.is_empty() && anim.meshes.is_none() {
+                    return Err(fail(
+                        &format!("animate[{a}]"),
+                        "needs keys or meshes (or both)".into(),
+                    ));
+                }
+                if let Some(pattern) = &anim.meshes {
+                    let resolved = base.join(pattern).display().to_string();
+                    for f in frames.start..frames.start + frames.count {
+                        let file = frame_pattern(&resolved, f).ok_or_else(|| {
+                            fail(
+                                &format!("animate[{a}].meshes"),
+                                format!(
+                                    "{pattern:?} needs a {{frame}} or {{frame:0N}} placeholder"
+                                ),
+                            )
+                        })?;
+                        if !Path::new(&file).is_file() {
+                            return Err(fail(
+                                &format!("animate[{a}].meshes"),
+                                format!("frame {f}: {file} is not a file"),
+                            ));
+                        }
+                    }
+                    anim.meshes = Some(resolved);
+                }
                 check_keys(anim.keys.iter().map(|k| k.frame), frames)
                     .map_err(|r| fail(&format!("animate[{a}].keys"), r))?;
                 if anim.keys.iter().any(|k| !k.translate.is_finite()) {
@@ -344,7 +408,7 @@ impl Manifest {
                 name,
                 frames,
                 camera_path: j.camera_path,
-                animate: j.animate,
+                animate,
                 size,
                 spp,
                 seed: j.seed.or(d.seed).unwrap_or(0),

@@ -1,8 +1,10 @@
 //! Side-by-side comparisons measured in one run, written as JSON under
 //! `benches/results/`.
 //!
-//! `cargo run --release -p benches --bin compare -- scheduler`
+//! `cargo run --release -p benches --bin compare -- scheduler` (or `bvh`, `render`,
+//! `gpu`, `batch`)
 
+mod batch;
 mod gpu;
 mod render;
 
@@ -23,8 +25,9 @@ fn main() -> ExitCode {
         "bvh" => bvh(),
         "render" => render::compare(),
         "gpu" => gpu::compare(),
+        "batch" => batch::compare(),
         _ => {
-            eprintln!("usage: compare scheduler|bvh|render|gpu");
+            eprintln!("usage: compare scheduler|bvh|render|gpu|batch");
             ExitCode::from(2)
         }
     }
