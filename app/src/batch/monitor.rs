@@ -46,12 +46,15 @@ impl Monitor {
     ) -> Self {
         let wants_probes = args.auto_scale || args.probe_log.is_some();
         let (admission, probe_messages) = if wants_probes {
-            let (p, log) = probes::probes(Limits {
-                max_cpu: args.max_cpu,
-                min_free_mem_mb: args.min_free_mem_mb,
-                max_gpu_util: args.max_gpu_util,
-                max_gpu_mem_mb: args.max_gpu_mem_mb,
-            });
+            let (p, log) = probes::probes(
+                Limits {
+                    max_cpu: args.max_cpu,
+                    min_free_mem_mb: args.min_free_mem_mb,
+                    max_gpu_util: args.max_gpu_util,
+                    max_gpu_mem_mb: args.max_gpu_mem_mb,
+                },
+                gpu.as_ref(),
+            );
             let marks = Watermarks {
                 high: args.high_watermark,
                 low: args.low_watermark,

@@ -100,6 +100,22 @@ impl Probe for Gpu {
     }
 }
 
+/// The renderer's own count of the GPU bytes it allocated, against
+/// `--max-gpu-mem-mb` (works on every backend and vendor, but sees only this process).
+pub(crate) struct Tracker {
+    pub(crate) ctx: std::sync::Arc<renderer_core::gpu::GpuContext>,
+    pub(crate) max_mb: u64,
+}
+
+impl Probe for Tracker {
+    fn name(&self) -> &str {
+        "gpu (grin's tracker)"
+    }
+    fn sample(&mut self) -> Result<f64, String> {
+        Ok(self.ctx.memory().resident() as f64 / 1048576.0 / self.max_mb.max(1) as f64)
+    }
+}
+
 /// Runs a vendor tool that prints JSON.
 fn tool_json(program: &str, args: &[&str]) -> Result<serde_json::Value, String> {
     let out = Command::new(program)
@@ -187,8 +203,12 @@ fn nvml() -> Result<GpuSource, String> {
 
 /// The probes for `limits`: CPU and memory always; the GPU ones when a GPU gate is
 /// set (each vendor's that can start: NVML, then rocm-smi, then intel_gpu_top; the
-/// rest are reported as unavailable).
-pub(crate) fn probes(limits: Limits) -> (Vec<Box<dyn Probe>>, Vec<String>) {
+/// rest are reported as unavailable), and with `--max-gpu-mem-mb` on the GPU
+/// backend the renderer's own byte tracker.
+pub(crate) fn probes(
+    limits: Limits,
+    gpu: Option<&std::sync::Arc<renderer_core::gpu::GpuContext>>,
+) -> (Vec<Box<dyn Probe>>, Vec<String>) {
     let mut v: Vec<Box<dyn Probe>> = vec![
         Box::new(Cpu {
             sys: System::new(),
@@ -225,6 +245,12 @@ pub(crate) fn probes(limits: Limits) -> (Vec<Box<dyn Probe>>, Vec<String>) {
         }
         for (name, read) in sources {
             v.push(Box::new(Gpu { name, read, limits }));
+        }
+        if let (Some(ctx), Some(max_mb)) = (gpu, limits.max_gpu_mem_mb) {
+            v.push(Box::new(Tracker {
+                ctx: std::sync::Arc::clone(ctx),
+                max_mb,
+            }));
         }
     }
     (v, log)
@@ -264,12 +290,15 @@ mod tests {
 
     #[test]
     fn cpu_and_memory_read_on_this_machine() {
-        let (mut v, _) = probes(Limits {
-            max_cpu: 85.0,
-            min_free_mem_mb: 1,
-            max_gpu_util: None,
-            max_gpu_mem_mb: None,
-        });
+        let (mut v, _) = probes(
+            Limits {
+                max_cpu: 85.0,
+                min_free_mem_mb: 1,
+                max_gpu_util: None,
+                max_gpu_mem_mb: None,
+            },
+            None,
+        );
         for p in &mut v {
             let s = p.sample().unwrap();
             assert!(s.is_finite() && s >= 0.0, "{} {s}", p.name());
