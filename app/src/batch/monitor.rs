@@ -216,7 +216,7 @@ impl Monitor {
             }
             if finished {
                 if let Some(b) = &bar {
-                    b.finish();
+                    b.finish_and_clear();
                 }
                 return;
             }
