@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod batch;
+mod camera_arg;
 mod render_cmd;
 
 use clap::{Parser, Subcommand};

@@ -70,6 +70,10 @@ pub(crate) struct RenderArgs {
     /// Seed of every random choice.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The camera, replacing the scene's: `px,py,pz,lx,ly,lz[,fov]` (eye, point looked
+    /// at, vertical field of view in degrees); `grin-preview --print-camera` prints one.
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::camera_arg::parse_camera)]
+    camera: Option<(glam::DVec3, glam::DVec3, Option<f64>)>,
     /// Scattering events after the first hit (0: direct lighting only).
     #[arg(long, default_value_t = 4)]
     bounces: u32,
@@ -451,6 +455,21 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         },
         max_bounces: args.bounces,
     };
+    let mut scene = scene;
+    if let Some((position, look_at, fov)) = args.camera {
+        let mut cam = scene.camera.unwrap_or(renderer_core::scene::CameraDesc {
+            position,
+            look_at,
+            up: glam::DVec3::Y,
+            fov_deg: 45.0,
+        });
+        cam.position = position;
+        cam.look_at = look_at;
+        if let Some(f) = fov {
+            cam.fov_deg = f;
+        }
+        scene.camera = Some(cam);
+    }
     let snapshot = Snapshot::new(Arc::new(scene), settings)
         .map_err(|e| fail(2, format!("{}: {e}", args.scene.display())))?;
     let started = Instant::now();
