@@ -109,7 +109,7 @@ fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
             "--size",
             "96x72",
             "--spp",
-            "2",
+            "4",
             "--backend",
             "gpu",
             "--screenshot",
@@ -137,7 +137,7 @@ fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
         "--size",
         "96x72",
         "--spp",
-        "2",
+        "4",
         "--backend",
         "cpu",
     ]);

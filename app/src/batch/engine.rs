@@ -487,22 +487,21 @@ impl Cache {
 
     /// Ends one unit's use of `key` (whether it rendered or failed for good).
     pub(crate) fn release(&self, key: usize) {
-        let mut g = self.lock();
-        g.residency.release(key);
-        self.apply_events(&mut g);
-        if let Some(n) = g.remaining.get_mut(&key) {
-            *n = n.saturating_sub(1);
-            if *n == 0 && !matches!(g.held.get(&key), Some(Held::Loading)) {
-                g.held.remove(&key);
-            }
-        }
-        self.changed.notify_all();
+        self.end(key, true);
     }
 
     /// Ends a unit that gave up without holding a lease (its planned use is consumed).
     pub(crate) fn forgo(&self, key: usize) {
+        self.end(key, false);
+    }
+
+    fn end(&self, key: usize, pinned: bool) {
         let mut g = self.lock();
-        g.residency.forgo(key);
+        if pinned {
+            g.residency.release(key);
+        } else {
+            g.residency.forgo(key);
+        }
         self.apply_events(&mut g);
         if let Some(n) = g.remaining.get_mut(&key) {
             *n = n.saturating_sub(1);

@@ -8,15 +8,21 @@ use std::process::Command;
 #[test]
 fn a_c_host_renders_and_gets_errors_not_undefined_behaviour() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The test binary is target/<profile>/deps/c_host-*; the library is beside deps.
+    // The test binary is target/<profile>/deps/c_host-*: `cargo test` leaves the
+    // shared library beside it in deps/ (`cargo build` also copies it one level up).
     let exe = std::env::current_exe().unwrap();
-    let lib_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let lib = lib_dir.join(format!(
+    let name = format!(
         "{}grin{}",
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
-    ));
-    assert!(lib.is_file(), "{} not built", lib.display());
+    );
+    let lib_dir = exe
+        .ancestors()
+        .skip(1)
+        .take(2)
+        .find(|d| d.join(&name).is_file())
+        .unwrap_or_else(|| panic!("{name} not built beside {}", exe.display()))
+        .to_path_buf();
     let out = std::env::temp_dir().join(format!("grin-capi-host-{}", std::process::id()));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let build = Command::new(&cc)
