@@ -383,8 +383,22 @@ impl ReadyScene {
     /// (nothing stays allocated).
     pub fn upload(&mut self, ctx: &GpuContext) -> Result<(), RenderError> {
         if self.gpu.is_none() {
-            self.gpu = Some(Arc::new(self.gpu_data().upload(ctx)?));
+            self.upload_data(ctx, &self.gpu_data())?;
         }
+        Ok(())
+    }
+
+    /// Uploads `data`, built earlier by [`ReadyScene::gpu_data`] (to measure it first
+    /// without building it twice).
+    ///
+    /// # Errors
+    /// As [`ReadyScene::upload`].
+    pub fn upload_data(
+        &mut self,
+        ctx: &GpuContext,
+        data: &GpuSceneData,
+    ) -> Result<(), RenderError> {
+        self.gpu = Some(Arc::new(data.upload(ctx)?));
         Ok(())
     }
 }

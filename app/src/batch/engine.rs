@@ -17,7 +17,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use glam::Affine3A;
-use renderer_core::gpu::{GpuContext, GpuError};
+use renderer_core::gpu::{GpuContext, GpuError, GpuSceneData};
 use renderer_core::render::{ReadyScene, RenderError, Renderer};
 use renderer_core::scene::Scene;
 use scheduler::jobs::residency::{Admission, Budgets, Event, Residency, Size};
@@ -321,21 +321,25 @@ impl Cache {
 
     /// The sizes of a key's ready scenes: GPU tier (uploaded buffers on the GPU
     /// backend, prepared host memory on the CPU backend) and RAM tier (what stays
-    /// when demoted).
-    fn size_of(&self, readies: &[ReadyScene]) -> Size {
+    /// when demoted); on the GPU backend also the buffers each scene will upload
+    /// (built once: measured now, uploaded later).
+    fn measure(&self, readies: &[ReadyScene]) -> (Size, Vec<GpuSceneData>) {
         let mut size = Size::default();
+        let mut data = Vec::new();
         let sum = |v: Vec<(&'static str, u64)>| v.iter().map(|(_, b)| b).sum::<u64>();
         for r in readies {
             let ram = sum(r.ram_footprint());
             if self.gpu.is_some() {
-                size.gpu += r.footprint().gpu_bytes();
+                let d = r.gpu_data();
+                size.gpu += d.bytes();
                 size.ram += ram;
+                data.push(d);
             } else {
                 size.gpu += ram;
                 size.ram += sum(r.scene().footprint());
             }
         }
-        size
+        (size, data)
     }
 
     /// Leases `key` for one unit: waits while another worker loads it or while the
@@ -417,7 +421,7 @@ impl Cache {
                 readies
             }
         };
-        let size = self.size_of(&readies);
+        let (size, data) = self.measure(&readies);
         let mut g = self.lock();
         g.sizes.insert(key, size);
         loop {
@@ -446,8 +450,8 @@ impl Cache {
                     let t = Instant::now();
                     let mut readies = readies;
                     if let Some(ctx) = &self.gpu {
-                        for r in &mut readies {
-                            if let Err(e) = r.upload(ctx) {
+                        for (r, d) in readies.iter_mut().zip(&data) {
+                            if let Err(e) = r.upload_data(ctx, d) {
                                 let mut g = self.lock();
                                 g.residency.abort(&key);
                                 // Keep what was prepared, off the GPU, for the retry.

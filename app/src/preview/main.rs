@@ -467,11 +467,9 @@ struct Preview {
     last_title: Instant,
     drag: Option<(MouseButton, (f64, f64))>,
     cursor: (f64, f64),
-    buttons: Vec<MouseButton>,
     shots: u32,
     display: Option<Display>,
     failure: Option<(u8, String)>,
-    started: Instant,
     interactive_spp: u32,
     /// Wall time of every UI frame after the first, ms.
     frame_times: Vec<f64>,
@@ -656,9 +654,6 @@ impl Preview {
         };
         let snapshot = Snapshot::with_camera(self.shown_scene(), self.camera(), settings)
             .map_err(|e| (2, e.to_string()))?;
-        let complete_before = self.last_report.as_ref().is_some_and(|r| r.frame_complete)
-            && self.renderer.film().width() == self.size.0
-            && self.renderer.film().height() == self.size.1;
         let report = self
             .renderer
             .render_step(
@@ -751,7 +746,6 @@ impl Preview {
                 d.window.set_title(&title);
             }
         }
-        let _ = complete_before;
         Ok(done)
     }
 
@@ -815,10 +809,8 @@ impl ApplicationHandler for Preview {
             }
             WindowEvent::MouseInput { state, button, .. } => {
                 if state == ElementState::Pressed {
-                    self.buttons.push(button);
                     self.drag = Some((button, self.cursor));
                 } else {
-                    self.buttons.retain(|b| *b != button);
                     self.drag = None;
                 }
             }
@@ -985,11 +977,9 @@ fn run(args: Args) -> Result<(), (u8, String)> {
         last_title: Instant::now(),
         drag: None,
         cursor: (0.0, 0.0),
-        buttons: Vec::new(),
         shots: 0,
         display: None,
         failure: None,
-        started: Instant::now(),
         interactive_spp: 1024,
         frame_times: Vec::new(),
         args,
@@ -997,7 +987,6 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     event_loop
         .run_app(&mut app)
         .map_err(|e| (1, format!("grin-preview: {e}")))?;
-    let _ = app.started;
     match app.failure {
         Some(f) => Err(f),
         None => Ok(()),
