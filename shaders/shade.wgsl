@@ -535,8 +535,9 @@ fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc.hits += 1u;
         acc.depth += rec.depth;
         acc.normal += rec.normal;
-        if acc.instance == NONE {
-            acc.instance = rec.instance;
+        // The film keeps the first instance plus one: a zeroed film is empty.
+        if acc.instance == 0u {
+            acc.instance = rec.instance + 1u;
         }
     }
     film[pixel] = acc;

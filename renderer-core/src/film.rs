@@ -103,6 +103,19 @@ impl TileFilm {
     }
 }
 
+/// One pixel's sums as another accumulator (the GPU's film) holds them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PixelSums {
+    pub(crate) rgb: [f32; 3],
+    pub(crate) count: u32,
+    pub(crate) normal: [f32; 3],
+    pub(crate) hits: u32,
+    pub(crate) depth: f32,
+    /// `u32::MAX`: none.
+    pub(crate) instance: u32,
+    pub(crate) segments: u32,
+}
+
 /// The whole image's accumulators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Film {
@@ -239,28 +252,62 @@ impl Film {
 }
 
 impl Film {
-    /// Replaces pixel `i`'s sums (the GPU backend's readback: the GPU holds the
-    /// film while a frame renders and the host copy is refreshed when presented).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn set_sums(
-        &mut self,
-        i: usize,
-        rgb: [f32; 3],
-        count: u32,
-        normal: [f32; 3],
-        hits: u32,
-        depth: f32,
-        instance: u32,
-        segments: u32,
-    ) {
+    /// Empties the film for `width` x `height`, reusing its memory when the size is
+    /// the same (a large film's fresh pages would otherwise be faulted in again by
+    /// the first write of every frame).
+    pub(crate) fn clear(&mut self, width: u32, height: u32) {
+        if (width, height) != (self.width, self.height) {
+            *self = Self::new(width, height);
+            return;
+        }
         let p = &mut self.planes;
-        p.rgb[i] = rgb.map(f64::from);
-        p.count[i] = count;
-        p.normal[i] = normal.map(f64::from);
-        p.hits[i] = hits;
-        p.depth[i] = f64::from(depth);
-        p.instance[i] = instance;
-        p.segments[i] = u64::from(segments);
+        p.rgb.fill([0.0; 3]);
+        p.count.fill(0);
+        p.depth.fill(0.0);
+        p.normal.fill([0.0; 3]);
+        p.hits.fill(0);
+        p.instance.fill(u32::MAX);
+        p.segments.fill(0);
+    }
+
+    /// Overwrites every pixel's sums with `get(i)`, on up to `threads` threads (each a
+    /// contiguous run of pixels): how a film that accumulated elsewhere (on the GPU)
+    /// is presented.
+    pub(crate) fn overwrite_sums(
+        &mut self,
+        threads: usize,
+        get: impl Fn(usize) -> PixelSums + Sync,
+    ) {
+        let n = self.planes.count.len();
+        let chunk = n.div_ceil(threads.max(1)).max(4096);
+        let p = &mut self.planes;
+        let get = &get;
+        std::thread::scope(|scope| {
+            let runs = p
+                .rgb
+                .chunks_mut(chunk)
+                .zip(p.count.chunks_mut(chunk))
+                .zip(p.depth.chunks_mut(chunk))
+                .zip(p.normal.chunks_mut(chunk))
+                .zip(p.hits.chunks_mut(chunk))
+                .zip(p.instance.chunks_mut(chunk))
+                .zip(p.segments.chunks_mut(chunk))
+                .enumerate();
+            for (k, ((((((rgb, count), depth), normal), hits), instance), segments)) in runs {
+                scope.spawn(move || {
+                    for j in 0..rgb.len() {
+                        let s = get(k * chunk + j);
+                        rgb[j] = s.rgb.map(f64::from);
+                        count[j] = s.count;
+                        depth[j] = f64::from(s.depth);
+                        normal[j] = s.normal.map(f64::from);
+                        hits[j] = s.hits;
+                        instance[j] = s.instance;
+                        segments[j] = u64::from(s.segments);
+                    }
+                });
+            }
+        });
     }
 }
 

@@ -406,7 +406,9 @@ impl ReadyScene {
 /// Wall time of one stage of a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageTime {
-    /// Stage name (`accel.blas`, `fields`, `accel.tlas`, `tiles`, `present`).
+    /// Stage name (`accel.blas`, `fields`, `accel.tlas`, `tiles`, `present`; on the
+    /// GPU also `accel.upload`, `tiles.kernel` (GPU time, when profiled),
+    /// `present.readback` and `present.film`, parts of the stages before them).
     pub name: String,
     /// Wall time from its start to its barrier.
     pub wall: Duration,
@@ -494,7 +496,10 @@ pub struct Renderer {
 struct GpuState {
     ctx: Arc<GpuContext>,
     scene: Option<(Arc<Scene>, Arc<GpuScene>)>,
+    /// The film and per-frame buffers, bound to `scene`; kept across frames of the
+    /// same size and restarted (cleared on the GPU) when `stale`.
     frame: Option<GpuFrame>,
+    stale: bool,
 }
 
 impl Renderer {
@@ -529,6 +534,7 @@ impl Renderer {
             ctx,
             scene: None,
             frame: None,
+            stale: false,
         });
         r
     }
@@ -596,14 +602,14 @@ impl Renderer {
     /// Starts over (a new film) for `snapshot`.
     pub fn reset(&mut self, snapshot: &Snapshot) {
         let s = snapshot.settings;
-        self.film = Film::new(s.width, s.height);
+        self.film.clear(s.width, s.height);
         self.pass = 0;
         // `starved` survives: a host whose scene changes every frame still gets a
         // tile per step when its budget is shorter than one tile.
         self.current = Some(snapshot.clone());
         self.pending = TileGrid::new(s.width, s.height, s.tile.0, s.tile.1).tiles(s.order);
         if let Some(g) = self.gpu.as_mut() {
-            g.frame = None;
+            g.stale = true;
         }
     }
 
@@ -882,10 +888,27 @@ impl Renderer {
         let Some((_, scene)) = gpu.scene.as_ref() else {
             return Ok(());
         };
-        if gpu.frame.is_none() {
-            let params = scene.params(&snapshot.camera, s.width, s.height, s.max_bounces, s.seed);
-            gpu.frame = Some(GpuFrame::new(&ctx, scene, &params, s.width, s.height)?);
+        if gpu
+            .frame
+            .as_ref()
+            .is_some_and(|f| f.size() != (s.width, s.height))
+        {
+            gpu.frame = None;
         }
+        match gpu.frame.as_mut() {
+            None => {
+                let params =
+                    scene.params(&snapshot.camera, s.width, s.height, s.max_bounces, s.seed);
+                gpu.frame = Some(GpuFrame::new(&ctx, scene, &params, s.width, s.height)?);
+            }
+            Some(frame) if gpu.stale => {
+                let params =
+                    scene.params(&snapshot.camera, s.width, s.height, s.max_bounces, s.seed);
+                frame.restart(&ctx, &params);
+            }
+            Some(_) => {}
+        }
+        gpu.stale = false;
         let Some(frame) = gpu.frame.as_mut() else {
             return Ok(());
         };
@@ -912,6 +935,22 @@ impl Renderer {
         report.traces.push(run.trace());
         let (done, counters) = run.value;
         let (done, counters) = (done?, counters?);
+        // Where the GPU step's time went: the kernels themselves (when the context
+        // times them), the film's copy back and its conversion into the host film.
+        if let Some(kernel) = counters.kernel {
+            report.stages.push(StageTime {
+                name: "tiles.kernel".to_owned(),
+                wall: kernel,
+            });
+        }
+        report.stages.push(StageTime {
+            name: "present.readback".to_owned(),
+            wall: counters.readback,
+        });
+        report.stages.push(StageTime {
+            name: "present.film".to_owned(),
+            wall: counters.film,
+        });
         if done.pass_done {
             self.pass += 1;
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::layout::{GpuDispatch, GpuPixel};
 use super::{GpuContext, GpuError, GpuScene, TrackedBuffer};
-use crate::film::Film;
+use crate::film::{Film, PixelSums};
 
 /// What a run of dispatches did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -21,12 +21,30 @@ pub(crate) struct Dispatched {
     pub(crate) pass_done: bool,
 }
 
-/// Counters read back with the film.
+/// Counters read back with the film, and where the step's time went.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct GpuCounters {
     pub(crate) rays: u64,
     pub(crate) segments: u64,
     pub(crate) subdivisions: u64,
+    /// GPU time of the render dispatches since the last present (timestamp
+    /// queries), when the context times them.
+    pub(crate) kernel: Option<Duration>,
+    /// Copying the film to a mapped buffer and waiting for the map.
+    pub(crate) readback: Duration,
+    /// Writing the mapped sums into the host's film.
+    pub(crate) film: Duration,
+}
+
+/// Timestamp queries around each render dispatch.
+#[derive(Debug)]
+struct Timer {
+    queries: wgpu::QuerySet,
+    resolved: TrackedBuffer,
+    /// Nanoseconds per tick.
+    period: f64,
+    /// GPU nanoseconds since the last present.
+    ns: u64,
 }
 
 /// A frame's film and per-dispatch buffers on the GPU.
@@ -36,14 +54,18 @@ pub(crate) struct GpuFrame {
     height: u32,
     film: TrackedBuffer,
     stats: TrackedBuffer,
+    /// Where present copies the film and the counters to be mapped: kept for the
+    /// frame's life (a fresh mapped buffer of a 1080p film cost tens of ms a step).
+    staging: TrackedBuffer,
     dispatch: TrackedBuffer,
-    _params: TrackedBuffer,
+    params: TrackedBuffer,
     scene_group: wgpu::BindGroup,
     frame_group: wgpu::BindGroup,
     /// Next pixel of the current pass.
     cursor: u32,
     /// Pixels per second measured on this device for this frame.
     rate: Option<f64>,
+    timer: Option<Timer>,
 }
 
 impl GpuFrame {
@@ -57,20 +79,19 @@ impl GpuFrame {
     ) -> Result<Self, GpuError> {
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM;
-        let n = width as usize * height as usize;
-        let empty = GpuPixel {
-            rgb: [0.0; 3],
-            count: 0,
-            normal: [0.0; 3],
-            hits: 0,
-            depth: 0.0,
-            instance: u32::MAX,
-            segments: 0,
-            pad: 0,
-        };
-        let pixels = vec![empty; n];
-        let film = ctx.buffer("film", "film", storage, bytemuck::cast_slice(&pixels), 0)?;
+        // New buffers are zeroed, which is an empty film (the shaders keep a pixel's
+        // first instance plus one, so that zero means none).
+        let film_bytes =
+            (width as usize * height as usize * std::mem::size_of::<GpuPixel>()) as u64;
+        let film = ctx.buffer("film", "film", storage, &[], film_bytes)?;
         let stats = ctx.buffer("film", "stats", storage, &[0u8; 16], 0)?;
+        let staging = ctx.buffer(
+            "film",
+            "staging",
+            wgpu::BufferUsages::MAP_READ,
+            &[],
+            film.bytes() + 16,
+        )?;
         let dispatch = ctx.buffer(
             "film",
             "dispatch",
@@ -80,6 +101,25 @@ impl GpuFrame {
         )?;
         let params = ctx.buffer("film", "params", uniform, bytemuck::bytes_of(params), 0)?;
         let scene_group = scene.bind_group(ctx, params.buffer());
+        let timer = match ctx.timestamp_period() {
+            Some(period) => Some(Timer {
+                queries: ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+                    label: Some("dispatch timestamps"),
+                    ty: wgpu::QueryType::Timestamp,
+                    count: 2,
+                }),
+                resolved: ctx.buffer(
+                    "film",
+                    "timestamps",
+                    wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                    &[],
+                    16,
+                )?,
+                period: f64::from(period),
+                ns: 0,
+            }),
+            None => None,
+        };
         let frame_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("frame"),
             layout: &ctx.pipelines.render_layout,
@@ -103,13 +143,37 @@ impl GpuFrame {
             height,
             film,
             stats,
+            staging,
             dispatch,
-            _params: params,
+            params,
             scene_group,
             frame_group,
             cursor: 0,
             rate: None,
+            timer,
         })
+    }
+
+    /// The film's size.
+    pub(crate) fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Starts a new frame of the same size on the same scene: new parameters (camera,
+    /// seed), the film and counters cleared on the GPU. The measured rate is kept.
+    pub(crate) fn restart(&mut self, ctx: &GpuContext, params: &super::layout::GpuParams) {
+        ctx.queue
+            .write_buffer(self.params.buffer(), 0, bytemuck::bytes_of(params));
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.clear_buffer(self.film.buffer(), 0, None);
+        enc.clear_buffer(self.stats.buffer(), 0, None);
+        ctx.queue.submit([enc.finish()]);
+        self.cursor = 0;
+        if let Some(t) = self.timer.as_mut() {
+            t.ns = 0;
+        }
     }
 
     /// Renders sample `pass` of pixels from the cursor on, dispatch after dispatch,
@@ -151,9 +215,13 @@ impl GpuFrame {
                 &ctx.pipelines.render,
                 [&self.scene_group, &self.frame_group],
                 count,
+                self.timer.as_ref().map(|t| &t.queries),
             );
             ctx.wait()?;
             let took = t0.elapsed().as_secs_f64().max(1e-6);
+            if let Some(timer) = self.timer.as_mut() {
+                timer.ns += timer.read(ctx)?;
+            }
             let rate = f64::from(count) / took;
             self.rate = Some(self.rate.map_or(rate, |r| 0.5 * (r + rate)));
             self.cursor += count;
@@ -172,28 +240,81 @@ impl GpuFrame {
 
     /// Reads the film back into `film` and the counters since the last read.
     pub(crate) fn present(
-        &self,
+        &mut self,
         ctx: &GpuContext,
         film: &mut Film,
     ) -> Result<GpuCounters, GpuError> {
-        let bytes = ctx.read_back(self.film.buffer(), self.film.bytes())?;
-        let pixels: &[GpuPixel] = bytemuck::cast_slice(&bytes);
-        for (i, p) in pixels
-            .iter()
-            .take(self.width as usize * self.height as usize)
-            .enumerate()
+        let t = Instant::now();
+        // One submission copies the film and the counters and clears the counters;
+        // one map reads both.
+        let film_bytes = self.film.bytes();
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(self.film.buffer(), 0, self.staging.buffer(), 0, film_bytes);
+        enc.copy_buffer_to_buffer(
+            self.stats.buffer(),
+            0,
+            self.staging.buffer(),
+            film_bytes,
+            16,
+        );
+        enc.clear_buffer(self.stats.buffer(), 0, None);
+        ctx.queue.submit([enc.finish()]);
+        let slice = self.staging.buffer().slice(..);
+        ctx.map_read(&slice)?;
+        let readback = t.elapsed();
+        let t = Instant::now();
+        let s: [u32; 4];
         {
-            film.set_sums(
-                i, p.rgb, p.count, p.normal, p.hits, p.depth, p.instance, p.segments,
+            let mapped = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Uncaptured(format!("map: {e}")))?;
+            let film_part = &mapped[..film_bytes as usize];
+            let pixels: &[GpuPixel] = bytemuck::cast_slice(film_part);
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            film.overwrite_sums(threads, |i| {
+                let p = &pixels[i];
+                PixelSums {
+                    rgb: p.rgb,
+                    count: p.count,
+                    normal: p.normal,
+                    hits: p.hits,
+                    depth: p.depth,
+                    instance: p.instance.wrapping_sub(1),
+                    segments: p.segments,
+                }
+            });
+            s = bytemuck::pod_read_unaligned(
+                &mapped[film_bytes as usize..film_bytes as usize + 16],
             );
         }
-        let stats = ctx.read_back(self.stats.buffer(), 16)?;
-        let s: &[u32] = bytemuck::cast_slice(&stats);
-        ctx.queue.write_buffer(self.stats.buffer(), 0, &[0u8; 16]);
+        self.staging.buffer().unmap();
+        let film_time = t.elapsed();
         Ok(GpuCounters {
             rays: u64::from(s[0]),
             segments: u64::from(s[1]),
             subdivisions: u64::from(s[2]),
+            kernel: self
+                .timer
+                .as_mut()
+                .map(|t| Duration::from_nanos(std::mem::take(&mut t.ns))),
+            readback,
+            film: film_time,
         })
+    }
+}
+
+impl Timer {
+    /// GPU nanoseconds between the last dispatch's two timestamps.
+    fn read(&self, ctx: &GpuContext) -> Result<u64, GpuError> {
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.resolve_query_set(&self.queries, 0..2, self.resolved.buffer(), 0);
+        ctx.queue.submit([enc.finish()]);
+        let bytes = ctx.read_back(self.resolved.buffer(), 16)?;
+        let ticks: &[u64] = bytemuck::cast_slice(&bytes);
+        Ok((ticks[1].saturating_sub(ticks[0]) as f64 * self.period) as u64)
     }
 }

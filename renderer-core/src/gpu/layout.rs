@@ -285,7 +285,8 @@ gpu_structs! {
         hits: u32,
         /// Depth sum over hits.
         depth: f32,
-        /// Instance of the first hit (u32::MAX: none).
+        /// Instance of the first hit plus one (0: none), so that a zeroed film is
+        /// empty.
         instance: u32,
         /// Segments of the camera rays.
         segments: u32,

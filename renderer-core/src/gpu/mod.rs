@@ -88,13 +88,17 @@ pub struct GpuConfig {
     /// Make these buffer allocations (1-based, counted per context; inclusive
     /// ranges) fail with [`GpuError::OutOfMemory`], for tests.
     pub fail_allocations: Vec<(u64, u64)>,
+    /// Time every render dispatch on the GPU itself (timestamp queries, where the
+    /// adapter has them); steps then report a `tiles.kernel` stage. Each dispatch
+    /// pays one extra small read-back, so leave it off outside profiling.
+    pub profile: bool,
 }
 
 impl GpuConfig {
     /// From the environment: `WGPU_BACKEND`, `GRIN_GPU_ADAPTER` (a name substring,
     /// `pci:BUS_ID`, or `low-power`) and `GRIN_GPU_FAIL_ALLOC` (allocations to fail:
     /// `N`, `N-M`, `N-` for every one from N on, comma separated; see
-    /// [`parse_allocations`]).
+    /// [`parse_allocations`]) and `GRIN_GPU_PROFILE` (`1`: [`GpuConfig::profile`]).
     #[must_use]
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -112,6 +116,7 @@ impl GpuConfig {
             fail_allocations: var("GRIN_GPU_FAIL_ALLOC")
                 .and_then(|v| parse_allocations(&v))
                 .unwrap_or_default(),
+            profile: var("GRIN_GPU_PROFILE").is_some_and(|v| v != "0"),
         }
     }
 
@@ -305,6 +310,8 @@ pub struct GpuContext {
     memory: Arc<MemoryTracker>,
     pipelines: Pipelines,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Nanoseconds per timestamp tick, when dispatches are timed on the GPU.
+    timestamp_period: Option<f32>,
 }
 
 /// Storage buffers one stage of the render kernel binds.
@@ -403,9 +410,15 @@ impl GpuContext {
                 ),
             });
         }
+        let timestamps =
+            config.profile && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("grin"),
-            required_features: wgpu::Features::empty(),
+            required_features: if timestamps {
+                wgpu::Features::TIMESTAMP_QUERY
+            } else {
+                wgpu::Features::empty()
+            },
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -426,6 +439,7 @@ impl GpuContext {
             });
         }
         let pipelines = Self::pipelines(&device)?;
+        let timestamp_period = timestamps.then(|| queue.get_timestamp_period());
         Ok(Self {
             device,
             queue,
@@ -437,6 +451,7 @@ impl GpuContext {
             }),
             pipelines,
             uncaptured,
+            timestamp_period,
         })
     }
 
@@ -542,6 +557,14 @@ impl GpuContext {
     #[must_use]
     pub fn adapter_name(&self) -> &str {
         &self.info.name
+    }
+
+    /// Nanoseconds per GPU timestamp tick when render dispatches are timed on the
+    /// GPU ([`GpuConfig::profile`] asked for it and the adapter has timestamp
+    /// queries); `None` otherwise.
+    #[must_use]
+    pub fn timestamp_period(&self) -> Option<f32> {
+        self.timestamp_period
     }
 
     /// The memory tracker.
@@ -672,6 +695,21 @@ impl GpuContext {
         enc.copy_buffer_to_buffer(src, 0, staging.buffer(), 0, bytes);
         self.queue.submit([enc.finish()]);
         let slice = staging.buffer().slice(..bytes);
+        self.map_read(&slice)?;
+        let out = slice
+            .get_mapped_range()
+            .map_err(|e| GpuError::Uncaptured(format!("map: {e}")))?
+            .to_vec();
+        staging.buffer().unmap();
+        Ok(out)
+    }
+
+    /// Maps `slice` (of a `MAP_READ` buffer whose copies are submitted) for reading
+    /// and waits until it is mapped.
+    ///
+    /// # Errors
+    /// A device error, a failed map, or a map that never completes (60 s).
+    pub(crate) fn map_read(&self, slice: &wgpu::BufferSlice<'_>) -> Result<(), GpuError> {
         let result = Arc::new(Mutex::new(None));
         let r = Arc::clone(&result);
         slice.map_async(wgpu::MapMode::Read, move |res| {
@@ -691,16 +729,10 @@ impl GpuContext {
             self.wait()?;
         }
         match mapped {
-            Some(Ok(())) => {}
-            Some(Err(e)) => return Err(GpuError::Uncaptured(format!("map: {e}"))),
-            None => return Err(GpuError::Uncaptured("map never completed".into())),
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(GpuError::Uncaptured(format!("map: {e}"))),
+            None => Err(GpuError::Uncaptured("map never completed".into())),
         }
-        let out = slice
-            .get_mapped_range()
-            .map_err(|e| GpuError::Uncaptured(format!("map: {e}")))?
-            .to_vec();
-        staging.buffer().unmap();
-        Ok(out)
     }
 
     /// Records and submits one compute dispatch of `invocations` over `pipeline`.
@@ -709,6 +741,7 @@ impl GpuContext {
         pipeline: &wgpu::ComputePipeline,
         groups: [&wgpu::BindGroup; 2],
         invocations: u32,
+        timestamps: Option<&wgpu::QuerySet>,
     ) {
         let wg = invocations.div_ceil(layout::WORKGROUP_SIZE);
         let (x, y) = if wg <= 65535 {
@@ -720,7 +753,14 @@ impl GpuContext {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: timestamps.map(|query_set| wgpu::ComputePassTimestampWrites {
+                    query_set,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
+            });
             pass.set_pipeline(pipeline);
             pass.set_bind_group(0, groups[0], &[]);
             pass.set_bind_group(1, groups[1], &[]);

@@ -644,7 +644,7 @@ impl GpuScene {
                 },
             ],
         });
-        ctx.dispatch(&ctx.pipelines.trace, [&g0, &g1], rays.len() as u32);
+        ctx.dispatch(&ctx.pipelines.trace, [&g0, &g1], rays.len() as u32, None);
         let bytes = ctx.read_back(output.buffer(), out_bytes)?;
         let results: &[GpuRayResult] = bytemuck::cast_slice(&bytes);
         let d = |v: [f32; 4]| DVec3::new(f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         "scheduler" => scheduler(),
         "bvh" => bvh(),
         "render" => render::compare(),
-        "gpu" => gpu::compare(),
+        "gpu" => gpu::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         "batch" => batch::compare(),
         _ => {
             eprintln!("usage: compare scheduler|bvh|render|gpu|batch");

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Builds, on this machine, what benches/device/run.sh runs on a lent GPU machine (which
+# has no Rust toolchain and reaches no registry): the release `grin` and `compare`
+# binaries and the GPU test binaries, stripped, into .devbin/ (ignored by git; the
+# device call carries it). Also downloads Debian's Vulkan/EGL/GL loader packages into
+# .gl/ once (the NVIDIA containers have the driver's ICD but no loader).
+#
+#   bash benches/device/build.sh
+#
+# Then carry ".devbin" and ".gl" in the device call and run benches/device/run.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+  mkdir -p .gl /tmp/amd64/partial
+  o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+  # shellcheck disable=SC2086
+  apt-get $o update -qq
+  # shellcheck disable=SC2086
+  (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
+fi
+
+cargo build --release -p app -p benches --bin grin --bin compare
+rm -rf .devbin && mkdir -p .devbin
+cp target/release/grin target/release/compare .devbin/
+# Test binaries: `cargo test --no-run` prints where each one is.
+for t in gpu shaders; do
+  exe=$(cargo test --release -p renderer-core --test "$t" --no-run --message-format=json 2>/dev/null |
+    grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+  cp "$exe" ".devbin/test-$t"
+done
+strip .devbin/*
+# Where the binaries were built: tests find assets through this path.
+pwd > .devbin/built-in
+du -sh .devbin .gl
