@@ -2,13 +2,15 @@
 // materials, environments, point/directional/emissive lights with next-event
 // estimation and MIS, mirror and Fresnel dielectric, L/n^2 transport; the camera;
 // and the two entry points: `render` (one sample of a range of pixels, added to the
-// film) and `trace_rays` (single curved rays, for golden tests and parity).
+// film, in one or more rounds) and `trace_rays` (single curved rays, for golden tests and parity).
 
 // Group 1 of `render`.
 @group(1) @binding(0) var<uniform> dispatch: GpuDispatch;
 @group(1) @binding(1) var<storage, read_write> film: array<GpuPixel>;
-// Rays, segments, soft-gate subdivisions, unused.
+// Rays, segments, soft-gate subdivisions, paths a round left unfinished.
 @group(1) @binding(2) var<storage, read_write> stats: array<atomic<u32>, 4>;
+// Paths between the rounds of a batch (one per invocation of a dispatch).
+@group(1) @binding(5) var<storage, read_write> paths: array<GpuPathState>;
 // Group 1 of `trace_rays`.
 @group(1) @binding(3) var<storage, read> rays: array<GpuRay>;
 @group(1) @binding(4) var<storage, read_write> results: array<GpuRayResult>;
@@ -259,38 +261,70 @@ const TASK_LIGHT: u32 = 1u;
 const TASK_ENV: u32 = 2u;
 const TASK_EMITTER: u32 = 3u;
 
+// Flags of a path state (`GpuPathState::flags.w`).
+const FLAG_SPECULAR: u32 = 1u;
+const FLAG_LAST: u32 = 2u;
+const FLAG_DONE: u32 = 4u;
+
+// A camera path before its first turn: the loop variables of `path_resume`.
+fn path_start(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>) -> GpuPathState {
+    var st: GpuPathState;
+    st.origin = vec4<f32>(origin0, medium_index(origin0).x);
+    st.dir = vec4<f32>(dir0, 0.0);
+    st.throughput = vec4<f32>(1.0, 1.0, 1.0, 0.0);
+    st.previous = vec4<f32>(origin0, 0.0);
+    st.at_n = vec4<f32>(0.0, 1.0, 0.0, 0.0);
+    let rng = sampler_new(pixel, sample, 1u);
+    st.rng = vec4<u32>(rng.key, rng.dim, 0u);
+    st.flags = vec4<u32>(0u, TASK_PATH, 0u, FLAG_SPECULAR);
+    st.rec = vec4<u32>(NONE, 0u, 0u, 0u);
+    return st;
+}
+
 // One camera sample's radiance and first-hit AOVs: the CPU's path::PathContext::sample
 // with lights::direct at each diffuse vertex. Written as a loop that traces one ray
 // per turn (the path ray, then each light's shadow ray, the environment ray and the
-// emitter ray of a diffuse vertex), so that the integrator is compiled once.
-fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: ptr<function, Tally>) -> Record {
-    var rec = Record(vec3<f32>(0.0), 0.0, vec3<f32>(0.0), NONE, 0u);
-    var origin = origin0;
-    var dir = dir0;
-    var radiance = vec3<f32>(0.0);
-    var throughput = vec3<f32>(1.0);
-    var index_here = medium_index(origin).x;
-    var specular = true;
-    var pdf_bsdf = 0.0;
-    var previous = origin;
+// emitter ray of a diffuse vertex), so that the integrator is compiled once. It takes
+// at most `turns` turns and then saves its variables in `st`: a path can go on in a
+// later dispatch, each of which gets a fresh loop allowance on drivers that cap the
+// loop iterations of an invocation (llvmpipe ends every loop of an invocation after
+// 65,535 iterations in all, which a curved path of several rays exceeds). Returns
+// whether the path is finished.
+fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: u32, t: ptr<function, Tally>) -> bool {
+    let s = *st;
+    var origin = s.origin.xyz;
+    var index_here = s.origin.w;
+    var dir = s.dir.xyz;
+    var pdf_bsdf = s.dir.w;
+    var radiance = s.radiance.xyz;
+    var cos_x = s.radiance.w;
+    var throughput = s.throughput.xyz;
+    var pdf_light = s.throughput.w;
+    var previous = s.previous.xyz;
+    var rec = Record(vec3<f32>(0.0), s.previous.w, s.rec_normal.xyz, s.rec.x, s.rec.y);
+    var at = s.at.xyz;
+    var at_n = s.at_n.xyz;
+    var at_albedo = s.at_albedo.xyz;
+    var at_origin = s.at_origin.xyz;
+    var u = array<f32, 5>(s.at.w, s.at_n.w, s.at_albedo.w, s.at_origin.w, s.light_value.w);
+    var light_value = s.light_value.xyz;
+    var emitter = EmitterSample(s.emitter_point.xyz, s.emitter_normal.xyz, s.rec.z, s.emitter_point.w);
+    var rng = Sampler(s.rng.xy, s.rng.z);
+    var turn = s.rng.w;
+    var depth = s.flags.x;
+    var task = s.flags.y;
+    var light_i = s.flags.z;
+    var specular = (s.flags.w & FLAG_SPECULAR) != 0u;
+    var last = (s.flags.w & FLAG_LAST) != 0u;
     let background = params.tol.x;
     let max_bounces = params.dims.z;
-    var depth = 0u;
-    var task = TASK_PATH;
-    // The diffuse vertex being lit.
-    var rng = sampler_new(pixel, sample, 1u);
-    var u: array<f32, 5>;
-    var at = vec3<f32>(0.0);
-    var at_n = vec3<f32>(0.0, 1.0, 0.0);
-    var at_albedo = vec3<f32>(0.0);
-    var at_origin = vec3<f32>(0.0);
-    var last = false;
-    var light_i = 0u;
-    var light_value = vec3<f32>(0.0);
-    var emitter = EmitterSample(vec3<f32>(0.0), vec3<f32>(0.0), 0u, 0.0);
-    var cos_x = 0.0;
-    var pdf_light = 0.0;
-    for (var turn = 0u; turn < 4096u; turn++) {
+    var done = false;
+    for (var k = 0u; k < turns; k++) {
+        if turn >= PATH_TURNS {
+            done = true;
+            break;
+        }
+        turn += 1u;
         // The ray of this turn.
         var ro = origin;
         var rd = dir;
@@ -374,6 +408,7 @@ fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: 
             }
             // The diffuse bounce.
             if last {
+                done = true;
                 break;
             }
             let u1 = next_f(&rng);
@@ -387,6 +422,7 @@ fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: 
             task = TASK_PATH;
             depth += 1u;
             if depth > max_bounces || all(throughput == vec3<f32>(0.0)) {
+                done = true;
                 break;
             }
             continue;
@@ -401,6 +437,7 @@ fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: 
                 let ratio = index_here / background;
                 radiance += throughput * environment(r.direction) * (ratio * ratio);
             }
+            done = true;
             break;
         }
         let hit = r.hit;
@@ -436,14 +473,15 @@ fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: 
             at_n = n;
             at_albedo = albedo(m, position, n, hit);
             at_origin = surface_origin(position, n);
-            for (var k = 0u; k < 5u; k++) {
-                u[k] = next_f(&rng);
+            for (var j = 0u; j < 5u; j++) {
+                u[j] = next_f(&rng);
             }
             light_i = 0u;
             task = TASK_LIGHT;
             continue;
         }
         if last {
+            done = true;
             break;
         }
         if m.kind == MAT_MIRROR {
@@ -464,17 +502,37 @@ fn path_sample(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, t: 
                 origin = position + n * eps;
             }
         } else {
+            done = true;
             break;
         }
         specular = true;
         previous = position;
         depth += 1u;
         if depth > max_bounces || all(throughput == vec3<f32>(0.0)) {
+            done = true;
             break;
         }
     }
-    rec.rgb = radiance;
-    return rec;
+    var flags = select(0u, FLAG_SPECULAR, specular) | select(0u, FLAG_LAST, last) | select(0u, FLAG_DONE, done);
+    *st = GpuPathState(
+        vec4<f32>(origin, index_here),
+        vec4<f32>(dir, pdf_bsdf),
+        vec4<f32>(radiance, cos_x),
+        vec4<f32>(throughput, pdf_light),
+        vec4<f32>(previous, rec.depth),
+        vec4<f32>(at, u[0]),
+        vec4<f32>(at_n, u[1]),
+        vec4<f32>(at_albedo, u[2]),
+        vec4<f32>(at_origin, u[3]),
+        vec4<f32>(light_value, u[4]),
+        vec4<f32>(emitter.point, emitter.area_pdf),
+        vec4<f32>(emitter.normal, 0.0),
+        vec4<f32>(rec.normal, 0.0),
+        vec4<u32>(rng.key, rng.dim, turn),
+        vec4<u32>(depth, task, light_i, flags),
+        vec4<u32>(rec.instance, rec.segments, emitter.instance, 0u),
+    );
+    return done;
 }
 
 // The static observer's coordinate direction (integrator::static_observer_direction).
@@ -518,32 +576,49 @@ fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let pixel = dispatch.first + i;
-    let width = params.dims.x;
-    let px = pixel % width;
-    let py = pixel / width;
-    var rng = sampler_new(pixel, dispatch.sample, 0u);
-    let jx = next_f(&rng);
-    let jy = next_f(&rng);
-    let dir = camera_ray(f32(px) + jx, f32(py) + jy);
-    var t = Tally(0u, 0u, 0u);
-    let rec = path_sample(pixel, dispatch.sample, params.cam_pos.xyz, dir, &t);
-    var acc = film[pixel];
-    acc.rgb += rec.rgb;
-    acc.count += 1u;
-    acc.segments += rec.segments;
-    if rec.instance != NONE {
-        acc.hits += 1u;
-        acc.depth += rec.depth;
-        acc.normal += rec.normal;
-        // The film keeps the first instance plus one: a zeroed film is empty.
-        if acc.instance == 0u {
-            acc.instance = rec.instance + 1u;
+    var st: GpuPathState;
+    if dispatch.round == 0u {
+        let width = params.dims.x;
+        let px = pixel % width;
+        let py = pixel / width;
+        var rng = sampler_new(pixel, dispatch.sample, 0u);
+        let jx = next_f(&rng);
+        let jy = next_f(&rng);
+        let dir = camera_ray(f32(px) + jx, f32(py) + jy);
+        st = path_start(pixel, dispatch.sample, params.cam_pos.xyz, dir);
+    } else {
+        st = paths[i];
+        if (st.flags.w & FLAG_DONE) != 0u {
+            return;
         }
     }
-    film[pixel] = acc;
+    var t = Tally(0u, 0u, 0u);
+    let done = path_resume(&st, pixel, dispatch.sample, dispatch.turns, &t);
     atomicAdd(&stats[0], t.rays);
     atomicAdd(&stats[1], t.segments);
     atomicAdd(&stats[2], t.subdivisions);
+    if !done {
+        paths[i] = st;
+        atomicAdd(&stats[3], 1u);
+        return;
+    }
+    if dispatch.turns < PATH_TURNS {
+        paths[i].flags.w = st.flags.w;
+    }
+    var acc = film[pixel];
+    acc.rgb += st.radiance.xyz;
+    acc.count += 1u;
+    acc.segments += st.rec.y;
+    if st.rec.x != NONE {
+        acc.hits += 1u;
+        acc.depth += st.previous.w;
+        acc.normal += st.rec_normal.xyz;
+        // The film keeps the first instance plus one: a zeroed film is empty.
+        if acc.instance == 0u {
+            acc.instance = st.rec.x + 1u;
+        }
+    }
+    film[pixel] = acc;
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

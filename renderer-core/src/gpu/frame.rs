@@ -6,9 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::layout::{GpuDispatch, GpuPixel};
+use super::layout::{GpuDispatch, GpuPathState, GpuPixel, PATH_TURNS};
 use super::{GpuContext, GpuError, GpuScene, TrackedBuffer};
 use crate::film::{Film, PixelSums};
+
+/// Pixels one dispatch takes at most when paths run in rounds (their states, 256
+/// bytes each, are kept between rounds).
+const ROUND_PIXELS: u32 = 1 << 16;
 
 /// What a run of dispatches did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,6 +61,14 @@ pub(crate) struct GpuFrame {
     /// Where present copies the film and the counters to be mapped: kept for the
     /// frame's life (a fresh mapped buffer of a 1080p film cost tens of ms a step).
     staging: TrackedBuffer,
+    /// The pending-path counter's mapped copy (software drivers' rounds).
+    pending: TrackedBuffer,
+    /// Path states between rounds; one element when every path finishes in one.
+    _paths: TrackedBuffer,
+    /// Turns each invocation takes per round ([`GpuDispatch::turns`]).
+    turns: u32,
+    /// Pixels one dispatch may take (the path states' capacity, in rounds mode).
+    capacity: u32,
     dispatch: TrackedBuffer,
     params: TrackedBuffer,
     scene_group: wgpu::BindGroup,
@@ -91,6 +103,27 @@ impl GpuFrame {
             wgpu::BufferUsages::MAP_READ,
             &[],
             film.bytes() + 16,
+        )?;
+        let pending = ctx.buffer("film", "pending", wgpu::BufferUsages::MAP_READ, &[], 16)?;
+        // On a software driver (llvmpipe caps an invocation's loop iterations) each
+        // round traces one ray per path and saves the paths between rounds; a
+        // hardware GPU finishes every path in one round.
+        let (turns, capacity) = if ctx.is_software() {
+            (1, (width * height).min(ROUND_PIXELS))
+        } else {
+            (PATH_TURNS, u32::MAX)
+        };
+        let states = if turns >= PATH_TURNS {
+            1
+        } else {
+            capacity as u64
+        };
+        let paths = ctx.buffer(
+            "film",
+            "paths",
+            wgpu::BufferUsages::STORAGE,
+            &[],
+            states * std::mem::size_of::<GpuPathState>() as u64,
         )?;
         let dispatch = ctx.buffer(
             "film",
@@ -136,6 +169,10 @@ impl GpuFrame {
                     binding: 2,
                     resource: stats.buffer().as_entire_binding(),
                 },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: paths.buffer().as_entire_binding(),
+                },
             ],
         });
         Ok(Self {
@@ -144,6 +181,10 @@ impl GpuFrame {
             film,
             stats,
             staging,
+            pending,
+            _paths: paths,
+            turns,
+            capacity,
             dispatch,
             params,
             scene_group,
@@ -201,27 +242,37 @@ impl GpuFrame {
             let count = want
                 .max(super::layout::WORKGROUP_SIZE)
                 .min(remaining)
+                .min(self.capacity)
                 .max(1);
-            let d = GpuDispatch {
-                sample: pass,
-                first: self.cursor,
-                count,
-                pad: 0,
-            };
-            ctx.queue
-                .write_buffer(self.dispatch.buffer(), 0, bytemuck::bytes_of(&d));
             let t0 = Instant::now();
-            ctx.dispatch(
-                &ctx.pipelines.render,
-                [&self.scene_group, &self.frame_group],
-                count,
-                self.timer.as_ref().map(|t| &t.queries),
-            );
-            ctx.wait()?;
-            let took = t0.elapsed().as_secs_f64().max(1e-6);
-            if let Some(timer) = self.timer.as_mut() {
-                timer.ns += timer.read(ctx)?;
+            for round in 0..=PATH_TURNS {
+                let d = GpuDispatch {
+                    sample: pass,
+                    first: self.cursor,
+                    count,
+                    turns: self.turns,
+                    round,
+                    pad0: 0,
+                    pad1: 0,
+                    pad2: 0,
+                };
+                ctx.queue
+                    .write_buffer(self.dispatch.buffer(), 0, bytemuck::bytes_of(&d));
+                ctx.dispatch(
+                    &ctx.pipelines.render,
+                    [&self.scene_group, &self.frame_group],
+                    count,
+                    self.timer.as_ref().map(|t| &t.queries),
+                );
+                ctx.wait()?;
+                if let Some(timer) = self.timer.as_mut() {
+                    timer.ns += timer.read(ctx)?;
+                }
+                if self.turns >= PATH_TURNS || self.take_pending(ctx)? == 0 {
+                    break;
+                }
             }
+            let took = t0.elapsed().as_secs_f64().max(1e-6);
             let rate = f64::from(count) / took;
             self.rate = Some(self.rate.map_or(rate, |r| 0.5 * (r + rate)));
             self.cursor += count;
@@ -236,6 +287,26 @@ impl GpuFrame {
                 return Ok(out);
             }
         }
+    }
+
+    /// Paths the last round left unfinished (and clears that counter).
+    fn take_pending(&self, ctx: &GpuContext) -> Result<u32, GpuError> {
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        enc.copy_buffer_to_buffer(self.stats.buffer(), 0, self.pending.buffer(), 0, 16);
+        enc.clear_buffer(self.stats.buffer(), 12, Some(4));
+        ctx.queue.submit([enc.finish()]);
+        let slice = self.pending.buffer().slice(..);
+        ctx.map_read(&slice)?;
+        let s: [u32; 4] = {
+            let mapped = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Uncaptured(format!("map: {e}")))?;
+            bytemuck::pod_read_unaligned(&mapped[..16])
+        };
+        self.pending.buffer().unmap();
+        Ok(s[3])
     }
 
     /// Reads the film back into `film` and the counters since the last read.

@@ -76,6 +76,8 @@ macro_rules! gpu_structs {
 pub const WORKGROUP_SIZE: u32 = 64;
 /// Entries of a traversal stack (the BVH depth it allows).
 pub const STACK_DEPTH: u32 = 64;
+/// The most turns (traced rays, skipped ones included) a camera path takes.
+pub const PATH_TURNS: u32 = 4096;
 
 /// Material kinds (`GpuMaterial::kind`).
 pub mod material {
@@ -346,8 +348,57 @@ gpu_structs! {
         first: u32,
         /// Pixels in this dispatch.
         count: u32,
+        /// Path turns (traced rays) each invocation may take in this dispatch; a
+        /// path not finished by then is saved in the path states and resumed by the
+        /// next round. [`PATH_TURNS`] or more: every path finishes in one round.
+        turns: u32,
+        /// Round of this batch of pixels: 0 starts their paths, later rounds resume
+        /// them.
+        round: u32,
         /// Padding.
-        pad: u32,
+        pad0: u32,
+        /// Padding.
+        pad1: u32,
+        /// Padding.
+        pad2: u32,
+    }
+
+    /// A camera path between two rounds of a batch (see [`GpuDispatch::turns`]):
+    /// the shaders' `path_sample` loop variables, packed.
+    struct GpuPathState {
+        /// Origin of the next path ray; w: index of refraction where the path is.
+        origin: [f32; 4],
+        /// Direction of the next path ray; w: BSDF pdf of the last bounce.
+        dir: [f32; 4],
+        /// Radiance so far; w: cosine at the vertex towards the emitter sample.
+        radiance: [f32; 4],
+        /// Throughput; w: light pdf of the emitter sample.
+        throughput: [f32; 4],
+        /// The previous vertex; w: first hit's depth (the record's).
+        previous: [f32; 4],
+        /// The diffuse vertex being lit; w: its random number 0.
+        at: [f32; 4],
+        /// Its normal; w: random number 1.
+        at_n: [f32; 4],
+        /// Its albedo; w: random number 2.
+        at_albedo: [f32; 4],
+        /// The origin of its rays; w: random number 3.
+        at_origin: [f32; 4],
+        /// The current light's value; w: random number 4.
+        light_value: [f32; 4],
+        /// The emitter sample's point; w: its area pdf.
+        emitter_point: [f32; 4],
+        /// The emitter sample's normal; w: unused.
+        emitter_normal: [f32; 4],
+        /// The first hit's normal (the record's); w: unused.
+        rec_normal: [f32; 4],
+        /// The sampler: key (2 words), dimension; w: turns taken.
+        rng: [u32; 4],
+        /// Depth, task, light index, flags (1: specular, 2: last vertex, 4: done).
+        flags: [u32; 4],
+        /// First hit's instance and camera-ray segments (the record's), the emitter
+        /// sample's instance, unused.
+        rec: [u32; 4],
     }
 
     /// A ray for the ray-tracing entry point (golden tests and ray parity).
@@ -382,7 +433,8 @@ pub fn prelude() -> String {
     let mut s = format!(
         "// Generated from renderer-core/src/gpu/layout.rs: do not edit here.\n\
          const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\n\
-         const STACK_DEPTH: u32 = {STACK_DEPTH}u;\n"
+         const STACK_DEPTH: u32 = {STACK_DEPTH}u;\n\
+         const PATH_TURNS: u32 = {PATH_TURNS}u;\n"
     );
     for (prefix, consts) in [
         (

@@ -315,7 +315,7 @@ pub struct GpuContext {
 }
 
 /// Storage buffers one stage of the render kernel binds.
-const STORAGE_BUFFERS_NEEDED: u32 = 13;
+const STORAGE_BUFFERS_NEEDED: u32 = 14;
 
 fn backends_from(s: &str) -> wgpu::Backends {
     if s.is_empty() {
@@ -506,7 +506,12 @@ impl GpuContext {
         });
         let render_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("render"),
-            entries: &[uniform(0), storage(1, false), storage(2, false)],
+            entries: &[
+                uniform(0),
+                storage(1, false),
+                storage(2, false),
+                storage(5, false),
+            ],
         });
         let trace_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("trace"),
