@@ -2,7 +2,9 @@
 
 Reads the raw arrays the harness writes (float32 vertices, int32 triangles, float32
 origins and directions), builds the scene, casts the rays in one batched call, and
-prints one JSON line: build seconds, seconds per ray set, hit fractions.
+prints one JSON line: build seconds, seconds per ray set, hit fractions. Writes each
+set's per-ray hit flags (`{name}_embree_hit.u8`, 1 = hit) for the harness to compare
+ray by ray.
 """
 import json
 import sys
@@ -31,5 +33,6 @@ for name in ("coherent", "incoherent"):
         ids = scene.run(o, r)
         dt = time.perf_counter() - t
         best = dt if best is None else min(best, dt)
+    (ids >= 0).astype(np.uint8).tofile(f"{d}/{name}_embree_hit.u8")
     out[name] = {"rays": len(o), "seconds": best, "hit_fraction": float(np.mean(ids >= 0))}
 print(json.dumps(out))

@@ -5,12 +5,13 @@
 
 use crate::accel::{Bvh, Ray, Triangle};
 
-/// Child slot contents: an interior node, a leaf `(first slot, count)`, or nothing.
+/// Child slot contents: an interior node, a leaf (its first [`Leaf4`] and how many
+/// follow it: a binary leaf holds up to 16 triangles), or nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Child {
     Empty,
     Node(u32),
-    Leaf(u32),
+    Leaf(u32, u32),
 }
 
 /// Four children's boxes, one lane each, and what each child is.
@@ -44,6 +45,7 @@ impl Leaf4 {
         let d = [ray.dir.x, ray.dir.y, ray.dir.z];
         let o = [ray.origin.x, ray.origin.y, ray.origin.z];
         let mut t = [f32::INFINITY; 4];
+        let mut hit = [false; 4];
         let mut uu = [0.0f32; 4];
         let mut vv = [0.0f32; 4];
         for l in 0..4 {
@@ -77,14 +79,17 @@ impl Leaf4 {
                 && u + v <= 1.0
                 && tt >= ray.t_min
                 && tt <= t_max;
-            t[l] = if ok { tt } else { f32::INFINITY };
+            hit[l] = ok && self.slot[l] != u32::MAX;
+            t[l] = tt;
             uu[l] = u;
             vv[l] = v;
         }
         let mut best: Option<LeafHit> = None;
         let mut bt = t_max;
+        // Only lanes that hit: with an infinite t_max, a miss's "infinite t" would
+        // otherwise pass `<= bt` (the extra hits Embree did not see).
         for l in 0..4 {
-            if t[l] <= bt && self.slot[l] != u32::MAX {
+            if hit[l] && t[l] <= bt {
                 bt = t[l];
                 best = Some((self.slot[l] as usize, t[l], uu[l], vv[l]));
             }
@@ -98,7 +103,7 @@ impl Leaf4 {
 pub(crate) struct Bvh4 {
     nodes: Vec<Node4>,
     leaves: Vec<Leaf4>,
-    /// A root that is a leaf (tiny meshes): its leaf index.
+    /// A root that is a leaf (tiny meshes): its first leaf and their number.
     root_leaf: Option<(u32, u32)>,
 }
 
@@ -119,7 +124,7 @@ impl Bvh4 {
             return out;
         }
         if root.count > 0 {
-            out.root_leaf = Some((out.leaf(root.left_or_first, root.count, triangles), 0));
+            out.root_leaf = Some(out.leaf(root.left_or_first, root.count, triangles));
             return out;
         }
         out.collapse(bvh, 0, triangles);
@@ -127,25 +132,47 @@ impl Bvh4 {
     }
 
     /// Builds the wide node for binary interior node `n`; returns its index.
-    /// Packs the triangles of slots `first..first + count` (at most 4) into a leaf.
-    fn leaf(&mut self, first: u32, count: u32, triangles: &[Triangle]) -> u32 {
-        let mut leaf = Leaf4 {
-            v0: [[0.0; 4]; 3],
-            e1: [[0.0; 4]; 3],
-            e2: [[0.0; 4]; 3],
-            slot: [u32::MAX; 4],
-        };
-        for (l, slot) in (first..first + count.min(4)).enumerate() {
-            let t = &triangles[slot as usize];
-            for a in 0..3 {
-                leaf.v0[a][l] = t.v0[a];
-                leaf.e1[a][l] = t.e1[a];
-                leaf.e2[a][l] = t.e2[a];
+    /// Packs the triangles of slots `first..first + count` into consecutive leaves of
+    /// four lanes; returns the first leaf's index and the number of leaves.
+    fn leaf(&mut self, first: u32, count: u32, triangles: &[Triangle]) -> (u32, u32) {
+        let start = self.leaves.len() as u32;
+        for chunk in (first..first + count).step_by(4) {
+            let mut leaf = Leaf4 {
+                v0: [[0.0; 4]; 3],
+                e1: [[0.0; 4]; 3],
+                e2: [[0.0; 4]; 3],
+                slot: [u32::MAX; 4],
+            };
+            for (l, slot) in (chunk..(chunk + 4).min(first + count)).enumerate() {
+                let t = &triangles[slot as usize];
+                for a in 0..3 {
+                    leaf.v0[a][l] = t.v0[a];
+                    leaf.e1[a][l] = t.e1[a];
+                    leaf.e2[a][l] = t.e2[a];
+                }
+                leaf.slot[l] = slot;
             }
-            leaf.slot[l] = slot;
+            self.leaves.push(leaf);
         }
-        self.leaves.push(leaf);
-        (self.leaves.len() - 1) as u32
+        (start, self.leaves.len() as u32 - start)
+    }
+
+    /// The nearest hit among leaves `first..first + n` within `t_max` (with `any`,
+    /// the first found).
+    #[inline(always)]
+    fn leaves_hit(&self, first: u32, n: u32, ray: &Ray, t_max: f32, any: bool) -> Option<LeafHit> {
+        let mut best = None;
+        let mut t_max = t_max;
+        for leaf in &self.leaves[first as usize..(first + n) as usize] {
+            if let Some(hit) = leaf.intersect(ray, t_max) {
+                t_max = hit.1;
+                best = Some(hit);
+                if any {
+                    break;
+                }
+            }
+        }
+        best
     }
 
     fn collapse(&mut self, bvh: &Bvh, n: u32, triangles: &[Triangle]) -> u32 {
@@ -178,7 +205,8 @@ impl Bvh4 {
         for (lane, &k) in kids.iter().enumerate() {
             let c = &bvh.nodes[k as usize];
             let child = if c.count > 0 {
-                Child::Leaf(self.leaf(c.left_or_first, c.count, triangles))
+                let (first, n) = self.leaf(c.left_or_first, c.count, triangles);
+                Child::Leaf(first, n)
             } else {
                 Child::Node(self.collapse(bvh, k, triangles))
             };
@@ -195,8 +223,8 @@ impl Bvh4 {
     /// The nearest triangle hit within the ray's interval, or with `any`, the
     /// first one found (shadow rays).
     pub(crate) fn intersect(&self, ray: &Ray, any: bool) -> Option<LeafHit> {
-        if let Some((leaf, _)) = self.root_leaf {
-            return self.leaves[leaf as usize].intersect(ray, ray.t_max);
+        if let Some((first, n)) = self.root_leaf {
+            return self.leaves_hit(first, n, ray, ray.t_max, any);
         }
         if self.nodes.is_empty() {
             return None;
@@ -249,8 +277,8 @@ impl Bvh4 {
                         continue;
                     }
                 }
-                Child::Leaf(leaf) => {
-                    if let Some(hit) = self.leaves[leaf as usize].intersect(ray, t_max) {
+                Child::Leaf(first, n) => {
+                    if let Some(hit) = self.leaves_hit(first, n, ray, t_max, any) {
                         t_max = hit.1;
                         best = Some(hit);
                         if any {
@@ -272,5 +300,61 @@ impl Bvh4 {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accel::{BvhNode, intersect_triangle};
+
+    /// A binary leaf of twelve stacked triangles (the builder makes leaves of up to 16
+    /// where the SAH finds no cheaper split) is held whole: the nearest of the twelve
+    /// is found, whichever lane and leaf it is in.
+    #[test]
+    fn leaves_of_more_than_four_triangles_are_held_whole() {
+        let tris: Vec<Triangle> = (0..13)
+            .map(|k| {
+                // Twelve stacked, nearest last; a thirteenth far off in the other leaf.
+                let (z, x) = if k < 12 {
+                    (-(12 - k) as f32, 0.0)
+                } else {
+                    (0.0, 50.0)
+                };
+                Triangle {
+                    v0: [x - 1.0, -1.0, z, 0.0],
+                    e1: [2.0, 0.0, 0.0, 0.0],
+                    e2: [1.0, 2.0, 0.0, 0.0],
+                }
+            })
+            .collect();
+        let leaf = |first, count, lo: [f32; 3], hi: [f32; 3]| BvhNode {
+            min: lo,
+            max: hi,
+            left_or_first: first,
+            count,
+        };
+        let bvh = Bvh {
+            nodes: vec![
+                leaf(1, 0, [-1.0, -1.0, -12.0], [51.0, 1.0, 0.0]),
+                leaf(0, 12, [-1.0, -1.0, -12.0], [1.0, 1.0, -1.0]),
+                leaf(12, 1, [49.0, -1.0, 0.0], [51.0, 1.0, 0.0]),
+            ],
+            prims: (0..13).collect(),
+        };
+        let wide = Bvh4::from_binary(&bvh, &tris);
+        let ray = Ray {
+            origin: glam::Vec3::new(0.0, 0.0, 5.0),
+            dir: -glam::Vec3::Z,
+            t_min: 0.0,
+            t_max: f32::INFINITY,
+        };
+        let brute = (0..13)
+            .filter_map(|k| intersect_triangle(&tris[k], &ray, f32::INFINITY).map(|h| (k, h.0)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        assert_eq!(brute.map(|b| b.0), Some(11));
+        let hit = wide.intersect(&ray, false).expect("the stack is hit");
+        assert_eq!((hit.0, hit.1), (11, 6.0));
+        assert!(wide.intersect(&ray, true).is_some());
     }
 }

@@ -371,10 +371,56 @@ fn bvh() -> ExitCode {
         "seed": format!("{:#x}", benches::terrain::SEED),
         "grin": {"build_s": build_s, "rays": ours},
     });
+    // Ray by ray: hit or miss against Embree's (above 0.01% of the rays differing
+    // the comparison fails: the two must see the same scene).
+    let mut disagreement_ok = true;
     match &peer {
         Ok(e) => {
             println!("embree (embreex): {e}");
             doc["embree"] = e.clone();
+            let mut agreement = serde_json::Map::new();
+            for (name, rays) in &sets {
+                let ours: Vec<bool> = rays.iter().map(|r| blas.intersect(r).is_some()).collect();
+                let theirs = match std::fs::read(dir.join(format!("{name}_embree_hit.u8"))) {
+                    Ok(t) if t.len() == ours.len() => t,
+                    Ok(t) => {
+                        eprintln!(
+                            "compare: {name}: Embree wrote {} flags for {} rays",
+                            t.len(),
+                            ours.len()
+                        );
+                        disagreement_ok = false;
+                        continue;
+                    }
+                    Err(err) => {
+                        eprintln!("compare: {name}: Embree's hit flags: {err}");
+                        disagreement_ok = false;
+                        continue;
+                    }
+                };
+                let differ: Vec<usize> = (0..ours.len())
+                    .filter(|&k| ours[k] != (theirs[k] != 0))
+                    .collect();
+                let only_ours = differ.iter().filter(|&&k| ours[k]).count();
+                let share = differ.len() as f64 / ours.len() as f64;
+                println!(
+                    "{name}: {} of {} rays differ from Embree ({:.4}%): {only_ours} hit only in Grin, {} only in Embree",
+                    differ.len(),
+                    ours.len(),
+                    100.0 * share,
+                    differ.len() - only_ours
+                );
+                if share > 1e-4 {
+                    disagreement_ok = false;
+                }
+                agreement.insert(
+                    (*name).into(),
+                    serde_json::json!({"differ": differ.len(), "hit_only_in_grin": only_ours,
+                        "hit_only_in_embree": differ.len() - only_ours, "share": share,
+                        "first_differing_rays": &differ[..differ.len().min(1000)]}),
+                );
+            }
+            doc["agreement_with_embree"] = agreement.into();
             let mut ratios = serde_json::Map::new();
             ratios.insert(
                 "build_time_grin_over_embree".into(),
@@ -403,9 +449,16 @@ fn bvh() -> ExitCode {
         &path,
         serde_json::to_string_pretty(&doc).unwrap_or_default(),
     ) {
-        Ok(()) => {
+        Ok(()) if disagreement_ok => {
             println!("wrote {}", path.display());
             ExitCode::SUCCESS
+        }
+        Ok(()) => {
+            eprintln!(
+                "compare: wrote {}, but Grin and Embree disagree on more than 0.01% of the rays (see above)",
+                path.display()
+            );
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("compare: cannot write {}: {e}", path.display());
