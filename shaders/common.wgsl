@@ -2,24 +2,23 @@
 // constants come first, generated from renderer-core/src/gpu/layout.rs.
 
 // Group 0: the scene, read-only, shared by every entry point.
-@group(0) @binding(0) var<uniform> params: GpuParams;
-@group(0) @binding(1) var<storage, read> nodes: array<GpuNode>;
-@group(0) @binding(2) var<storage, read> triangles: array<GpuTriangle>;
-@group(0) @binding(3) var<storage, read> tlas_prims: array<u32>;
-@group(0) @binding(4) var<storage, read> instances: array<GpuInstance>;
-@group(0) @binding(5) var<storage, read> uvs: array<GpuUv>;
-@group(0) @binding(6) var<storage, read> materials: array<GpuMaterial>;
-@group(0) @binding(7) var<storage, read> lights: array<GpuLight>;
-@group(0) @binding(8) var<storage, read> emitters: array<GpuEmitter>;
-@group(0) @binding(9) var<storage, read> fields: array<GpuField>;
+@group(0) @binding(B_PARAMS) var<uniform> params: GpuParams;
+@group(0) @binding(B_NODES) var<storage, read> nodes: array<GpuNode>;
+@group(0) @binding(B_TRIANGLES) var<storage, read> triangles: array<GpuTriangle>;
+@group(0) @binding(B_TLAS_PRIMS) var<storage, read> tlas_prims: array<u32>;
+@group(0) @binding(B_INSTANCES) var<storage, read> instances: array<GpuInstance>;
+@group(0) @binding(B_UVS) var<storage, read> uvs: array<GpuUv>;
+@group(0) @binding(B_MATERIALS) var<storage, read> materials: array<GpuMaterial>;
+@group(0) @binding(B_LIGHTS) var<storage, read> lights: array<GpuLight>;
+@group(0) @binding(B_EMITTERS) var<storage, read> emitters: array<GpuEmitter>;
+@group(0) @binding(B_FIELDS) var<storage, read> fields: array<GpuField>;
 // The curvature-bound grid first, then the sampled index grids.
-@group(0) @binding(10) var<storage, read> scalars: array<f32>;
-@group(0) @binding(11) var<storage, read> texels: array<vec4<f32>>;
+@group(0) @binding(B_SCALARS) var<storage, read> scalars: array<f32>;
+@group(0) @binding(B_TEXELS) var<storage, read> texels: array<vec4<f32>>;
 
 const PI: f32 = 3.14159265358979;
 const TAU: f32 = 6.28318530717959;
 const INF: f32 = 3.0e38;
-const NONE: u32 = 0xffffffffu;
 
 // ---- 64-bit integers as (low, high) words: the CPU's counter-based sampler ----
 

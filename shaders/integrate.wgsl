@@ -5,11 +5,6 @@
 // redoes the step four times finer). f32 throughout: the host keeps the RK tolerance
 // above f32 rounding.
 
-const TERM_ESCAPED: u32 = 0u;
-const TERM_CAPTURED: u32 = 1u;
-const TERM_STEP_BUDGET: u32 = 2u;
-const TERM_STOPPED: u32 = 3u;
-const TERM_HIT: u32 = 4u;
 
 const MODE_CLOSEST: u32 = 0u;
 const MODE_ANY: u32 = 1u;
@@ -291,18 +286,9 @@ struct Step {
     err: f32,
 }
 
-// Dormand-Prince 5(4) tableau, row i (zero-padded to 6) giving stage i from the
-// stages before it; row 6 is the 5th-order solution, whose derivative is the 7th
-// stage (FSAL).
-const DP_A = array<f32, 42>(
-    0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-    0.2, 0.0, 0.0, 0.0, 0.0, 0.0,
-    0.075, 0.225, 0.0, 0.0, 0.0, 0.0,
-    0.9777777777777777, -3.7333333333333334, 3.5555555555555554, 0.0, 0.0, 0.0,
-    2.9525986892242035, -11.595793324188385, 9.822892851699436, -0.2908093278463649, 0.0, 0.0,
-    2.8462752525252526, -10.757575757575758, 8.906422717743473, 0.2784090909090909, -0.2735313036020583, 0.0,
-    0.09114583333333333, 0.0, 0.44923629829290207, 0.6510416666666666, -0.322376179245283, 0.13095238095238096,
-);
+// The Dormand-Prince 5(4) tableau DP_A (row i gives stage i from the stages before
+// it; row 6 is the 5th-order solution, whose derivative is the 7th stage, FSAL) and
+// the error weights DP_E come with the prelude, generated from the CPU integrator's.
 
 // One Dormand-Prince 5(4) step of size h. The seven stages run in a loop so that
 // the field code is compiled once (drivers inline every call: unrolled stages made
@@ -333,12 +319,13 @@ fn dp_step(s: State, h: f32) -> Step {
         ko[i] = d.dopl;
         out = st;
     }
-    let e1 = 0.0012326388888888888 * h;
-    let e3 = -0.0042527702905061394 * h;
-    let e4 = 0.03697916666666667 * h;
-    let e5 = -0.05086379716981132 * h;
-    let e6 = 0.0419047619047619 * h;
-    let e7 = -0.025 * h;
+    let e = DP_E;
+    let e1 = e[0] * h;
+    let e3 = e[2] * h;
+    let e4 = e[3] * h;
+    let e5 = e[4] * h;
+    let e6 = e[5] * h;
+    let e7 = e[6] * h;
     let ex = kx[0] * e1 + kx[2] * e3 + kx[3] * e4 + kx[4] * e5 + kx[5] * e6 + kx[6] * e7;
     let ep = kp[0] * e1 + kp[2] * e3 + kp[3] * e4 + kp[4] * e5 + kp[5] * e6 + kp[6] * e7;
     // The index at the end is the last stage's (kx = p / n there).

@@ -5,15 +5,15 @@
 // film, in one or more rounds) and `trace_rays` (single curved rays, for golden tests and parity).
 
 // Group 1 of `render`.
-@group(1) @binding(0) var<uniform> dispatch: GpuDispatch;
-@group(1) @binding(1) var<storage, read_write> film: array<GpuPixel>;
+@group(1) @binding(B_DISPATCH) var<uniform> dispatch: GpuDispatch;
+@group(1) @binding(B_FILM) var<storage, read_write> film: array<GpuPixel>;
 // Rays, segments, soft-gate subdivisions, paths a round left unfinished.
-@group(1) @binding(2) var<storage, read_write> stats: array<atomic<u32>, 4>;
+@group(1) @binding(B_STATS) var<storage, read_write> stats: array<atomic<u32>, 4>;
 // Paths between the rounds of a batch (one per invocation of a dispatch).
-@group(1) @binding(5) var<storage, read_write> paths: array<GpuPathState>;
+@group(1) @binding(B_PATHS) var<storage, read_write> paths: array<GpuPathState>;
 // Group 1 of `trace_rays`.
-@group(1) @binding(3) var<storage, read> rays: array<GpuRay>;
-@group(1) @binding(4) var<storage, read_write> results: array<GpuRayResult>;
+@group(1) @binding(B_RAYS) var<storage, read> rays: array<GpuRay>;
+@group(1) @binding(B_RESULTS) var<storage, read_write> results: array<GpuRayResult>;
 
 fn rem2(x: f32) -> f32 {
     return x - 2.0 * floor(x / 2.0);

@@ -133,6 +133,79 @@ pub enum Termination {
     Hit,
 }
 
+/// The Dormand-Prince 5(4) tableau: row `i` gives stage `i + 1` from the stages
+/// before it; row 5 is the 5th-order solution (whose derivative is the 7th stage,
+/// FSAL). The shaders' copy is generated from this one.
+pub const DP_A: [[f64; 6]; 6] = [
+    [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
+    [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
+    [
+        19372.0 / 6561.0,
+        -25360.0 / 2187.0,
+        64448.0 / 6561.0,
+        -212.0 / 729.0,
+        0.0,
+        0.0,
+    ],
+    [
+        9017.0 / 3168.0,
+        -355.0 / 33.0,
+        46732.0 / 5247.0,
+        49.0 / 176.0,
+        -5103.0 / 18656.0,
+        0.0,
+    ],
+    [
+        35.0 / 384.0,
+        0.0,
+        500.0 / 1113.0,
+        125.0 / 192.0,
+        -2187.0 / 6784.0,
+        11.0 / 84.0,
+    ],
+];
+/// The Dormand-Prince error weights (5th minus 4th order) of the seven stages.
+pub const DP_E: [f64; 7] = [
+    71.0 / 57600.0,
+    0.0,
+    -71.0 / 16695.0,
+    71.0 / 1920.0,
+    -17253.0 / 339_200.0,
+    22.0 / 525.0,
+    -1.0 / 40.0,
+];
+
+impl Termination {
+    /// Every termination, in the order of their GPU codes (`TERM_*` in the shaders,
+    /// generated from this list: a code is the index here).
+    pub const ALL: [Self; 5] = [
+        Self::Escaped,
+        Self::Captured,
+        Self::StepBudget,
+        Self::Stopped,
+        Self::Hit,
+    ];
+
+    /// The shaders' name of this termination (`TERM_` + this).
+    #[must_use]
+    pub fn gpu_name(self) -> &'static str {
+        match self {
+            Self::Escaped => "ESCAPED",
+            Self::Captured => "CAPTURED",
+            Self::StepBudget => "STEP_BUDGET",
+            Self::Stopped => "STOPPED",
+            Self::Hit => "HIT",
+        }
+    }
+
+    /// The termination of GPU code `code`, if it is one.
+    #[must_use]
+    pub fn from_gpu(code: u32) -> Option<Self> {
+        Self::ALL.get(code as usize).copied()
+    }
+}
+
 /// The end state of a traced ray.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TraceResult {
@@ -284,44 +357,8 @@ impl Integrator {
 
     /// One Dormand-Prince step of size `h`: the 5th-order result and the error norm.
     fn dp_step(&self, s: &State, h: f64) -> (State, f64) {
-        const A: [[f64; 6]; 6] = [
-            [1.0 / 5.0, 0.0, 0.0, 0.0, 0.0, 0.0],
-            [3.0 / 40.0, 9.0 / 40.0, 0.0, 0.0, 0.0, 0.0],
-            [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0, 0.0, 0.0, 0.0],
-            [
-                19372.0 / 6561.0,
-                -25360.0 / 2187.0,
-                64448.0 / 6561.0,
-                -212.0 / 729.0,
-                0.0,
-                0.0,
-            ],
-            [
-                9017.0 / 3168.0,
-                -355.0 / 33.0,
-                46732.0 / 5247.0,
-                49.0 / 176.0,
-                -5103.0 / 18656.0,
-                0.0,
-            ],
-            [
-                35.0 / 384.0,
-                0.0,
-                500.0 / 1113.0,
-                125.0 / 192.0,
-                -2187.0 / 6784.0,
-                11.0 / 84.0,
-            ],
-        ];
-        const E: [f64; 7] = [
-            71.0 / 57600.0,
-            0.0,
-            -71.0 / 16695.0,
-            71.0 / 1920.0,
-            -17253.0 / 339_200.0,
-            22.0 / 525.0,
-            -1.0 / 40.0,
-        ];
+        const A: [[f64; 6]; 6] = DP_A;
+        const E: [f64; 7] = DP_E;
         let mut k = [(DVec3::ZERO, DVec3::ZERO, 0.0); 7];
         k[0] = self.deriv(s);
         for i in 0..6 {

@@ -99,3 +99,95 @@ fn validate_with(src: &str, files: &[(&'static str, &str)]) -> Result<(), String
         format!("{file}:{local}: {}", e.emit_to_string(src))
     })
 }
+
+/// Names the generated prelude defines (`const NAME`).
+fn prelude_constants() -> Vec<String> {
+    layout::prelude()
+        .lines()
+        .filter_map(|l| l.strip_prefix("const "))
+        .filter_map(|l| l.split([':', ' ', '=']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
+    let generated = prelude_constants();
+    for name in ["NONE", "B_FILM", "B_NODES", "TERM_HIT", "DP_A", "DP_E", "PATH_TURNS"] {
+        assert!(generated.iter().any(|g| g == name), "{name} is not generated");
+    }
+    for (file, text) in shaders::FILES {
+        for (k, line) in text.lines().enumerate() {
+            let line = line.trim_start();
+            // No hand copy of a generated constant.
+            if let Some(rest) = line.strip_prefix("const ") {
+                let name = rest.split([':', ' ', '=']).next().unwrap_or("");
+                assert!(
+                    !generated.iter().any(|g| g == name),
+                    "{file}:{}: {name} is generated from renderer-core/src/gpu/layout.rs; do not define it here",
+                    k + 1
+                );
+            }
+            // Bindings by name (B_*), never by number.
+            if let Some(at) = line.find("@binding(") {
+                let arg = &line[at + "@binding(".len()..];
+                assert!(
+                    arg.starts_with("B_"),
+                    "{file}:{}: a binding by number; use the generated B_* constants",
+                    k + 1
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_constants_have_the_rust_values() {
+    use renderer_core::integrator::{DP_A, DP_E, Termination};
+    let src = shaders::source();
+    let module = validate(&src).unwrap_or_else(|e| panic!("{e}"));
+    let value = |name: &str| -> naga::Expression {
+        let c = module
+            .constants
+            .iter()
+            .find(|(_, c)| c.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .1;
+        module.global_expressions[c.init].clone()
+    };
+    let scalar_u32 = |name: &str| match value(name) {
+        naga::Expression::Literal(naga::Literal::U32(v)) => v,
+        e => panic!("{name}: {e:?}"),
+    };
+    for t in Termination::ALL {
+        let code = scalar_u32(&format!("TERM_{}", t.gpu_name()));
+        assert_eq!(Termination::from_gpu(code), Some(t), "TERM_{}", t.gpu_name());
+    }
+    assert_eq!(scalar_u32("NONE"), layout::NONE);
+    for (name, b) in layout::binding::ALL {
+        assert_eq!(scalar_u32(&format!("B_{name}")), b, "B_{name}");
+    }
+    // The tableau: the shaders' rows 1..7 are the integrator's rows, in f32.
+    let floats = |name: &str| -> Vec<f32> {
+        let naga::Expression::Compose { components, .. } = value(name) else {
+            panic!("{name} is not an array");
+        };
+        components
+            .iter()
+            .map(|&h| match module.global_expressions[h] {
+                naga::Expression::Literal(naga::Literal::F32(v)) => v,
+                ref e => panic!("{name}: {e:?}"),
+            })
+            .collect()
+    };
+    let a = floats("DP_A");
+    assert_eq!(a.len(), 42);
+    assert!(a[..6].iter().all(|&v| v == 0.0));
+    for (i, row) in DP_A.iter().enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            assert_eq!(a[6 * (i + 1) + j], v as f32, "DP_A[{i}][{j}]");
+        }
+    }
+    let e = floats("DP_E");
+    assert_eq!(e, DP_E.map(|v| v as f32).to_vec());
+}

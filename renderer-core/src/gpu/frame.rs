@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::layout::{GpuDispatch, GpuPathState, GpuPixel, PATH_TURNS};
+use super::layout::{GpuDispatch, GpuPathState, GpuPixel, PATH_TURNS, binding};
 use super::{GpuContext, GpuError, GpuScene, TrackedBuffer};
 use crate::film::{Film, PixelSums};
 
@@ -158,19 +158,19 @@ impl GpuFrame {
             layout: &ctx.pipelines.render_layout,
             entries: &[
                 wgpu::BindGroupEntry {
-                    binding: 0,
+                    binding: binding::DISPATCH,
                     resource: dispatch.buffer().as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
-                    binding: 1,
+                    binding: binding::FILM,
                     resource: film.buffer().as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
-                    binding: 2,
+                    binding: binding::STATS,
                     resource: stats.buffer().as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
-                    binding: 5,
+                    binding: binding::PATHS,
                     resource: paths.buffer().as_entire_binding(),
                 },
             ],

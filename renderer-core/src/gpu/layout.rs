@@ -78,6 +78,76 @@ pub const WORKGROUP_SIZE: u32 = 64;
 pub const STACK_DEPTH: u32 = 64;
 /// The most turns (traced rays, skipped ones included) a camera path takes.
 pub const PATH_TURNS: u32 = 4096;
+/// "No index" (no instance, no hit slot) in every buffer the shaders read or write.
+pub const NONE: u32 = u32::MAX;
+
+/// Binding indices (`B_*` in the shaders). Group 0 is the scene; group 1 is the
+/// entry point's own: `render` binds the dispatch, film, counters and path states,
+/// `trace_rays` the rays and results.
+pub mod binding {
+    /// Group 0: frame parameters (uniform).
+    pub const PARAMS: u32 = 0;
+    /// Group 0: BVH nodes.
+    pub const NODES: u32 = 1;
+    /// Group 0: triangles.
+    pub const TRIANGLES: u32 = 2;
+    /// Group 0: TLAS primitive order.
+    pub const TLAS_PRIMS: u32 = 3;
+    /// Group 0: instances.
+    pub const INSTANCES: u32 = 4;
+    /// Group 0: texture coordinates.
+    pub const UVS: u32 = 5;
+    /// Group 0: materials.
+    pub const MATERIALS: u32 = 6;
+    /// Group 0: lights.
+    pub const LIGHTS: u32 = 7;
+    /// Group 0: emissive triangles.
+    pub const EMITTERS: u32 = 8;
+    /// Group 0: field primitives.
+    pub const FIELDS: u32 = 9;
+    /// Group 0: grid scalars and curvature cells.
+    pub const SCALARS: u32 = 10;
+    /// Group 0: texels.
+    pub const TEXELS: u32 = 11;
+    /// Group 1 of `render`: the dispatch (uniform).
+    pub const DISPATCH: u32 = 0;
+    /// Group 1 of `render`: the film.
+    pub const FILM: u32 = 1;
+    /// Group 1 of `render`: counters (rays, segments, subdivisions, unfinished paths).
+    pub const STATS: u32 = 2;
+    /// Group 1 of `trace_rays`: the rays.
+    pub const RAYS: u32 = 3;
+    /// Group 1 of `trace_rays`: the results.
+    pub const RESULTS: u32 = 4;
+    /// Group 1 of `render`: path states between rounds.
+    pub const PATHS: u32 = 5;
+    /// Group 0's storage buffers, in the order a scene's buffers are built.
+    pub const SCENE_STORAGE: [u32; 11] = [
+        NODES, TRIANGLES, TLAS_PRIMS, INSTANCES, UVS, MATERIALS, LIGHTS, EMITTERS, FIELDS, SCALARS,
+        TEXELS,
+    ];
+    /// Every binding, by its shader name (`B_` + name).
+    pub const ALL: [(&str, u32); 18] = [
+        ("PARAMS", PARAMS),
+        ("NODES", NODES),
+        ("TRIANGLES", TRIANGLES),
+        ("TLAS_PRIMS", TLAS_PRIMS),
+        ("INSTANCES", INSTANCES),
+        ("UVS", UVS),
+        ("MATERIALS", MATERIALS),
+        ("LIGHTS", LIGHTS),
+        ("EMITTERS", EMITTERS),
+        ("FIELDS", FIELDS),
+        ("SCALARS", SCALARS),
+        ("TEXELS", TEXELS),
+        ("DISPATCH", DISPATCH),
+        ("FILM", FILM),
+        ("STATS", STATS),
+        ("RAYS", RAYS),
+        ("RESULTS", RESULTS),
+        ("PATHS", PATHS),
+    ];
+}
 
 /// Material kinds (`GpuMaterial::kind`).
 pub mod material {
@@ -434,7 +504,27 @@ pub fn prelude() -> String {
         "// Generated from renderer-core/src/gpu/layout.rs: do not edit here.\n\
          const WORKGROUP_SIZE: u32 = {WORKGROUP_SIZE}u;\n\
          const STACK_DEPTH: u32 = {STACK_DEPTH}u;\n\
-         const PATH_TURNS: u32 = {PATH_TURNS}u;\n"
+         const PATH_TURNS: u32 = {PATH_TURNS}u;\n\
+         const NONE: u32 = {NONE}u;\n"
+    );
+    for (name, b) in binding::ALL {
+        s += &format!("const B_{name}: u32 = {b}u;\n");
+    }
+    for t in crate::integrator::Termination::ALL {
+        s += &format!("const TERM_{}: u32 = {}u;\n", t.gpu_name(), t as u32);
+    }
+    // The Dormand-Prince tableau as the shaders walk it: row i (of 7) gives stage i
+    // from the stages before it (row 0: none), zero-padded to 6 columns.
+    let fmt = |v: f64| format!("{v:?}");
+    s += "const DP_A = array<f32, 42>(\n";
+    s += "    0.0, 0.0, 0.0, 0.0, 0.0, 0.0,\n";
+    for row in crate::integrator::DP_A {
+        s += &format!("    {},\n", row.map(fmt).join(", "));
+    }
+    s += ");\n";
+    s += &format!(
+        "const DP_E = array<f32, 7>({});\n",
+        crate::integrator::DP_E.map(fmt).join(", ")
     );
     for (prefix, consts) in [
         (

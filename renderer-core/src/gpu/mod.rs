@@ -315,7 +315,7 @@ pub struct GpuContext {
 }
 
 /// Storage buffers one stage of the render kernel binds.
-const STORAGE_BUFFERS_NEEDED: u32 = 14;
+const STORAGE_BUFFERS_NEEDED: u32 = layout::binding::SCENE_STORAGE.len() as u32 + 3;
 
 fn backends_from(s: &str) -> wgpu::Backends {
     if s.is_empty() {
@@ -498,8 +498,9 @@ impl GpuContext {
             },
             count: None,
         };
-        let mut scene_entries = vec![uniform(0)];
-        scene_entries.extend((1..=11).map(|b| storage(b, true)));
+        use layout::binding as b;
+        let mut scene_entries = vec![uniform(b::PARAMS)];
+        scene_entries.extend(b::SCENE_STORAGE.map(|k| storage(k, true)));
         let scene_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("scene"),
             entries: &scene_entries,
@@ -507,15 +508,15 @@ impl GpuContext {
         let render_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("render"),
             entries: &[
-                uniform(0),
-                storage(1, false),
-                storage(2, false),
-                storage(5, false),
+                uniform(b::DISPATCH),
+                storage(b::FILM, false),
+                storage(b::STATS, false),
+                storage(b::PATHS, false),
             ],
         });
         let trace_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("trace"),
-            entries: &[storage(3, true), storage(4, false)],
+            entries: &[storage(b::RAYS, true), storage(b::RESULTS, false)],
         });
         let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
             let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {

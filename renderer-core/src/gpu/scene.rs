@@ -559,15 +559,15 @@ impl GpuScene {
     /// Group 0 for `params`.
     pub(crate) fn bind_group(&self, ctx: &GpuContext, params: &wgpu::Buffer) -> wgpu::BindGroup {
         let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
+            binding: super::layout::binding::PARAMS,
             resource: params.as_entire_binding(),
         }];
         entries.extend(
             self.buffers
                 .iter()
-                .enumerate()
-                .map(|(k, b)| wgpu::BindGroupEntry {
-                    binding: k as u32 + 1,
+                .zip(super::layout::binding::SCENE_STORAGE)
+                .map(|(b, binding)| wgpu::BindGroupEntry {
+                    binding,
                     resource: b.buffer().as_entire_binding(),
                 }),
         );
@@ -635,11 +635,11 @@ impl GpuScene {
             layout: &ctx.pipelines.trace_layout,
             entries: &[
                 wgpu::BindGroupEntry {
-                    binding: 3,
+                    binding: super::layout::binding::RAYS,
                     resource: input.buffer().as_entire_binding(),
                 },
                 wgpu::BindGroupEntry {
-                    binding: 4,
+                    binding: super::layout::binding::RESULTS,
                     resource: output.buffer().as_entire_binding(),
                 },
             ],
@@ -651,13 +651,7 @@ impl GpuScene {
         Ok(results
             .iter()
             .map(|r| RayResult {
-                termination: match r.info[0] {
-                    0 => Termination::Escaped,
-                    1 => Termination::Captured,
-                    2 => Termination::StepBudget,
-                    3 => Termination::Stopped,
-                    _ => Termination::Hit,
-                },
+                termination: Termination::from_gpu(r.info[0]).unwrap_or(Termination::Hit),
                 position: d(r.position),
                 direction: d(r.direction),
                 optical_path: f64::from(r.position[3]),

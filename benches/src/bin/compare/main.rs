@@ -293,6 +293,33 @@ fn embree(dir: &std::path::Path) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())
 }
 
+/// The largest barycentric margin (min of u, v, 1 - u - v) over the triangles of
+/// `mesh` that `ray` meets in f64 at t >= 0 within 1e-3 of their edges; -1 if none.
+fn f64_margin(mesh: &renderer_core::accel::Mesh, ray: &renderer_core::accel::Ray) -> f64 {
+    let o = ray.origin.as_dvec3();
+    let d = ray.dir.as_dvec3();
+    let mut best = -1.0f64;
+    for t in &mesh.indices {
+        let [a, b, c] = t.map(|k| glam::Vec3::from(mesh.positions[k as usize]).as_dvec3());
+        let (e1, e2) = (b - a, c - a);
+        let p = d.cross(e2);
+        let det = e1.dot(p);
+        if det == 0.0 {
+            continue;
+        }
+        let s = o - a;
+        let u = s.dot(p) / det;
+        let q = s.cross(e1);
+        let v = d.dot(q) / det;
+        let tt = e2.dot(q) / det;
+        let m = u.min(v).min(1.0 - u - v);
+        if tt >= 0.0 && m > -1e-3 {
+            best = best.max(m);
+        }
+    }
+    best
+}
+
 fn bvh() -> ExitCode {
     use benches::terrain::{coherent_rays, incoherent_rays, terrain, write_ply};
     use renderer_core::accel::Blas;
@@ -413,9 +440,27 @@ fn bvh() -> ExitCode {
                 if share > 1e-4 {
                     disagreement_ok = false;
                 }
+                // Where the differing rays meet the mesh, by an f64 test of every
+                // triangle: the largest barycentric margin among the triangles a ray
+                // meets within 1e-3 of their edges (near zero: through an edge or a
+                // vertex, where f32 tests may go either way).
+                let margins: Vec<f64> = differ
+                    .iter()
+                    .take(100)
+                    .map(|&k| f64_margin(&mesh, &rays[k]))
+                    .collect();
+                let at_edges = margins.iter().filter(|&&m| m.abs() < 1e-4).count();
+                if !margins.is_empty() {
+                    println!(
+                        "{name}: of the first {} differing rays, {at_edges} pass within 1e-4 (barycentric) of an edge or vertex (f32 Moller-Trumbore is not watertight there); margins {:?}",
+                        margins.len(),
+                        &margins[..margins.len().min(10)]
+                    );
+                }
                 agreement.insert(
                     (*name).into(),
                     serde_json::json!({"differ": differ.len(), "hit_only_in_grin": only_ours,
+                        "at_edges_of_first_100": at_edges,
                         "hit_only_in_embree": differ.len() - only_ours, "share": share,
                         "first_differing_rays": &differ[..differ.len().min(1000)]}),
                 );
