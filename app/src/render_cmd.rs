@@ -131,38 +131,42 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
     (code, format!("grin render: {msg}"))
 }
 
-/// Writes through `PATH.tmp` and a rename, so an interrupted run leaves no partial
-/// file under the final name; a failure removes the temporary file.
-pub(crate) fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), Failure> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    // Synced before the rename: after a crash the final name holds a whole file or
-    // nothing (a batch's done-marker is written only after this returns).
-    write(&tmp)
-        .and_then(|()| {
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(|e| e.to_string())
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            fail(2, format!("cannot write {}: {e}", path.display()))
-        })
+/// Writes `bytes` to `path` whole or not at all (a temporary file, every byte
+/// checked, synced, then renamed; only a regular file or nothing is replaced): exit
+/// 2 with the path on failure.
+pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    scheduler::jobs::status::write_bytes_atomic(path, bytes)
+        .map_err(|e| fail(2, format!("cannot write {}: {e}", path.display())))
 }
 
+/// Encodes `img` in memory, then [`write_file`]s it: an encoder writing straight to
+/// a file can lose its last buffered bytes on a full disk without an error.
 pub(crate) fn save(
     path: &Path,
     img: image::DynamicImage,
     format: image::ImageFormat,
 ) -> Result<(), Failure> {
-    write_atomically(path, |tmp| {
-        img.save_with_format(tmp, format).map_err(|e| e.to_string())
-    })
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, format)
+        .map_err(|e| fail(2, format!("cannot encode {}: {e}", path.display())))?;
+    write_file(path, &bytes.into_inner())
+}
+
+/// Refuses, before anything renders, an output path that cannot be written: a
+/// device node, FIFO, directory or link where the file would go, or a missing
+/// folder.
+pub(crate) fn check_output(path: &Path, what: &str) -> Result<(), Failure> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(fail(
+            2,
+            format!("{what} folder {} does not exist", dir.display()),
+        ));
+    }
+    scheduler::jobs::status::ensure_replaceable(path).map_err(|e| fail(2, format!("{what}: {e}")))
 }
 
 pub(crate) fn rgb_f32(w: u32, h: u32, px: Vec<[f32; 3]>) -> image::DynamicImage {
@@ -410,38 +414,69 @@ pub(crate) fn open_renderers(
     Ok(all)
 }
 
+/// Every path `render` will write, checked before anything renders: `-o` is a PNG
+/// or an EXR, no output replaces the scene or another output, and each can be
+/// written (its folder exists; no device, FIFO, directory or link is where it goes).
+/// Returns whether `-o` is an EXR.
+fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
+    let ext = args
+        .output
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    let exr_output = match ext.as_deref() {
+        Some("png") => false,
+        Some("exr") => true,
+        _ => {
+            return Err(fail(
+                2,
+                format!(
+                    "-o {}: the image is written as PNG (.png) or OpenEXR (.exr); name it so",
+                    args.output.display()
+                ),
+            ));
+        }
+    };
+    let mut outputs = vec![(args.output.clone(), "-o")];
+    if args.exr && !exr_output {
+        outputs.push((args.output.with_extension("exr"), "--exr"));
+    }
+    for &aov in &args.aov {
+        let ext = if args.exr || exr_output { "exr" } else { "png" };
+        outputs.push((beside(&args.output, aov.name(), ext), "--aov"));
+    }
+    if let Some(trace) = &args.trace_out {
+        outputs.push((trace.clone(), "--trace-out"));
+    }
+    let same = |a: &Path, b: &Path| {
+        a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    };
+    for (k, (path, what)) in outputs.iter().enumerate() {
+        if same(path, &args.scene) {
+            return Err(fail(
+                2,
+                format!(
+                    "{what} {} is the scene file; refusing to overwrite it",
+                    path.display()
+                ),
+            ));
+        }
+        if let Some((_, other)) = outputs[..k].iter().find(|(p, _)| same(p, path)) {
+            return Err(fail(
+                2,
+                format!("{what} {} is also the {other} output", path.display()),
+            ));
+        }
+        check_output(path, what)?;
+    }
+    Ok(exr_output)
+}
+
 pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     let scene = Scene::load(&args.scene).map_err(|e| fail(2, e))?;
     if args.spp == 0 {
         return Err(fail(2, "--spp must be at least 1"));
     }
-    let dir = args
-        .output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !dir.is_dir() {
-        return Err(fail(
-            2,
-            format!("output folder {} does not exist", dir.display()),
-        ));
-    }
-    if let Some(trace) = &args.trace_out {
-        let tdir = trace
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !tdir.is_dir() {
-            return Err(fail(
-                2,
-                format!("--trace-out folder {} does not exist", tdir.display()),
-            ));
-        }
-    }
-    let exr_output = args
-        .output
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("exr"));
+    let exr_output = check_outputs(args)?;
     let mut renderer = open_renderer("grin render", args.threads, args.backend)?;
     let settings = RenderSettings {
         width: args.size.0,

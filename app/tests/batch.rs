@@ -315,8 +315,8 @@ fn sigkill_at_random_moments_then_resume_gives_the_uninterrupted_outputs() {
     // Kills rarely land inside a write (they are short): leave what one would leave,
     // a half-written temporary file, for a frame that is done and one that is not.
     for f in [
-        "tetra/frame_00000.png.tmp",
-        "tetra_again/frame_00006.exr.tmp",
+        "tetra/frame_00000.png.4242.tmp",
+        "tetra_again/frame_00006.exr.17.tmp",
     ] {
         let p = killed.join(f);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -304,18 +304,21 @@ fn render_writes_aovs_exr_and_a_chrome_trace() {
     ]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("albedo"));
+    let folder = dir.join("folder.png");
+    std::fs::create_dir_all(&folder).unwrap();
     let onto_a_folder = grin(&[
         "render",
         "assets/scenes/luneburg.ron",
         "-o",
-        dir.to_str().unwrap(),
+        folder.to_str().unwrap(),
         "--spp",
         "1",
         "--size",
         "8x8",
     ]);
     assert_eq!(onto_a_folder.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&onto_a_folder.stderr).contains("cannot write"));
+    assert!(String::from_utf8_lossy(&onto_a_folder.stderr).contains("is a directory"));
+    assert!(folder.is_dir());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

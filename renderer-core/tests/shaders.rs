@@ -113,8 +113,19 @@ fn prelude_constants() -> Vec<String> {
 #[test]
 fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
     let generated = prelude_constants();
-    for name in ["NONE", "B_FILM", "B_NODES", "TERM_HIT", "DP_A", "DP_E", "PATH_TURNS"] {
-        assert!(generated.iter().any(|g| g == name), "{name} is not generated");
+    for name in [
+        "NONE",
+        "B_FILM",
+        "B_NODES",
+        "TERM_HIT",
+        "DP_A",
+        "DP_E",
+        "PATH_TURNS",
+    ] {
+        assert!(
+            generated.iter().any(|g| g == name),
+            "{name} is not generated"
+        );
     }
     for (file, text) in shaders::FILES {
         for (k, line) in text.lines().enumerate() {
@@ -161,7 +172,12 @@ fn generated_constants_have_the_rust_values() {
     };
     for t in Termination::ALL {
         let code = scalar_u32(&format!("TERM_{}", t.gpu_name()));
-        assert_eq!(Termination::from_gpu(code), Some(t), "TERM_{}", t.gpu_name());
+        assert_eq!(
+            Termination::from_gpu(code),
+            Some(t),
+            "TERM_{}",
+            t.gpu_name()
+        );
     }
     assert_eq!(scalar_u32("NONE"), layout::NONE);
     for (name, b) in layout::binding::ALL {

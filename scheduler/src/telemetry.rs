@@ -7,7 +7,6 @@
 //! leaves the stage, so the hot path has no shared atomics.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -449,13 +448,8 @@ pub fn chrome_trace(frames: &[FrameTrace]) -> serde_json::Value {
 /// Any I/O error creating, writing or renaming the file.
 pub fn write_chrome_trace(path: &Path, frames: &[FrameTrace]) -> std::io::Result<()> {
     let doc = chrome_trace(frames);
-    let tmp = path.with_extension("tmp");
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        serde_json::to_writer(&mut f, &doc)?;
-        f.flush()?;
-    }
-    std::fs::rename(&tmp, path)
+    let bytes = serde_json::to_vec(&doc).map_err(std::io::Error::other)?;
+    crate::jobs::status::write_bytes_atomic(path, &bytes)
 }
 
 /// Nanoseconds in a duration, saturating.

@@ -325,10 +325,29 @@ fn marker(image: &Path) -> PathBuf {
     PathBuf::from(m)
 }
 
-fn tmp_of(path: &Path) -> PathBuf {
-    let mut t = path.as_os_str().to_owned();
-    t.push(".tmp");
-    PathBuf::from(t)
+/// Removes the temporary files (`NAME.PID.tmp`, or `NAME.tmp` of older versions)
+/// of the files in `outputs`, scanning each of their folders once.
+fn remove_stale_temporaries(outputs: &std::collections::HashSet<PathBuf>) {
+    let dirs: std::collections::BTreeSet<&Path> =
+        outputs.iter().filter_map(|p| p.parent()).collect();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(base) = name.strip_suffix(".tmp") else {
+                continue;
+            };
+            let base = match base.rsplit_once('.') {
+                Some((b, pid)) if !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit()) => b,
+                _ => base,
+            };
+            if outputs.contains(&dir.join(base)) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Where --prune-empty moves a frame's files: OUT/pruned/NAME/...
@@ -469,6 +488,21 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         (None, Some(_)) => None,
         (None, None) => shard_from_env(|k| std::env::var(k).ok()).map_err(|e| fail(2, e))?,
     };
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| match (shard, args.range) {
+            (Some((i, n)), _) => args.out.join(format!("report.{i}-of-{n}.json")),
+            (None, Some((a, b))) => args.out.join(format!("report.{a}-{b}.json")),
+            (None, None) => args.out.join("report.json"),
+        });
+    // The report and the status file can be written: checked before anything renders.
+    crate::render_cmd::check_output(&report_path, "--report")
+        .map_err(|(c, m)| (c, m.replacen("grin render", "grin batch", 1)))?;
+    if let Some(status) = &args.status_file {
+        crate::render_cmd::check_output(status, "--status-file")
+            .map_err(|(c, m)| (c, m.replacen("grin render", "grin batch", 1)))?;
+    }
     let (si, sn) = shard.unwrap_or((0, 1));
     let all: u64 = manifest
         .jobs
@@ -490,15 +524,20 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             unit += 1;
         }
     }
+    // A run killed while writing leaves temporary files (NAME.PID.tmp); they go, for
+    // this shard's own frames' files only.
+    let mut ours = std::collections::HashSet::new();
+    for &(ji, f) in &mine {
+        let job = &manifest.jobs[ji];
+        let image = image_path(&args.out.join(&job.name), f);
+        ours.extend(outputs_of(job, &image));
+        ours.insert(marker(&image));
+    }
+    remove_stale_temporaries(&ours);
     let mut todo = Vec::new();
     for &(ji, f) in &mine {
         let job = &manifest.jobs[ji];
         let image = image_path(&args.out.join(&job.name), f);
-        // A run killed while writing leaves temporary files; they go (each shard
-        // touches only its own frames' files).
-        for p in outputs_of(job, &image).iter().chain([&marker(&image)]) {
-            let _ = std::fs::remove_file(tmp_of(p));
-        }
         if args.skip_completed && complete(&args.out, job, &image) {
             continue;
         }
@@ -595,14 +634,6 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             mine.len() == 1 && frames.iter().any(|f| f.failure == Some(Class::OutOfMemory));
     }
     progress.finished.store(true, Ordering::Relaxed);
-    let report_path = args
-        .report
-        .clone()
-        .unwrap_or_else(|| match (shard, args.range) {
-            (Some((i, n)), _) => args.out.join(format!("report.{i}-of-{n}.json")),
-            (None, Some((a, b))) => args.out.join(format!("report.{a}-{b}.json")),
-            (None, None) => args.out.join("report.json"),
-        });
     let (done, failed, pruned) = (
         progress.done.load(Ordering::Relaxed),
         progress.failed.load(Ordering::Relaxed),
@@ -883,10 +914,7 @@ impl Ctx<'_> {
             .map(|m| m.len())
             .sum();
         // The marker comes last: its presence says every output is whole.
-        crate::render_cmd::write_atomically(&marker(&image), |tmp| {
-            std::fs::write(tmp, b"done\n").map_err(|e| e.to_string())
-        })
-        .map_err(err)?;
+        crate::render_cmd::write_file(&marker(&image), b"done\n").map_err(err)?;
         let n = rgb.len().max(1) as f64;
         let non_finite = rgb.iter().flatten().filter(|v| !v.is_finite()).count() as u64;
         let mean_luminance = rgb

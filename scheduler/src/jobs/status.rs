@@ -6,13 +6,46 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `value` as pretty JSON to `path` atomically.
+/// Whether `path` may be replaced by a rename: nothing is there, or a regular file. A
+/// device node, FIFO, socket, directory or symbolic link is never replaced (as root,
+/// a rename would replace `/dev/null` itself).
 ///
 /// # Errors
-/// The I/O or serialisation error, naming the path.
-pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
-    let text = serde_json::to_vec_pretty(value)
-        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+/// What is there, naming the path.
+pub fn ensure_replaceable(path: &Path) -> std::io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_file() => Ok(()),
+        Ok(m) => {
+            let t = m.file_type();
+            let what = if t.is_dir() {
+                "a directory"
+            } else if t.is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a regular file (a device, FIFO or socket)"
+            };
+            Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} is {what}; refusing to replace it", path.display()),
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("{}: {e}", path.display()),
+        )),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: into a temporary file beside it (named for
+/// this process), every byte checked, synced, and renamed over `path` only when
+/// whole, so the final name holds a whole file or nothing (a full disk leaves the
+/// old file, or none). Only a regular file (or nothing) is replaced.
+///
+/// # Errors
+/// The I/O error, naming the path; the temporary file is removed.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    ensure_replaceable(path)?;
     let name = path
         .file_name()
         .ok_or_else(|| std::io::Error::other(format!("{}: not a file path", path.display())))?;
@@ -21,15 +54,35 @@ pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> std::io:
     let tmp = path.with_file_name(tmp_name);
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&text)?;
-        f.write_all(b"\n")?;
+        f.write_all(bytes)?;
         f.sync_all()?;
+        drop(f);
+        // Checked again at the last moment: something may have appeared meanwhile.
+        ensure_replaceable(path)?;
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))
+    result.map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains(&path.display().to_string()) {
+            e
+        } else {
+            std::io::Error::new(e.kind(), format!("{}: {msg}", path.display()))
+        }
+    })
+}
+
+/// Writes `value` as pretty JSON to `path` atomically ([`write_bytes_atomic`]).
+///
+/// # Errors
+/// The I/O or serialisation error, naming the path.
+pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)
+        .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+    text.push(b'\n');
+    write_bytes_atomic(path, &text)
 }
 
 #[cfg(test)]

@@ -1,0 +1,246 @@
+//! Outputs are whole or absent, and only regular files are ever replaced (the
+//! reliability issue's defects 1, 2 and part of 8): device nodes and FIFOs are
+//! refused before rendering, a full disk is an error with nothing partial under a
+//! final name, and an output may not replace the scene or another output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+const SCENE: &str = "assets/scenes/tetra.ron";
+
+fn grin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args(args)
+        .current_dir(ROOT)
+        .env("GRIN_THREADS", "2")
+        .output()
+        .expect("run grin")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("grin-outputs-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn mkfifo(path: &Path) -> bool {
+    Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_fifo(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+fn render_to(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "render",
+        SCENE,
+        "--size",
+        "16x12",
+        "--spp",
+        "1",
+        "--backend",
+        "cpu",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    grin(&args)
+}
+
+#[test]
+fn fifos_and_device_nodes_are_never_replaced() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("x.png");
+    assert!(mkfifo(&fifo), "mkfifo is needed for this test");
+    let out = render_to(&fifo, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refusing to replace"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(is_fifo(&fifo), "the FIFO was replaced");
+
+    // A Chrome trace, an AOV and the EXR beside the PNG: each is checked before
+    // rendering, so nothing at all is written.
+    let png = dir.join("y.png");
+    let trace = dir.join("trace.json");
+    assert!(mkfifo(&trace));
+    let out = render_to(&png, &["--trace-out", trace.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(is_fifo(&trace) && !png.exists(), "{}", stderr(&out));
+    let aov = dir.join("y.depth.png");
+    assert!(mkfifo(&aov));
+    let out = render_to(&png, &["--aov", "depth"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(is_fifo(&aov) && !png.exists());
+
+    // A character device (root only): /dev/null's twin in the scratch folder.
+    let dev = dir.join("null.png");
+    let made = Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        let out = render_to(&dev, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        use std::os::unix::fs::FileTypeExt;
+        assert!(
+            std::fs::symlink_metadata(&dev)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    } else {
+        eprintln!("skipped the device-node case: mknod is not permitted here");
+    }
+
+    // grin batch: --report and --status-file.
+    let out_dir = dir.join("batch");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let report = dir.join("report.json");
+    assert!(mkfifo(&report));
+    let out = grin(&[
+        "batch",
+        "assets/manifests/demo.ron",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(is_fifo(&report));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn outputs_may_not_replace_the_scene_each_other_or_take_other_formats() {
+    let dir = scratch("names");
+    let scene = dir.join("scene.ron");
+    std::fs::copy(Path::new(ROOT).join(SCENE), &scene).unwrap();
+    let before = std::fs::read(&scene).unwrap();
+    let out = grin(&[
+        "render",
+        scene.to_str().unwrap(),
+        "--size",
+        "8x6",
+        "--spp",
+        "1",
+        "-o",
+        scene.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&scene).unwrap(),
+        before,
+        "the scene was overwritten"
+    );
+
+    let jpg = dir.join("x.jpg");
+    let out = render_to(&jpg, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains(".png"), "{}", stderr(&out));
+    assert!(!jpg.exists());
+
+    let png = dir.join("x.png");
+    let out = render_to(&png, &["--trace-out", png.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A 64 KiB tmpfs, filled; `None` (after saying why) where mounting is not allowed.
+struct FullDisk(PathBuf);
+
+impl FullDisk {
+    fn mount(name: &str) -> Option<Self> {
+        let dir = scratch(name);
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root and mount rights)");
+            return None;
+        }
+        // Fill it.
+        let _ = std::fs::write(dir.join("fill"), vec![0u8; 64 * 1024]);
+        Some(Self(dir))
+    }
+}
+
+impl Drop for FullDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_error_and_leaves_nothing_partial() {
+    let Some(disk) = FullDisk::mount("full") else {
+        return;
+    };
+    let png = disk.0.join("x.png");
+    let out = render_to(&png, &["--aov", "depth"]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(&disk.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        left,
+        vec!["fill".to_owned()],
+        "partial files left: {left:?}"
+    );
+
+    // A batch on the full disk: frames fail, nothing carries a final name, and the
+    // exit status says so.
+    let out_dir = disk.0.join("batch");
+    let _ = std::fs::create_dir_all(&out_dir);
+    let out = grin(&[
+        "batch",
+        "assets/manifests/demo.ron",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    for f in walk(&disk.0) {
+        let name = f.to_string_lossy().into_owned();
+        let len = std::fs::metadata(&f).map_or(0, |m| m.len());
+        assert!(
+            !name.ends_with(".tmp") && (len > 0 || name.ends_with("fill")),
+            "{name}: {len} bytes"
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
