@@ -244,3 +244,101 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Runs `cmd` for at most `secs` seconds; `None` if it had to be killed (a hang).
+fn run_bounded(cmd: &mut Command, secs: u64) -> Option<Output> {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        if started.elapsed().as_secs() >= secs {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_panicking_frame_fails_alone_and_the_batch_ends_with_its_report() {
+    let dir = scratch("panic");
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_grin"))
+            .args([
+                "batch",
+                "assets/manifests/demo.ron",
+                "--workers",
+                "1",
+                "--out",
+            ])
+            .arg(&dir)
+            .current_dir(ROOT)
+            .env("GRIN_BATCH_PANIC_AT", "3"),
+        300,
+    )
+    .expect("grin batch hung after a frame panicked");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let frames = report["frames"].as_array().unwrap();
+    let failed: Vec<_> = frames.iter().filter(|f| f["status"] != "done").collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].to_string().contains("panicked while rendering"),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(report["frames_done"], frames.len() - 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_grid_whose_size_overflows_is_refused_at_load() {
+    let dir = scratch("grid");
+    let scene = dir.join("grid.ron");
+    std::fs::write(
+        dir.join("huge.field.ron"),
+        "(dims: (4294967296, 4294967296, 2), min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0), values: [])",
+    )
+    .unwrap();
+    std::fs::write(
+        &scene,
+        r#"(
+    materials: [(name: "m", kind: Diffuse(colour: (0.5, 0.5, 0.5)))],
+    lights: [Directional(direction: (0.0, -1.0, 0.0), irradiance: (1.0, 1.0, 1.0))],
+    camera: Some((position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+    fields: [Grid(file: "huge.field.ron")],
+)"#,
+    )
+    .unwrap();
+    let png = dir.join("x.png");
+    for args in [
+        vec![
+            "render",
+            scene.to_str().unwrap(),
+            "-o",
+            png.to_str().unwrap(),
+        ],
+        vec![
+            "trace",
+            scene.to_str().unwrap(),
+            "--origin",
+            "0,0,-3",
+            "--dir",
+            "0,0,1",
+        ],
+    ] {
+        let out = grin(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("dims"), "{}", stderr(&out));
+    }
+    assert!(!png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

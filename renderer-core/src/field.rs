@@ -498,7 +498,16 @@ impl SampledGrid {
                 self.min, self.max
             ));
         }
-        let n = self.dims[0] * self.dims[1] * self.dims[2];
+        let Some(n) = self.dims[0]
+            .checked_mul(self.dims[1])
+            .and_then(|n| n.checked_mul(self.dims[2]))
+        else {
+            return Err(format!(
+                "dims {:?}: {} points do not fit in memory",
+                self.dims,
+                self.dims.iter().map(|&d| d as f64).product::<f64>()
+            ));
+        };
         if self.values.len() != n {
             return Err(format!(
                 "{} values for dims {:?} (need {n})",

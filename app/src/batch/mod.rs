@@ -325,6 +325,20 @@ fn marker(image: &Path) -> PathBuf {
     PathBuf::from(m)
 }
 
+/// `GRIN_BATCH_PANIC_AT=N` makes the Nth frame render of the process panic (for
+/// testing that a panicking frame is reported and the batch goes on).
+fn inject_panic() {
+    static RENDERS: AtomicUsize = AtomicUsize::new(0);
+    let n = RENDERS.fetch_add(1, Ordering::Relaxed) + 1;
+    if std::env::var("GRIN_BATCH_PANIC_AT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        == Some(n)
+    {
+        panic!("injected panic (GRIN_BATCH_PANIC_AT={n})");
+    }
+}
+
 /// Removes the temporary files (`NAME.PID.tmp`, or `NAME.tmp` of older versions)
 /// of the files in `outputs`, scanning each of their folders once.
 fn remove_stale_temporaries(outputs: &std::collections::HashSet<PathBuf>) {
@@ -799,11 +813,22 @@ impl Ctx<'_> {
         unit: Unit,
     ) -> Result<Rendered, (FrameError, bool)> {
         let job = &self.jobs[unit.job];
-        let lease = self
-            .cache
-            .lease(unit.key, renderer)
-            .map_err(|e| (e, false))?;
-        let rendered = (|| {
+        // A panic anywhere in a frame (a defect, or input no check caught) is that
+        // frame's failure: the batch goes on and ends with its report.
+        let panicked = |what: &str, p: Box<dyn std::any::Any + Send>| {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".to_owned());
+            FrameError::fatal(format!("panicked while {what}: {msg}"))
+        };
+        let lease = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.cache.lease(unit.key, renderer)
+        }))
+        .map_err(|p| (panicked("loading its scene", p), false))?
+        .map_err(|e| (e, false))?;
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let ready = lease
                 .readies
                 .get(unit.index)
@@ -828,12 +853,14 @@ impl Ctx<'_> {
             };
             let snapshot = Snapshot::with_camera(Arc::clone(scene), camera, settings)?;
             self.progress.set(id, |w| w.state = "rendering");
+            inject_panic();
             let t = Instant::now();
             renderer.render_all_with(&snapshot, &CancelToken::new(), |r| {
                 self.progress.set(id, |w| w.passes_done = r.passes_done);
             })?;
             Ok::<_, FrameError>(t.elapsed().as_secs_f64())
-        })();
+        }))
+        .unwrap_or_else(|p| Err(panicked("rendering", p)));
         match rendered {
             Ok(render_s) => {
                 let film = renderer.film().clone();
@@ -859,7 +886,11 @@ impl Ctx<'_> {
         for r in rx {
             let job = &self.jobs[r.unit.job];
             let dir = self.args.out.join(&job.name);
-            let report = self.write_frame(job, &dir, &r).unwrap_or_else(|e| {
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.write_frame(job, &dir, &r)
+            }))
+            .unwrap_or_else(|_| Err("panicked while writing its outputs".to_owned()));
+            let report = written.unwrap_or_else(|e| {
                 let e = FrameError {
                     class: Class::Transient,
                     message: e,
