@@ -374,6 +374,15 @@ pub(crate) fn open_renderers(
     let fail = |code: u8, msg: String| (code, format!("{tool}: {msg}"));
     let total = match threads {
         Some(0) => return Err(fail(2, "--threads must be at least 1".into())),
+        Some(n) if n > scheduler::pool::max_threads() => {
+            return Err(fail(
+                2,
+                format!(
+                    "--threads {n}: at most {} on this machine",
+                    scheduler::pool::max_threads()
+                ),
+            ));
+        }
         Some(n) => n,
         None => scheduler::PoolConfig::default()
             .resolve_threads()

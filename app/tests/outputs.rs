@@ -342,3 +342,54 @@ fn a_grid_whose_size_overflows_is_refused_at_load() {
     assert!(!png.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn absurd_thread_counts_are_refused_with_the_limit() {
+    let dir = scratch("threads");
+    let png = dir.join("x.png");
+    for (flag, env) in [
+        (Some("18446744073709551615"), None),
+        (Some("100000"), None),
+        (None, Some("100000")),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_grin"));
+        cmd.args([
+            "render",
+            SCENE,
+            "--size",
+            "8x6",
+            "--spp",
+            "1",
+            "--backend",
+            "cpu",
+            "-o",
+        ])
+        .arg(&png)
+        .current_dir(ROOT);
+        if let Some(n) = flag {
+            cmd.args(["--threads", n]);
+        }
+        if let Some(n) = env {
+            cmd.env("GRIN_THREADS", n);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag:?} {env:?}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("at most"), "{}", stderr(&out));
+    }
+    let out = grin(&[
+        "batch",
+        "assets/manifests/demo.ron",
+        "--out",
+        dir.join("b").to_str().unwrap(),
+        "--workers",
+        "100000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

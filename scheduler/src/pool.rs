@@ -38,6 +38,16 @@ pub enum PoolError {
         /// The value as given.
         value: String,
     },
+    /// More threads than [`max_threads`] allows.
+    #[error(
+        "{requested} threads asked for; at most {max} ({MAX_THREADS_PER_CORE} per core on this machine)"
+    )]
+    TooManyThreads {
+        /// The count asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The operating system refused to start a thread.
     #[error("could not start worker thread {index}: {source}")]
     Spawn {
@@ -87,14 +97,35 @@ impl PoolConfig {
     ///
     /// # Errors
     /// [`PoolError::InvalidThreads`] when `GRIN_THREADS` is set but is not a positive
-    /// integer.
+    /// integer; [`PoolError::TooManyThreads`] above [`max_threads`].
     pub fn resolve_threads(&self) -> Result<usize, PoolError> {
-        if let Some(n) = self.threads {
-            return Ok(n.get());
+        let n = match self.threads {
+            Some(n) => n.get(),
+            None => parse_threads(std::env::var(THREADS_ENV).ok())?,
+        };
+        let max = max_threads();
+        if n > max {
+            return Err(PoolError::TooManyThreads { requested: n, max });
         }
-        parse_threads(std::env::var(THREADS_ENV).ok())
+        Ok(n)
     }
 }
+
+/// Worker threads a pool may have per core of the machine: more only adds
+/// switching (and an absurd count would exhaust memory starting them).
+pub const MAX_THREADS_PER_CORE: usize = 4;
+
+/// The most worker threads one pool may have: [`MAX_THREADS_PER_CORE`] times the
+/// machine's available parallelism, and never fewer than [`MIN_THREAD_LIMIT`].
+#[must_use]
+pub fn max_threads() -> usize {
+    (MAX_THREADS_PER_CORE * thread::available_parallelism().map_or(1, NonZeroUsize::get))
+        .max(MIN_THREAD_LIMIT)
+}
+
+/// The thread limit on small machines (tests and hosts may ask for a few more
+/// threads than cores).
+pub const MIN_THREAD_LIMIT: usize = 64;
 
 /// The worker count for a `GRIN_THREADS` value (`None`: unset).
 fn parse_threads(value: Option<String>) -> Result<usize, PoolError> {

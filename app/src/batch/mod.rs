@@ -485,6 +485,15 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         if v == Some(0) {
             return Err(fail(2, format!("{flag} must be at least 1")));
         }
+        if flag == "--workers" && v.is_some_and(|n| n > scheduler::pool::max_threads()) {
+            return Err(fail(
+                2,
+                format!(
+                    "--workers: at most {} on this machine",
+                    scheduler::pool::max_threads()
+                ),
+            ));
+        }
     }
     if args.max_resident_scenes == 0 {
         return Err(fail(2, "--max-resident-scenes must be at least 1"));
