@@ -393,3 +393,78 @@ fn absurd_thread_counts_are_refused_with_the_limit() {
     assert!(!png.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn devices_directories_and_huge_inputs_are_refused_and_a_bom_is_accepted() {
+    let dir = scratch("inputs");
+    let png = dir.join("x.png");
+    // /dev/zero as a scene or a manifest: refused at once, not read for ever.
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_grin"))
+            .args(["render", "/dev/zero", "-o"])
+            .arg(&png)
+            .current_dir(ROOT),
+        60,
+    )
+    .expect("reading /dev/zero hung");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_grin"))
+            .args(["batch", "/dev/zero", "--out"])
+            .arg(dir.join("b"))
+            .current_dir(ROOT),
+        60,
+    )
+    .expect("reading /dev/zero hung");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A mesh path that is a directory says so (it said "no such file").
+    std::fs::create_dir_all(dir.join("mesh.obj")).unwrap();
+    let tetra = std::fs::read_to_string(Path::new(ROOT).join(SCENE)).unwrap();
+    let scene = dir.join("dir-mesh.ron");
+    std::fs::write(&scene, tetra.replace("../meshes/tetra.obj", "mesh.obj")).unwrap();
+    let out = render_to_scene(&scene, &png);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+
+    // A scene saved with a UTF-8 byte-order mark renders.
+    let abs = Path::new(ROOT).join("assets/meshes/tetra.obj");
+    let bom = dir.join("bom.ron");
+    std::fs::write(
+        &bom,
+        format!(
+            "\u{feff}{}",
+            tetra.replace("../meshes/tetra.obj", abs.to_str().unwrap())
+        ),
+    )
+    .unwrap();
+    let out = render_to_scene(&bom, &png);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn render_to_scene(scene: &Path, out: &Path) -> Output {
+    grin(&[
+        "render",
+        scene.to_str().unwrap(),
+        "--size",
+        "8x6",
+        "--spp",
+        "1",
+        "--backend",
+        "cpu",
+        "-o",
+        out.to_str().unwrap(),
+    ])
+}

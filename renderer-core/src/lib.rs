@@ -31,6 +31,7 @@ pub mod curvature;
 pub mod field;
 pub mod film;
 pub mod gpu;
+pub mod input;
 pub mod integrator;
 pub mod lights;
 pub mod path;

@@ -38,8 +38,8 @@ pub enum SceneError {
     Io {
         /// The scene file.
         path: PathBuf,
-        /// The operating system's error.
-        source: std::io::Error,
+        /// Why: the operating system's error, not a regular file, over the limit.
+        source: crate::input::InputError,
     },
     /// RON syntax or schema error (unknown field kind, missing field, wrong type).
     #[error("{path}:{line}:{column}: {message}")]
@@ -529,9 +529,11 @@ impl Scene {
     /// # Errors
     /// A [`SceneError`] naming the file, position, field and value.
     pub fn load(path: &Path) -> Result<Self, SceneError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
-            path: path.to_owned(),
-            source,
+        let text = crate::input::read_text(path, crate::input::SCENE_BYTES).map_err(|source| {
+            SceneError::Io {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         Self::from_str(&text, path)
     }
@@ -880,7 +882,8 @@ fn load_field_data(
             resolved: resolved.clone(),
             reason,
         };
-        let text = std::fs::read_to_string(&resolved).map_err(|e| fail(e.to_string()))?;
+        let text = crate::input::read_text(&resolved, crate::input::FIELD_BYTES)
+            .map_err(|e| fail(e.to_string()))?;
         let data: SampledGrid = ron::from_str(&text).map_err(|e| fail(e.to_string()))?;
         data.validate().map_err(fail)?;
         *grid = Some(std::sync::Arc::new(data));
@@ -993,9 +996,8 @@ fn load_mesh(
                 resolved: resolved.clone(),
                 reason,
             };
-            if !resolved.is_file() {
-                return Err(fail("no such file".into()));
-            }
+            crate::input::check_file(&resolved, crate::input::MESH_BYTES)
+                .map_err(|e| fail(e.to_string()))?;
             load_obj(&resolved).map_err(fail)?
         }
         MeshSource::Ply(rel) => {
@@ -1006,9 +1008,8 @@ fn load_mesh(
                 resolved: resolved.clone(),
                 reason,
             };
-            if !resolved.is_file() {
-                return Err(fail("no such file".into()));
-            }
+            crate::input::check_file(&resolved, crate::input::MESH_BYTES)
+                .map_err(|e| fail(e.to_string()))?;
             load_ply(&resolved).map_err(fail)?
         }
         MeshSource::Sphere { radius } => {
@@ -1097,6 +1098,7 @@ pub fn load_obj(path: &Path) -> Result<Mesh, String> {
 /// # Errors
 /// An unknown extension, the parser's message, or what the check finds.
 pub fn load_mesh_file(path: &Path) -> Result<Mesh, String> {
+    crate::input::check_file(path, crate::input::MESH_BYTES).map_err(|e| e.to_string())?;
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());

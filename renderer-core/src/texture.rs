@@ -67,6 +67,7 @@ impl Texture {
     /// # Errors
     /// The decoder's message, or why the image is unusable.
     pub fn load(path: &Path) -> Result<Self, String> {
+        crate::input::check_file(path, crate::input::MESH_BYTES).map_err(|e| e.to_string())?;
         let img = image::open(path).map_err(|e| e.to_string())?;
         let linear = matches!(
             img.color(),

@@ -43,7 +43,7 @@ fn malformed_scenes_give_clear_errors() {
         ("NaN radius", GOOD.replace("radius: 1.0)]", "radius: NaN)]"), "invalid", vec!["fields[0].radius", "NaN"]),
         ("negative radius", GOOD.replace("radius: 1.0)]", "radius: -2.0)]"), "invalid", vec!["fields[0].radius", "-2.0"]),
         ("negative sphere mesh", GOOD.replace("Sphere(radius: 1.0)", "Sphere(radius: -1.0)"), "invalid", vec!["meshes[0].source.radius", "-1.0"]),
-        ("missing mesh file", GOOD.replace("Sphere(radius: 1.0)", "Obj(\"nowhere/missing.obj\")"), "mesh", vec!["meshes[0].source", "nowhere/missing.obj", "no such file"]),
+        ("missing mesh file", GOOD.replace("Sphere(radius: 1.0)", "Obj(\"nowhere/missing.obj\")"), "mesh", vec!["meshes[0].source", "nowhere/missing.obj", "No such file or directory"]),
         ("unknown field kind", GOOD.replace("Luneburg(", "Wormhole("), "parse", vec!["Wormhole"]),
         ("zero tolerance", GOOD.replace("fields:", "tolerances: Some((geometric: 0.0, rk: 1e-9, max_steps: 10, far: 1e6)), fields:"), "invalid", vec!["tolerances.geometric", "0.0"]),
         ("zero max steps", GOOD.replace("fields:", "tolerances: Some((geometric: 1e-4, rk: 1e-9, max_steps: 0, far: 1e6)), fields:"), "invalid", vec!["tolerances.max_steps"]),

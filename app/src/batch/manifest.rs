@@ -254,10 +254,11 @@ const AOVS: [&str; 5] = ["depth", "normal", "instance", "mask", "segments"];
 impl Manifest {
     /// Reads and validates `path`.
     pub(crate) fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Io {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text = renderer_core::input::read_text(path, renderer_core::input::SCENE_BYTES)
+            .map_err(|e| ManifestError::Io {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         Self::parse(&text, path)
     }
 

@@ -927,8 +927,8 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     }
     let script = match &args.input {
         Some(p) => {
-            let text =
-                std::fs::read_to_string(p).map_err(|e| fail2(format!("{}: {e}", p.display())))?;
+            let text = renderer_core::input::read_text(p, renderer_core::input::SCENE_BYTES)
+                .map_err(|e| fail2(format!("{}: {e}", p.display())))?;
             camera::parse_script(&text).map_err(|e| fail2(format!("{}: {e}", p.display())))?
         }
         None => Vec::new(),
