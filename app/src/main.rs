@@ -124,9 +124,19 @@ fn parse_sphere(s: &str) -> Result<StopSurface, String> {
 
 fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
     let mut scene = Scene::load(&args.scene).map_err(|e| (2, format!("grin trace: {e}")))?;
-    if args.dir.length() == 0.0 {
-        return Err((2, "grin trace: --dir must not be zero".into()));
+    // Scaled before normalising: a direction such as (0, 1e200, 1e200), whose squared
+    // length overflows, is still a direction.
+    let largest = args.dir.abs().max_element();
+    if !(largest.is_finite() && largest > 0.0) {
+        return Err((
+            2,
+            format!(
+                "grin trace: --dir {},{},{} must be a finite, non-zero vector",
+                args.dir.x, args.dir.y, args.dir.z
+            ),
+        ));
     }
+    let unit_dir = (args.dir / largest).normalize();
     if let Some(t) = args.tolerance {
         if !(t.is_finite() && t > 0.0) {
             return Err((2, format!("grin trace: --tolerance {t} must be above 0")));
@@ -139,7 +149,7 @@ fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
         }
         scene.tolerances.max_steps = n;
     }
-    let mut dir = args.dir.normalize();
+    let mut dir = unit_dir;
     if args.observer {
         let masses: Vec<(DVec3, f64)> = scene
             .medium

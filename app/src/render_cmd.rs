@@ -512,6 +512,8 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         if let Some(f) = fov {
             cam.fov_deg = f;
         }
+        cam.validate(&args.scene)
+            .map_err(|e| fail(2, format!("--camera: {e}")))?;
         scene.camera = Some(cam);
     }
     let snapshot = Snapshot::new(Arc::new(scene), settings)

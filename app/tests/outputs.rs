@@ -468,3 +468,23 @@ fn render_to_scene(scene: &Path, out: &Path) -> Output {
         out.to_str().unwrap(),
     ])
 }
+
+#[test]
+fn a_camera_override_is_checked_like_the_files_and_huge_directions_normalise() {
+    let dir = scratch("camera");
+    let png = dir.join("x.png");
+    // Up (+y by default) along the view: refused as in a scene file, not rendered white.
+    let out = render_to(&png, &["--camera", "0,5,0,0,0,0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("camera.up"), "{}", stderr(&out));
+    assert!(!png.exists());
+    // trace: a direction whose squared length overflows is still a direction.
+    let out = grin(&["trace", SCENE, "--origin", "0,5,0", "--dir", "0,-1e200,0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d: Vec<f64> = serde_json::from_value(v["exit_direction"].clone()).unwrap();
+    assert!((d[1] + 1.0).abs() < 1e-9, "{d:?}");
+    let out = grin(&["trace", SCENE, "--origin", "0,5,0", "--dir", "0,0,0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -477,6 +477,14 @@ impl Check<'_> {
     }
 }
 
+/// The largest coordinate or scale an instance transform may produce (f32 holds
+/// up to 3.4e38; products of these stay finite).
+const MAX_COORD: f64 = 1e30;
+/// The smallest instance scale (f32 normal numbers reach 1.2e-38).
+const MIN_SCALE: f64 = 1e-30;
+/// The largest rotation angle, degrees.
+const MAX_DEGREES: f64 = 1e6;
+
 impl Scene {
     /// Host bytes of what it holds, per kind: `meshes` (positions, indices, texture
     /// coordinates; shared meshes counted once), `fields` (sampled index grids),
@@ -635,6 +643,41 @@ impl Scene {
             let t = c.vec(format!("instances[{i}].translate"), inst.translate)?;
             let r = c.vec(format!("instances[{i}].rotate_deg"), inst.rotate_deg)?;
             let s = c.positive(format!("instances[{i}].scale"), inst.scale)?;
+            // The transform is applied in f32: values it cannot hold (an instance
+            // would silently vanish) are refused here, with the field.
+            if t.abs().max_element() > MAX_COORD {
+                return Err(c.fail(
+                    format!("instances[{i}].translate"),
+                    t,
+                    "must be within 1e30 of the origin (the transform is applied in f32)",
+                ));
+            }
+            if r.abs().max_element() > MAX_DEGREES {
+                return Err(c.fail(
+                    format!("instances[{i}].rotate_deg"),
+                    r,
+                    "must be within 1e6 degrees (f32 angles lose all precision beyond)",
+                ));
+            }
+            if !(MIN_SCALE..=MAX_COORD).contains(&s) {
+                return Err(c.fail(
+                    format!("instances[{i}].scale"),
+                    s,
+                    "must be between 1e-30 and 1e30 (the transform is applied in f32)",
+                ));
+            }
+            let extent = meshes[mesh]
+                .positions
+                .iter()
+                .flatten()
+                .fold(0.0f64, |m, &v| m.max(f64::from(v).abs()));
+            if extent * s + t.abs().max_element() > MAX_COORD {
+                return Err(c.fail(
+                    format!("instances[{i}].scale"),
+                    s,
+                    "places the mesh beyond 1e30 from the origin (the transform is applied in f32)",
+                ));
+            }
             let rot = Quat::from_euler(
                 EulerRot::ZYX,
                 (r.z * PI / 180.0) as f32,
@@ -659,6 +702,18 @@ impl Scene {
             },
             tolerances,
         })
+    }
+}
+
+impl CameraDesc {
+    /// The checks a scene file's camera gets (finite, a field of view in (0, 180),
+    /// `look_at` away from `position`, `up` not along the view), for a camera given
+    /// elsewhere (a command-line override); `path` names the scene in the error.
+    ///
+    /// # Errors
+    /// [`SceneError::Invalid`] naming the camera field and value.
+    pub fn validate(&self, path: &Path) -> Result<(), SceneError> {
+        validate_camera(&Check::new(path), self)
     }
 }
 
