@@ -488,3 +488,41 @@ fn a_camera_override_is_checked_like_the_files_and_huge_directions_normalise() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn ranges_past_the_end_and_huge_shards_are_not_silent_no_ops() {
+    let dir = scratch("range");
+    let batch = |extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "batch",
+            "assets/manifests/demo.ron",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        grin(&args)
+    };
+    // The demo has 11 frames (0-10).
+    let out = batch(&["--range", "100-200"], &dir.join("a"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("11 frames"), "{}", stderr(&out));
+    // An end past the last frame is clamped: frames 9 and 10 render.
+    let out = batch(&["--range", "9-18446744073709551615"], &dir.join("b"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("b/report.9-18446744073709551615.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["frames_done"], 2, "{report}");
+    // The last of 2^63 shards holds the last frame (the arithmetic overflowed).
+    let out = batch(
+        &["--shard", "9223372036854775807/9223372036854775808"],
+        &dir.join("c"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let name = "report.9223372036854775807-of-9223372036854775808.json";
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("c").join(name)).unwrap()).unwrap();
+    assert_eq!(report["frames_total"], 1, "{report}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

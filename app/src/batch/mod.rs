@@ -533,8 +533,22 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         .map(|j| u64::from(j.frames.count))
         .sum();
     let (lo, hi) = match args.range {
-        Some((a, b)) => (a.min(all), (b + 1).min(all)),
-        None => (si * all / sn, (si + 1) * all / sn),
+        Some((a, _)) if a >= all => {
+            return Err(fail(
+                2,
+                format!(
+                    "--range starts at frame {a}, past the manifest's {all} frames (0-{})",
+                    all.saturating_sub(1)
+                ),
+            ));
+        }
+        // An end past the last frame is clamped (a farm's last chunk may overhang).
+        Some((a, b)) => (a, b.saturating_add(1).min(all)),
+        // In 128 bits: I * T overflows 64 for a huge shard count.
+        None => (
+            (u128::from(si) * u128::from(all) / u128::from(sn)) as u64,
+            (u128::from(si + 1) * u128::from(all) / u128::from(sn)) as u64,
+        ),
     };
     // This shard's frames, in manifest order, and those still to render.
     let mut mine = Vec::new();
