@@ -526,3 +526,28 @@ fn ranges_past_the_end_and_huge_shards_are_not_silent_no_ops() {
     assert_eq!(report["frames_total"], 1, "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_symlink_inside_out_is_never_followed() {
+    let dir = scratch("symlink");
+    let out = dir.join("out");
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    // The demo's job "tetra" would write into OUT/tetra: make that a link elsewhere.
+    std::os::unix::fs::symlink(&elsewhere, out.join("tetra")).unwrap();
+    let res = grin(&[
+        "batch",
+        "assets/manifests/demo.ron",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(res.status.code(), Some(1), "{}", stderr(&res));
+    assert!(stderr(&res).contains("symbolic link"), "{}", stderr(&res));
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "a file was written through the link"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

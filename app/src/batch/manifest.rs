@@ -249,6 +249,10 @@ pub(crate) enum ManifestError {
     },
 }
 
+/// The longest folder or file name of a job (most file systems allow 255 bytes; the
+/// frame files add their own names inside).
+const MAX_NAME_COMPONENT: usize = 200;
+
 const AOVS: [&str; 5] = ["depth", "normal", "instance", "mask", "segments"];
 
 impl Manifest {
@@ -325,6 +329,39 @@ impl Manifest {
                     format!(
                         "{:?} must be a relative path inside --out (no '..', not absolute)",
                         name.display().to_string()
+                    ),
+                ));
+            }
+            // Names must be usable as paths on every file system, and may not take
+            // the batch's own files or folders.
+            let name_str = name.to_string_lossy();
+            if name_str.contains('\0')
+                || name
+                    .components()
+                    .any(|c| c.as_os_str().len() > MAX_NAME_COMPONENT)
+            {
+                return Err(fail(
+                    "name",
+                    format!(
+                        "{:?}: no NUL bytes, at most {MAX_NAME_COMPONENT} bytes per folder or file name",
+                        name_str
+                    ),
+                ));
+            }
+            let first = name
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if first == "pruned"
+                || (name.components().count() == 1
+                    && (first == "status.json"
+                        || (first.starts_with("report") && first.ends_with(".json"))))
+            {
+                return Err(fail(
+                    "name",
+                    format!(
+                        "{name_str:?} is reserved: --out holds the batch's report*.json, status.json and pruned/"
                     ),
                 ));
             }
@@ -435,6 +472,24 @@ impl Manifest {
                 field: "name".into(),
                 reason: format!("{:?} is used by another job: outputs would collide", w[1]),
             });
+        }
+        // One job's folder inside another's would mix their frames and markers
+        // (resume could take one job's files for the other's).
+        for (k, a) in jobs.iter().enumerate() {
+            if let Some(b) = jobs
+                .iter()
+                .find(|b| b.name != a.name && a.name.starts_with(&b.name))
+            {
+                return Err(ManifestError::Job {
+                    path: path.display().to_string(),
+                    job: k,
+                    field: "name".into(),
+                    reason: format!(
+                        "{:?} is inside job {:?}'s folder: outputs would mix",
+                        a.name, b.name
+                    ),
+                });
+            }
         }
         Ok(Self { jobs })
     }
@@ -578,6 +633,22 @@ mod tests {
             (
                 format!("(jobs: [({scene}), ({scene})])"),
                 "jobs[1].name: \"luneburg\" is used by another job",
+            ),
+            (
+                format!("(jobs: [({scene}, name: \"x\"), ({scene}, name: \"x/y\")])"),
+                "jobs[1].name: \"x/y\" is inside job \"x\"'s folder",
+            ),
+            (
+                format!("(jobs: [({scene}, name: \"pruned/x\")])"),
+                "jobs[0].name: \"pruned/x\" is reserved",
+            ),
+            (
+                format!("(jobs: [({scene}, name: \"report.json\")])"),
+                "jobs[0].name: \"report.json\" is reserved",
+            ),
+            (
+                format!("(jobs: [({scene}, name: \"{}\")])", "n".repeat(300)),
+                "at most 200 bytes",
             ),
             ("(jobs: [])".into(), "the manifest has no jobs"),
             (format!("(jobs: [({scene}, sp: 3)])"), "test.ron:1:"),

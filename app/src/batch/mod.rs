@@ -934,6 +934,18 @@ impl Ctx<'_> {
     }
 
     fn write_frame(&self, job: &Job, dir: &Path, r: &Rendered) -> Result<FrameReport, String> {
+        // Outputs never follow a link out of --out: no folder of the job's path may
+        // be a symbolic link (the files themselves are never replaced through one).
+        let mut at = self.args.out.clone();
+        for c in job.name.components() {
+            at.push(c);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(format!(
+                    "{} is a symbolic link; outputs never follow links out of --out",
+                    at.display()
+                ));
+            }
+        }
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let image = image_path(dir, r.unit.frame);
         let t = Instant::now();
