@@ -551,3 +551,51 @@ fn a_symlink_inside_out_is_never_followed() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_manifest_is_checked_against_its_scenes_before_anything_renders() {
+    let dir = scratch("manifest");
+    let scenes = Path::new(ROOT).join("assets/scenes");
+    let cases = [
+        (
+            format!(
+                "(jobs: [(scene: \"{}\"), (scene: \"bad.ron\")])",
+                scenes.join("tetra.ron").display()
+            ),
+            "jobs[1].scene",
+        ),
+        (
+            format!(
+                "(jobs: [(scene: \"{}\", frames: (start: 0, count: 2), animate: [(instance: 99, keys: [(frame: 0, translate: (0.0, 0.0, 0.0))])])])",
+                scenes.join("tetra.ron").display()
+            ),
+            "jobs[0].animate[0].instance",
+        ),
+        (
+            "(jobs: [(scene: \"m.ron\")])".to_owned(),
+            "the manifest itself",
+        ),
+    ];
+    std::fs::write(dir.join("bad.ron"), "(materials: [").unwrap();
+    for (text, want) in cases {
+        let manifest = dir.join("m.ron");
+        std::fs::write(&manifest, &text).unwrap();
+        let out_dir = dir.join("out");
+        let out = grin(&[
+            "batch",
+            manifest.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{text}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{text}: {}", stderr(&out));
+        // Nothing rendered.
+        assert!(
+            walk(&out_dir)
+                .iter()
+                .all(|p| !p.to_string_lossy().ends_with(".png")),
+            "{text}: frames were rendered"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -263,7 +263,50 @@ impl Manifest {
                 path: path.display().to_string(),
                 reason: e.to_string(),
             })?;
-        Self::parse(&text, path)
+        let manifest = Self::parse(&text, path)?;
+        manifest.check_scenes(path)?;
+        Ok(manifest)
+    }
+
+    /// Loads and validates every scene the jobs name (each file once), and checks
+    /// what the manifest says of them (animated instances exist), so that a bad
+    /// scene stops the batch before anything renders rather than failing its frames.
+    fn check_scenes(&self, path: &Path) -> Result<(), ManifestError> {
+        let mut seen = std::collections::HashMap::new();
+        for (k, job) in self.jobs.iter().enumerate() {
+            let fail = |field: &str, reason: String| ManifestError::Job {
+                path: path.display().to_string(),
+                job: k,
+                field: field.into(),
+                reason,
+            };
+            let same_file = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+            if same_file(&job.scene, path) {
+                return Err(fail("scene", "is the manifest itself".into()));
+            }
+            let instances = match seen.get(&job.scene) {
+                Some(&n) => n,
+                None => {
+                    let scene = renderer_core::scene::Scene::load(&job.scene)
+                        .map_err(|e| fail("scene", e.to_string()))?;
+                    seen.insert(job.scene.clone(), scene.instances.len());
+                    scene.instances.len()
+                }
+            };
+            for (a, anim) in job.animate.iter().enumerate() {
+                if anim.instance >= instances {
+                    return Err(fail(
+                        &format!("animate[{a}].instance"),
+                        format!(
+                            "{} is not an instance of {} ({instances} instances)",
+                            anim.instance,
+                            job.scene.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Validates `text`, read from `path` (scene paths are relative to its folder).
