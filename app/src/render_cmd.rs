@@ -480,12 +480,52 @@ fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
     Ok(exr_output)
 }
 
+/// Refuses, before allocating, a frame whose film and images would not fit in the
+/// memory available (a 16384x16384 frame needs about 30 GB; `GRIN_MAX_MEMORY` in
+/// bytes lowers the limit): the film's planes, the linear and 8-bit images, and each
+/// AOV.
+fn check_memory(args: &RenderArgs) -> Result<(), Failure> {
+    let pixels = u128::from(args.size.0) * u128::from(args.size.1);
+    let per_pixel = u128::from(renderer_core::film::FILM_BYTES_PER_PIXEL)
+        + 12 // the linear RGB read out of the film
+        + 12 // the image to encode (8-bit, or linear for EXR)
+        + 12 * args.aov.len() as u128;
+    let need = pixels * per_pixel;
+    let mut sys = sysinfo::System::new();
+    let (_, mut available) = crate::batch::probes::memory(&mut sys);
+    // GRIN_MAX_MEMORY (bytes) lowers the limit: a share of a machine, or a test.
+    if let Some(cap) = std::env::var("GRIN_MAX_MEMORY")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        available = if available == 0 {
+            cap
+        } else {
+            available.min(cap)
+        };
+    }
+    if available > 0 && need > u128::from(available) {
+        return Err(fail(
+            2,
+            format!(
+                "--size {}x{} needs about {:.1} GiB for the film and images; {:.1} GiB is available",
+                args.size.0,
+                args.size.1,
+                need as f64 / f64::from(1u32 << 30),
+                available as f64 / f64::from(1u32 << 30)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     let scene = Scene::load(&args.scene).map_err(|e| fail(2, e))?;
     if args.spp == 0 {
         return Err(fail(2, "--spp must be at least 1"));
     }
     let exr_output = check_outputs(args)?;
+    check_memory(args)?;
     let mut renderer = open_renderer("grin render", args.threads, args.backend)?;
     let settings = RenderSettings {
         width: args.size.0,

@@ -599,3 +599,20 @@ fn a_manifest_is_checked_against_its_scenes_before_anything_renders() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_frame_that_cannot_fit_in_memory_is_refused_before_allocating() {
+    let dir = scratch("memory");
+    let png = dir.join("x.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args(["render", SCENE, "--size", "1024x1024", "--spp", "1", "-o"])
+        .arg(&png)
+        .current_dir(ROOT)
+        .env("GRIN_MAX_MEMORY", "10000000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("GiB"), "{}", stderr(&out));
+    assert!(!png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -116,6 +116,9 @@ pub(crate) struct PixelSums {
     pub(crate) segments: u32,
 }
 
+/// Host bytes a film holds per pixel (its accumulator planes).
+pub const FILM_BYTES_PER_PIXEL: u64 = 3 * 8 + 4 + 8 + 3 * 8 + 4 + 4 + 8;
+
 /// The whole image's accumulators.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Film {

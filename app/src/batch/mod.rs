@@ -27,7 +27,7 @@
 mod engine;
 pub(crate) mod manifest;
 mod monitor;
-mod probes;
+pub(crate) mod probes;
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
