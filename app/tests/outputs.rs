@@ -616,3 +616,33 @@ fn a_frame_that_cannot_fit_in_memory_is_refused_before_allocating() {
     assert!(!png.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_malformed_test_switch_is_reported_not_ignored() {
+    let dir = scratch("switch");
+    let png = dir.join("x.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args([
+            "render",
+            SCENE,
+            "--size",
+            "8x6",
+            "--spp",
+            "1",
+            "--backend",
+            "cpu",
+            "-o",
+        ])
+        .arg(&png)
+        .current_dir(ROOT)
+        .env("GRIN_GPU_FAIL_ALLOC", "three")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("GRIN_GPU_FAIL_ALLOC=\"three\""),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -249,6 +249,10 @@ pub(crate) enum ManifestError {
     },
 }
 
+/// The most frames a manifest (and each job) may hold: the batch plans every frame
+/// up front (about 50 bytes each), and 4 billion frames would take 200 GB.
+const MAX_FRAMES: u32 = 10_000_000;
+
 /// The longest folder or file name of a job (most file systems allow 255 bytes; the
 /// frame files add their own names inside).
 const MAX_NAME_COMPONENT: usize = 200;
@@ -415,6 +419,15 @@ impl Manifest {
             if frames.start.checked_add(frames.count).is_none() {
                 return Err(fail("frames", "start + count overflows".into()));
             }
+            if frames.count > MAX_FRAMES {
+                return Err(fail(
+                    "frames.count",
+                    format!(
+                        "{}: at most {MAX_FRAMES} frames a job (split longer sequences into jobs or manifests)",
+                        frames.count
+                    ),
+                ));
+            }
             let size = j.size.or(d.size).unwrap_or((320, 240));
             if size.0 == 0 || size.1 == 0 || size.0 > 16384 || size.1 > 16384 {
                 return Err(fail(
@@ -503,6 +516,17 @@ impl Manifest {
                 job: 0,
                 field: "jobs".into(),
                 reason: "the manifest has no jobs".into(),
+            });
+        }
+        let total: u64 = jobs.iter().map(|j| u64::from(j.frames.count)).sum();
+        if total > u64::from(MAX_FRAMES) {
+            return Err(ManifestError::Job {
+                path: path.display().to_string(),
+                job: jobs.len() - 1,
+                field: "frames".into(),
+                reason: format!(
+                    "the manifest has {total} frames in all, over the {MAX_FRAMES} one batch plans at once; split it"
+                ),
             });
         }
         let mut names: Vec<&Path> = jobs.iter().map(|j| j.name.as_path()).collect();
@@ -680,6 +704,10 @@ mod tests {
             (
                 format!("(jobs: [({scene}, name: \"x\"), ({scene}, name: \"x/y\")])"),
                 "jobs[1].name: \"x/y\" is inside job \"x\"'s folder",
+            ),
+            (
+                format!("(jobs: [({scene}, frames: (start: 0, count: 4294967295))])"),
+                "jobs[0].frames.count: 4294967295: at most 10000000 frames",
             ),
             (
                 format!("(jobs: [({scene}, name: \"pruned/x\")])"),

@@ -114,7 +114,17 @@ impl GpuConfig {
             backends: var("WGPU_BACKEND").unwrap_or_default(),
             adapter,
             fail_allocations: var("GRIN_GPU_FAIL_ALLOC")
-                .and_then(|v| parse_allocations(&v))
+                .and_then(|v| {
+                    let parsed = parse_allocations(&v);
+                    if parsed.is_none() {
+                        // A test switch that silently did nothing would pass tests
+                        // that test nothing.
+                        eprintln!(
+                            "grin: GRIN_GPU_FAIL_ALLOC={v:?} is not a list of allocation numbers (N, N-M, N-, comma separated); ignored"
+                        );
+                    }
+                    parsed
+                })
                 .unwrap_or_default(),
             profile: var("GRIN_GPU_PROFILE").is_some_and(|v| v != "0"),
         }
