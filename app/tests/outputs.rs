@@ -646,3 +646,23 @@ fn a_malformed_test_switch_is_reported_not_ignored() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_zero_ram_budget_says_what_it_is() {
+    let dir = scratch("ram");
+    let out = grin(&[
+        "batch",
+        "assets/manifests/demo.ron",
+        "--out",
+        dir.to_str().unwrap(),
+        "--ram-budget",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--ram-budget must be above 0"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

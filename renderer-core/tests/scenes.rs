@@ -57,6 +57,7 @@ fn malformed_scenes_give_clear_errors() {
         ("camera looks at itself", GOOD.replace("look_at: (0.0, 0.0, 0.0)", "look_at: (0.0, 0.0, -5.0)"), "invalid", vec!["camera.look_at"]),
         ("empty box", GOOD.replace("Sphere(radius: 1.0)", "Box(min: (1.0, 0.0, 0.0), max: (1.0, 1.0, 1.0))"), "invalid", vec!["meshes[0].source", "min must be below max"]),
         ("negative background", GOOD.replace("fields:", "background_index: -1.0, fields:"), "invalid", vec!["background_index", "-1.0"]),
+        ("extent rays cannot leave", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "Schwarzschild(centre: (0.0, 0.0, 0.0), rs: 2.0, extent: 1e13)"), "invalid", vec!["fields[0].extent", "at most 1e10"]),
         ("mass inside its extent", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "Schwarzschild(centre: (0.0, 0.0, 0.0), rs: 2.0, extent: 3.0)"), "invalid", vec!["fields[0].extent"]),
         ("index below zero", GOOD.replace("Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)", "GaussianBlob(centre: (0.0, 0.0, 0.0), sigma: 1.0, amplitude: -1.5)"), "invalid", vec!["fields[0].amplitude"]),
         ("unknown scene key", GOOD.replace("fields:", "sparkles: [], fields:"), "parse", vec!["sparkles"]),

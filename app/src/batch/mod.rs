@@ -229,9 +229,22 @@ fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<(u64, u
     };
     if let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?) {
         let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-        let i = id
+        // --array=0-20:4 gives ids 0, 4, ..., 20, a step of 4 and a count of 6.
+        let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
+        let offset = id
             .checked_sub(min)
             .ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")?;
+        if offset % step != 0 {
+            return Err(format!(
+                "SLURM_ARRAY_TASK_ID={id} is not SLURM_ARRAY_TASK_MIN={min} plus a multiple of SLURM_ARRAY_TASK_STEP={step}"
+            ));
+        }
+        let i = offset / step;
+        if i >= count {
+            return Err(format!(
+                "SLURM_ARRAY_TASK_ID={id} is task {i} of SLURM_ARRAY_TASK_COUNT={count} (min {min}, step {step}): the array does not match its count"
+            ));
+        }
         return parse_shard(&format!("{i}/{count}")).map(Some);
     }
     if let Some(i) = num("JOB_COMPLETION_INDEX")? {
@@ -494,6 +507,12 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
                 ),
             ));
         }
+    }
+    if args.ram_budget == Some(0) {
+        return Err(fail(
+            2,
+            "--ram-budget must be above 0 (on the CPU backend, resident and staged scenes share it, half each)",
+        ));
     }
     if args.max_resident_scenes == 0 {
         return Err(fail(2, "--max-resident-scenes must be at least 1"));
@@ -1226,6 +1245,21 @@ mod tests {
             ("SLURM_ARRAY_TASK_MIN", "1"),
         ];
         assert_eq!(shard_from_env(env(&SLURM)), Ok(Some((1, 3))));
+        // With a step: --array=0-20:4 (ids 0, 4, ..., 20; 6 tasks).
+        const STEPPED: [(&str, &str); 4] = [
+            ("SLURM_ARRAY_TASK_ID", "8"),
+            ("SLURM_ARRAY_TASK_COUNT", "6"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_STEP", "4"),
+        ];
+        assert_eq!(shard_from_env(env(&STEPPED)), Ok(Some((2, 6))));
+        // A mismatch names the variables.
+        let err = shard_from_env(env(&[
+            ("SLURM_ARRAY_TASK_ID", "8"),
+            ("SLURM_ARRAY_TASK_COUNT", "6"),
+        ]))
+        .unwrap_err();
+        assert!(err.contains("SLURM_ARRAY_TASK_COUNT=6"), "{err}");
         const K8S: [(&str, &str); 2] = [("JOB_COMPLETION_INDEX", "2"), ("GRIN_SHARD_COUNT", "3")];
         assert_eq!(shard_from_env(env(&K8S)), Ok(Some((2, 3))));
         assert!(shard_from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).is_err());
