@@ -564,8 +564,11 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     let mut traces = Vec::new();
     let (mut done, mut rays, mut segments, mut subdivisions) = (0u64, 0u64, 0u64, 0u64);
     let mut stage_time: Vec<(String, Duration)> = Vec::new();
-    renderer
-        .render_all_with(&snapshot, &CancelToken::new(), |report| {
+    // A transient GPU out-of-memory gets one more try with the renderer's GPU
+    // buffers freed first (the batch's ladder, for one frame); a second is exit 3.
+    let mut attempt = 0;
+    loop {
+        let result = renderer.render_all_with(&snapshot, &CancelToken::new(), |report| {
             done += report.samples;
             rays += report.rays;
             segments += report.segments;
@@ -580,11 +583,21 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
                 traces.extend(report.traces.iter().cloned());
             }
             progress.update(done, report, started);
-        })
-        .map_err(|e| match e {
-            RenderError::Gpu(GpuError::OutOfMemory { .. }) => fail(3, e),
-            e => fail(1, e),
-        })?;
+        });
+        match result {
+            Ok(()) => break,
+            Err(RenderError::Gpu(e @ GpuError::OutOfMemory { .. })) if attempt == 0 => {
+                eprintln!("grin render: {e}; freeing the GPU buffers and retrying once");
+                attempt += 1;
+                renderer.forget_scene();
+                (done, rays, segments, subdivisions) = (0, 0, 0, 0);
+                stage_time.clear();
+                traces.clear();
+            }
+            Err(e @ RenderError::Gpu(GpuError::OutOfMemory { .. })) => return Err(fail(3, e)),
+            Err(e) => return Err(fail(1, e)),
+        }
+    }
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     let film = renderer.film();

@@ -666,3 +666,74 @@ fn a_zero_ram_budget_says_what_it_is() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Whether a GPU adapter is there for the GPU cases (lavapipe in CI, where
+/// `GRIN_REQUIRE_GPU=1` makes its absence a failure).
+fn gpu_available() -> bool {
+    let dir = scratch("probe");
+    let png = dir.join("p.png");
+    let out = grin(&[
+        "render",
+        SCENE,
+        "--size",
+        "4x4",
+        "--spp",
+        "1",
+        "--backend",
+        "gpu",
+        "-o",
+        png.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    // Exit 4: no adapter.
+    if out.status.code() == Some(4) {
+        assert!(
+            std::env::var("GRIN_REQUIRE_GPU").as_deref() != Ok("1"),
+            "GRIN_REQUIRE_GPU=1 but no GPU: {}",
+            stderr(&out)
+        );
+        eprintln!("skipped: no GPU adapter");
+        return false;
+    }
+    assert!(out.status.success(), "{}", stderr(&out));
+    true
+}
+
+#[test]
+fn render_retries_a_transient_gpu_out_of_memory_once() {
+    if !gpu_available() {
+        return;
+    }
+    let dir = scratch("oom");
+    let png = dir.join("x.png");
+    let run = |fail: &str| {
+        Command::new(env!("CARGO_BIN_EXE_grin"))
+            .args([
+                "render",
+                SCENE,
+                "--size",
+                "16x12",
+                "--spp",
+                "1",
+                "--backend",
+                "gpu",
+                "-o",
+            ])
+            .arg(&png)
+            .current_dir(ROOT)
+            .env("GRIN_GPU_FAIL_ALLOC", fail)
+            .output()
+            .unwrap()
+    };
+    // One allocation of the scene fails: freed, retried, rendered.
+    let out = run("3");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("retrying once"), "{}", stderr(&out));
+    assert!(png.exists());
+    // Every allocation from the 3rd on fails: exit 3 after the retry.
+    std::fs::remove_file(&png).unwrap();
+    let out = run("3-");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
