@@ -1185,54 +1185,219 @@ pub fn load_mesh_file(path: &Path) -> Result<Mesh, String> {
     Ok(mesh)
 }
 
-/// Reads a PLY mesh: vertex positions and faces (polygons fanned into triangles).
+/// Reads a PLY mesh (ASCII or binary): vertex positions and faces (polygons fanned
+/// into triangles). Elements are parsed into small fixed records (a position, a face
+/// of up to [`PLY_FACE`] corners inline) rather than generic property maps, so a
+/// large mesh takes about the memory of its final arrays.
 ///
 /// # Errors
 /// A sentence saying what is missing or malformed.
 pub fn load_ply(path: &Path) -> Result<Mesh, String> {
-    use ply_rs_bw::ply::Property;
+    use ply_rs_bw::parser::{Parser, Reader};
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut reader = std::io::BufReader::new(file);
-    let parser = ply_rs_bw::parser::Parser::<ply_rs_bw::ply::DefaultElement>::new();
-    let ply = parser.read_ply(&mut reader).map_err(|e| e.to_string())?;
-    let vertices = ply.payload.get("vertex").ok_or("no 'vertex' element")?;
-    let coord = |v: &ply_rs_bw::ply::DefaultElement, k: &str| {
-        v.get(k)
-            .and_then(Property::to_f32_lossy)
-            .ok_or_else(|| format!("a vertex has no numeric '{k}'"))
-    };
+    let mut reader = Reader::new(std::io::BufReader::new(file));
+    PLY_OVERFLOW.with(|o| o.borrow_mut().clear());
+    let header = Parser::<PlyVertex>::new()
+        .read_header(&mut reader)
+        .map_err(|e| e.to_string())?;
     let mut mesh = Mesh::default();
-    for v in vertices {
-        mesh.positions
-            .push([coord(v, "x")?, coord(v, "y")?, coord(v, "z")?]);
+    let (mut have_vertices, mut have_faces) = (false, false);
+    for (name, def) in &header.elements {
+        match name.as_str() {
+            "vertex" => {
+                let vertices = Parser::<PlyVertex>::new()
+                    .read_payload_for_element(&mut reader, def, &header)
+                    .map_err(|e| e.to_string())?;
+                mesh.positions.reserve_exact(vertices.len());
+                for v in vertices {
+                    if v.set != 7 {
+                        return Err("a vertex has no numeric 'x', 'y' or 'z'".into());
+                    }
+                    mesh.positions.push(v.p);
+                }
+                have_vertices = true;
+            }
+            "face" => {
+                let faces = Parser::<PlyFace>::new()
+                    .read_payload_for_element(&mut reader, def, &header)
+                    .map_err(|e| e.to_string())?;
+                mesh.indices.reserve(faces.len());
+                let checked = (|| {
+                    for f in &faces {
+                        match f.status {
+                            0 => {}
+                            1 => return Err("a face has no 'vertex_indices' list".to_owned()),
+                            2 => return Err("face indices are not an integer list".to_owned()),
+                            _ => {
+                                return Err("face index out of range (negative or huge)".to_owned());
+                            }
+                        }
+                        let mut fan = |idx: &[u32]| {
+                            if idx.iter().any(|&i| i as usize >= mesh.positions.len()) {
+                                return Err(format!("face index out of range: {idx:?}"));
+                            }
+                            for k in 1..idx.len().saturating_sub(1) {
+                                mesh.indices.push([idx[0], idx[k], idx[k + 1]]);
+                            }
+                            Ok(())
+                        };
+                        if f.overflow {
+                            PLY_OVERFLOW.with(|o| fan(&o.borrow()[f.inline[0] as usize]))?;
+                        } else {
+                            fan(&f.inline[..usize::from(f.len)])?;
+                        }
+                    }
+                    Ok(())
+                })();
+                PLY_OVERFLOW.with(|o| o.borrow_mut().clear());
+                checked?;
+                have_faces = true;
+            }
+            _ => {
+                Parser::<PlyIgnored>::new()
+                    .read_payload_for_element(&mut reader, def, &header)
+                    .map_err(|e| e.to_string())?;
+            }
+        }
     }
-    let faces = ply.payload.get("face").ok_or("no 'face' element")?;
-    for f in faces {
-        let list = f
-            .get("vertex_indices")
-            .or_else(|| f.get("vertex_index"))
-            .ok_or("a face has no 'vertex_indices' list")?;
-        let idx: Vec<i64> = match list {
-            Property::ListChar(v) => v.iter().map(|&x| i64::from(x)).collect(),
-            Property::ListUChar(v) => v.iter().map(|&x| i64::from(x)).collect(),
-            Property::ListShort(v) => v.iter().map(|&x| i64::from(x)).collect(),
-            Property::ListUShort(v) => v.iter().map(|&x| i64::from(x)).collect(),
-            Property::ListInt(v) => v.iter().map(|&x| i64::from(x)).collect(),
-            Property::ListUInt(v) => v.iter().map(|&x| i64::from(x)).collect(),
-            _ => return Err("face indices are not an integer list".into()),
-        };
-        if idx
-            .iter()
-            .any(|&i| i < 0 || i >= mesh.positions.len() as i64)
-        {
-            return Err(format!("face index out of range: {idx:?}"));
-        }
-        for k in 1..idx.len().saturating_sub(1) {
-            mesh.indices
-                .push([idx[0] as u32, idx[k] as u32, idx[k + 1] as u32]);
-        }
+    if !have_vertices {
+        return Err("no 'vertex' element".into());
+    }
+    if !have_faces {
+        return Err("no 'face' element".into());
     }
     Ok(mesh)
+}
+
+/// Face corners kept inline (a triangle or a quad needs no allocation).
+const PLY_FACE: usize = 4;
+
+/// A PLY vertex: its position, and which coordinates were set (bits x, y, z).
+#[derive(Debug)]
+struct PlyVertex {
+    p: [f32; 3],
+    set: u8,
+}
+
+/// A PLY face in 24 bytes: up to [`PLY_FACE`] corners inline; a larger polygon's
+/// corners go to [`PLY_OVERFLOW`] and `inline[0]` indexes them.
+#[derive(Debug)]
+struct PlyFace {
+    inline: [u32; PLY_FACE],
+    len: u8,
+    /// 0: fine; 1: no index list; 2: not integers; 3: an index is negative or huge.
+    status: u8,
+    overflow: bool,
+}
+
+thread_local! {
+    /// Corners of the faces with more than [`PLY_FACE`] of them, while a file loads.
+    static PLY_OVERFLOW: std::cell::RefCell<Vec<Vec<u32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An element the loader skips (parsed, not kept).
+#[derive(Debug)]
+struct PlyIgnored;
+
+fn ply_number(p: &ply_rs_bw::ply::Property) -> Option<f64> {
+    use ply_rs_bw::ply::Property as P;
+    Some(match *p {
+        P::Char(v) => f64::from(v),
+        P::UChar(v) => f64::from(v),
+        P::Short(v) => f64::from(v),
+        P::UShort(v) => f64::from(v),
+        P::Int(v) => f64::from(v),
+        P::UInt(v) => f64::from(v),
+        P::Float(v) => f64::from(v),
+        P::Double(v) => v,
+        _ => return None,
+    })
+}
+
+impl ply_rs_bw::ply::PropertyAccess for PlyVertex {
+    fn new() -> Self {
+        Self {
+            p: [0.0; 3],
+            set: 0,
+        }
+    }
+    fn set_property(
+        &mut self,
+        name: &str,
+        property: ply_rs_bw::ply::Property,
+    ) -> ply_rs_bw::ply::PropertyAccessResult {
+        let axis = match name {
+            "x" => 0,
+            "y" => 1,
+            "z" => 2,
+            _ => return ply_rs_bw::ply::PropertyAccessResult::Ignored,
+        };
+        if let Some(v) = ply_number(&property) {
+            self.p[axis] = v as f32;
+            self.set |= 1 << axis;
+        }
+        ply_rs_bw::ply::PropertyAccessResult::Set
+    }
+}
+
+impl ply_rs_bw::ply::PropertyAccess for PlyFace {
+    fn new() -> Self {
+        Self {
+            inline: [0; PLY_FACE],
+            len: 0,
+            status: 1,
+            overflow: false,
+        }
+    }
+    fn set_property(
+        &mut self,
+        name: &str,
+        property: ply_rs_bw::ply::Property,
+    ) -> ply_rs_bw::ply::PropertyAccessResult {
+        use ply_rs_bw::ply::Property as P;
+        if name != "vertex_indices" && name != "vertex_index" {
+            return ply_rs_bw::ply::PropertyAccessResult::Ignored;
+        }
+        let idx: Vec<i64> = match property {
+            P::ListChar(v) => v.into_iter().map(i64::from).collect(),
+            P::ListUChar(v) => v.into_iter().map(i64::from).collect(),
+            P::ListShort(v) => v.into_iter().map(i64::from).collect(),
+            P::ListUShort(v) => v.into_iter().map(i64::from).collect(),
+            P::ListInt(v) => v.into_iter().map(i64::from).collect(),
+            P::ListUInt(v) => v.into_iter().map(i64::from).collect(),
+            _ => {
+                self.status = 2;
+                return ply_rs_bw::ply::PropertyAccessResult::Set;
+            }
+        };
+        let Ok(idx) = idx
+            .into_iter()
+            .map(u32::try_from)
+            .collect::<Result<Vec<u32>, _>>()
+        else {
+            self.status = 3;
+            return ply_rs_bw::ply::PropertyAccessResult::Set;
+        };
+        self.status = 0;
+        if idx.len() <= PLY_FACE {
+            self.inline[..idx.len()].copy_from_slice(&idx);
+            self.len = idx.len() as u8;
+        } else {
+            self.overflow = true;
+            self.inline[0] = PLY_OVERFLOW.with(|o| {
+                let mut o = o.borrow_mut();
+                o.push(idx);
+                (o.len() - 1) as u32
+            });
+        }
+        ply_rs_bw::ply::PropertyAccessResult::Set
+    }
+}
+
+impl ply_rs_bw::ply::PropertyAccess for PlyIgnored {
+    fn new() -> Self {
+        Self
+    }
 }
 
 fn sphere(r: f32, slices: u32, stacks: u32) -> Mesh {
