@@ -737,3 +737,60 @@ fn render_retries_a_transient_gpu_out_of_memory_once() {
     assert!(!png.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn two_batches_on_one_out_render_each_frame_once() {
+    let dir = scratch("concurrent");
+    let out = dir.join("out");
+    let start = |k: usize| {
+        Command::new(env!("CARGO_BIN_EXE_grin"))
+            .args([
+                "batch",
+                "assets/manifests/demo.ron",
+                "--workers",
+                "1",
+                "--out",
+            ])
+            .arg(&out)
+            .arg("--report")
+            .arg(dir.join(format!("report{k}.json")))
+            .current_dir(ROOT)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(0), start(1));
+    for child in [a, b] {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let mut done = std::collections::HashMap::new();
+    for k in 0..2 {
+        let r: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("report{k}.json"))).unwrap())
+                .unwrap();
+        for f in r["frames"].as_array().unwrap() {
+            if f["status"] == "done" {
+                *done
+                    .entry((f["job"].as_u64().unwrap(), f["frame"].as_u64().unwrap()))
+                    .or_insert(0) += 1;
+            }
+        }
+    }
+    assert_eq!(done.len(), 11, "every frame rendered: {done:?}");
+    assert!(
+        done.values().all(|&n| n == 1),
+        "a frame rendered twice: {done:?}"
+    );
+    // Nothing of the claims or temporary files is left.
+    let left: Vec<_> = walk(&out)
+        .into_iter()
+        .filter(|p| {
+            let s = p.to_string_lossy();
+            s.ends_with(".claim") || s.ends_with(".tmp")
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

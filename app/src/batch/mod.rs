@@ -310,6 +310,22 @@ impl FrameReport {
     }
 }
 
+impl FrameReport {
+    /// A frame another process (a concurrent batch on the same `--out`) is rendering.
+    fn elsewhere(unit: Unit, dir: &Path, worker: usize) -> Self {
+        let mut r = Self::failed(
+            unit,
+            dir,
+            worker,
+            0,
+            &FrameError::fatal("claimed by another process on this --out"),
+        );
+        r.status = "elsewhere";
+        r.failure = None;
+        r
+    }
+}
+
 fn image_path(dir: &Path, frame: u32) -> PathBuf {
     dir.join(format!("frame_{frame:05}.png"))
 }
@@ -353,7 +369,8 @@ fn inject_panic() {
 }
 
 /// Removes the temporary files (`NAME.PID.tmp`, or `NAME.tmp` of older versions)
-/// of the files in `outputs`, scanning each of their folders once.
+/// of the files in `outputs`, and the claims on them that a killed run on this host
+/// left, scanning each of their folders once.
 fn remove_stale_temporaries(outputs: &std::collections::HashSet<PathBuf>) {
     let dirs: std::collections::BTreeSet<&Path> =
         outputs.iter().filter_map(|p| p.parent()).collect();
@@ -363,6 +380,19 @@ fn remove_stale_temporaries(outputs: &std::collections::HashSet<PathBuf>) {
         };
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
+            // A claim left by a killed run on this host (its process is gone).
+            if let Some(image) = name.strip_suffix(".claim") {
+                if outputs.contains(&dir.join(image)) {
+                    let holder = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    let stale = holder.split_once('@').is_some_and(|(pid, host)| {
+                        host == host_name() && !Path::new("/proc").join(pid).exists()
+                    });
+                    if stale {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
+                continue;
+            }
             let Some(base) = name.strip_suffix(".tmp") else {
                 continue;
             };
@@ -402,6 +432,67 @@ struct Rendered {
     upload_s: f64,
     render_s: f64,
     retries: u32,
+    /// This process's claim on the frame, released once its outputs are written.
+    claim: Option<Claim>,
+}
+
+/// A frame this process is rendering: `<image>.claim` created exclusively (holding
+/// `pid@host`), so a second batch on the same `--out` (or an overlapping shard or
+/// range) leaves the frame alone; removed when dropped. A claim whose process is
+/// gone (same host, no such pid) is stale and taken over.
+#[derive(Debug)]
+struct Claim(PathBuf);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_default()
+}
+
+impl Claim {
+    /// Claims the frame whose image is `image`; `Ok(None)` when another live process
+    /// holds it.
+    fn take(image: &Path) -> Result<Option<Self>, String> {
+        let mut path = image.as_os_str().to_owned();
+        path.push(".claim");
+        let path = PathBuf::from(path);
+        let me = format!("{}@{}", std::process::id(), host_name());
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    // Held from here: dropped (removed) if the write fails.
+                    let claim = Self(path);
+                    f.write_all(me.as_bytes())
+                        .map_err(|e| format!("{}: {e}", claim.0.display()))?;
+                    return Ok(Some(claim));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                    let stale = holder.split_once('@').is_some_and(|(pid, host)| {
+                        host == host_name() && !Path::new("/proc").join(pid).exists()
+                    });
+                    if !stale {
+                        return Ok(None);
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// What one worker is doing, for the status file.
@@ -456,6 +547,7 @@ impl Progress {
     fn record(&self, r: FrameReport) {
         match r.status {
             "failed" => self.failed.fetch_add(1, Ordering::Relaxed),
+            "elsewhere" => 0,
             "pruned" => {
                 self.pruned.fetch_add(1, Ordering::Relaxed);
                 self.done.fetch_add(1, Ordering::Relaxed)
@@ -490,6 +582,7 @@ pub(crate) fn rss() -> (u64, u64) {
 /// Runs the batch; the summary line on success.
 pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let manifest = Manifest::load(&args.manifest).map_err(|e| fail(2, e))?;
     for (flag, v) in [
         ("--workers", args.workers),
@@ -656,6 +749,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
                 retries: args.retries,
                 delay: Duration::from_millis(args.retry_delay_ms),
             },
+            started_at,
         };
         let in_flight = args.frames_in_flight.unwrap_or(2 * renderers.len());
         let (tx, rx) = mpsc::sync_channel::<Rendered>(in_flight);
@@ -743,6 +837,8 @@ struct Ctx<'a> {
     progress: &'a Progress,
     queue: Mutex<VecDeque<Unit>>,
     policy: RetryPolicy,
+    /// When this batch started (wall clock, for done-markers of concurrent batches).
+    started_at: std::time::SystemTime,
 }
 
 impl Ctx<'_> {
@@ -791,6 +887,39 @@ impl Ctx<'_> {
                     spp: job.spp,
                 }
             });
+            let dir = self.args.out.join(&job.name);
+            let claim = match self
+                .safe_dir(job)
+                .and_then(|()| {
+                    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))
+                })
+                .and_then(|()| Claim::take(&image_path(&dir, unit.frame)))
+            {
+                // Claimed, but finished since this batch started by another process
+                // on the same --out: not rendered again.
+                Ok(Some(_)) if self.done_since_start(job, &image_path(&dir, unit.frame)) => {
+                    self.cache.forgo(unit.key);
+                    self.progress.record(FrameReport::elsewhere(unit, &dir, id));
+                    continue;
+                }
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    self.cache.forgo(unit.key);
+                    self.progress.record(FrameReport::elsewhere(unit, &dir, id));
+                    continue;
+                }
+                Err(e) => {
+                    self.cache.forgo(unit.key);
+                    let e = FrameError::fatal(e);
+                    eprintln!(
+                        "grin batch: job {} frame {} failed: {}",
+                        unit.job, unit.frame, e.message
+                    );
+                    self.progress
+                        .record(FrameReport::failed(unit, &dir, id, 0, &e));
+                    continue;
+                }
+            };
             let mut attempt = 0;
             let outcome = loop {
                 match self.attempt(id, renderer, unit) {
@@ -829,13 +958,14 @@ impl Ctx<'_> {
             match outcome {
                 Ok(mut r) => {
                     r.retries = attempt;
+                    r.claim = Some(claim);
                     self.progress.set(id, |w| w.state = "writing");
                     if tx.send(r).is_err() {
                         return;
                     }
                 }
                 Err(e) => {
-                    let dir = self.args.out.join(&job.name);
+                    drop(claim);
                     eprintln!(
                         "grin batch: job {} frame {} failed: {}",
                         unit.job, unit.frame, e.message
@@ -917,6 +1047,7 @@ impl Ctx<'_> {
                     upload_s: lease.upload_s,
                     render_s,
                     retries: 0,
+                    claim: None,
                 })
             }
             Err(e) => Err((e, true)),
@@ -952,9 +1083,18 @@ impl Ctx<'_> {
         }
     }
 
-    fn write_frame(&self, job: &Job, dir: &Path, r: &Rendered) -> Result<FrameReport, String> {
-        // Outputs never follow a link out of --out: no folder of the job's path may
-        // be a symbolic link (the files themselves are never replaced through one).
+    /// Whether the frame's done-marker was written after this batch started (by a
+    /// concurrent batch on the same --out; an older marker is a previous run's).
+    fn done_since_start(&self, job: &Job, image: &Path) -> bool {
+        complete(&self.args.out, job, image)
+            && std::fs::metadata(marker(image))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= self.started_at)
+    }
+
+    /// Outputs never follow a link out of --out: no folder of the job's path may be a
+    /// symbolic link (the files themselves are never replaced through one).
+    fn safe_dir(&self, job: &Job) -> Result<(), String> {
         let mut at = self.args.out.clone();
         for c in job.name.components() {
             at.push(c);
@@ -965,6 +1105,11 @@ impl Ctx<'_> {
                 ));
             }
         }
+        Ok(())
+    }
+
+    fn write_frame(&self, job: &Job, dir: &Path, r: &Rendered) -> Result<FrameReport, String> {
+        self.safe_dir(job)?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let image = image_path(dir, r.unit.frame);
         let t = Instant::now();
