@@ -480,31 +480,36 @@ fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
     Ok(exr_output)
 }
 
+/// Bytes a frame of `size` takes on the host: the film's planes, the linear RGB read
+/// out of it, the image to encode, and each of `aovs` AOVs.
+pub(crate) fn frame_bytes(size: (u32, u32), aovs: usize) -> u128 {
+    let pixels = u128::from(size.0) * u128::from(size.1);
+    pixels * (u128::from(renderer_core::film::FILM_BYTES_PER_PIXEL) + 12 + 12 + 12 * aovs as u128)
+}
+
+/// Memory available to this process (the machine's, or its cgroup's), lowered by
+/// `GRIN_MAX_MEMORY` (bytes); `None` when unknown.
+pub(crate) fn available_memory() -> Option<u64> {
+    let mut sys = sysinfo::System::new();
+    let (_, available) = crate::batch::probes::memory(&mut sys);
+    let cap = std::env::var("GRIN_MAX_MEMORY")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match (available, cap) {
+        (0, c) => c,
+        (a, Some(c)) => Some(a.min(c)),
+        (a, None) => Some(a),
+    }
+}
+
 /// Refuses, before allocating, a frame whose film and images would not fit in the
 /// memory available (a 16384x16384 frame needs about 30 GB; `GRIN_MAX_MEMORY` in
-/// bytes lowers the limit): the film's planes, the linear and 8-bit images, and each
-/// AOV.
+/// bytes lowers the limit).
 fn check_memory(args: &RenderArgs) -> Result<(), Failure> {
-    let pixels = u128::from(args.size.0) * u128::from(args.size.1);
-    let per_pixel = u128::from(renderer_core::film::FILM_BYTES_PER_PIXEL)
-        + 12 // the linear RGB read out of the film
-        + 12 // the image to encode (8-bit, or linear for EXR)
-        + 12 * args.aov.len() as u128;
-    let need = pixels * per_pixel;
-    let mut sys = sysinfo::System::new();
-    let (_, mut available) = crate::batch::probes::memory(&mut sys);
-    // GRIN_MAX_MEMORY (bytes) lowers the limit: a share of a machine, or a test.
-    if let Some(cap) = std::env::var("GRIN_MAX_MEMORY")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
+    let need = frame_bytes(args.size, args.aov.len());
+    if let Some(available) = available_memory()
+        && need > u128::from(available)
     {
-        available = if available == 0 {
-            cap
-        } else {
-            available.min(cap)
-        };
-    }
-    if available > 0 && need > u128::from(available) {
         return Err(fail(
             2,
             format!(

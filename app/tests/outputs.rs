@@ -794,3 +794,43 @@ fn two_batches_on_one_out_render_each_frame_once() {
     assert!(left.is_empty(), "{left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_batch_job_that_cannot_fit_is_skipped_and_the_rest_go_on() {
+    let dir = scratch("jobmem");
+    let scene = Path::new(ROOT).join(SCENE);
+    let manifest = dir.join("m.ron");
+    std::fs::write(
+        &manifest,
+        format!(
+            "(jobs: [(scene: \"{s}\", name: \"small\", size: (16, 12), spp: 1), (scene: \"{s}\", name: \"big\", size: (2048, 2048), spp: 1)])",
+            s = scene.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args(["batch"])
+        .arg(&manifest)
+        .arg("--out")
+        .arg(dir.join("out"))
+        .current_dir(ROOT)
+        .env("GRIN_MAX_MEMORY", "100000000")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("out/report.json")).unwrap()).unwrap();
+    let frames = report["frames"].as_array().unwrap();
+    let status = |job: u64| {
+        frames
+            .iter()
+            .find(|f| f["job"] == job)
+            .map(|f| f["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status(0).as_deref(), Some("done"), "{report}");
+    assert_eq!(status(1).as_deref(), Some("failed"), "{report}");
+    assert!(report.to_string().contains("GiB is available"), "{report}");
+    assert!(dir.join("out/small/frame_00000.png").exists());
+    assert!(!dir.join("out/big/frame_00000.png").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

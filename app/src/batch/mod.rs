@@ -705,6 +705,44 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         active: AtomicUsize::new(0),
         finished: AtomicBool::new(false),
     });
+    // A job whose frame cannot fit in the memory available (a film, the images it
+    // writes, twice: one rendering, one being written) is skipped and reported; the
+    // rest go on.
+    let available = crate::render_cmd::available_memory();
+    let too_big: std::collections::HashSet<usize> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, job)| {
+            let need = crate::render_cmd::frame_bytes(job.size, job.outputs.aovs.len()) * 2;
+            available.is_some_and(|a| need > u128::from(a))
+        })
+        .map(|(k, _)| k)
+        .collect();
+    todo.retain(|&(ji, f)| {
+        if !too_big.contains(&ji) {
+            return true;
+        }
+        let job = &jobs[ji];
+        let need = crate::render_cmd::frame_bytes(job.size, job.outputs.aovs.len()) * 2;
+        let e = FrameError {
+            class: Class::OutOfMemory,
+            message: format!(
+                "a {}x{} frame needs about {:.2} GiB; {:.2} GiB is available (GRIN_MAX_MEMORY lowers it)",
+                job.size.0,
+                job.size.1,
+                need as f64 / f64::from(1u32 << 30),
+                available.unwrap_or(0) as f64 / f64::from(1u32 << 30)
+            ),
+        };
+        let unit = Unit {
+            job: ji,
+            frame: f,
+            key: 0,
+            index: 0,
+        };
+        progress.record(FrameReport::failed(unit, &args.out.join(&job.name), 0, 0, &e));
+        false
+    });
     let mut single_oom = false;
     let mut budgets = None;
     if !todo.is_empty() {
