@@ -437,6 +437,14 @@ fn devices_directories_and_huge_inputs_are_refused_and_a_bom_is_accepted() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
 
+    // A mesh path that is a symbolic link loop says so (it said "no such file").
+    std::os::unix::fs::symlink("loop.obj", dir.join("loop.obj")).unwrap();
+    let looped = dir.join("loop-mesh.ron");
+    std::fs::write(&looped, tetra.replace("../meshes/tetra.obj", "loop.obj")).unwrap();
+    let out = render_to_scene(&looped, &png);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("symbolic links"), "{}", stderr(&out));
+
     // A scene saved with a UTF-8 byte-order mark renders.
     let abs = Path::new(ROOT).join("assets/meshes/tetra.obj");
     let bom = dir.join("bom.ron");
