@@ -42,20 +42,29 @@ fn is_fifo(path: &Path) -> bool {
 }
 
 fn render_to(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "render",
-        SCENE,
-        "--size",
-        "16x12",
-        "--spp",
-        "1",
-        "--backend",
-        "cpu",
-        "-o",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    grin(&args)
+    render_with(out, extra, &[])
+}
+
+/// `grin render SCENE` at 16x12, 1 spp, on the CPU unless `extra` gives its own
+/// `--size` or `--backend`, with `env` set.
+fn render_with(out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut args = vec!["render", SCENE, "--spp", "1"];
+    if !extra.contains(&"--size") {
+        args.extend(["--size", "16x12"]);
+    }
+    if !extra.contains(&"--backend") {
+        args.extend(["--backend", "cpu"]);
+    }
+    Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args(args)
+        .args(extra)
+        .arg("-o")
+        .arg(out)
+        .current_dir(ROOT)
+        .env("GRIN_THREADS", "2")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run grin")
 }
 
 #[test]
@@ -612,13 +621,11 @@ fn a_manifest_is_checked_against_its_scenes_before_anything_renders() {
 fn a_frame_that_cannot_fit_in_memory_is_refused_before_allocating() {
     let dir = scratch("memory");
     let png = dir.join("x.png");
-    let out = Command::new(env!("CARGO_BIN_EXE_grin"))
-        .args(["render", SCENE, "--size", "1024x1024", "--spp", "1", "-o"])
-        .arg(&png)
-        .current_dir(ROOT)
-        .env("GRIN_MAX_MEMORY", "10000000")
-        .output()
-        .unwrap();
+    let out = render_with(
+        &png,
+        &["--size", "1024x1024"],
+        &[("GRIN_MAX_MEMORY", "10000000")],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("GiB"), "{}", stderr(&out));
     assert!(!png.exists());
@@ -629,23 +636,7 @@ fn a_frame_that_cannot_fit_in_memory_is_refused_before_allocating() {
 fn a_malformed_test_switch_is_reported_not_ignored() {
     let dir = scratch("switch");
     let png = dir.join("x.png");
-    let out = Command::new(env!("CARGO_BIN_EXE_grin"))
-        .args([
-            "render",
-            SCENE,
-            "--size",
-            "8x6",
-            "--spp",
-            "1",
-            "--backend",
-            "cpu",
-            "-o",
-        ])
-        .arg(&png)
-        .current_dir(ROOT)
-        .env("GRIN_GPU_FAIL_ALLOC", "three")
-        .output()
-        .unwrap();
+    let out = render_with(&png, &[], &[("GRIN_GPU_FAIL_ALLOC", "three")]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("GRIN_GPU_FAIL_ALLOC=\"three\""),
@@ -715,23 +706,11 @@ fn render_retries_a_transient_gpu_out_of_memory_once() {
     let dir = scratch("oom");
     let png = dir.join("x.png");
     let run = |fail: &str| {
-        Command::new(env!("CARGO_BIN_EXE_grin"))
-            .args([
-                "render",
-                SCENE,
-                "--size",
-                "16x12",
-                "--spp",
-                "1",
-                "--backend",
-                "gpu",
-                "-o",
-            ])
-            .arg(&png)
-            .current_dir(ROOT)
-            .env("GRIN_GPU_FAIL_ALLOC", fail)
-            .output()
-            .unwrap()
+        render_with(
+            &png,
+            &["--backend", "gpu"],
+            &[("GRIN_GPU_FAIL_ALLOC", fail)],
+        )
     };
     // One allocation of the scene fails: freed, retried, rendered.
     let out = run("3");
