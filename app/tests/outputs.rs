@@ -361,27 +361,9 @@ fn absurd_thread_counts_are_refused_with_the_limit() {
         (Some("100000"), None),
         (None, Some("100000")),
     ] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_grin"));
-        cmd.args([
-            "render",
-            SCENE,
-            "--size",
-            "8x6",
-            "--spp",
-            "1",
-            "--backend",
-            "cpu",
-            "-o",
-        ])
-        .arg(&png)
-        .current_dir(ROOT);
-        if let Some(n) = flag {
-            cmd.args(["--threads", n]);
-        }
-        if let Some(n) = env {
-            cmd.env("GRIN_THREADS", n);
-        }
-        let out = cmd.output().unwrap();
+        let threads: Vec<&str> = flag.map(|n| vec!["--threads", n]).unwrap_or_default();
+        let envs: Vec<(&str, &str)> = env.map(|n| vec![("GRIN_THREADS", n)]).unwrap_or_default();
+        let out = render_with(&png, &threads, &envs);
         assert_eq!(
             out.status.code(),
             Some(2),
