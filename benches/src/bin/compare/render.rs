@@ -250,10 +250,12 @@ fn run() -> Result<PathBuf, String> {
         }
     }
     let path = results_path("render.json");
-    std::fs::write(
-        &path,
-        serde_json::to_string_pretty(&doc).unwrap_or_default(),
-    )
-    .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Committed results name files relative to the repository, never this machine's
+    // absolute paths.
+    let benches = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let text = serde_json::to_string_pretty(&doc)
+        .unwrap_or_default()
+        .replace(&format!("{}/", benches.display()), "benches/");
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
