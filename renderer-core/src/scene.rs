@@ -1187,7 +1187,7 @@ pub fn load_mesh_file(path: &Path) -> Result<Mesh, String> {
 
 /// Reads a PLY mesh (ASCII or binary): vertex positions and faces (polygons fanned
 /// into triangles). Elements are parsed into small fixed records (a position, a face
-/// of up to [`PLY_FACE`] corners inline) rather than generic property maps, so a
+/// of up to four corners inline) rather than generic property maps, so a
 /// large mesh takes about the memory of its final arrays.
 ///
 /// # Errors
