@@ -4,15 +4,9 @@
 // flight outside every field, stop surfaces, and the soft gate (an uncertain miss
 // redoes the step four times finer). f32 throughout: the host keeps the RK tolerance
 // above f32 rounding.
-
-
-const MODE_CLOSEST: u32 = 0u;
-const MODE_ANY: u32 = 1u;
-const MODE_NONE: u32 = 2u;
-
-const VERDICT_CONTINUE: u32 = 0u;
-const VERDICT_HIT: u32 = 1u;
-const VERDICT_UNCERTAIN: u32 = 2u;
+//
+// The trace modes (MODE_*) and the consumer's verdicts (VERDICT_*) come with the
+// generated prelude.
 
 struct Stop {
     kind: u32,

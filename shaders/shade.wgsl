@@ -84,8 +84,14 @@ fn albedo(m: GpuMaterial, p: vec3<f32>, n: vec3<f32>, h: Hit) -> vec3<f32> {
 }
 
 fn equirect_uv(dir: vec3<f32>) -> vec2<f32> {
-    let u = 0.5 + atan2(dir.x, -dir.z) / TAU;
-    let v = acos(clamp(dir.y, -1.0, 1.0)) / PI;
+    // At the poles the azimuth is undefined: the middle of the map (as the CPU's).
+    var u = 0.5;
+    if dir.x != 0.0 || dir.z != 0.0 {
+        u = 0.5 + atan2(dir.x, -dir.z) / TAU;
+    }
+    // The polar angle by atan2, not acos: acos is ill-conditioned near the poles and
+    // llvmpipe's f32 acos was 2e-5 off in v elsewhere.
+    let v = atan2(length(dir.xz), dir.y) / PI;
     return vec2<f32>(u - floor(u), v);
 }
 
@@ -243,6 +249,88 @@ fn sample_emitter(u0: f32, u1: f32, u2: f32) -> EmitterSample {
     return EmitterSample(e.a.xyz + e.e1.xyz * b1 + e.e2.xyz * b2, e.normal.xyz, e.instance, materials[e.instance].area_pdf);
 }
 
+// Radiance is carried as L / n^2 (lights::index_ratio2).
+fn index_ratio2(here: f32, there: f32) -> f32 {
+    let r = here / there;
+    return r * r;
+}
+
+// A point or directional light seen from a diffuse point (lights::light_sample):
+// direction, value per unit albedo, the shadow ray's stop, and whether it is in
+// front of the surface.
+struct LightSample {
+    dir: vec3<f32>,
+    value: vec3<f32>,
+    stop: Stop,
+    ok: bool,
+}
+
+fn light_sample(light: GpuLight, origin: vec3<f32>, n: vec3<f32>, index_here: f32) -> LightSample {
+    var out = LightSample(vec3<f32>(0.0), vec3<f32>(0.0), no_stop(), false);
+    if light.kind == LIGHT_DIRECTIONAL {
+        out.dir = -normalize(light.v.xyz);
+        out.value = light.c.xyz;
+    } else {
+        let d = light.v.xyz - origin;
+        let r2 = max(length2(d), 1e-12);
+        out.dir = d / sqrt(r2);
+        out.value = light.c.xyz / r2;
+        out.stop = Stop(STOP_SPHERE, light.v.xyz, vec3<f32>(0.0), 1e-6 * (1.0 + sqrt(r2)));
+    }
+    let cos = dot(n, out.dir);
+    // light.c.w: the index at the light.
+    out.value *= index_ratio2(index_here, light.c.w) * cos / PI;
+    out.ok = cos > 0.0;
+    return out;
+}
+
+// The ray from a diffuse point to an emitter sample (lights::emitter_ray): direction,
+// cosine at the point, the light density per solid angle, and whether it is usable.
+struct EmitterRay {
+    dir: vec3<f32>,
+    cos_x: f32,
+    pdf_light: f32,
+    ok: bool,
+}
+
+fn emitter_ray(e: EmitterSample, origin: vec3<f32>, n: vec3<f32>) -> EmitterRay {
+    let w = e.point - origin;
+    let d2 = length2(w);
+    let dir = w / sqrt(d2);
+    let cos_x = dot(n, dir);
+    let cos_e = abs(dot(e.normal, dir));
+    return EmitterRay(dir, cos_x, e.area_pdf * d2 / max(cos_e, 1e-30), cos_x > 0.0 && cos_e > 1e-9);
+}
+
+// The factor of an emitter sample's radiance (lights::emitter_scale).
+fn emitter_scale(pdf_light: f32, cos_x: f32, mis: bool, ratio2: f32) -> f32 {
+    let pdf_b = cos_x / PI;
+    var weight = 1.0;
+    if mis {
+        weight = power_heuristic(pdf_light, pdf_b);
+    }
+    return weight * pdf_b / pdf_light * ratio2;
+}
+
+// One sample added to a pixel's accumulators (film::Planes::add); `instance` NONE:
+// nothing was hit.
+fn film_add(acc0: GpuPixel, rgb: vec3<f32>, instance: u32, depth: f32, normal: vec3<f32>, segments: u32) -> GpuPixel {
+    var acc = acc0;
+    acc.rgb += rgb;
+    acc.count += 1u;
+    acc.segments += segments;
+    if instance != NONE {
+        acc.hits += 1u;
+        acc.depth += depth;
+        acc.normal += normal;
+        // The film keeps the first instance plus one: a zeroed film is empty.
+        if acc.instance == 0u {
+            acc.instance = instance + 1u;
+        }
+    }
+    return acc;
+}
+
 fn surface_origin(p: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
     return p + n * 1e-4 * (1.0 + length(p));
 }
@@ -255,16 +343,8 @@ struct Record {
     segments: u32,
 }
 
-// What the next traced ray of a path is for.
-const TASK_PATH: u32 = 0u;
-const TASK_LIGHT: u32 = 1u;
-const TASK_ENV: u32 = 2u;
-const TASK_EMITTER: u32 = 3u;
-
-// Flags of a path state (`GpuPathState::flags.w`).
-const FLAG_SPECULAR: u32 = 1u;
-const FLAG_LAST: u32 = 2u;
-const FLAG_DONE: u32 = 4u;
+// What the next traced ray of a path is for (TASK_*, in `GpuPathState::flags.y`) and
+// the flags of a path state (FLAG_*, in `flags.w`) come with the generated prelude.
 
 // A camera path before its first turn: the loop variables of `path_resume`.
 fn path_start(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>) -> GpuPathState {
@@ -337,20 +417,11 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             if light_i >= params.dims.w {
                 skip = true;
             } else {
-                let light = lights[light_i];
-                if light.kind == LIGHT_DIRECTIONAL {
-                    rd = -normalize(light.v.xyz);
-                    light_value = light.c.xyz;
-                } else {
-                    let d = light.v.xyz - at_origin;
-                    let r2 = max(length2(d), 1e-12);
-                    rd = d / sqrt(r2);
-                    light_value = light.c.xyz / r2;
-                    stop = Stop(STOP_SPHERE, light.v.xyz, vec3<f32>(0.0), 1e-6 * (1.0 + sqrt(r2)));
-                }
-                let ratio = index_here / light.c.w;
-                light_value *= ratio * ratio * dot(at_n, rd) / PI;
-                skip = dot(at_n, rd) <= 0.0;
+                let ls = light_sample(lights[light_i], at_origin, at_n, index_here);
+                rd = ls.dir;
+                light_value = ls.value;
+                stop = ls.stop;
+                skip = !ls.ok;
             }
         } else if task == TASK_ENV {
             ro = at_origin;
@@ -362,13 +433,11 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             skip = params.counts.y == 0u;
             if !skip {
                 emitter = sample_emitter(u[0], u[1], u[2]);
-                let w = emitter.point - at_origin;
-                let d2 = length2(w);
-                rd = w / sqrt(d2);
-                cos_x = dot(at_n, rd);
-                let cos_e = abs(dot(emitter.normal, rd));
-                pdf_light = emitter.area_pdf * d2 / max(cos_e, 1e-30);
-                skip = !(cos_x > 0.0 && cos_e > 1e-9);
+                let er = emitter_ray(emitter, at_origin, at_n);
+                rd = er.dir;
+                cos_x = er.cos_x;
+                pdf_light = er.pdf_light;
+                skip = !er.ok;
             }
         }
         var r: TraceOut;
@@ -388,8 +457,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         }
         if task == TASK_ENV {
             if !skip && r.term == TERM_ESCAPED {
-                let ratio = index_here / background;
-                radiance += throughput * at_albedo * environment(r.direction) * (ratio * ratio);
+                radiance += throughput * at_albedo * environment(r.direction) * index_ratio2(index_here, background);
             }
             task = TASK_EMITTER;
             continue;
@@ -397,14 +465,8 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         if task == TASK_EMITTER {
             if !skip && r.hit.slot != NONE && r.hit.instance == emitter.instance {
                 let le = emitted(materials[emitter.instance]);
-                let pdf_b = cos_x / PI;
-                let index_there = medium_index(r.position).x;
-                var weight = 1.0;
-                if !last {
-                    weight = power_heuristic(pdf_light, pdf_b);
-                }
-                let ratio = index_here / index_there;
-                radiance += throughput * at_albedo * le * (weight * pdf_b / pdf_light * ratio * ratio);
+                let ratio2 = index_ratio2(index_here, medium_index(r.position).x);
+                radiance += throughput * at_albedo * le * emitter_scale(pdf_light, cos_x, !last, ratio2);
             }
             // The diffuse bounce.
             if last {
@@ -434,8 +496,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         if r.hit.slot == NONE {
             // After a diffuse vertex the environment was gathered by its own ray.
             if r.term == TERM_ESCAPED && specular {
-                let ratio = index_here / background;
-                radiance += throughput * environment(r.direction) * (ratio * ratio);
+                radiance += throughput * environment(r.direction) * index_ratio2(index_here, background);
             }
             done = true;
             break;
@@ -443,8 +504,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         let hit = r.hit;
         let position = r.position;
         let index_there = medium_index(position).x;
-        let ratio = index_here / index_there;
-        throughput *= ratio * ratio;
+        throughput *= index_ratio2(index_here, index_there);
         index_here = index_there;
         let m = materials[hit.instance];
         let incoming = r.direction;
@@ -545,15 +605,10 @@ fn static_observer_direction(position: vec3<f32>, local: vec3<f32>, centre: vec3
     let radial = x / r;
     let cos_local = dot(local, radial);
     let tangential = local - radial * cos_local;
-    let sin_local = length(tangential);
-    if sin_local < 1e-7 {
-        return local;
-    }
-    let b = r * sin_local / sqrt(1.0 - rs / r);
-    let sin2 = (b / r) * (b / r) / (1.0 + rs * b * b / (r * r * r));
-    let sin_c = min(sqrt(sin2), 1.0);
-    let cos_c = select(-1.0, 1.0, cos_local >= 0.0) * sqrt(1.0 - sin_c * sin_c);
-    return radial * cos_c + tangential / sin_local * sin_c;
+    // See the CPU's: no cancellation, unit length by construction.
+    let k = rs / r;
+    let one_minus_k = (r - rs) / r;
+    return (radial * (cos_local * sqrt(one_minus_k)) + tangential) / sqrt(1.0 - k * cos_local * cos_local);
 }
 
 fn camera_ray(x: f32, y: f32) -> vec3<f32> {
@@ -605,20 +660,7 @@ fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
     if dispatch.turns < PATH_TURNS {
         paths[i].flags.w = st.flags.w;
     }
-    var acc = film[pixel];
-    acc.rgb += st.radiance.xyz;
-    acc.count += 1u;
-    acc.segments += st.rec.y;
-    if st.rec.x != NONE {
-        acc.hits += 1u;
-        acc.depth += st.previous.w;
-        acc.normal += st.rec_normal.xyz;
-        // The film keeps the first instance plus one: a zeroed film is empty.
-        if acc.instance == 0u {
-            acc.instance = st.rec.x + 1u;
-        }
-    }
-    film[pixel] = acc;
+    film[pixel] = film_add(film[pixel], st.radiance.xyz, st.rec.x, st.previous.w, st.rec_normal.xyz, st.rec.y);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)

@@ -22,18 +22,18 @@ pub struct SampleRecord {
 
 /// Per-pixel accumulators of a rectangle of pixels.
 #[derive(Debug, Clone, PartialEq, Default)]
-struct Planes {
-    rgb: Vec<[f64; 3]>,
-    count: Vec<u32>,
-    depth: Vec<f64>,
-    normal: Vec<[f64; 3]>,
-    hits: Vec<u32>,
-    instance: Vec<u32>,
-    segments: Vec<u64>,
+pub(crate) struct Planes {
+    pub(crate) rgb: Vec<[f64; 3]>,
+    pub(crate) count: Vec<u32>,
+    pub(crate) depth: Vec<f64>,
+    pub(crate) normal: Vec<[f64; 3]>,
+    pub(crate) hits: Vec<u32>,
+    pub(crate) instance: Vec<u32>,
+    pub(crate) segments: Vec<u64>,
 }
 
 impl Planes {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         Self {
             rgb: vec![[0.0; 3]; n],
             count: vec![0; n],
@@ -45,7 +45,7 @@ impl Planes {
         }
     }
 
-    fn add(&mut self, i: usize, s: &SampleRecord) {
+    pub(crate) fn add(&mut self, i: usize, s: &SampleRecord) {
         for c in 0..3 {
             self.rgb[i][c] += f64::from(s.rgb[c]);
         }

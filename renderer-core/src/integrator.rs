@@ -78,6 +78,20 @@ impl Verdict {
     fn is_hit(self) -> bool {
         self == Self::Hit
     }
+
+    /// Every verdict, in the order of their GPU codes (`VERDICT_*` in the shaders,
+    /// generated from this list: a code is the index here).
+    pub const ALL: [Self; 3] = [Self::Continue, Self::Hit, Self::Uncertain];
+
+    /// The shaders' name of this verdict (`VERDICT_` + this).
+    #[must_use]
+    pub fn gpu_name(self) -> &'static str {
+        match self {
+            Self::Continue => "CONTINUE",
+            Self::Hit => "HIT",
+            Self::Uncertain => "UNCERTAIN",
+        }
+    }
 }
 
 impl Segment {
@@ -109,7 +123,7 @@ pub enum StopSurface {
 }
 
 impl StopSurface {
-    fn side(&self, p: DVec3) -> f64 {
+    pub(crate) fn side(&self, p: DVec3) -> f64 {
         match *self {
             Self::Plane { point, normal } => (p - point).dot(normal),
             Self::Sphere { centre, radius } => (p - centre).length() - radius,
@@ -234,11 +248,13 @@ pub struct Integrator {
     tol: Tolerances,
 }
 
+/// The integrated state: position, momentum (|p| = n in a GRIN medium) and optical
+/// path.
 #[derive(Debug, Clone, Copy)]
-struct State {
-    x: DVec3,
-    p: DVec3,
-    opl: f64,
+pub(crate) struct State {
+    pub(crate) x: DVec3,
+    pub(crate) p: DVec3,
+    pub(crate) opl: f64,
 }
 
 impl Integrator {
@@ -291,7 +307,7 @@ impl Integrator {
         self.grid.as_deref()
     }
 
-    fn deriv(&self, s: &State) -> (DVec3, DVec3, f64) {
+    pub(crate) fn deriv(&self, s: &State) -> (DVec3, DVec3, f64) {
         let (n, g) = self.medium.index(s.x);
         let dx = s.p / n;
         let a = if self.masses.is_empty() {
@@ -303,7 +319,7 @@ impl Integrator {
     }
 
     /// Whether `p` lies in some mass's influence sphere or GRIN cell with curvature.
-    fn in_field(&self, p: DVec3) -> bool {
+    pub(crate) fn in_field(&self, p: DVec3) -> bool {
         self.masses
             .iter()
             .any(|&(c, _, e)| (p - c).length_squared() < e * e)
@@ -312,7 +328,7 @@ impl Integrator {
 
     /// Distance along a straight line from `p` (unit `d`) before anything bends it;
     /// `None`: nothing ever does (the ray escapes).
-    fn straight_distance(&self, p: DVec3, d: DVec3) -> Option<f64> {
+    pub(crate) fn straight_distance(&self, p: DVec3, d: DVec3) -> Option<f64> {
         let mut best: Option<f64> = None;
         let mut take = |t: f64| best = Some(best.map_or(t, |b: f64| b.min(t)));
         if let Some(g) = &self.grid {
@@ -336,7 +352,7 @@ impl Integrator {
     }
 
     /// Curvature bound for a step of up to `h` from `x`.
-    fn kappa(&self, x: DVec3, h: f64) -> f64 {
+    pub(crate) fn kappa(&self, x: DVec3, h: f64) -> f64 {
         let grin = self.grid.as_ref().map_or(0.0, |g| g.kappa_at(x));
         let mass: f64 = self
             .masses
@@ -349,14 +365,14 @@ impl Integrator {
         grin + mass
     }
 
-    fn captured(&self, x: DVec3) -> bool {
+    pub(crate) fn captured(&self, x: DVec3) -> bool {
         self.masses
             .iter()
             .any(|&(c, rs, _)| (x - c).length_squared() <= rs * rs * (1.0 + 1e-9))
     }
 
     /// One Dormand-Prince step of size `h`: the 5th-order result and the error norm.
-    fn dp_step(&self, s: &State, h: f64) -> (State, f64) {
+    pub(crate) fn dp_step(&self, s: &State, h: f64) -> (State, f64) {
         const A: [[f64; 6]; 6] = DP_A;
         const E: [f64; 7] = DP_E;
         let mut k = [(DVec3::ZERO, DVec3::ZERO, 0.0); 7];
@@ -391,7 +407,7 @@ impl Integrator {
 
     /// Re-imposes the invariants: |p| = n in pure GRIN; h and the orbit energy for a
     /// single mass in vacuum.
-    fn reimpose(&self, s: &mut State, h0: f64, energy0: f64) {
+    pub(crate) fn reimpose(&self, s: &mut State, h0: f64, energy0: f64) {
         let (n, g) = self.medium.index(s.x);
         if self.masses.is_empty() {
             let len = s.p.length();
@@ -427,7 +443,7 @@ impl Integrator {
     /// Near a single mass in vacuum, sets the speed so that the orbit energy is that of
     /// a ray from infinity (|v| -> 1), |v|^2 = 1 / (1 - r_s sin^2(psi) / r), which the
     /// Cartesian geodesic form assumes.
-    fn launch_speed(&self, s: &mut State) {
+    pub(crate) fn launch_speed(&self, s: &mut State) {
         if self.masses.len() != 1 {
             return;
         }
@@ -442,7 +458,7 @@ impl Integrator {
         s.p = d / (1.0 - rs * sin2 / r).sqrt();
     }
 
-    fn mass_invariants(&self, s: &State) -> (f64, f64) {
+    pub(crate) fn mass_invariants(&self, s: &State) -> (f64, f64) {
         if self.masses.len() != 1 {
             return (0.0, 0.0);
         }
@@ -681,7 +697,12 @@ impl Integrator {
 }
 
 /// Where the straight piece `o + t d`, 0 < t <= len, first meets `surface`.
-fn straight_crossing(surface: &StopSurface, o: DVec3, d: DVec3, len: f64) -> Option<f64> {
+pub(crate) fn straight_crossing(
+    surface: &StopSurface,
+    o: DVec3,
+    d: DVec3,
+    len: f64,
+) -> Option<f64> {
     let t = match *surface {
         StopSurface::Plane { point, normal } => {
             let den = d.dot(normal);
@@ -723,13 +744,14 @@ pub fn static_observer_direction(position: DVec3, local: DVec3, centre: DVec3, r
     let radial = x / r;
     let cos_local = local.dot(radial);
     let tangential = local - radial * cos_local;
-    let sin_local = tangential.length();
-    if sin_local < 1e-15 {
-        return local;
-    }
-    let b = r * sin_local / (1.0 - rs / r).sqrt();
-    let sin2 = (b / r).powi(2) / (1.0 + rs * b * b / (r * r * r));
-    let sin_c = sin2.sqrt().min(1.0);
-    let cos_c = (1.0 - sin_c * sin_c).sqrt().copysign(cos_local);
-    radial * cos_c + tangential / sin_local * sin_c
+    // With k = r_s / r the coordinate angle c to the radial direction obeys
+    // sin^2 c = sin^2 l / (1 - k cos^2 l) and cos^2 c = (1 - k) cos^2 l / (1 - k cos^2 l),
+    // so the direction is (radial cos l sqrt(1 - k) + tangential) / sqrt(1 - k cos^2 l),
+    // of unit length by construction. This form has no cancellation: taking cos c as
+    // sqrt(1 - sin^2 c) lost half the digits for tangential directions (3e-4 rad in
+    // f32 on the GPU).
+    let k = rs / r;
+    let one_minus_k = (r - rs) / r;
+    (radial * (cos_local * one_minus_k.sqrt()) + tangential)
+        / (1.0 - k * cos_local * cos_local).sqrt()
 }

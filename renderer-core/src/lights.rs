@@ -10,6 +10,7 @@
 
 use glam::DVec3;
 
+use crate::field::Medium;
 use crate::integrator::{StopSurface, Termination};
 use crate::scene::Environment;
 use crate::scene::{Light, Scene};
@@ -216,45 +217,16 @@ pub fn direct(
     let medium = tracer.integrator().medium();
     let n = at.normal;
     for light in &scene.lights {
-        let (to_light, irradiance, stop, index_there) = match *light {
-            Light::Directional {
-                direction,
-                irradiance,
-            } => (
-                -direction.normalize(),
-                irradiance.map(f64::from),
-                None,
-                medium.background,
-            ),
-            Light::Point {
-                position,
-                intensity,
-            } => {
-                let d = position - origin;
-                let r2 = d.length_squared().max(1e-12);
-                (
-                    d / r2.sqrt(),
-                    intensity.map(|i| f64::from(i) / r2),
-                    Some(StopSurface::Sphere {
-                        centre: position,
-                        radius: 1e-6 * (1.0 + r2.sqrt()),
-                    }),
-                    medium.index(position).0,
-                )
-            }
-        };
-        let cos = n.dot(to_light);
-        if cos <= 0.0 {
+        let Some(l) = light_sample(light, origin, n, at.index, medium) else {
             continue;
-        }
-        let shadow = tracer.trace_shadow(origin, to_light, stop);
+        };
+        let shadow = tracer.trace_shadow(origin, l.direction, l.stop);
         stats.add(&shadow);
         if shadow.result.termination == Termination::Hit {
             continue;
         }
-        let scale = (at.index / index_there).powi(2) * cos / std::f64::consts::PI;
-        for c in 0..3 {
-            out[c] += at.albedo[c] * irradiance[c] * scale;
+        for ((o, a), v) in out.iter_mut().zip(at.albedo).zip(l.value) {
+            *o += a * v;
         }
     }
     if !environment_is_black(&scene.environment) {
@@ -264,31 +236,20 @@ pub fn direct(
         if ray.result.termination == Termination::Escaped {
             // The cosine density cancels the Lambertian cos / pi.
             let env = environment(&scene.environment, ray.result.direction);
-            let scale = (at.index / medium.background).powi(2);
+            let scale = index_ratio2(at.index, medium.background);
             for c in 0..3 {
                 out[c] += at.albedo[c] * env[c] * scale;
             }
         }
     }
     if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
-        let w = e.point - origin;
-        let d2 = w.length_squared();
-        let dir = w / d2.sqrt();
-        let (cos_x, cos_l) = (n.dot(dir), e.normal.dot(dir).abs());
-        if cos_x > 0.0 && cos_l > 1e-9 {
-            let pdf_light = e.area_pdf * d2 / cos_l;
-            let shadow = tracer.trace(origin, dir, None, false);
+        if let Some(r) = emitter_ray(&e, origin, n) {
+            let shadow = tracer.trace(origin, r.direction, None, false);
             stats.add(&shadow);
             if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
                 let le = emitted(&scene.materials[hit.instance as usize]);
-                let pdf_bsdf = cos_x / std::f64::consts::PI;
-                let index_there = medium.index(hit.position).0;
-                let weight = if mis {
-                    power_heuristic(pdf_light, pdf_bsdf)
-                } else {
-                    1.0
-                };
-                let scale = weight * pdf_bsdf / pdf_light * (at.index / index_there).powi(2);
+                let ratio2 = index_ratio2(at.index, medium.index(hit.position).0);
+                let scale = emitter_scale(r.pdf_light, r.cos_x, mis, ratio2);
                 for c in 0..3 {
                     out[c] += at.albedo[c] * le[c] * scale;
                 }
@@ -296,6 +257,114 @@ pub fn direct(
         }
     }
     out
+}
+
+/// Radiance is carried as L / n^2: light arriving where the index is `here` from
+/// where it is `there` is scaled by (here / there)^2.
+#[must_use]
+pub fn index_ratio2(here: f64, there: f64) -> f64 {
+    (here / there).powi(2)
+}
+
+/// A point or directional light seen from a diffuse point.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LightSample {
+    /// Unit direction towards the light.
+    pub direction: DVec3,
+    /// What it adds to the point's reflected radiance per unit albedo, if its shadow
+    /// ray is free: irradiance (or intensity / r^2) x cos / pi x the L / n^2 ratio.
+    pub value: Rgb,
+    /// Where the shadow ray ends (a small sphere around a point light).
+    pub stop: Option<StopSurface>,
+}
+
+/// Light `light` at the shadow-ray origin `origin` of a point with unit normal
+/// `normal` in index `index_here`; `None` when it is behind the surface.
+#[must_use]
+pub fn light_sample(
+    light: &Light,
+    origin: DVec3,
+    normal: DVec3,
+    index_here: f64,
+    medium: &Medium,
+) -> Option<LightSample> {
+    let (direction, irradiance, stop, index_there) = match *light {
+        Light::Directional {
+            direction,
+            irradiance,
+        } => (
+            -direction.normalize(),
+            irradiance.map(f64::from),
+            None,
+            medium.background,
+        ),
+        Light::Point {
+            position,
+            intensity,
+        } => {
+            let d = position - origin;
+            let r2 = d.length_squared().max(1e-12);
+            (
+                d / r2.sqrt(),
+                intensity.map(|i| f64::from(i) / r2),
+                Some(StopSurface::Sphere {
+                    centre: position,
+                    radius: 1e-6 * (1.0 + r2.sqrt()),
+                }),
+                medium.index(position).0,
+            )
+        }
+    };
+    let cos = normal.dot(direction);
+    if cos <= 0.0 {
+        return None;
+    }
+    let scale = index_ratio2(index_here, index_there) * cos / std::f64::consts::PI;
+    Some(LightSample {
+        direction,
+        value: irradiance.map(|v| v * scale),
+        stop,
+    })
+}
+
+/// The ray from a diffuse point towards an emitter sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmitterRay {
+    /// Unit direction towards the sample.
+    pub direction: DVec3,
+    /// Cosine at the diffuse point.
+    pub cos_x: f64,
+    /// Density of this direction by the emitter sampler (per solid angle).
+    pub pdf_light: f64,
+}
+
+/// The ray from `origin` (normal `normal`) to emitter sample `e`; `None` when the
+/// sample is behind the point or seen edge-on.
+#[must_use]
+pub fn emitter_ray(e: &EmitterSample, origin: DVec3, normal: DVec3) -> Option<EmitterRay> {
+    let w = e.point - origin;
+    let d2 = w.length_squared();
+    let direction = w / d2.sqrt();
+    let (cos_x, cos_l) = (normal.dot(direction), e.normal.dot(direction).abs());
+    (cos_x > 0.0 && cos_l > 1e-9).then(|| EmitterRay {
+        direction,
+        cos_x,
+        pdf_light: e.area_pdf * d2 / cos_l,
+    })
+}
+
+/// The factor of an emitter sample's radiance (times the albedo) in the point's
+/// reflected radiance: the Lambertian BSDF over the light density, MIS-weighted
+/// against the diffuse bounce when `mis`, times the L / n^2 ratio `ratio2`.
+#[must_use]
+pub fn emitter_scale(pdf_light: f64, cos_x: f64, mis: bool, ratio2: f64) -> f64 {
+    let pdf_bsdf = cos_x / std::f64::consts::PI;
+    let weight = if mis {
+        power_heuristic(pdf_light, pdf_bsdf)
+    } else {
+        1.0
+    };
+    weight * pdf_bsdf / pdf_light * ratio2
 }
 
 /// Whether the environment sends no light (then no ray is spent on it).

@@ -12,7 +12,7 @@ use glam::DVec3;
 
 use crate::film::SampleRecord;
 use crate::integrator::Termination;
-use crate::lights::{Emitters, ShadingPoint, TraceStats, direct, power_heuristic};
+use crate::lights::{Emitters, ShadingPoint, TraceStats, direct, index_ratio2, power_heuristic};
 use crate::rng::Sampler;
 use crate::scene::{Material, Scene};
 use crate::shade::{
@@ -74,13 +74,13 @@ impl PathContext<'_> {
                 // light ray; after the camera or a specular bounce it counts here.
                 if report.result.termination == Termination::Escaped && specular {
                     let env = environment(&scene.environment, report.result.direction);
-                    let s = (index_here / medium.background).powi(2);
+                    let s = index_ratio2(index_here, medium.background);
                     add_scaled(&mut radiance, &throughput, &env, s);
                 }
                 break;
             };
             let index_there = medium.index(hit.position).0;
-            let s = (index_here / index_there).powi(2);
+            let s = index_ratio2(index_here, index_there);
             throughput = throughput.map(|t| t * s);
             index_here = index_there;
             let material = &scene.materials[hit.instance as usize];

@@ -110,8 +110,15 @@ pub fn environment(env: &Environment, dir: DVec3) -> Rgb {
 /// towards +x (0..1), v from +y (0) to -y (1).
 #[must_use]
 pub fn equirect_uv(dir: DVec3) -> (f64, f64) {
-    let u = 0.5 + dir.x.atan2(-dir.z) / TAU;
-    let v = dir.y.clamp(-1.0, 1.0).acos() / PI;
+    // At the poles the azimuth is undefined (atan2(0, 0) differs between CPU and
+    // GPU maths libraries): take the middle of the map.
+    let u = if dir.x == 0.0 && dir.z == 0.0 {
+        0.5
+    } else {
+        0.5 + dir.x.atan2(-dir.z) / TAU
+    };
+    // The polar angle by atan2 (well conditioned everywhere, as the shaders' is).
+    let v = dir.x.hypot(dir.z).atan2(dir.y) / PI;
     (u.rem_euclid(1.0), v)
 }
 

@@ -5,9 +5,13 @@
 use renderer_core::gpu::{layout, shaders};
 
 fn validate(src: &str) -> Result<naga::Module, String> {
+    validate_files(src, &shaders::FILES)
+}
+
+fn validate_files(src: &str, files: &[(&'static str, &str)]) -> Result<naga::Module, String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| {
         let line = e.location(src).map_or(0, |l| l.line_number as usize);
-        let (file, local) = shaders::locate(&shaders::FILES, line);
+        let (file, local) = shaders::locate(files, line);
         format!("{file}:{local}: {}", e.emit_to_string(src))
     })?;
     naga::valid::Validator::new(
@@ -17,7 +21,7 @@ fn validate(src: &str) -> Result<naga::Module, String> {
     .validate(&module)
     .map_err(|e| {
         let line = e.location(src).map_or(0, |l| l.line_number as usize);
-        let (file, local) = shaders::locate(&shaders::FILES, line);
+        let (file, local) = shaders::locate(files, line);
         format!("{file}:{local}: {}", e.emit_to_string(src))
     })?;
     Ok(module)
@@ -36,6 +40,15 @@ fn the_program_parses_and_validates() {
         entries.contains(&"render") && entries.contains(&"trace_rays"),
         "{entries:?}"
     );
+}
+
+#[test]
+fn the_kernel_probe_parses_and_validates() {
+    let src = shaders::probe_source();
+    let mut files = shaders::FILES.to_vec();
+    files.push(shaders::PROBE);
+    let module = validate_files(&src, &files).unwrap_or_else(|e| panic!("{e}"));
+    assert!(module.entry_points.iter().any(|e| e.name == "probe"));
 }
 
 #[test]
@@ -121,13 +134,18 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
         "DP_A",
         "DP_E",
         "PATH_TURNS",
+        "VERDICT_UNCERTAIN",
+        "MODE_ANY",
+        "TASK_EMITTER",
+        "FLAG_DONE",
+        "OP_FILM",
     ] {
         assert!(
             generated.iter().any(|g| g == name),
             "{name} is not generated"
         );
     }
-    for (file, text) in shaders::FILES {
+    for (file, text) in shaders::FILES.into_iter().chain([shaders::PROBE]) {
         for (k, line) in text.lines().enumerate() {
             let line = line.trim_start();
             // No hand copy of a generated constant.
@@ -154,7 +172,7 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
 
 #[test]
 fn generated_constants_have_the_rust_values() {
-    use renderer_core::integrator::{DP_A, DP_E, Termination};
+    use renderer_core::integrator::{DP_A, DP_E, Termination, Verdict};
     let src = shaders::source();
     let module = validate(&src).unwrap_or_else(|e| panic!("{e}"));
     let value = |name: &str| -> naga::Expression {
@@ -178,6 +196,31 @@ fn generated_constants_have_the_rust_values() {
             "TERM_{}",
             t.gpu_name()
         );
+    }
+    for v in Verdict::ALL {
+        assert_eq!(
+            Verdict::ALL.get(scalar_u32(&format!("VERDICT_{}", v.gpu_name())) as usize),
+            Some(&v),
+            "VERDICT_{}",
+            v.gpu_name()
+        );
+    }
+    use layout::{path_flag, path_task, trace_mode};
+    for (name, v) in [
+        ("MODE_CLOSEST", trace_mode::CLOSEST),
+        ("MODE_ANY", trace_mode::ANY),
+        ("MODE_NONE", trace_mode::NONE),
+        ("TASK_PATH", path_task::PATH),
+        ("TASK_LIGHT", path_task::LIGHT),
+        ("TASK_ENV", path_task::ENV),
+        ("TASK_EMITTER", path_task::EMITTER),
+        ("FLAG_SPECULAR", path_flag::SPECULAR),
+        ("FLAG_LAST", path_flag::LAST),
+        ("FLAG_DONE", path_flag::DONE),
+        ("OP_RNG", layout::probe_op::RNG),
+        ("OP_BOX", layout::probe_op::BOX),
+    ] {
+        assert_eq!(scalar_u32(name), v, "{name}");
     }
     assert_eq!(scalar_u32("NONE"), layout::NONE);
     for (name, b) in layout::binding::ALL {

@@ -121,13 +121,17 @@ pub mod binding {
     pub const RESULTS: u32 = 4;
     /// Group 1 of `render`: path states between rounds.
     pub const PATHS: u32 = 5;
+    /// Group 1 of the kernel probe (`probe`, tests only): the cases.
+    pub const PROBES: u32 = 6;
+    /// Group 1 of the kernel probe: the results.
+    pub const PROBE_OUT: u32 = 7;
     /// Group 0's storage buffers, in the order a scene's buffers are built.
     pub const SCENE_STORAGE: [u32; 11] = [
         NODES, TRIANGLES, TLAS_PRIMS, INSTANCES, UVS, MATERIALS, LIGHTS, EMITTERS, FIELDS, SCALARS,
         TEXELS,
     ];
     /// Every binding, by its shader name (`B_` + name).
-    pub const ALL: [(&str, u32); 18] = [
+    pub const ALL: [(&str, u32); 20] = [
         ("PARAMS", PARAMS),
         ("NODES", NODES),
         ("TRIANGLES", TRIANGLES),
@@ -146,6 +150,8 @@ pub mod binding {
         ("RAYS", RAYS),
         ("RESULTS", RESULTS),
         ("PATHS", PATHS),
+        ("PROBES", PROBES),
+        ("PROBE_OUT", PROBE_OUT),
     ];
 }
 
@@ -211,6 +217,89 @@ pub mod stop {
     pub const PLANE: u32 = 1;
     /// A sphere.
     pub const SPHERE: u32 = 2;
+}
+
+/// What a traced ray looks for (`MODE_*`).
+pub mod trace_mode {
+    /// The closest hit (path rays, emitter rays).
+    pub const CLOSEST: u32 = 0;
+    /// Any hit (shadow rays).
+    pub const ANY: u32 = 1;
+    /// No geometry: through the fields alone.
+    pub const NONE: u32 = 2;
+}
+
+/// What the next traced ray of a camera path is for (`GpuPathState::flags[1]`,
+/// `TASK_*`).
+pub mod path_task {
+    /// The path ray (camera, bounce).
+    pub const PATH: u32 = 0;
+    /// The shadow ray of light `flags[2]`.
+    pub const LIGHT: u32 = 1;
+    /// The environment ray of a diffuse vertex.
+    pub const ENV: u32 = 2;
+    /// The emitter ray of a diffuse vertex.
+    pub const EMITTER: u32 = 3;
+}
+
+/// Bits of `GpuPathState::flags[3]` (`FLAG_*`).
+pub mod path_flag {
+    /// The last bounce was specular (or the camera).
+    pub const SPECULAR: u32 = 1;
+    /// This vertex is the last (the bounce limit): no bounce ray.
+    pub const LAST: u32 = 2;
+    /// The path is finished.
+    pub const DONE: u32 = 4;
+}
+
+/// Operations of the kernel probe (`OP_*`): the test-only entry point `probe`
+/// (`shaders/probe.wgsl`) that evaluates one leaf function of the shaders per case,
+/// for comparison with the CPU's (see [`super::probe`]).
+pub mod probe_op {
+    /// The sampler: four numbers and two raw words of stream (pixel, sample, bounce).
+    pub const RNG: u32 = 0;
+    /// Moller-Trumbore against one triangle slot.
+    pub const TRIANGLE: u32 = 1;
+    /// The scene's closest or any hit of a straight ray.
+    pub const INTERSECT: u32 = 2;
+    /// The soft gate: whether geometry may lie in a box, and in a chord's envelope.
+    pub const OVERLAP: u32 = 3;
+    /// One field primitive's index deviation and gradient.
+    pub const DEVIATION: u32 = 4;
+    /// The medium's index, gradient and mass acceleration.
+    pub const MEDIUM: u32 = 5;
+    /// The curvature grid and the straight-flight queries.
+    pub const CURVATURE: u32 = 6;
+    /// One Dormand-Prince step and the derivative.
+    pub const DP_STEP: u32 = 7;
+    /// The invariants: re-imposition, launch speed, the orbit's h and energy.
+    pub const INVARIANTS: u32 = 8;
+    /// Stop surfaces: side and straight crossing.
+    pub const STOP: u32 = 9;
+    /// The static observer's direction.
+    pub const OBSERVER: u32 = 10;
+    /// The camera ray.
+    pub const CAMERA: u32 = 11;
+    /// A material's albedo and emission (checker, texture lookup).
+    pub const MATERIAL: u32 = 12;
+    /// The environment and the equirectangular mapping.
+    pub const ENVIRONMENT: u32 = 13;
+    /// Fresnel, reflection and refraction.
+    pub const FRESNEL: u32 = 14;
+    /// Cosine-distributed directions and the orthonormal pair.
+    pub const COSINE: u32 = 15;
+    /// The power heuristic (MIS weights) and L / n^2.
+    pub const MIS: u32 = 16;
+    /// The emitter sampler (CDF, square-root warp).
+    pub const EMITTER: u32 = 17;
+    /// Next-event estimation: a point or directional light's shadow ray and value.
+    pub const LIGHT: u32 = 18;
+    /// Next-event estimation: an emitter sample's ray, density and MIS scale.
+    pub const EMITTER_RAY: u32 = 19;
+    /// Film accumulation of one sample.
+    pub const FILM: u32 = 20;
+    /// Box interval and distance range.
+    pub const BOX: u32 = 21;
 }
 
 gpu_structs! {
@@ -464,7 +553,7 @@ gpu_structs! {
         rec_normal: [f32; 4],
         /// The sampler: key (2 words), dimension; w: turns taken.
         rng: [u32; 4],
-        /// Depth, task, light index, flags (1: specular, 2: last vertex, 4: done).
+        /// Depth, task ([`path_task`]), light index, flags ([`path_flag`]).
         flags: [u32; 4],
         /// First hit's instance and camera-ray segments (the record's), the emitter
         /// sample's instance, unused.
@@ -483,6 +572,34 @@ gpu_structs! {
         stop_b: [f32; 4],
         /// Stop kind ([`stop`]), unused.
         stop_kind: [u32; 4],
+    }
+
+    /// One case of the kernel probe: an operation ([`probe_op`]) and its arguments.
+    struct GpuProbe {
+        /// Operation, then up to three integer arguments.
+        op: [u32; 4],
+        /// First vector argument.
+        a: [f32; 4],
+        /// Second.
+        b: [f32; 4],
+        /// Third.
+        c: [f32; 4],
+        /// Fourth.
+        d: [f32; 4],
+    }
+
+    /// What a probe case returned (the meaning depends on the operation).
+    struct GpuProbeOut {
+        /// First vector result.
+        a: [f32; 4],
+        /// Second.
+        b: [f32; 4],
+        /// Third.
+        c: [f32; 4],
+        /// Fourth.
+        d: [f32; 4],
+        /// Integer results.
+        u: [u32; 4],
     }
 
     /// Where a ray ended.
@@ -512,6 +629,9 @@ pub fn prelude() -> String {
     }
     for t in crate::integrator::Termination::ALL {
         s += &format!("const TERM_{}: u32 = {}u;\n", t.gpu_name(), t as u32);
+    }
+    for v in crate::integrator::Verdict::ALL {
+        s += &format!("const VERDICT_{}: u32 = {}u;\n", v.gpu_name(), v as u32);
     }
     // The Dormand-Prince tableau as the shaders walk it: row i (of 7) gives stage i
     // from the stages before it (row 0: none), zero-padded to 6 columns.
@@ -569,6 +689,58 @@ pub fn prelude() -> String {
                 ("NONE", stop::NONE),
                 ("PLANE", stop::PLANE),
                 ("SPHERE", stop::SPHERE),
+            ][..],
+        ),
+        (
+            "MODE",
+            &[
+                ("CLOSEST", trace_mode::CLOSEST),
+                ("ANY", trace_mode::ANY),
+                ("NONE", trace_mode::NONE),
+            ][..],
+        ),
+        (
+            "TASK",
+            &[
+                ("PATH", path_task::PATH),
+                ("LIGHT", path_task::LIGHT),
+                ("ENV", path_task::ENV),
+                ("EMITTER", path_task::EMITTER),
+            ][..],
+        ),
+        (
+            "FLAG",
+            &[
+                ("SPECULAR", path_flag::SPECULAR),
+                ("LAST", path_flag::LAST),
+                ("DONE", path_flag::DONE),
+            ][..],
+        ),
+        (
+            "OP",
+            &[
+                ("RNG", probe_op::RNG),
+                ("TRIANGLE", probe_op::TRIANGLE),
+                ("INTERSECT", probe_op::INTERSECT),
+                ("OVERLAP", probe_op::OVERLAP),
+                ("DEVIATION", probe_op::DEVIATION),
+                ("MEDIUM", probe_op::MEDIUM),
+                ("CURVATURE", probe_op::CURVATURE),
+                ("DP_STEP", probe_op::DP_STEP),
+                ("INVARIANTS", probe_op::INVARIANTS),
+                ("STOP", probe_op::STOP),
+                ("OBSERVER", probe_op::OBSERVER),
+                ("CAMERA", probe_op::CAMERA),
+                ("MATERIAL", probe_op::MATERIAL),
+                ("ENVIRONMENT", probe_op::ENVIRONMENT),
+                ("FRESNEL", probe_op::FRESNEL),
+                ("COSINE", probe_op::COSINE),
+                ("MIS", probe_op::MIS),
+                ("EMITTER", probe_op::EMITTER),
+                ("LIGHT", probe_op::LIGHT),
+                ("EMITTER_RAY", probe_op::EMITTER_RAY),
+                ("FILM", probe_op::FILM),
+                ("BOX", probe_op::BOX),
             ][..],
         ),
     ] {

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 mod frame;
 pub mod layout;
+pub mod probe;
 mod scene;
 pub mod shaders;
 
@@ -300,6 +301,20 @@ impl Drop for TrackedBuffer {
     }
 }
 
+/// A read-only or read-write storage buffer of the compute stage at `binding`.
+fn storage(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
 /// The compute pipelines and their layouts.
 #[derive(Debug)]
 struct Pipelines {
@@ -465,8 +480,9 @@ impl GpuContext {
         })
     }
 
-    fn pipelines(device: &wgpu::Device) -> Result<Pipelines, GpuError> {
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    /// The shader module of `source` (the program, [`shaders::source`], or the
+    /// program with the kernel probe).
+    fn shader_module(device: &wgpu::Device, label: &str, source: String) -> wgpu::ShaderModule {
         // Bounds checks stay on; only wgpu's forced loop bounding is off: on lavapipe
         // it ended the integrator's loop after about 1,400 turns (a ray near a mass
         // takes thousands), and every loop in the shaders has its own explicit bound.
@@ -479,25 +495,44 @@ impl GpuContext {
         // bounded: the integrator by `max_steps` and a turn cap, traversals by their
         // stacks, the secant search by 40 iterations, the path by its bounce limit and
         // a turn cap.
-        let module = unsafe {
+        unsafe {
             device.create_shader_module_trusted(
                 wgpu::ShaderModuleDescriptor {
-                    label: Some("grin shaders"),
-                    source: wgpu::ShaderSource::Wgsl(shaders::source().into()),
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
                 },
                 checks,
             )
-        };
-        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
+        }
+    }
+
+    /// A compute pipeline of `entry` in `module` with the scene as group 0 and
+    /// `own` as group 1.
+    fn compute_pipeline(
+        device: &wgpu::Device,
+        module: &wgpu::ShaderModule,
+        scene_layout: &wgpu::BindGroupLayout,
+        own: &wgpu::BindGroupLayout,
+        entry: &str,
+    ) -> wgpu::ComputePipeline {
+        let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(entry),
+            bind_group_layouts: &[Some(scene_layout), Some(own)],
+            immediate_size: 0,
+        });
+        device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: Some(&pl),
+            module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            cache: None,
+        })
+    }
+
+    fn pipelines(device: &wgpu::Device) -> Result<Pipelines, GpuError> {
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = Self::shader_module(device, "grin shaders", shaders::source());
         let uniform = |binding: u32| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -529,19 +564,7 @@ impl GpuContext {
             entries: &[storage(b::RAYS, true), storage(b::RESULTS, false)],
         });
         let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
-            let pl = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some(entry),
-                bind_group_layouts: &[Some(&scene_layout), Some(layout)],
-                immediate_size: 0,
-            });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                cache: None,
-            })
+            Self::compute_pipeline(device, &module, &scene_layout, layout, entry)
         };
         let render = pipeline(&render_layout, "render");
         let trace = pipeline(&trace_layout, "trace_rays");

@@ -455,6 +455,15 @@ impl GpuSceneData {
         Self { buffers, base }
     }
 
+    /// The contents of buffer `what` ("triangles", "uvs", ...), for the kernel probe.
+    #[cfg(test)]
+    pub(crate) fn contents(&self, what: &str) -> Option<&[u8]> {
+        self.buffers
+            .iter()
+            .find(|(w, _)| *w == what)
+            .map(|(_, b)| b.as_slice())
+    }
+
     /// GPU bytes per buffer kind, as [`GpuContext::buffer`] will allocate them.
     #[must_use]
     pub fn footprint(&self) -> Vec<(&'static str, u64)> {

@@ -22,6 +22,20 @@ pub const FILES: [(&str, &str); 4] = [
     ),
 ];
 
+/// The kernel probe's entry point (tests only), appended by [`probe_source`].
+pub const PROBE: (&str, &str) = (
+    "shaders/probe.wgsl",
+    include_str!("../../../shaders/probe.wgsl"),
+);
+
+/// The program followed by the kernel probe ([`super::probe`]).
+#[must_use]
+pub fn probe_source() -> String {
+    let mut files = FILES.to_vec();
+    files.push(PROBE);
+    assemble(&files)
+}
+
 /// The whole program: the prelude, then each file.
 #[must_use]
 pub fn source() -> String {
