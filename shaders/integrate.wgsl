@@ -430,7 +430,7 @@ struct Consumer {
 // As the CPU's: only a ray's first segment keeps a distance from its start.
 fn segment_ray(start: vec3<f32>, end: vec3<f32>, first: bool) -> Ray {
     let d = end - start;
-    let eps = 1e-7 * (1.0 + max3(abs(start)));
+    let eps = SEGMENT_START_EPS * (1.0 + max3(abs(start)));
     return Ray(start, d, select(0.0, eps / max(length(d), 1e-30), first), 1.0);
 }
 

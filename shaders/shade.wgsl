@@ -272,10 +272,10 @@ fn light_sample(light: GpuLight, origin: vec3<f32>, n: vec3<f32>, index_here: f3
         out.value = light.c.xyz;
     } else {
         let d = light.v.xyz - origin;
-        let r2 = max(length2(d), 1e-12);
+        let r2 = max(length2(d), MIN_DISTANCE2);
         out.dir = d / sqrt(r2);
         out.value = light.c.xyz / r2;
-        out.stop = Stop(STOP_SPHERE, light.v.xyz, vec3<f32>(0.0), 1e-6 * (1.0 + sqrt(r2)));
+        out.stop = Stop(STOP_SPHERE, light.v.xyz, vec3<f32>(0.0), POINT_LIGHT_STOP * (1.0 + sqrt(r2)));
     }
     let cos = dot(n, out.dir);
     // light.c.w: the index at the light.
@@ -299,7 +299,7 @@ fn emitter_ray(e: EmitterSample, origin: vec3<f32>, n: vec3<f32>) -> EmitterRay 
     let dir = w / sqrt(d2);
     let cos_x = dot(n, dir);
     let cos_e = abs(dot(e.normal, dir));
-    return EmitterRay(dir, cos_x, e.area_pdf * d2 / max(cos_e, 1e-30), cos_x > 0.0 && cos_e > 1e-9);
+    return EmitterRay(dir, cos_x, e.area_pdf * d2 / max(cos_e, 1e-30), cos_x > 0.0 && cos_e > EMITTER_MIN_COSINE);
 }
 
 // The factor of an emitter sample's radiance (lights::emitter_scale).
@@ -332,7 +332,7 @@ fn film_add(acc0: GpuPixel, rgb: vec3<f32>, instance: u32, depth: f32, normal: v
 }
 
 fn surface_origin(p: vec3<f32>, n: vec3<f32>) -> vec3<f32> {
-    return p + n * 1e-4 * (1.0 + length(p));
+    return p + n * SURFACE_OFFSET * (1.0 + length(p));
 }
 
 struct Record {
@@ -520,14 +520,14 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             var weight = 1.0;
             if !specular {
                 let d2 = length2(position - previous);
-                let cos_e = max(abs(dot(hit.normal, incoming)), 1e-12);
+                let cos_e = max(abs(dot(hit.normal, incoming)), MIS_MIN_COSINE);
                 weight = power_heuristic(pdf_bsdf, m.area_pdf * d2 / cos_e);
             }
             radiance += throughput * le * weight;
         }
         last = depth == max_bounces;
         rng = sampler_new(pixel, sample, depth + 1u);
-        let eps = 1e-4 * (1.0 + length(position));
+        let eps = SURFACE_OFFSET * (1.0 + length(position));
         if is_diffuse(m) {
             at = position;
             at_n = n;

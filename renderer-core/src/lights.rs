@@ -166,6 +166,26 @@ impl Emitters {
     }
 }
 
+/// How far rays leave a surface along its normal, relative to `1 + |p|` (f32
+/// rounding of positions scales with their size); the shaders' `SURFACE_OFFSET`.
+pub const SURFACE_OFFSET: f64 = 1e-4;
+
+/// The radius of the sphere that ends a point light's shadow ray, relative to
+/// `1 + distance`; the shaders' `POINT_LIGHT_STOP`.
+pub const POINT_LIGHT_STOP: f64 = 1e-6;
+
+/// The smallest squared distance to a point light (a point on the light itself);
+/// the shaders' `MIN_DISTANCE2`.
+pub const MIN_DISTANCE2: f64 = 1e-12;
+
+/// An emitter sample seen more edge-on than this cosine is skipped; the shaders'
+/// `EMITTER_MIN_COSINE`.
+pub const EMITTER_MIN_COSINE: f64 = 1e-9;
+
+/// The smallest emitter cosine in the MIS weight of a bounce that hits an emitter;
+/// the shaders' `MIS_MIN_COSINE`.
+pub const MIS_MIN_COSINE: f64 = 1e-12;
+
 /// Power heuristic weight of a sample drawn with density `a` against `b`.
 #[must_use]
 pub fn power_heuristic(a: f64, b: f64) -> f64 {
@@ -191,7 +211,7 @@ impl ShadingPoint {
     /// not hit it again).
     #[must_use]
     pub fn origin(&self) -> DVec3 {
-        self.position + self.normal * 1e-4 * (1.0 + self.position.length())
+        self.position + self.normal * SURFACE_OFFSET * (1.0 + self.position.length())
     }
 }
 
@@ -303,13 +323,13 @@ pub fn light_sample(
             intensity,
         } => {
             let d = position - origin;
-            let r2 = d.length_squared().max(1e-12);
+            let r2 = d.length_squared().max(MIN_DISTANCE2);
             (
                 d / r2.sqrt(),
                 intensity.map(|i| f64::from(i) / r2),
                 Some(StopSurface::Sphere {
                     centre: position,
-                    radius: 1e-6 * (1.0 + r2.sqrt()),
+                    radius: POINT_LIGHT_STOP * (1.0 + r2.sqrt()),
                 }),
                 medium.index(position).0,
             )
@@ -346,7 +366,7 @@ pub fn emitter_ray(e: &EmitterSample, origin: DVec3, normal: DVec3) -> Option<Em
     let d2 = w.length_squared();
     let direction = w / d2.sqrt();
     let (cos_x, cos_l) = (normal.dot(direction), e.normal.dot(direction).abs());
-    (cos_x > 0.0 && cos_l > 1e-9).then(|| EmitterRay {
+    (cos_x > 0.0 && cos_l > EMITTER_MIN_COSINE).then(|| EmitterRay {
         direction,
         cos_x,
         pdf_light: e.area_pdf * d2 / cos_l,

@@ -12,7 +12,10 @@ use glam::DVec3;
 
 use crate::film::SampleRecord;
 use crate::integrator::Termination;
-use crate::lights::{Emitters, ShadingPoint, TraceStats, direct, index_ratio2, power_heuristic};
+use crate::lights::{
+    Emitters, MIS_MIN_COSINE, SURFACE_OFFSET, ShadingPoint, TraceStats, direct, index_ratio2,
+    power_heuristic,
+};
 use crate::rng::Sampler;
 use crate::scene::{Material, Scene};
 use crate::shade::{
@@ -98,7 +101,7 @@ impl PathContext<'_> {
                     1.0
                 } else {
                     let d2 = (hit.position - previous).length_squared();
-                    let cos_l = hit.normal.dot(incoming).abs().max(1e-12);
+                    let cos_l = hit.normal.dot(incoming).abs().max(MIS_MIN_COSINE);
                     let pdf_light = self.emitters.area_pdf(hit.instance) * d2 / cos_l;
                     power_heuristic(pdf_bsdf, pdf_light)
                 };
@@ -107,7 +110,7 @@ impl PathContext<'_> {
             // The last vertex still gathers direct light; it only sends no bounce ray.
             let last = depth == self.max_bounces;
             let mut rng = Sampler::new(pixel, sample, depth + 1, self.seed);
-            let eps = 1e-4 * (1.0 + hit.position.length());
+            let eps = SURFACE_OFFSET * (1.0 + hit.position.length());
             match material {
                 m if is_diffuse(m) => {
                     let uv = if matches!(m, Material::Texture { .. }) {

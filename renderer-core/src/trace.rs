@@ -174,13 +174,17 @@ impl SceneTracer {
     }
 }
 
+/// The smallest distance from its start at which a ray's first segment takes a hit,
+/// relative to `1 + |start|` (max norm); the shaders' `SEGMENT_START_EPS`.
+pub const SEGMENT_START_EPS: f64 = 1e-7;
+
 /// The f32 ray of a segment, parametrised over [0, 1].
 fn segment_ray(seg: &Segment) -> Ray {
     let d = seg.end - seg.start;
     // The smallest accepted distance is absolute (scaled by the start's magnitude,
     // for f32 rounding), not a fraction of the segment: a straight flight's one
     // segment is `far` long.
-    let eps = 1e-7 * (1.0 + seg.start.abs().max_element());
+    let eps = SEGMENT_START_EPS * (1.0 + seg.start.abs().max_element());
     // Only a ray's first segment starts on a surface: a later one starts where the
     // previous one ended, which was tested up to and including its end, so it takes
     // every hit from 0 (a chord that starts just above a surface, as where a field's

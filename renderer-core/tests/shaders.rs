@@ -139,6 +139,8 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
         "TASK_EMITTER",
         "FLAG_DONE",
         "OP_FILM",
+        "SURFACE_OFFSET",
+        "SEGMENT_START_EPS",
     ] {
         assert!(
             generated.iter().any(|g| g == name),
@@ -223,6 +225,22 @@ fn generated_constants_have_the_rust_values() {
         assert_eq!(scalar_u32(name), v, "{name}");
     }
     assert_eq!(scalar_u32("NONE"), layout::NONE);
+    for (name, v) in [
+        ("SURFACE_OFFSET", renderer_core::lights::SURFACE_OFFSET),
+        ("POINT_LIGHT_STOP", renderer_core::lights::POINT_LIGHT_STOP),
+        ("MIN_DISTANCE2", renderer_core::lights::MIN_DISTANCE2),
+        (
+            "EMITTER_MIN_COSINE",
+            renderer_core::lights::EMITTER_MIN_COSINE,
+        ),
+        ("MIS_MIN_COSINE", renderer_core::lights::MIS_MIN_COSINE),
+        ("SEGMENT_START_EPS", renderer_core::trace::SEGMENT_START_EPS),
+    ] {
+        match value(name) {
+            naga::Expression::Literal(naga::Literal::F32(f)) => assert_eq!(f, v as f32, "{name}"),
+            e => panic!("{name}: {e:?}"),
+        }
+    }
     for (name, b) in layout::binding::ALL {
         assert_eq!(scalar_u32(&format!("B_{name}")), b, "B_{name}");
     }

@@ -748,6 +748,17 @@ pub fn prelude() -> String {
             s += &format!("const {prefix}_{name}: u32 = {v}u;\n");
         }
     }
+    // Distances and cosines the CPU's transport defines (lights, trace).
+    for (name, v) in [
+        ("SURFACE_OFFSET", crate::lights::SURFACE_OFFSET),
+        ("POINT_LIGHT_STOP", crate::lights::POINT_LIGHT_STOP),
+        ("MIN_DISTANCE2", crate::lights::MIN_DISTANCE2),
+        ("EMITTER_MIN_COSINE", crate::lights::EMITTER_MIN_COSINE),
+        ("MIS_MIN_COSINE", crate::lights::MIS_MIN_COSINE),
+        ("SEGMENT_START_EPS", crate::trace::SEGMENT_START_EPS),
+    ] {
+        s += &format!("const {name}: f32 = {v:?};\n");
+    }
     for (_, _, decl) in declarations() {
         s += &decl;
     }
