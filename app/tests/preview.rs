@@ -128,6 +128,34 @@ fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
     }
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("frames render on GPU"), "{stderr}");
+    // On the window's own device, drawn from the film buffer without copies...
+    assert!(stderr.contains("film drawn in place"), "{stderr}");
+    // ...the same picture as the film read back, converted and uploaded.
+    let host_shot = dir.join("host.png");
+    let out = preview(
+        &d,
+        &[
+            "assets/scenes/luneburg.ron",
+            "--size",
+            "96x72",
+            "--spp",
+            "4",
+            "--backend",
+            "gpu",
+            "--present",
+            "host",
+            "--screenshot",
+            host_shot.to_str().unwrap(),
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("film drawn in place"), "{stderr}");
+    // The host path rounds to 8 bits before the sRGB texture decodes it again.
+    let same = within(&rgb(&shot), &rgb(&host_shot), 1);
+    assert!(same == 1.0, "{same}");
     let reference = dir.join("ref.png");
     let r = grin(&[
         "render",

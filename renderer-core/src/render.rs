@@ -500,6 +500,8 @@ struct GpuState {
     /// same size and restarted (cleared on the GPU) when `stale`.
     frame: Option<GpuFrame>,
     stale: bool,
+    /// Leave the film on the device after each step ([`Renderer::keep_film_on_gpu`]).
+    keep_film: bool,
 }
 
 impl Renderer {
@@ -535,8 +537,44 @@ impl Renderer {
             scene: None,
             frame: None,
             stale: false,
+            keep_film: false,
         });
         r
+    }
+
+    /// On the GPU backend, whether steps leave the film on the device (no read-back:
+    /// a host on the same device shows it from [`Renderer::gpu_film`]) or read it back
+    /// into [`Renderer::film`] after every step (the default). With the film kept on
+    /// the device, [`Renderer::sync_film`] reads it back on demand. No effect on the
+    /// CPU backend.
+    pub fn keep_film_on_gpu(&mut self, keep: bool) {
+        if let Some(g) = self.gpu.as_mut() {
+            g.keep_film = keep;
+        }
+    }
+
+    /// The film on the device, when frames render on the GPU and a frame has started.
+    #[must_use]
+    pub fn gpu_film(&self) -> Option<crate::gpu::GpuFilmView<'_>> {
+        self.gpu.as_ref()?.frame.as_ref().map(GpuFrame::film_view)
+    }
+
+    /// The film, read back from the device first when steps leave it there
+    /// ([`Renderer::keep_film_on_gpu`]).
+    ///
+    /// # Errors
+    /// [`RenderError::Gpu`] when the read-back fails.
+    pub fn sync_film(&mut self) -> Result<&Film, RenderError> {
+        if let Some(g) = self.gpu.as_mut() {
+            if let (true, Some(frame)) = (g.keep_film, g.frame.as_mut()) {
+                if self.film.width() == frame.size().0 && self.film.height() == frame.size().1 {
+                    // No dispatch ran since the last step's counters were read: these
+                    // are zero.
+                    frame.present(&g.ctx, Some(&mut self.film))?;
+                }
+            }
+        }
+        Ok(&self.film)
     }
 
     /// A renderer on `backend`: [`Backend::Gpu`] opens the device `config` asks for
@@ -917,7 +955,7 @@ impl Renderer {
         // stage times, counters and Chrome-trace frames as on the CPU.
         let left = budget.saturating_sub(started.elapsed());
         let pass = self.pass;
-        let film = &mut self.film;
+        let film = (!gpu.keep_film).then_some(&mut self.film);
         let run = self.graph.run(token, Budget::unlimited(), |f| {
             let done = f.serial("tiles", |_| {
                 frame.run(&ctx, pass, left, || token.is_cancelled())

@@ -595,3 +595,65 @@ fn auto_falls_back_without_an_adapter_and_gpu_refuses() {
         assert!(err.to_string().contains("available:"), "{err}");
     }
 }
+
+#[test]
+fn a_host_device_renders_and_the_film_can_stay_on_it() {
+    // A host (a window, an engine) opens its own device and hands it to Grin; the
+    // film then stays on that device between steps and reads back only on demand.
+    let Some(reference_ctx) = context() else {
+        return;
+    };
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapter =
+        pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions::default()))
+            .expect("an adapter (the shared context found one)");
+    // wgpu's default limits are too small for the kernels: a clear error.
+    let (small, small_queue) =
+        pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).unwrap();
+    let err = GpuContext::from_device(adapter.get_info(), small, small_queue).unwrap_err();
+    assert!(matches!(err, GpuError::Limits { .. }), "{err}");
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        required_limits: adapter.limits(),
+        ..Default::default()
+    }))
+    .unwrap();
+    let ctx = Arc::new(GpuContext::from_device(adapter.get_info(), device.clone(), queue).unwrap());
+    let scene = load("tetra.ron");
+    let settings = RenderSettings {
+        width: 40,
+        height: 30,
+        spp: 3,
+        ..RenderSettings::default()
+    };
+    let expected = render(
+        &mut Renderer::with_gpu(pool(), reference_ctx),
+        &scene,
+        settings,
+    );
+    let mut r = Renderer::with_gpu(pool(), Arc::clone(&ctx));
+    r.keep_film_on_gpu(true);
+    let snapshot = Snapshot::new(Arc::clone(&scene), settings).unwrap();
+    r.render_all(&snapshot).unwrap();
+    // Nothing was read back...
+    assert!(r.film().rgb().iter().all(|p| *p == [0.0; 3]));
+    let view = r.gpu_film().unwrap();
+    assert_eq!((view.width, view.height), (40, 30));
+    assert_eq!(
+        view.buffer.size(),
+        40 * 30 * std::mem::size_of::<renderer_core::gpu::layout::GpuPixel>() as u64
+    );
+    // ...and the host's device holds the film: copy it out with the host's queue.
+    let bytes = ctx.read_back(view.buffer, view.buffer.size()).unwrap();
+    let pixels: &[renderer_core::gpu::layout::GpuPixel] = bytemuck::cast_slice(&bytes);
+    assert!(pixels.iter().all(|p| p.count == 3));
+    // On demand, the same image as a renderer that reads back every step.
+    let film = r.sync_film().unwrap().rgb();
+    assert_eq!(film, expected);
+    for (p, e) in pixels.iter().zip(&expected) {
+        for (g, e) in p.rgb.iter().zip(e) {
+            assert!((g / 3.0 - e).abs() <= 1e-6 * (1.0 + e.abs()));
+        }
+    }
+    drop(device);
+}

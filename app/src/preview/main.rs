@@ -1,7 +1,13 @@
-//! `grin-preview SCENE.ron`: the interactive window. The film is shown as a texture;
-//! each UI frame gives the renderer a time budget (so the window stays responsive
-//! whatever the scene), and the image refines while the view is still. Moving the
-//! camera starts a new frame at once: the old one is dropped, not finished.
+//! `grin-preview SCENE.ron`: the interactive window. Each UI frame gives the renderer
+//! a time budget (so the window stays responsive whatever the scene), and the image
+//! refines while the view is still. Moving the camera starts a new frame at once: the
+//! old one is dropped, not finished.
+//!
+//! On the GPU backend the renderer runs on the window's own device
+//! (`GpuContext::from_device`) and the image is drawn straight from the film buffer
+//! where it accumulates (a fragment shader averages each pixel's sums): nothing is
+//! copied back or up again. On the CPU backend, for the AOV views, or with
+//! `--present host`, the film is converted on the host and uploaded as a texture.
 //!
 //! Controls: left-drag orbit, right-drag pan, wheel zoom; W A S D Q E fly; 1 image,
 //! 2 depth, 3 normals, 4 segment-count heat map; F fields on/off (straight light);
@@ -90,6 +96,11 @@ struct Args {
     /// Light bounces.
     #[arg(long, default_value_t = 4)]
     bounces: u32,
+    /// How a GPU film reaches the window: `device` (drawn from the film buffer on the
+    /// window's device, no copies) or `host` (read back, converted and uploaded each
+    /// frame, as on the CPU backend).
+    #[arg(long, default_value = "device", value_parser = ["device", "host"])]
+    present: String,
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -117,19 +128,80 @@ enum View {
     Segments,
 }
 
-/// The presentation side: a surface, and a texture drawn over it 1:1.
+/// The presentation side: a surface, and the image drawn over it 1:1, either from a
+/// texture the host uploads or from the renderer's film buffer on this device.
 struct Display {
     window: Arc<Window>,
     surface: wgpu::Surface<'static>,
     device: wgpu::Device,
     queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
     config: wgpu::SurfaceConfiguration,
     pipeline: wgpu::RenderPipeline,
     layout: wgpu::BindGroupLayout,
     texture: Option<(wgpu::Texture, wgpu::BindGroup, u32, u32)>,
+    film_pipeline: wgpu::RenderPipeline,
+    film_layout: wgpu::BindGroupLayout,
+    /// The film pass's uniform: width, height, whether to encode sRGB, unused.
+    film_frame: wgpu::Buffer,
     adapter: String,
     readable: bool,
 }
+
+/// What a UI frame shows.
+enum Source<'a> {
+    /// sRGB-encoded RGBA8 from the host, with its size.
+    Rgba(&'a [u8], u32, u32),
+    /// The renderer's film on this device.
+    Film(renderer_core::gpu::GpuFilmView<'a>),
+}
+
+impl Source<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Self::Rgba(_, w, h) => (*w, *h),
+            Self::Film(f) => (f.width, f.height),
+        }
+    }
+}
+
+/// The fragment shader that shows a film from its accumulators; the `GpuPixel`
+/// declaration comes from renderer-core's layout.
+const FILM_BLIT: &str = r"
+struct Frame {
+    width: u32,
+    height: u32,
+    encode_srgb: u32,
+    unused: u32,
+}
+
+@group(0) @binding(0) var<storage, read> film: array<GpuPixel>;
+@group(0) @binding(1) var<uniform> frame: Frame;
+
+@vertex
+fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
+    let uv = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
+    return vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
+}
+
+fn srgb(c: f32) -> f32 {
+    if c <= 0.0031308 {
+        return 12.92 * c;
+    }
+    return 1.055 * pow(c, 1.0 / 2.4) - 0.055;
+}
+
+@fragment
+fn fs(@builtin(position) p: vec4<f32>) -> @location(0) vec4<f32> {
+    let xy = min(vec2<u32>(p.xy), vec2<u32>(frame.width - 1u, frame.height - 1u));
+    let px = film[xy.y * frame.width + xy.x];
+    var c = clamp(px.rgb / f32(max(px.count, 1u)), vec3<f32>(0.0), vec3<f32>(1.0));
+    if frame.encode_srgb != 0u {
+        c = vec3<f32>(srgb(c.x), srgb(c.y), srgb(c.z));
+    }
+    return vec4<f32>(c, 1.0);
+}
+";
 
 const BLIT: &str = r"
 @group(0) @binding(0) var film: texture_2d<f32>;
@@ -171,8 +243,11 @@ impl Display {
         }))
         .map_err(|e| format!("no adapter for the window: {e}"))?;
         let info = adapter.get_info();
+        // The adapter's limits, not wgpu's defaults: the renderer's kernels run on this
+        // device too (they bind more storage buffers than the defaults allow).
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("grin-preview"),
+            required_limits: adapter.limits(),
             ..Default::default()
         }))
         .map_err(|e| format!("device: {e}"))?;
@@ -232,41 +307,62 @@ impl Display {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("blit"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &module,
-                entry_point: Some("vs"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &module,
-                entry_point: Some("fs"),
-                compilation_options: wgpu::PipelineCompilationOptions::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
+        let pipeline = fullscreen_pipeline(&device, &module, &pipeline_layout, format);
+        let film_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("film blit"),
+            source: wgpu::ShaderSource::Wgsl(
+                format!(
+                    "{}{FILM_BLIT}",
+                    <renderer_core::gpu::layout::GpuPixel as renderer_core::gpu::layout::WgslStruct>::wgsl()
+                )
+                .into(),
+            ),
+        });
+        let fragment_buffer =
+            |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Buffer {
+                    ty,
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            };
+        let film_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("film buffer"),
+            entries: &[
+                fragment_buffer(0, wgpu::BufferBindingType::Storage { read_only: true }),
+                fragment_buffer(1, wgpu::BufferBindingType::Uniform),
+            ],
+        });
+        let film_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("film blit"),
+            bind_group_layouts: &[Some(&film_layout)],
+            immediate_size: 0,
+        });
+        let film_pipeline =
+            fullscreen_pipeline(&device, &film_module, &film_pipeline_layout, format);
+        let film_frame = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("film frame"),
+            size: 16,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
         });
         Ok(Self {
             window,
             surface,
             device,
             queue,
+            adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            info,
             config,
             pipeline,
             layout,
             texture: None,
-            adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
+            film_pipeline,
+            film_layout,
+            film_frame,
             readable,
         })
     }
@@ -277,57 +373,46 @@ impl Display {
         self.surface.configure(&self.device, &self.config);
     }
 
-    /// Uploads `rgba` (sRGB-encoded RGBA8, `w` x `h`) and draws it; with `grab`, also
-    /// reads the drawn swapchain image back (RGBA8).
-    fn show(&mut self, rgba: &[u8], w: u32, h: u32, grab: bool) -> Result<Option<Vec<u8>>, String> {
-        if !self.texture.as_ref().is_some_and(|t| t.2 == w && t.3 == h) {
-            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("film"),
-                size: wgpu::Extent3d {
-                    width: w,
-                    height: h,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8UnormSrgb,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            });
-            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("film"),
-                layout: &self.layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                }],
-            });
-            self.texture = Some((texture, group, w, h));
+    /// Draws `source` (uploading it first when it comes from the host); with `grab`,
+    /// also reads the drawn swapchain image back (RGBA8).
+    fn show(&mut self, source: &Source<'_>, grab: bool) -> Result<Option<Vec<u8>>, String> {
+        let (w, h) = source.size();
+        if let Source::Rgba(rgba, ..) = source {
+            self.upload(rgba, w, h);
         }
-        let Some((texture, group, _, _)) = &self.texture else {
-            return Ok(None);
+        let film_group;
+        let (pipeline, group) = match source {
+            Source::Rgba(..) => (
+                &self.pipeline,
+                &self.texture.as_ref().expect("uploaded above").1,
+            ),
+            Source::Film(film) => {
+                let encode = u32::from(!self.config.format.is_srgb());
+                self.queue.write_buffer(
+                    &self.film_frame,
+                    0,
+                    &[film.width, film.height, encode, 0]
+                        .iter()
+                        .flat_map(|v| v.to_le_bytes())
+                        .collect::<Vec<u8>>(),
+                );
+                film_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("film buffer"),
+                    layout: &self.film_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: film.buffer.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: self.film_frame.as_entire_binding(),
+                        },
+                    ],
+                });
+                (&self.film_pipeline, &film_group)
+            }
         };
-        self.queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4 * w),
-                rows_per_image: Some(h),
-            },
-            wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-        );
         let frame = match self.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(f)
             | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
@@ -362,7 +447,7 @@ impl Display {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            pass.set_pipeline(&self.pipeline);
+            pass.set_pipeline(pipeline);
             pass.set_bind_group(0, group, &[]);
             pass.draw(0..3, 0..1);
         }
@@ -422,7 +507,11 @@ impl Display {
                 eprintln!(
                     "grin-preview: the surface cannot be read back; saving the film as shown"
                 );
-                Some(rgba.to_vec())
+                match source {
+                    Source::Rgba(rgba, ..) => Some(rgba.to_vec()),
+                    // The caller converts the film on the host instead.
+                    Source::Film(_) => None,
+                }
             }
             None => None,
         };
@@ -438,6 +527,94 @@ impl Display {
     }
 }
 
+impl Display {
+    /// Uploads `rgba` (sRGB-encoded RGBA8, `w` x `h`) into the film texture.
+    fn upload(&mut self, rgba: &[u8], w: u32, h: u32) {
+        if !self.texture.as_ref().is_some_and(|t| t.2 == w && t.3 == h) {
+            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("film"),
+                size: wgpu::Extent3d {
+                    width: w,
+                    height: h,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8UnormSrgb,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            });
+            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("film"),
+                layout: &self.layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&view),
+                }],
+            });
+            self.texture = Some((texture, group, w, h));
+        }
+        let Some((texture, ..)) = self.texture.as_ref() else {
+            return;
+        };
+        self.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(4 * w),
+                rows_per_image: Some(h),
+            },
+            wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+        );
+    }
+}
+
+/// A pipeline that draws one full-screen triangle with `module`'s `vs` and `fs`.
+fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    module: &wgpu::ShaderModule,
+    layout: &wgpu::PipelineLayout,
+    format: wgpu::TextureFormat,
+) -> wgpu::RenderPipeline {
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some("blit"),
+        layout: Some(layout),
+        vertex: wgpu::VertexState {
+            module,
+            entry_point: Some("vs"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module,
+            entry_point: Some("fs"),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
 fn crop(v: &[u8], stride_px: u32, w: u32, h: u32) -> Vec<u8> {
     (0..h as usize)
         .flat_map(|y| v[y * 4 * stride_px as usize..][..4 * w as usize].to_vec())
@@ -448,6 +625,10 @@ fn crop(v: &[u8], stride_px: u32, w: u32, h: u32) -> Vec<u8> {
 struct Preview {
     args: Args,
     renderer: Renderer,
+    pool: Arc<Pool>,
+    /// The renderer runs on the window's device and the image is drawn from its film
+    /// buffer there.
+    film_on_device: bool,
     backend: String,
     scene: Arc<Scene>,
     straight: Option<Arc<Scene>>,
@@ -526,6 +707,44 @@ impl Preview {
         }
     }
 
+    /// On the GPU backend, moves the renderer onto the window's device (same adapter)
+    /// so that the film is drawn where it accumulates.
+    fn share_device(&mut self, d: &Display) {
+        let Some(ctx) = self.renderer.gpu() else {
+            return;
+        };
+        if self.args.present != "device" {
+            return;
+        }
+        if ctx.adapter_name() != d.info.name {
+            eprintln!(
+                "grin-preview: the window is on {} and frames render on {}: the film is copied through the host",
+                d.info.name,
+                ctx.adapter_name()
+            );
+            return;
+        }
+        match renderer_core::gpu::GpuContext::from_device(
+            d.info.clone(),
+            d.device.clone(),
+            d.queue.clone(),
+        ) {
+            Ok(shared) => {
+                let mut r = Renderer::with_gpu(Arc::clone(&self.pool), Arc::new(shared));
+                r.keep_film_on_gpu(true);
+                self.renderer = r;
+                self.film_on_device = true;
+                self.backend = format!(
+                    "GPU {} (the window's device, film drawn in place)",
+                    d.info.name
+                );
+            }
+            Err(e) => eprintln!(
+                "grin-preview: cannot render on the window's device ({e}); the film is copied through the host"
+            ),
+        }
+    }
+
     fn toggle_fields(&mut self) {
         self.fields = !self.fields;
         if self.straight.is_none() {
@@ -554,8 +773,10 @@ impl Preview {
         }
     }
 
-    fn image(&self) -> (Vec<u8>, u32, u32) {
-        let film = self.renderer.film();
+    /// The view as sRGB RGBA8 from the host's film (read back first when it stays on
+    /// the device).
+    fn image(&mut self) -> Result<(Vec<u8>, u32, u32), String> {
+        let film = self.renderer.sync_film().map_err(|e| e.to_string())?;
         let (w, h) = (film.width(), film.height());
         let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
         let px: Vec<[u8; 3]> = match self.view {
@@ -601,11 +822,11 @@ impl Preview {
                     .collect()
             }
         };
-        (
+        Ok((
             px.iter().flat_map(|p| [p[0], p[1], p[2], 255]).collect(),
             w,
             h,
-        )
+        ))
     }
 
     fn summary(&self) {
@@ -681,11 +902,25 @@ impl Preview {
                 .args
                 .frames
                 .is_some_and(|n| self.frames >= n.saturating_mul(20));
-        let (rgba, w, h) = self.image();
         let grab = done && self.args.screenshot.is_some();
-        let shot = match self.display.as_mut() {
-            Some(d) => d.show(&rgba, w, h, grab).map_err(|e| (1, e))?,
-            None => None,
+        let in_place = self.film_on_device
+            && self.view == View::Image
+            && self.display.is_some()
+            && self.renderer.gpu_film().is_some();
+        let (shot, w, h) = if in_place {
+            let film = self.renderer.gpu_film().expect("checked above");
+            let d = self.display.as_mut().expect("checked above");
+            let shot = d.show(&Source::Film(film), grab).map_err(|e| (1, e))?;
+            (shot, film.width, film.height)
+        } else {
+            let (rgba, w, h) = self.image().map_err(|e| (1, e))?;
+            let shot = match self.display.as_mut() {
+                Some(d) => d
+                    .show(&Source::Rgba(&rgba, w, h), grab)
+                    .map_err(|e| (1, e))?,
+                None => None,
+            };
+            (shot.or(grab.then_some(rgba)), w, h)
         };
         if self.frames == 1 {
             eprintln!(
@@ -696,9 +931,12 @@ impl Preview {
             );
         }
         if done {
-            if let Some(path) = &self.args.screenshot {
-                let data = shot.unwrap_or(rgba);
-                save_png(path, &data, w, h).map_err(|e| (1, e))?;
+            if let Some(path) = self.args.screenshot.clone() {
+                let data = match shot {
+                    Some(data) => data,
+                    None => self.image().map_err(|e| (1, e))?.0,
+                };
+                save_png(&path, &data, w, h).map_err(|e| (1, e))?;
                 eprintln!("grin-preview: screenshot {}", path.display());
             }
             if self.args.print_camera {
@@ -752,8 +990,10 @@ impl Preview {
     fn screenshot_now(&mut self) {
         self.shots += 1;
         let path = PathBuf::from(format!("grin-preview-{:03}.png", self.shots));
-        let (rgba, w, h) = self.image();
-        match save_png(&path, &rgba, w, h) {
+        match self
+            .image()
+            .and_then(|(rgba, w, h)| save_png(&path, &rgba, w, h))
+        {
             Ok(()) => eprintln!("grin-preview: saved {}", path.display()),
             Err(e) => eprintln!("grin-preview: {e}"),
         }
@@ -780,6 +1020,7 @@ impl ApplicationHandler for Preview {
         }
         match Display::new(event_loop, self.size) {
             Ok(d) => {
+                self.share_device(&d);
                 eprintln!(
                     "grin-preview: window on {}; frames render on {}",
                     d.adapter, self.backend
@@ -959,6 +1200,8 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     let mut app = Preview {
         stamp: stamp(&args.scene),
         renderer,
+        pool,
+        film_on_device: false,
         backend,
         scene: Arc::new(scene),
         straight: None,

@@ -309,11 +309,21 @@ impl GpuFrame {
         Ok(s[3])
     }
 
-    /// Reads the film back into `film` and the counters since the last read.
+    /// The film on the device.
+    pub(crate) fn film_view(&self) -> super::GpuFilmView<'_> {
+        super::GpuFilmView {
+            buffer: self.film.buffer(),
+            width: self.width,
+            height: self.height,
+        }
+    }
+
+    /// Reads the counters since the last read and, with `film`, the film back into
+    /// it (without, the film stays on the device only).
     pub(crate) fn present(
         &mut self,
         ctx: &GpuContext,
-        film: &mut Film,
+        film: Option<&mut Film>,
     ) -> Result<GpuCounters, GpuError> {
         let t = Instant::now();
         // One submission copies the film and the counters and clears the counters;
@@ -322,7 +332,9 @@ impl GpuFrame {
         let mut enc = ctx
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-        enc.copy_buffer_to_buffer(self.film.buffer(), 0, self.staging.buffer(), 0, film_bytes);
+        if film.is_some() {
+            enc.copy_buffer_to_buffer(self.film.buffer(), 0, self.staging.buffer(), 0, film_bytes);
+        }
         enc.copy_buffer_to_buffer(
             self.stats.buffer(),
             0,
@@ -332,7 +344,11 @@ impl GpuFrame {
         );
         enc.clear_buffer(self.stats.buffer(), 0, None);
         ctx.queue.submit([enc.finish()]);
-        let slice = self.staging.buffer().slice(..);
+        let slice = if film.is_some() {
+            self.staging.buffer().slice(..)
+        } else {
+            self.staging.buffer().slice(film_bytes..)
+        };
         ctx.map_read(&slice)?;
         let readback = t.elapsed();
         let t = Instant::now();
@@ -341,24 +357,27 @@ impl GpuFrame {
             let mapped = slice
                 .get_mapped_range()
                 .map_err(|e| GpuError::Uncaptured(format!("map: {e}")))?;
-            let film_part = &mapped[..film_bytes as usize];
-            let pixels: &[GpuPixel] = bytemuck::cast_slice(film_part);
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-            film.overwrite_sums(threads, |i| {
-                let p = &pixels[i];
-                PixelSums {
-                    rgb: p.rgb,
-                    count: p.count,
-                    normal: p.normal,
-                    hits: p.hits,
-                    depth: p.depth,
-                    instance: p.instance.wrapping_sub(1),
-                    segments: p.segments,
-                }
-            });
-            s = bytemuck::pod_read_unaligned(
-                &mapped[film_bytes as usize..film_bytes as usize + 16],
-            );
+            let counters_at = if let Some(film) = film {
+                let film_part = &mapped[..film_bytes as usize];
+                let pixels: &[GpuPixel] = bytemuck::cast_slice(film_part);
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                film.overwrite_sums(threads, |i| {
+                    let p = &pixels[i];
+                    PixelSums {
+                        rgb: p.rgb,
+                        count: p.count,
+                        normal: p.normal,
+                        hits: p.hits,
+                        depth: p.depth,
+                        instance: p.instance.wrapping_sub(1),
+                        segments: p.segments,
+                    }
+                });
+                film_bytes as usize
+            } else {
+                0
+            };
+            s = bytemuck::pod_read_unaligned(&mapped[counters_at..counters_at + 16]);
         }
         self.staging.buffer().unmap();
         let film_time = t.elapsed();

@@ -35,6 +35,23 @@ mod scene;
 pub mod shaders;
 
 pub(crate) use frame::GpuFrame;
+
+/// A renderer's film where it accumulates on the GPU
+/// ([`crate::render::Renderer::gpu_film`]): `width * height` [`layout::GpuPixel`]s in
+/// row order, each the sums over its samples (radiance, normal, depth), the sample
+/// and hit counts, the first instance plus one (0: none) and the segment count. A
+/// host on the same device ([`GpuContext::from_device`]) binds it as a read-only
+/// storage buffer to show or post-process the image without a copy; the mean
+/// radiance of a pixel is `rgb / max(count, 1)`.
+#[derive(Debug, Clone, Copy)]
+pub struct GpuFilmView<'a> {
+    /// The buffer (usage includes `STORAGE`).
+    pub buffer: &'a wgpu::Buffer,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
 pub use scene::{GpuScene, GpuSceneData, RayQuery, RayResult};
 
 /// Which path renders.
@@ -342,6 +359,20 @@ pub struct GpuContext {
 /// Storage buffers one stage of the render kernel binds.
 const STORAGE_BUFFERS_NEEDED: u32 = layout::binding::SCENE_STORAGE.len() as u32 + 3;
 
+/// Whether a device with `limits` can run the renderer's kernels.
+fn check_limits(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Result<(), GpuError> {
+    if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
+        return Err(GpuError::Limits {
+            adapter: describe_info(info),
+            what: format!(
+                "{} storage buffers per shader stage, the renderer needs {STORAGE_BUFFERS_NEEDED}",
+                limits.max_storage_buffers_per_shader_stage
+            ),
+        });
+    }
+    Ok(())
+}
+
 fn backends_from(s: &str) -> wgpu::Backends {
     if s.is_empty() {
         wgpu::Backends::all()
@@ -426,15 +457,7 @@ impl GpuContext {
         };
         let info = adapter.get_info();
         let limits = adapter.limits();
-        if limits.max_storage_buffers_per_shader_stage < STORAGE_BUFFERS_NEEDED {
-            return Err(GpuError::Limits {
-                adapter: describe_info(&info),
-                what: format!(
-                    "{} storage buffers per shader stage, the renderer needs {STORAGE_BUFFERS_NEEDED}",
-                    limits.max_storage_buffers_per_shader_stage
-                ),
-            });
-        }
+        check_limits(&info, &limits)?;
         let timestamps =
             config.profile && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -448,6 +471,60 @@ impl GpuContext {
             ..Default::default()
         }))
         .map_err(|e| GpuError::Device(e.to_string()))?;
+        Self::from_parts(
+            info,
+            device,
+            queue,
+            timestamps,
+            config.fail_allocations.clone(),
+        )
+    }
+
+    /// A context on a device the host already has (a game engine's, a window's), so
+    /// that the film can be shown or used without leaving the GPU: Grin's pipelines
+    /// are built on `device` and its buffers live there. `info` is the adapter's
+    /// ([`wgpu::Adapter::get_info`]). The device must have been created with the
+    /// adapter's storage-buffer limits (`required_limits: adapter.limits()`; wgpu's
+    /// defaults allow 8 storage buffers per stage, the renderer binds
+    /// 14); timestamps are used when it has [`wgpu::Features::TIMESTAMP_QUERY`] and
+    /// `GRIN_GPU_PROFILE=1`. Grin installs its uncaptured-error and device-lost
+    /// callbacks on it (errors then surface as [`GpuError::Uncaptured`]).
+    ///
+    /// ```no_run
+    /// # fn host(adapter: wgpu::Adapter) -> Result<(), renderer_core::gpu::GpuError> {
+    /// let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+    ///     required_limits: adapter.limits(),
+    ///     ..Default::default()
+    /// }))
+    /// .unwrap();
+    /// let ctx = renderer_core::gpu::GpuContext::from_device(adapter.get_info(), device.clone(), queue.clone())?;
+    /// println!("{}", ctx.describe());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`GpuError::Limits`] when the device's limits are too small, or
+    /// [`GpuError::Shader`].
+    pub fn from_device(
+        info: wgpu::AdapterInfo,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Result<Self, GpuError> {
+        check_limits(&info, &device.limits())?;
+        let config = GpuConfig::from_env();
+        let timestamps =
+            config.profile && device.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        Self::from_parts(info, device, queue, timestamps, config.fail_allocations)
+    }
+
+    fn from_parts(
+        info: wgpu::AdapterInfo,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        timestamps: bool,
+        fail_at: Vec<(u64, u64)>,
+    ) -> Result<Self, GpuError> {
+        let limits = device.limits();
         let uncaptured = Arc::new(Mutex::new(Vec::new()));
         {
             let sink = Arc::clone(&uncaptured);
@@ -471,7 +548,7 @@ impl GpuContext {
             info,
             limits,
             memory: Arc::new(MemoryTracker {
-                fail_at: config.fail_allocations.clone(),
+                fail_at,
                 ..MemoryTracker::default()
             }),
             pipelines,
