@@ -101,23 +101,30 @@ fn within(a: &image::RgbImage, b: &image::RgbImage, tol: u8) -> f64 {
 fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
     let Some(d) = display(0) else { return };
     let dir = temp("shot");
-    let shot = dir.join("shot.png");
-    let out = preview(
-        &d,
-        &[
-            "assets/scenes/luneburg.ron",
-            "--size",
-            "96x72",
-            "--spp",
-            "4",
-            "--backend",
-            "gpu",
-            "--screenshot",
-            shot.to_str().unwrap(),
-        ],
-    )
-    .output()
-    .unwrap();
+    // A screenshot of luneburg at 96x72, 4 spp on the GPU, presented `present`.
+    let screenshot = |present: &str| {
+        let shot = dir.join(format!("{present}.png"));
+        let out = preview(
+            &d,
+            &[
+                "assets/scenes/luneburg.ron",
+                "--size",
+                "96x72",
+                "--spp",
+                "4",
+                "--backend",
+                "gpu",
+                "--present",
+                present,
+                "--screenshot",
+                shot.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+        (shot, out)
+    };
+    let (shot, out) = screenshot("device");
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(4) {
         assert!(
@@ -131,25 +138,7 @@ fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
     // On the window's own device, drawn from the film buffer without copies...
     assert!(stderr.contains("film drawn in place"), "{stderr}");
     // ...the same picture as the film read back, converted and uploaded.
-    let host_shot = dir.join("host.png");
-    let out = preview(
-        &d,
-        &[
-            "assets/scenes/luneburg.ron",
-            "--size",
-            "96x72",
-            "--spp",
-            "4",
-            "--backend",
-            "gpu",
-            "--present",
-            "host",
-            "--screenshot",
-            host_shot.to_str().unwrap(),
-        ],
-    )
-    .output()
-    .unwrap();
+    let (host_shot, out) = screenshot("host");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("film drawn in place"), "{stderr}");

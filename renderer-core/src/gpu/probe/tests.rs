@@ -194,6 +194,33 @@ impl Report {
         false
     }
 
+    /// A distance the shaders give as a negative number for "none": both none, or
+    /// both within `tol(cpu)`. Whether both found one.
+    fn optional(
+        &mut self,
+        func: &str,
+        input: &dyn Debug,
+        gpu: f32,
+        cpu: Option<f64>,
+        tol: impl Fn(f64) -> f64,
+    ) -> bool {
+        let gpu = (gpu >= 0.0).then_some(f64::from(gpu));
+        match (gpu, cpu) {
+            (Some(g), Some(c)) => {
+                self.checked += 1;
+                if (g - c).abs() > tol(c) {
+                    self.failures
+                        .push(format!("{func}({input:?}): GPU {g}, CPU {c}"));
+                }
+                true
+            }
+            (g, c) => {
+                self.exact(&format!("{func} (found)"), input, g.is_some(), c.is_some());
+                false
+            }
+        }
+    }
+
     fn finish(self, what: &str) {
         eprintln!(
             "{what}: {} checks, {} ill-conditioned cases accepted",
@@ -939,6 +966,7 @@ fn medium_index_and_mass_acceleration_match_the_cpu() {
 #[test]
 fn curvature_queries_match_the_cpu() {
     let mut r = Report::default();
+    let mut found = 0;
     for scene in [rich(gradient_sky()), masses(true)] {
         let Some(f) = Fixture::new(scene) else {
             return;
@@ -982,47 +1010,14 @@ fn curvature_queries_match_the_cpu() {
             // 1e-4 of a cell (f32), the CPU by 1e-9.
             let tol_run = |t: f64| 3e-4 * cell + 2e-6 * (p.abs().max_element() + t);
             let run = it.grid().and_then(|g| g.straight_run(p, d));
-            let gpu_run = (o.a[1] >= 0.0).then_some(f64::from(o.a[1]));
-            match (gpu_run, run) {
-                (Some(g), Some(c)) => {
-                    r.checked += 1;
-                    if (g - c).abs() > tol_run(c) {
-                        r.failures
-                            .push(format!("straight_run({input:?}): GPU {g}, CPU {c}"));
-                    }
-                }
-                (g, c) => {
-                    r.outcome(
-                        "straight_run (found)",
-                        &input,
-                        g.is_some(),
-                        c.is_some(),
-                        || false,
-                    );
-                }
+            if r.optional("straight_run", &input, o.a[1], run, tol_run) {
+                found += 1;
             }
             let dist = it.straight_distance(p, d);
-            let gpu_dist = (o.a[2] >= 0.0).then_some(f64::from(o.a[2]));
-            match (gpu_dist, dist) {
-                (Some(g), Some(c)) => {
-                    r.checked += 1;
-                    if (g - c).abs() > tol_run(c) {
-                        r.failures
-                            .push(format!("straight_distance({input:?}): GPU {g}, CPU {c}"));
-                    }
-                }
-                (g, c) => {
-                    r.outcome(
-                        "straight_distance (found)",
-                        &input,
-                        g.is_some(),
-                        c.is_some(),
-                        || false,
-                    );
-                }
-            }
+            r.optional("straight_distance", &input, o.a[2], dist, tol_run);
         }
     }
+    assert!(found >= 20, "only {found} straight runs met curvature");
     r.finish("curvature grid and straight flight");
 }
 
