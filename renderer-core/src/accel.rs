@@ -389,6 +389,40 @@ pub fn intersect_triangle(tri: &Triangle, ray: &Ray, t_max: f32) -> Option<(f32,
     (t >= ray.t_min && t <= t_max).then_some((t, u, v))
 }
 
+/// Why a mesh cannot be used (its messages read after "mesh NAME").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshError {
+    /// No triangles at all.
+    #[error("has no triangles")]
+    NoTriangles,
+    /// A triangle refers to a vertex that does not exist.
+    #[error("has a triangle index ({index}) past its {vertices} vertices")]
+    IndexOutOfRange {
+        /// The index.
+        index: u32,
+        /// How many vertices there are.
+        vertices: usize,
+    },
+    /// A position is NaN or infinite.
+    #[error("has a non-finite vertex")]
+    NonFiniteVertex,
+    /// Texture coordinates exist for some vertices but not all.
+    #[error("has texture coordinates for some vertices only")]
+    PartialUvs,
+    /// [`Mesh::with_uvs`] got a different number of coordinates than vertices.
+    #[error("{uvs} texture coordinates for {vertices} vertices")]
+    UvCount {
+        /// Coordinates given.
+        uvs: usize,
+        /// Vertices.
+        vertices: usize,
+    },
+    /// A texture coordinate is NaN or infinite.
+    #[error("a texture coordinate is not finite")]
+    NonFiniteUv,
+}
+
 /// A triangle mesh: positions, index triples and optional texture coordinates.
 ///
 /// A host building meshes by hand should use [`Mesh::new`], which checks the indices
@@ -419,8 +453,8 @@ impl Mesh {
     /// positions.
     ///
     /// # Errors
-    /// A sentence naming the first problem.
-    pub fn new(positions: Vec<[f32; 3]>, indices: Vec<[u32; 3]>) -> Result<Self, String> {
+    /// The first problem found ([`MeshError`]).
+    pub fn new(positions: Vec<[f32; 3]>, indices: Vec<[u32; 3]>) -> Result<Self, MeshError> {
         let mesh = Self {
             positions,
             indices,
@@ -434,16 +468,15 @@ impl Mesh {
     ///
     /// # Errors
     /// If their count differs from the vertex count or one is not finite.
-    pub fn with_uvs(mut self, uvs: Vec<[f32; 2]>) -> Result<Self, String> {
+    pub fn with_uvs(mut self, uvs: Vec<[f32; 2]>) -> Result<Self, MeshError> {
         if uvs.len() != self.positions.len() {
-            return Err(format!(
-                "{} texture coordinates for {} vertices",
-                uvs.len(),
-                self.positions.len()
-            ));
+            return Err(MeshError::UvCount {
+                uvs: uvs.len(),
+                vertices: self.positions.len(),
+            });
         }
         if uvs.iter().flatten().any(|v| !v.is_finite()) {
-            return Err("a texture coordinate is not finite".into());
+            return Err(MeshError::NonFiniteUv);
         }
         self.uvs = uvs;
         Ok(self)
@@ -452,27 +485,27 @@ impl Mesh {
     /// Checks what [`Mesh::new`] checks.
     ///
     /// # Errors
-    /// A sentence naming the first problem.
-    pub fn check(&self) -> Result<(), String> {
+    /// The first problem found ([`MeshError`]).
+    pub fn check(&self) -> Result<(), MeshError> {
         if self.indices.is_empty() {
-            return Err("has no triangles".into());
+            return Err(MeshError::NoTriangles);
         }
-        if let Some(bad) = self
+        if let Some(&index) = self
             .indices
             .iter()
             .flatten()
             .find(|&&k| k as usize >= self.positions.len())
         {
-            return Err(format!(
-                "has a triangle index ({bad}) past its {} vertices",
-                self.positions.len()
-            ));
+            return Err(MeshError::IndexOutOfRange {
+                index,
+                vertices: self.positions.len(),
+            });
         }
         if self.positions.iter().flatten().any(|v| !v.is_finite()) {
-            return Err("has a non-finite vertex".into());
+            return Err(MeshError::NonFiniteVertex);
         }
         if !self.uvs.is_empty() && self.uvs.len() != self.positions.len() {
-            return Err("has texture coordinates for some vertices only".into());
+            return Err(MeshError::PartialUvs);
         }
         Ok(())
     }

@@ -137,8 +137,9 @@ impl SceneBuilder {
             validate_field(&c, i, f, background)?;
         }
         for (i, m) in self.meshes.iter().enumerate() {
-            m.check()
-                .map_err(|reason| c.fail(format!("meshes[{i}]"), m.indices.len(), &reason))?;
+            m.check().map_err(|reason| {
+                c.fail(format!("meshes[{i}]"), m.indices.len(), &reason.to_string())
+            })?;
         }
         for (i, (&(mesh, _), material)) in self.instances.iter().zip(&self.materials).enumerate() {
             validate_material(&c, i, material)

@@ -480,43 +480,83 @@ pub struct SampledGrid {
     pub values: Vec<f64>,
 }
 
+/// Why a sampled grid is unusable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GridError {
+    /// An axis has fewer than 2 points.
+    #[error("dims {dims:?}: every axis needs at least 2 points")]
+    TooFewPoints {
+        /// The dimensions.
+        dims: [usize; 3],
+    },
+    /// The box is not finite or not ordered.
+    #[error("min {min} must be finite and below max {max}")]
+    Box {
+        /// Lower corner.
+        min: DVec3,
+        /// Upper corner.
+        max: DVec3,
+    },
+    /// The point count overflows.
+    #[error("dims {dims:?}: {} points do not fit in memory", dims.iter().map(|&d| d as f64).product::<f64>())]
+    TooLarge {
+        /// The dimensions.
+        dims: [usize; 3],
+    },
+    /// The values do not match the dimensions.
+    #[error("{values} values for dims {dims:?} (need {need})")]
+    ValueCount {
+        /// Values given.
+        values: usize,
+        /// The dimensions.
+        dims: [usize; 3],
+        /// Values needed.
+        need: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("values[{index}] = {value} is not finite")]
+    NotFinite {
+        /// Its index.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+}
+
 impl SampledGrid {
-    /// Checks the shape and values; the reason on failure.
+    /// Checks the shape and values.
     ///
     /// # Errors
-    /// A sentence naming what is wrong.
-    pub fn validate(&self) -> Result<(), String> {
+    /// The first problem found ([`GridError`]).
+    pub fn validate(&self) -> Result<(), GridError> {
         if self.dims.iter().any(|&d| d < 2) {
-            return Err(format!(
-                "dims {:?}: every axis needs at least 2 points",
-                self.dims
-            ));
+            return Err(GridError::TooFewPoints { dims: self.dims });
         }
         if !(self.min.is_finite() && self.max.is_finite() && self.min.cmplt(self.max).all()) {
-            return Err(format!(
-                "min {} must be finite and below max {}",
-                self.min, self.max
-            ));
+            return Err(GridError::Box {
+                min: self.min,
+                max: self.max,
+            });
         }
         let Some(n) = self.dims[0]
             .checked_mul(self.dims[1])
             .and_then(|n| n.checked_mul(self.dims[2]))
         else {
-            return Err(format!(
-                "dims {:?}: {} points do not fit in memory",
-                self.dims,
-                self.dims.iter().map(|&d| d as f64).product::<f64>()
-            ));
+            return Err(GridError::TooLarge { dims: self.dims });
         };
         if self.values.len() != n {
-            return Err(format!(
-                "{} values for dims {:?} (need {n})",
-                self.values.len(),
-                self.dims
-            ));
+            return Err(GridError::ValueCount {
+                values: self.values.len(),
+                dims: self.dims,
+                need: n,
+            });
         }
         if let Some(i) = self.values.iter().position(|v| !v.is_finite()) {
-            return Err(format!("values[{i}] = {} is not finite", self.values[i]));
+            return Err(GridError::NotFinite {
+                index: i,
+                value: self.values[i],
+            });
         }
         Ok(())
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
 use serde::Deserialize;
 
-use crate::accel::Mesh;
+use crate::accel::{Mesh, MeshError};
 use crate::field::{FieldKind, Medium, SampledGrid};
 use crate::integrator::Tolerances;
 use crate::texture::Texture;
@@ -66,7 +66,7 @@ pub enum SceneError {
         reason: String,
     },
     /// A mesh file does not exist or cannot be read.
-    #[error("{path}: {field}: mesh file {resolved} cannot be loaded: {reason}")]
+    #[error("{path}: {field}: mesh file {resolved} cannot be loaded: {source}")]
     MeshFile {
         /// The scene file.
         path: PathBuf,
@@ -75,7 +75,7 @@ pub enum SceneError {
         /// The mesh path resolved against the scene's folder.
         resolved: PathBuf,
         /// Why.
-        reason: String,
+        source: MeshFileError,
     },
     /// A field's data file (a sampled grid) does not exist or is malformed.
     #[error("{path}: {field}: field file {resolved} cannot be loaded: {reason}")]
@@ -90,7 +90,7 @@ pub enum SceneError {
         reason: String,
     },
     /// An image (texture or environment map) does not exist or cannot be decoded.
-    #[error("{path}: {field}: image {resolved} cannot be loaded: {reason}")]
+    #[error("{path}: {field}: image {resolved} cannot be loaded: {source}")]
     ImageFile {
         /// The scene file.
         path: PathBuf,
@@ -99,7 +99,7 @@ pub enum SceneError {
         /// The file path resolved against the scene's folder.
         resolved: PathBuf,
         /// Why.
-        reason: String,
+        source: crate::texture::TextureError,
     },
 }
 
@@ -809,11 +809,11 @@ fn load_image(
     let resolved = base.join(file);
     Texture::load(&resolved)
         .map(Arc::new)
-        .map_err(|reason| SceneError::ImageFile {
+        .map_err(|source| SceneError::ImageFile {
             path: c.path.to_owned(),
             field,
             resolved,
-            reason,
+            source,
         })
 }
 
@@ -940,7 +940,7 @@ fn load_field_data(
         let text = crate::input::read_text(&resolved, crate::input::FIELD_BYTES)
             .map_err(|e| fail(e.to_string()))?;
         let data: SampledGrid = ron::from_str(&text).map_err(|e| fail(e.to_string()))?;
-        data.validate().map_err(fail)?;
+        data.validate().map_err(|e| fail(e.to_string()))?;
         *grid = Some(std::sync::Arc::new(data));
     }
     Ok(())
@@ -1064,26 +1064,26 @@ fn load_mesh(
     let mesh = match source {
         MeshSource::Obj(rel) => {
             let resolved = base.join(rel);
-            let fail = |reason: String| SceneError::MeshFile {
+            let fail = |source: MeshFileError| SceneError::MeshFile {
                 path: c.path.to_owned(),
                 field: at("source"),
                 resolved: resolved.clone(),
-                reason,
+                source,
             };
             crate::input::check_file(&resolved, crate::input::MESH_BYTES)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(e.into()))?;
             load_obj(&resolved).map_err(fail)?
         }
         MeshSource::Ply(rel) => {
             let resolved = base.join(rel);
-            let fail = |reason: String| SceneError::MeshFile {
+            let fail = |source: MeshFileError| SceneError::MeshFile {
                 path: c.path.to_owned(),
                 field: at("source"),
                 resolved: resolved.clone(),
-                reason,
+                source,
             };
             crate::input::check_file(&resolved, crate::input::MESH_BYTES)
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(e.into()))?;
             load_ply(&resolved).map_err(fail)?
         }
         MeshSource::Sphere { radius } => {
@@ -1119,7 +1119,7 @@ fn load_mesh(
         }
     };
     if let Err(reason) = mesh.check() {
-        return Err(c.fail(at("source"), source, &reason));
+        return Err(c.fail(at("source"), source, &reason.to_string()));
     }
     let area: f32 = mesh
         .indices
@@ -1135,13 +1135,37 @@ fn load_mesh(
     Ok(mesh)
 }
 
+/// Why a mesh file cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeshFileError {
+    /// Not a readable regular file of a sane size.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    /// Reading failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The OBJ parser failed.
+    #[error(transparent)]
+    Obj(#[from] tobj::LoadError),
+    /// The PLY is malformed or lacks what a mesh needs (the sentence says which).
+    #[error("{0}")]
+    Ply(String),
+    /// Neither `.obj` nor `.ply`.
+    #[error("expected a .obj or .ply file")]
+    Extension,
+    /// The mesh read is unusable.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+}
+
 /// Loads a Wavefront OBJ file's triangles (all its models; texture coordinates when
 /// every vertex has them).
 ///
 /// # Errors
-/// The parser's message.
-pub fn load_obj(path: &Path) -> Result<Mesh, String> {
-    let (models, _) = tobj::load_obj(path, &tobj::GPU_LOAD_OPTIONS).map_err(|e| e.to_string())?;
+/// [`MeshFileError::Obj`] with the parser's error.
+pub fn load_obj(path: &Path) -> Result<Mesh, MeshFileError> {
+    let (models, _) = tobj::load_obj(path, &tobj::GPU_LOAD_OPTIONS)?;
     let mut mesh = Mesh::default();
     // Texture coordinates only when every model has them for every vertex.
     let with_uvs = models
@@ -1170,16 +1194,16 @@ pub fn load_obj(path: &Path) -> Result<Mesh, String> {
 /// ([`load_ply`]), and checks it ([`Mesh::check`]).
 ///
 /// # Errors
-/// An unknown extension, the parser's message, or what the check finds.
-pub fn load_mesh_file(path: &Path) -> Result<Mesh, String> {
-    crate::input::check_file(path, crate::input::MESH_BYTES).map_err(|e| e.to_string())?;
+/// An unknown extension, the parser's error, or what the check finds.
+pub fn load_mesh_file(path: &Path) -> Result<Mesh, MeshFileError> {
+    crate::input::check_file(path, crate::input::MESH_BYTES)?;
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase());
     let mesh = match ext.as_deref() {
         Some("obj") => load_obj(path)?,
         Some("ply") => load_ply(path)?,
-        _ => return Err("expected a .obj or .ply file".into()),
+        _ => return Err(MeshFileError::Extension),
     };
     mesh.check()?;
     Ok(mesh)
@@ -1191,10 +1215,15 @@ pub fn load_mesh_file(path: &Path) -> Result<Mesh, String> {
 /// large mesh takes about the memory of its final arrays.
 ///
 /// # Errors
-/// A sentence saying what is missing or malformed.
-pub fn load_ply(path: &Path) -> Result<Mesh, String> {
+/// [`MeshFileError::Io`] when the file cannot be read, [`MeshFileError::Ply`]
+/// saying what is missing or malformed.
+pub fn load_ply(path: &Path) -> Result<Mesh, MeshFileError> {
+    let file = std::fs::File::open(path)?;
+    read_ply(file).map_err(MeshFileError::Ply)
+}
+
+fn read_ply(file: std::fs::File) -> Result<Mesh, String> {
     use ply_rs_bw::parser::{Parser, Reader};
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut reader = Reader::new(std::io::BufReader::new(file));
     PLY_OVERFLOW.with(|o| o.borrow_mut().clear());
     let header = Parser::<PlyVertex>::new()

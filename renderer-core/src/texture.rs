@@ -35,24 +35,53 @@ pub fn linear_to_srgb(v: f32) -> f32 {
     }
 }
 
+/// Why a texture cannot be made or loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TextureError {
+    /// The size is zero or does not match the texels.
+    #[error("{width}x{height} texture with {texels} texels")]
+    Size {
+        /// Width.
+        width: u32,
+        /// Height.
+        height: u32,
+        /// Texels given.
+        texels: usize,
+    },
+    /// A texel is negative or not finite.
+    #[error("texel {texel:?} is negative or not finite")]
+    Texel {
+        /// The texel.
+        texel: [f32; 3],
+    },
+    /// The file is not a readable regular file of a sane size.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
+    /// The image decoder failed (boxed: the decoder's error is large).
+    #[error(transparent)]
+    Decode(Box<image::ImageError>),
+}
+
 impl Texture {
     /// A texture from linear texels, row by row from the top.
     ///
     /// # Errors
-    /// A sentence if the size is zero or does not match the texel count, or a texel
-    /// is negative or not finite.
-    pub fn new(width: u32, height: u32, texels: Vec<[f32; 3]>) -> Result<Self, String> {
+    /// [`TextureError::Size`] if the size is zero or does not match the texel count,
+    /// [`TextureError::Texel`] if a texel is negative or not finite.
+    pub fn new(width: u32, height: u32, texels: Vec<[f32; 3]>) -> Result<Self, TextureError> {
         if width == 0 || height == 0 || texels.len() != width as usize * height as usize {
-            return Err(format!(
-                "{width}x{height} texture with {} texels",
-                texels.len()
-            ));
+            return Err(TextureError::Size {
+                width,
+                height,
+                texels: texels.len(),
+            });
         }
-        if let Some(bad) = texels
+        if let Some(&texel) = texels
             .iter()
             .find(|t| t.iter().any(|c| !c.is_finite() || *c < 0.0))
         {
-            return Err(format!("texel {bad:?} is negative or not finite"));
+            return Err(TextureError::Texel { texel });
         }
         Ok(Self {
             width,
@@ -65,10 +94,12 @@ impl Texture {
     /// (HDR, EXR) as linear.
     ///
     /// # Errors
-    /// The decoder's message, or why the image is unusable.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        crate::input::check_file(path, crate::input::MESH_BYTES).map_err(|e| e.to_string())?;
-        let img = image::open(path).map_err(|e| e.to_string())?;
+    /// [`TextureError::Input`] when the file is not a readable regular file of a
+    /// sane size, [`TextureError::Decode`] with the decoder's error, or why the image
+    /// is unusable.
+    pub fn load(path: &Path) -> Result<Self, TextureError> {
+        crate::input::check_file(path, crate::input::MESH_BYTES)?;
+        let img = image::open(path).map_err(|e| TextureError::Decode(Box::new(e)))?;
         let linear = matches!(
             img.color(),
             image::ColorType::Rgb32F | image::ColorType::Rgba32F
