@@ -190,13 +190,15 @@ impl Snapshot {
         &self.camera
     }
 
-    /// Whether `other` shows the same image (same scene object, camera, settings):
-    /// then a renderer keeps accumulating samples instead of starting over.
+    /// Whether `other` shows the same image (the same scene, by identity or by
+    /// content ([`Scene::same_content`]), camera and settings): then a renderer keeps
+    /// accumulating samples instead of starting over. A host that rebuilds an
+    /// unchanged scene every frame keeps converging.
     #[must_use]
     pub fn same_frame(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.scene, &other.scene)
-            && self.camera == other.camera
+        self.camera == other.camera
             && self.settings == other.settings
+            && (Arc::ptr_eq(&self.scene, &other.scene) || self.scene.same_content(&other.scene))
     }
 }
 
@@ -709,10 +711,11 @@ impl Renderer {
         scene: &Arc<Scene>,
         report: &mut StepReport,
     ) -> Result<Arc<Prepared>, scheduler::GraphError> {
+        // The same scene, or an equal one a host built again: stages 1 and 2 stand.
         if let Some(p) = self
             .prepared
             .as_ref()
-            .filter(|p| Arc::ptr_eq(&p.scene, scene))
+            .filter(|p| Arc::ptr_eq(&p.scene, scene) || p.scene.same_content(scene))
         {
             return Ok(Arc::clone(p));
         }

@@ -433,6 +433,28 @@ pub struct Scene {
     pub tolerances: Tolerances,
 }
 
+impl Scene {
+    /// Whether `other` renders the same (its default camera aside): equal instances,
+    /// materials, lights, environment, medium and tolerances, and meshes that are the
+    /// same `Arc` or equal. Cheap when a host reuses its mesh `Arc`s, as
+    /// [`crate::builder::SceneBuilder`] does.
+    #[must_use]
+    pub fn same_content(&self, other: &Scene) -> bool {
+        self.instances == other.instances
+            && self.meshes.len() == other.meshes.len()
+            && self.materials == other.materials
+            && self.lights == other.lights
+            && self.environment == other.environment
+            && self.tolerances == other.tolerances
+            && self.medium == other.medium
+            && self
+                .meshes
+                .iter()
+                .zip(&other.meshes)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+    }
+}
+
 pub(crate) struct Check<'a> {
     path: &'a Path,
 }
