@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod batch;
-mod camera_arg;
+mod cli_args;
 mod render_cmd;
 
 use clap::{Parser, Subcommand};

@@ -72,7 +72,7 @@ pub(crate) struct RenderArgs {
     seed: u64,
     /// The camera, replacing the scene's: `px,py,pz,lx,ly,lz[,fov]` (eye, point looked
     /// at, vertical field of view in degrees); `grin-preview --print-camera` prints one.
-    #[arg(long, allow_hyphen_values = true, value_parser = crate::camera_arg::parse_camera)]
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::cli_args::parse_camera)]
     camera: Option<(glam::DVec3, glam::DVec3, Option<f64>)>,
     /// Scattering events after the first hit (0: direct lighting only).
     #[arg(long, default_value_t = 4)]
@@ -102,28 +102,7 @@ pub(crate) struct RenderArgs {
 }
 
 /// `--backend`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum BackendArg {
-    /// GPU if present, else CPU.
-    Auto,
-    /// CPU threads.
-    Cpu,
-    /// GPU only.
-    Gpu,
-}
-
-pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let bad = || format!("expected WxH with both in 1..=16384, got '{s}'");
-    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
-    let (w, h) = (
-        w.trim().parse::<u32>().map_err(|_| bad())?,
-        h.trim().parse::<u32>().map_err(|_| bad())?,
-    );
-    if w == 0 || h == 0 || w > 16384 || h > 16384 {
-        return Err(bad());
-    }
-    Ok((w, h))
-}
+pub(crate) use crate::cli_args::{BackendArg, parse_size};
 
 pub(crate) type Failure = (u8, String);
 
@@ -395,11 +374,7 @@ pub(crate) fn open_renderers(
             .map(Arc::new)
             .map_err(|e| fail(2, e.to_string()))
     };
-    let backend = match backend {
-        BackendArg::Auto => Backend::Auto,
-        BackendArg::Cpu => Backend::Cpu,
-        BackendArg::Gpu => Backend::Gpu,
-    };
+    let backend = Backend::from(backend);
     let first = Renderer::with_backend(pool()?, backend, &GpuConfig::from_env())
         .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
     let who = if workers > 1 {

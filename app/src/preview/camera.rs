@@ -138,7 +138,7 @@ pub(crate) fn parse_script(text: &str) -> Result<Vec<Event>, String> {
     Ok(v)
 }
 
-pub(crate) use crate::camera_arg::parse_camera;
+pub(crate) use crate::cli_args::parse_camera;
 
 /// The camera as `--camera` takes it (round-trip precision).
 pub(crate) fn format_camera(c: &CameraDesc) -> String {

@@ -23,8 +23,8 @@
 //! Exit codes: 0 done, 1 a window or device failure, 2 bad input.
 
 mod camera;
-#[path = "../camera_arg.rs"]
-mod camera_arg;
+#[path = "../cli_args.rs"]
+mod cli_args;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -57,11 +57,11 @@ struct Args {
     /// Scene file (RON); edits reload it.
     scene: PathBuf,
     /// Window size, WxH.
-    #[arg(long, default_value = "640x480", value_parser = parse_size)]
+    #[arg(long, default_value = "640x480", value_parser = cli_args::parse_window_size)]
     size: (u32, u32),
     /// Where frames render: auto (a real GPU if present, else the CPU), cpu, gpu.
-    #[arg(long, default_value = "auto")]
-    backend: String,
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: cli_args::BackendArg,
     /// Samples per pixel to stop at (scripted runs end there).
     #[arg(long)]
     spp: Option<u32>,
@@ -101,22 +101,6 @@ struct Args {
     /// frame, as on the CPU backend).
     #[arg(long, default_value = "device", value_parser = ["device", "host"])]
     present: String,
-}
-
-fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s
-        .split_once('x')
-        .ok_or_else(|| format!("expected WxH, got {s:?}"))?;
-    let (w, h) = (
-        w.parse::<u32>()
-            .map_err(|_| format!("bad width in {s:?}"))?,
-        h.parse::<u32>()
-            .map_err(|_| format!("bad height in {s:?}"))?,
-    );
-    if w == 0 || h == 0 || w > 8192 || h > 8192 {
-        return Err(format!("{s}: sizes must be 1..=8192"));
-    }
-    Ok((w, h))
 }
 
 /// What the window shows.
@@ -1174,12 +1158,7 @@ fn run(args: Args) -> Result<(), (u8, String)> {
         }
         None => Vec::new(),
     };
-    let backend = match args.backend.as_str() {
-        "auto" => Backend::Auto,
-        "cpu" => Backend::Cpu,
-        "gpu" => Backend::Gpu,
-        b => return Err(fail2(format!("--backend {b}: expected auto, cpu or gpu"))),
-    };
+    let backend = Backend::from(args.backend);
     let pool = match args.threads {
         Some(0) => return Err(fail2("--threads must be at least 1".into())),
         Some(n) => PoolConfig::with_threads(n),
