@@ -45,3 +45,12 @@ pub mod trace;
 mod wide;
 
 pub use scheduler;
+
+// The host API at the crate root: what a host needs to load or build a scene, render
+// it progressively on the CPU or a GPU (its own device too), and read the film.
+pub use builder::SceneBuilder;
+pub use film::{Film, SampleRecord};
+pub use gpu::{Backend, GpuConfig, GpuContext, GpuError, GpuFilmView};
+pub use render::{RenderError, RenderSettings, Renderer, Snapshot, StepReport};
+pub use scene::{CameraDesc, Scene, SceneError};
+pub use scheduler::{CancelToken, Pool, PoolConfig};
