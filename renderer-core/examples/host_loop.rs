@@ -1,6 +1,8 @@
 //! A game engine's frame loop around Grin: every frame the host moves an object in
-//! its own scene, builds a snapshot (no files), and gives the renderer a 4 ms slice
-//! with `render_step`. It prints per-frame timing to show the host stays on budget.
+//! its own scene, hands the rebuilt scene to its `Session` (no files), and gives it a
+//! 4 ms slice with `Session::step`. It prints per-frame timing to show the host stays
+//! on budget, then holds the scene still (rebuilding it every frame all the same) to
+//! show the film keeps converging.
 //!
 //! `cargo run --release -p renderer-core --example host_loop [-- FRAMES]`
 
@@ -13,9 +15,10 @@ use renderer_core::builder::SceneBuilder;
 use renderer_core::field::FieldKind;
 use renderer_core::integrator::Tolerances;
 use renderer_core::procedural;
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::render::{RenderSettings, Renderer};
 use renderer_core::scene::{CameraDesc, Environment, Light, Material};
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
+use renderer_core::session::{FrameFormat, Session};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames: usize = std::env::args()
@@ -34,24 +37,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
     let cube = Arc::new(procedural::cuboid(Vec3::splat(-0.5), Vec3::splat(0.5)));
     let pool = Arc::new(Pool::new(PoolConfig::default())?);
-    let mut renderer = Renderer::new(pool);
+    let mut session = Session::new(Renderer::new(pool));
     // Small tiles so that one fits in a 4 ms slice on a laptop-class CPU.
     let settings = RenderSettings {
         width: 96,
         height: 64,
-        spp: 1,
+        spp: 16,
         tile: (8, 8),
         max_bounces: 1,
         ..RenderSettings::default()
     };
+    session.set_settings(settings);
     let token = CancelToken::new();
     println!("frame  host_ms  step_ms  tiles  samples  passes  prepared");
     let mut worst = Duration::ZERO;
     let mut steps = Vec::with_capacity(frames);
-    for frame in 0..frames {
+    let still = 200;
+    for frame in 0..frames + still {
         let frame_start = Instant::now();
-        // The host's game logic: the cube orbits a heat-haze blob.
-        let angle = frame as f32 * 0.05;
+        // The host's game logic: the cube orbits a heat-haze blob, then stops.
+        let angle = frame.min(frames - 1) as f32 * 0.05;
         let mut b = SceneBuilder::new();
         let floor_id = b.mesh(Arc::clone(&floor));
         let cube_id = b.mesh(Arc::clone(&cube));
@@ -100,11 +105,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             up: DVec3::Y,
             fov_deg: 45.0,
         });
-        let snapshot = Snapshot::new(Arc::new(b.build()?), settings)?;
-        let report = renderer.render_step(&snapshot, budget, &token)?;
+        session.set_scene(Arc::new(b.build()?));
+        let report = session.step(budget, &token)?;
         let host = frame_start.elapsed();
-        worst = worst.max(report.wall);
-        steps.push(report.wall);
+        if frame < frames {
+            worst = worst.max(report.wall);
+            steps.push(report.wall);
+        }
         println!(
             "{frame:>5}  {:>7.2}  {:>7.2}  {:>5}  {:>7}  {:>6}  {}",
             host.as_secs_f64() * 1e3,
@@ -112,13 +119,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             report.tiles_done,
             report.samples,
             report.passes_done,
-            if report.fields_cached {
+            if !report.stages.iter().any(|s| s.name == "accel.tlas") {
+                "kept (same scene)"
+            } else if report.fields_cached {
                 "tlas (fields cached)"
             } else {
                 "tlas + fields"
             }
         );
     }
+    // Still for 200 frames: the film kept its samples although the scene object was new
+    // every frame.
+    let view = session.frame(FrameFormat::Rgba8)?;
+    println!(
+        "after {still} still frames (the scene rebuilt each one): {} samples per pixel in the {}x{} image",
+        view.samples, view.width, view.height
+    );
     steps.sort();
     let median = steps[steps.len() / 2];
     let p95 = steps[(steps.len() * 95 / 100).min(steps.len() - 1)];

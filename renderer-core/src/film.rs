@@ -183,18 +183,21 @@ impl Film {
     /// Mean linear RGB per pixel, row by row (black where no sample landed).
     #[must_use]
     pub fn rgb(&self) -> Vec<[f32; 3]> {
-        self.planes
-            .rgb
-            .iter()
-            .zip(&self.planes.count)
-            .map(|(s, &n)| {
-                if n == 0 {
-                    [0.0; 3]
-                } else {
-                    s.map(|v| (v / f64::from(n)) as f32)
-                }
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.planes.count.len());
+        self.for_each_mean(|p| out.push(p));
+        out
+    }
+
+    /// Calls `f` with each pixel's mean linear RGB (black with no samples), row by
+    /// row: the image without a buffer of its own (see [`crate::session::Session::frame`]).
+    pub fn for_each_mean(&self, mut f: impl FnMut([f32; 3])) {
+        for (s, &n) in self.planes.rgb.iter().zip(&self.planes.count) {
+            f(if n == 0 {
+                [0.0; 3]
+            } else {
+                s.map(|v| (v / f64::from(n)) as f32)
+            });
+        }
     }
 
     /// Mean depth of the samples that hit (0 where none did).

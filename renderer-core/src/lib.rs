@@ -16,6 +16,8 @@
 //! - [`procedural`]: generated meshes (the peer terrain).
 //! - [`render`]: snapshots and the progressive, budgeted, deterministic CPU renderer.
 //! - [`scene`]: the RON scene format, loading and validation.
+//! - [`session`]: a host's session: scene, camera and settings in, budgeted steps,
+//!   the image out without an allocation per frame.
 //! - [`shade`]: albedo, environment and direct lighting with curved shadow rays.
 //! - [`texture`]: images for textures and environment maps (linear RGB).
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
@@ -39,6 +41,7 @@ pub mod procedural;
 pub mod render;
 pub mod rng;
 pub mod scene;
+pub mod session;
 pub mod shade;
 pub mod texture;
 pub mod trace;
@@ -54,3 +57,4 @@ pub use gpu::{Backend, GpuConfig, GpuContext, GpuError, GpuFilmView};
 pub use render::{RenderError, RenderSettings, Renderer, Snapshot, StepReport};
 pub use scene::{CameraDesc, Scene, SceneError};
 pub use scheduler::{CancelToken, Pool, PoolConfig};
+pub use session::{FrameFormat, FrameView, Session, SessionError};

@@ -42,10 +42,10 @@ use renderer_core::accel::Mesh;
 use renderer_core::builder::SceneBuilder;
 use renderer_core::field::FieldKind;
 use renderer_core::gpu::{Backend, GpuConfig};
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::render::{RenderSettings, Renderer};
 use renderer_core::scene::{CameraDesc, Environment, Light, Material, Scene};
 use renderer_core::scheduler::{CancelReason, CancelToken, Pool, PoolConfig};
-use renderer_core::texture::linear_to_srgb;
+use renderer_core::session::{FrameFormat, Session, SessionError};
 
 /// Success.
 pub const GRIN_OK: i32 = 0;
@@ -104,12 +104,10 @@ type Result<T> = std::result::Result<T, Failure>;
 
 /// One renderer and what the host has given it.
 struct Instance {
-    renderer: Renderer,
+    /// The scene, camera, settings and renderer: the same session every Rust host
+    /// drives.
+    session: Session,
     builder: SceneBuilder,
-    scene: Option<Arc<Scene>>,
-    camera: Option<CameraDesc>,
-    settings: RenderSettings,
-    snapshot: Option<Snapshot>,
 }
 
 struct Entry {
@@ -244,17 +242,17 @@ pub extern "C" fn grin_renderer_create(threads: u32, backend: i32) -> GrinRender
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let e = Entry {
             state: Mutex::new(Instance {
-                renderer,
-                builder: SceneBuilder::new(),
-                scene: None,
-                camera: None,
-                settings: RenderSettings {
-                    width: 320,
-                    height: 240,
-                    spp: 16,
-                    ..RenderSettings::default()
+                session: {
+                    let mut s = Session::new(renderer);
+                    s.set_settings(RenderSettings {
+                        width: 320,
+                        height: 240,
+                        spp: 16,
+                        ..RenderSettings::default()
+                    });
+                    s
                 },
-                snapshot: None,
+                builder: SceneBuilder::new(),
             }),
             token: Mutex::new(CancelToken::new()),
         };
@@ -293,8 +291,7 @@ pub extern "C" fn grin_renderer_destroy(r: GrinRenderer) -> i32 {
 }
 
 fn set_scene(inst: &mut Instance, scene: Scene) {
-    inst.scene = Some(Arc::new(scene));
-    inst.snapshot = None;
+    inst.session.set_scene(Arc::new(scene));
 }
 
 /// Loads a scene file (RON), replacing the current scene; its camera is used unless
@@ -495,13 +492,13 @@ pub unsafe extern "C" fn grin_set_camera(
             ));
         }
         with(r, |inst| {
-            inst.camera = Some(CameraDesc {
+            let camera = CameraDesc {
                 position,
                 look_at,
                 up: DVec3::Y,
                 fov_deg,
-            });
-            inst.snapshot = None;
+            };
+            inst.session.set_camera(camera);
             Ok(())
         })
     })
@@ -526,11 +523,14 @@ pub extern "C" fn grin_set_image(
             ));
         }
         with(r, |inst| {
-            inst.settings.width = width;
-            inst.settings.height = height;
-            inst.settings.spp = spp;
-            inst.settings.seed = seed;
-            inst.snapshot = None;
+            let settings = RenderSettings {
+                width,
+                height,
+                spp,
+                seed,
+                ..*inst.session.settings()
+            };
+            inst.session.set_settings(settings);
             Ok(())
         })
     })
@@ -553,33 +553,13 @@ pub unsafe extern "C" fn grin_render_step(
         let token = CancelToken::new();
         *e.token.lock().unwrap_or_else(PoisonError::into_inner) = token.clone();
         let mut inst = e.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let inst = &mut *inst;
-        if inst.snapshot.is_none() {
-            let scene = inst.scene.clone().ok_or_else(|| {
-                Failure(GRIN_ERR_RENDER, "no scene: load or commit one first".into())
-            })?;
-            let camera = inst.camera.or(scene.camera).ok_or_else(|| {
-                Failure(
-                    GRIN_ERR_RENDER,
-                    "no camera: the scene has none and none was set".into(),
-                )
-            })?;
-            inst.snapshot = Some(
-                Snapshot::with_camera(scene, camera, inst.settings)
-                    .map_err(|e| Failure(GRIN_ERR_ARGUMENT, e.to_string()))?,
-            );
-        }
-        let Some(snapshot) = inst.snapshot.as_ref() else {
-            return Err(Failure(GRIN_ERR_INTERNAL, "no snapshot".into()));
-        };
         let report = inst
-            .renderer
-            .render_step(
-                snapshot,
-                Duration::from_millis(u64::from(budget_ms)),
-                &token,
-            )
-            .map_err(|e| Failure(GRIN_ERR_RENDER, e.to_string()))?;
+            .session
+            .step(Duration::from_millis(u64::from(budget_ms)), &token)
+            .map_err(|e| match e {
+                SessionError::Snapshot(e) => Failure(GRIN_ERR_ARGUMENT, e.to_string()),
+                e => Failure(GRIN_ERR_RENDER, e.to_string()),
+            })?;
         if !out.is_null() {
             let step = GrinStep {
                 samples_per_pixel: report.passes_done,
@@ -619,7 +599,8 @@ pub unsafe extern "C" fn grin_film_size(r: GrinRenderer, width: *mut u32, height
             return Err(null("width or height"));
         }
         let (w, h) = with(r, |inst| {
-            Ok((inst.renderer.film().width(), inst.renderer.film().height()))
+            let film = inst.session.renderer().film();
+            Ok((film.width(), film.height()))
         })?;
         // SAFETY: both checked not null; the caller promises writable values.
         unsafe {
@@ -658,20 +639,15 @@ unsafe fn write_out<T: Copy>(dst: *mut T, len: usize, values: &[T]) -> Result<()
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn grin_film_rgba8(r: GrinRenderer, dst: *mut u8, len: usize) -> i32 {
     boundary(|| {
-        let px = with(r, |inst| {
-            Ok(inst
-                .renderer
-                .film()
-                .rgb()
-                .iter()
-                .flat_map(|p| {
-                    let c = |v: f32| (linear_to_srgb(v).clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
-                    [c(p[0]), c(p[1]), c(p[2]), 255]
-                })
-                .collect::<Vec<u8>>())
-        })?;
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(dst, len, &px) }
+        with(r, |inst| {
+            let view = inst
+                .session
+                .frame(FrameFormat::Rgba8)
+                .map_err(|e| Failure(GRIN_ERR_RENDER, e.to_string()))?;
+            let px = view.rgba8().unwrap_or_default();
+            // SAFETY: forwarded from the caller.
+            unsafe { write_out(dst, len, px) }
+        })
     })
 }
 
@@ -683,17 +659,15 @@ pub unsafe extern "C" fn grin_film_rgba8(r: GrinRenderer, dst: *mut u8, len: usi
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn grin_film_rgba32f(r: GrinRenderer, dst: *mut f32, len: usize) -> i32 {
     boundary(|| {
-        let px = with(r, |inst| {
-            Ok(inst
-                .renderer
-                .film()
-                .rgb()
-                .iter()
-                .flat_map(|p| [p[0], p[1], p[2], 1.0])
-                .collect::<Vec<f32>>())
-        })?;
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(dst, len, &px) }
+        with(r, |inst| {
+            let view = inst
+                .session
+                .frame(FrameFormat::Rgba32F)
+                .map_err(|e| Failure(GRIN_ERR_RENDER, e.to_string()))?;
+            let px = view.rgba32f().unwrap_or_default();
+            // SAFETY: forwarded from the caller.
+            unsafe { write_out(dst, len, px) }
+        })
     })
 }
 
@@ -722,7 +696,7 @@ pub unsafe extern "C" fn grin_film_aov(
 ) -> i32 {
     boundary(|| {
         let v = with(r, |inst| {
-            let film = inst.renderer.film();
+            let film = inst.session.renderer().film();
             Ok(match kind {
                 GRIN_AOV_DEPTH => film.depth(),
                 GRIN_AOV_NORMAL => film.normal().into_iter().flatten().collect(),
