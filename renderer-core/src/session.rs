@@ -142,20 +142,27 @@ impl Session {
     /// restarts it, and the acceleration structures are rebuilt only as far as they
     /// changed (BLASes are cached by mesh content, the curvature grid by medium).
     pub fn set_scene(&mut self, scene: Arc<Scene>) {
+        if self.scene.as_ref().is_some_and(|s| Arc::ptr_eq(s, &scene)) {
+            return;
+        }
         self.scene = Some(scene);
         self.snapshot = None;
     }
 
     /// Sets the camera (otherwise the scene's own is used).
     pub fn set_camera(&mut self, camera: CameraDesc) {
-        self.camera = Some(camera);
-        self.snapshot = None;
+        if self.camera != Some(camera) {
+            self.camera = Some(camera);
+            self.snapshot = None;
+        }
     }
 
     /// Sets the image settings (size, samples per pixel, bounces, seed, tiles).
     pub fn set_settings(&mut self, settings: RenderSettings) {
-        self.settings = settings;
-        self.snapshot = None;
+        if self.settings != settings {
+            self.settings = settings;
+            self.snapshot = None;
+        }
     }
 
     /// The settings.

@@ -34,9 +34,10 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Parser;
 use renderer_core::field::Medium;
 use renderer_core::gpu::{Backend, GpuConfig};
-use renderer_core::render::{RenderSettings, Renderer, Snapshot, StepReport};
+use renderer_core::render::{RenderSettings, Renderer, StepReport};
 use renderer_core::scene::{CameraDesc, Scene};
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
+use renderer_core::session::{Session, SessionError};
 use renderer_core::texture::linear_to_srgb;
 use winit::application::ApplicationHandler;
 use winit::dpi::PhysicalSize;
@@ -608,7 +609,8 @@ fn crop(v: &[u8], stride_px: u32, w: u32, h: u32) -> Vec<u8> {
 /// The renderer side and the interaction state.
 struct Preview {
     args: Args,
-    renderer: Renderer,
+    /// The renderer with the shown scene, camera and settings.
+    session: Session,
     pool: Arc<Pool>,
     /// The renderer runs on the window's device and the image is drawn from its film
     /// buffer there.
@@ -694,7 +696,7 @@ impl Preview {
     /// On the GPU backend, moves the renderer onto the window's device (same adapter)
     /// so that the film is drawn where it accumulates.
     fn share_device(&mut self, d: &Display) {
-        let Some(ctx) = self.renderer.gpu() else {
+        let Some(ctx) = self.session.renderer().gpu() else {
             return;
         };
         if self.args.present != "device" {
@@ -716,7 +718,7 @@ impl Preview {
             Ok(shared) => {
                 let mut r = Renderer::with_gpu(Arc::clone(&self.pool), Arc::new(shared));
                 r.keep_film_on_gpu(true);
-                self.renderer = r;
+                self.session = Session::new(r);
                 self.film_on_device = true;
                 self.backend = format!(
                     "GPU {} (the window's device, film drawn in place)",
@@ -760,7 +762,11 @@ impl Preview {
     /// The view as sRGB RGBA8 from the host's film (read back first when it stays on
     /// the device).
     fn image(&mut self) -> Result<(Vec<u8>, u32, u32), String> {
-        let film = self.renderer.sync_film().map_err(|e| e.to_string())?;
+        let film = self
+            .session
+            .renderer_mut()
+            .sync_film()
+            .map_err(|e| e.to_string())?;
         let (w, h) = (film.width(), film.height());
         let byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
         let px: Vec<[u8; 3]> = match self.view {
@@ -857,16 +863,19 @@ impl Preview {
             tile: (8, 8),
             ..RenderSettings::default()
         };
-        let snapshot = Snapshot::with_camera(self.shown_scene(), self.camera(), settings)
-            .map_err(|e| (2, e.to_string()))?;
+        self.session.set_scene(self.shown_scene());
+        self.session.set_camera(self.camera());
+        self.session.set_settings(settings);
         let report = self
-            .renderer
-            .render_step(
-                &snapshot,
+            .session
+            .step(
                 Duration::from_millis(self.args.budget_ms),
                 &CancelToken::new(),
             )
-            .map_err(|e| (1, e.to_string()))?;
+            .map_err(|e| match e {
+                SessionError::Snapshot(e) => (2, e.to_string()),
+                e => (1, e.to_string()),
+            })?;
         let complete = report.frame_complete;
         if report.wall.as_secs_f64() > 0.0 && report.rays > 0 {
             let rate = report.rays as f64 / report.wall.as_secs_f64();
@@ -890,9 +899,9 @@ impl Preview {
         let in_place = self.film_on_device
             && self.view == View::Image
             && self.display.is_some()
-            && self.renderer.gpu_film().is_some();
+            && self.session.renderer().gpu_film().is_some();
         let (shot, w, h) = if in_place {
-            let film = self.renderer.gpu_film().expect("checked above");
+            let film = self.session.renderer().gpu_film().expect("checked above");
             let d = self.display.as_mut().expect("checked above");
             let shot = d.show(&Source::Film(film), grab).map_err(|e| (1, e))?;
             (shot, film.width, film.height)
@@ -1178,7 +1187,7 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     let event_loop = EventLoop::new().map_err(|e| (1, format!("grin-preview: no display: {e}")))?;
     let mut app = Preview {
         stamp: stamp(&args.scene),
-        renderer,
+        session: Session::new(renderer),
         pool,
         film_on_device: false,
         backend,
