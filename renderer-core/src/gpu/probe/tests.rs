@@ -294,26 +294,10 @@ fn quad_with_uvs() -> Arc<Mesh> {
 }
 
 fn cube() -> Arc<Mesh> {
-    let p = |i: u32| {
-        [
-            if i & 1 == 0 { -0.5 } else { 0.5 },
-            if i & 2 == 0 { -0.5 } else { 0.5 },
-            if i & 4 == 0 { -0.5 } else { 0.5 },
-        ]
-    };
-    let quads = [
-        [0, 2, 3, 1],
-        [4, 5, 7, 6],
-        [0, 1, 5, 4],
-        [2, 6, 7, 3],
-        [0, 4, 6, 2],
-        [1, 3, 7, 5],
-    ];
-    let indices = quads
-        .iter()
-        .flat_map(|q| [[q[0], q[1], q[2]], [q[0], q[2], q[3]]])
-        .collect();
-    Arc::new(Mesh::new((0..8).map(p).collect(), indices).unwrap())
+    Arc::new(crate::procedural::cuboid(
+        Vec3::splat(-0.5),
+        Vec3::splat(0.5),
+    ))
 }
 
 fn tetra() -> Arc<Mesh> {
