@@ -29,6 +29,11 @@ for t in gpu shaders; do
     grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
   cp "$exe" ".devbin/test-$t"
 done
+# The kernel probe (each shader leaf function against the CPU's) is in the library's
+# unit tests.
+exe=$(cargo test --release -p renderer-core --lib --no-run --message-format=json 2>/dev/null |
+  grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+cp "$exe" .devbin/test-probe
 strip .devbin/*
 # Where the binaries were built: tests find assets through this path.
 pwd > .devbin/built-in

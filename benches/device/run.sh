@@ -4,7 +4,8 @@
 # for every example scene (GPU and the CPU path on the machine's own cores), and a
 # profiled pass (GPU timestamps per dispatch). Results and logs go to $OUT.
 #
-#   bash benches/device/run.sh [all|gpu]   # all (default): the CPU path timed too
+#   bash benches/device/run.sh [all|gpu|tests]   # all (default): the CPU path timed
+#                                                # too; tests: the tests only
 #
 # Expects .devbin/ and .gl/ from benches/device/build.sh (carried in the call).
 set -uo pipefail
@@ -49,7 +50,10 @@ if true; then
   GRIN_PARITY_DUMP=/tmp/parity timeout 120 .devbin/test-gpu --nocapture --test-threads=4 2>&1 | tee "$OUT/tests.log" | grep -E '^(test |[a-z_]+\.ron:|test result)|panicked|within'
   .devbin/test-shaders 2>&1 | tail -3
   tar -C /tmp -czf "$OUT/parity.tgz" parity
+  log "kernel probe (each shader leaf function against the CPU's, on this GPU)"
+  timeout 120 .devbin/test-probe gpu::probe --nocapture 2>&1 | tee "$OUT/probe.log" | grep -E 'checks|test result|panicked|GPU .*CPU' | head -60
 fi
+[ "$mode" = tests ] && { log "done"; exit 0; }
 
 log "compare -- gpu at 1920x1080"
 cpu_frames=1
