@@ -119,7 +119,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             report.tiles_done,
             report.samples,
             report.passes_done,
-            if !report.stages.iter().any(|s| s.name == "accel.tlas") {
+            if !report
+                .stages
+                .iter()
+                .any(|s| s.name == renderer_core::render::stage::TLAS)
+            {
                 "kept (same scene)"
             } else if report.fields_cached {
                 "tlas (fields cached)"

@@ -416,6 +416,29 @@ pub struct StageTime {
     pub wall: Duration,
 }
 
+/// The frame graph's stage names, as they appear in [`StepReport::stages`], the
+/// Chrome traces and the telemetry.
+pub mod stage {
+    /// Stage 1: one BVH per mesh.
+    pub const BLAS: &str = "accel.blas";
+    /// Stage 2: the curvature-bound grid of the medium.
+    pub const FIELDS: &str = "fields";
+    /// Stages 1-2: the TLAS over instances and the emitter table.
+    pub const TLAS: &str = "accel.tlas";
+    /// GPU: the scene's buffers uploaded to the device.
+    pub const UPLOAD: &str = "accel.upload";
+    /// Stages 3-5: tiles (CPU) or pixel batches (GPU).
+    pub const TILES: &str = "tiles";
+    /// GPU: the kernels themselves, by GPU timestamps (when profiled).
+    pub const KERNEL: &str = "tiles.kernel";
+    /// Stage 6: tiles commit to the film, or the GPU film is read back.
+    pub const PRESENT: &str = "present";
+    /// GPU: the copy of the film (and counters) back to the host, within `present`.
+    pub const READBACK: &str = "present.readback";
+    /// GPU: the conversion into the host film, within `present`.
+    pub const FILM: &str = "present.film";
+}
+
 /// What one [`Renderer::render_step`] did.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -724,10 +747,10 @@ impl Renderer {
             .graph
             .run(&CancelToken::new(), Budget::unlimited(), |frame| {
                 let blases = frame
-                    .stage("accel.blas")
+                    .stage(stage::BLAS)
                     .run(&scene.meshes, |_, mesh| Outcome::Done(blas.get(mesh)));
-                let (grid, cached) = frame.serial("fields", |_| fields.get(&scene.medium));
-                let tracer_emitters = frame.serial("accel.tlas", |_| {
+                let (grid, cached) = frame.serial(stage::FIELDS, |_| fields.get(&scene.medium));
+                let tracer_emitters = frame.serial(stage::TLAS, |_| {
                     let blases: Vec<_> = blases.results.into_iter().flatten().collect();
                     let integrator =
                         Integrator::with_grid(scene.medium.clone(), scene.tolerances, grid);
@@ -803,7 +826,7 @@ impl Renderer {
         };
         let film = &mut self.film;
         let run = self.graph.run(token, limits, |frame| {
-            let out = frame.stage("tiles").run(&batch, |ctx, tile| {
+            let out = frame.stage(stage::TILES).run(&batch, |ctx, tile| {
                 let mut stats = TraceStats::default();
                 let mut stop = || ctx.interrupted().is_some();
                 let rendered = prepared.render_tile(snapshot, *tile, pass, &mut stop, &mut stats);
@@ -815,7 +838,7 @@ impl Renderer {
                     None => ctx.interrupted().map_or(Outcome::Cancelled, Outcome::from),
                 }
             });
-            frame.serial("present", |_| {
+            frame.serial(stage::PRESENT, |_| {
                 let mut done = vec![false; out.results.len()];
                 let mut samples = 0;
                 for (k, tile) in out.results.iter().enumerate() {
@@ -924,7 +947,7 @@ impl Renderer {
             let uploaded =
                 GpuScene::upload(&ctx, &prepared.scene, &prepared.tracer, &prepared.emitters)?;
             gpu.scene = Some((Arc::clone(&prepared.scene), Arc::new(uploaded)));
-            timed(report, "accel.upload", t);
+            timed(report, stage::UPLOAD, t);
         }
         let Some((_, scene)) = gpu.scene.as_ref() else {
             return Ok(());
@@ -960,10 +983,10 @@ impl Renderer {
         let pass = self.pass;
         let film = (!gpu.keep_film).then_some(&mut self.film);
         let run = self.graph.run(token, Budget::unlimited(), |f| {
-            let done = f.serial("tiles", |_| {
+            let done = f.serial(stage::TILES, |_| {
                 frame.run(&ctx, pass, left, || token.is_cancelled())
             });
-            let counters = f.serial("present", |c| {
+            let counters = f.serial(stage::PRESENT, |c| {
                 let counters = frame.present(&ctx, film)?;
                 c.count("rays", counters.rays);
                 c.count("segments", counters.segments);
@@ -980,16 +1003,16 @@ impl Renderer {
         // times them), the film's copy back and its conversion into the host film.
         if let Some(kernel) = counters.kernel {
             report.stages.push(StageTime {
-                name: "tiles.kernel".to_owned(),
+                name: stage::KERNEL.to_owned(),
                 wall: kernel,
             });
         }
         report.stages.push(StageTime {
-            name: "present.readback".to_owned(),
+            name: stage::READBACK.to_owned(),
             wall: counters.readback,
         });
         report.stages.push(StageTime {
-            name: "present.film".to_owned(),
+            name: stage::FILM.to_owned(),
             wall: counters.film,
         });
         if done.pass_done {
