@@ -790,11 +790,18 @@ impl Renderer {
         budget: Duration,
         token: &CancelToken,
     ) -> Result<StepReport, RenderError> {
-        if !self
+        let same = self
             .current
             .as_ref()
-            .is_some_and(|c| c.same_frame(snapshot))
-        {
+            .is_some_and(|c| c.same_frame(snapshot));
+        // Stages 1-2 already stand for this frame's scene when they were made for the
+        // current frame's: then the content comparison just made is not repeated.
+        let prepared_for_it = same
+            && matches!(
+                (&self.current, &self.prepared),
+                (Some(c), Some(p)) if Arc::ptr_eq(&c.scene, &p.scene)
+            );
+        if !same {
             self.reset(snapshot);
         }
         let s = snapshot.settings;
@@ -803,7 +810,9 @@ impl Renderer {
         if self.pass >= s.spp {
             return Ok(report);
         }
-        self.prepare(&snapshot.scene, &mut report)?;
+        if !prepared_for_it {
+            self.prepare(&snapshot.scene, &mut report)?;
+        }
         if self.gpu.is_some() {
             self.gpu_step(snapshot, budget, token, started, &mut report)?;
             return Ok(report);
