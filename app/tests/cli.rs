@@ -1,6 +1,9 @@
 //! The `grin` binary end to end: `grin trace` prints the documented JSON; bad input
 //! exits with status 2 and a message naming the problem.
 
+mod common;
+
+use common::walk;
 use std::process::Command;
 
 fn grin(args: &[&str]) -> std::process::Output {
@@ -466,19 +469,6 @@ fn batch_renders_resumes_and_refuses_bad_manifests() {
         "{stderr}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

@@ -3,6 +3,9 @@
 //! refused before rendering, a full disk is an error with nothing partial under a
 //! final name, and an output may not replace the scene or another output.
 
+mod common;
+
+use common::walk;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -237,21 +240,6 @@ fn a_full_disk_is_an_error_and_leaves_nothing_partial() {
             "{name}: {len} bytes"
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(walk(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
 }
 
 /// Runs `cmd` for at most `secs` seconds; `None` if it had to be killed (a hang).
