@@ -28,75 +28,9 @@ fn stop_side(s: Stop, p: vec3<f32>) -> f32 {
 
 // ---- fields ----
 
-fn grid_value(f: GpuField, i: u32, j: u32, k: u32) -> f32 {
-    return scalars[f.head.y + (k * f.head.w + j) * f.head.z + i];
-}
-
-// Trilinear deviation and its exact gradient; w < 0 outside the grid.
-fn grid_sample(f: GpuField, p: vec3<f32>) -> vec4<f32> {
-    let lo = f.p1.xyz;
-    let hi = f.p2.xyz;
-    if !box_contains(lo, hi, p) {
-        return vec4<f32>(0.0);
-    }
-    let h = f.p0.xyz;
-    let dims = vec3<u32>(f.head.z, f.head.w, f.head2.x);
-    let g = (p - lo) / h;
-    let cell = min(vec3<u32>(max(floor(g), vec3<f32>(0.0))), dims - vec3<u32>(2u));
-    let t = clamp(g - vec3<f32>(cell), vec3<f32>(0.0), vec3<f32>(1.0));
-    var c: array<f32, 8>;
-    for (var n = 0u; n < 8u; n++) {
-        c[n] = grid_value(f, cell.x + (n & 1u), cell.y + ((n >> 1u) & 1u), cell.z + ((n >> 2u) & 1u));
-    }
-    let c00 = mix(c[0], c[1], t.x);
-    let c10 = mix(c[2], c[3], t.x);
-    let c01 = mix(c[4], c[5], t.x);
-    let c11 = mix(c[6], c[7], t.x);
-    let value = mix(mix(c00, c10, t.y), mix(c01, c11, t.y), t.z);
-    let dx = mix(mix(c[1] - c[0], c[3] - c[2], t.y), mix(c[5] - c[4], c[7] - c[6], t.y), t.z);
-    let dy = mix(mix(c[2] - c[0], c[3] - c[1], t.x), mix(c[6] - c[4], c[7] - c[5], t.x), t.z);
-    let dz = mix(mix(c[4] - c[0], c[5] - c[1], t.x), mix(c[6] - c[2], c[7] - c[3], t.x), t.y);
-    return vec4<f32>(value, vec3<f32>(dx, dy, dz) / h);
-}
-
-// Index deviation from the background and its gradient (x: deviation, yzw: gradient).
-fn index_deviation(f: GpuField, p: vec3<f32>, background: f32) -> vec4<f32> {
-    let kind = f.head.x;
-    if kind == FIELD_LINEAR {
-        if box_contains(f.p1.xyz, f.p2.xyz, p) {
-            return vec4<f32>(f.p0.w + dot(f.p0.xyz, p) - background, f.p0.xyz);
-        }
-    } else if kind == FIELD_LUNEBURG {
-        let d = p - f.p0.xyz;
-        let r2 = f.p0.w * f.p0.w;
-        let u2 = length2(d) / r2;
-        if u2 < 1.0 {
-            let n = sqrt(2.0 - u2);
-            return vec4<f32>(n - 1.0, -d / (r2 * n));
-        }
-    } else if kind == FIELD_FISHEYE {
-        let d = p - f.p0.xyz;
-        let r2 = length2(d);
-        let extent = f.p1.y;
-        if r2 < extent * extent {
-            let rr = f.p0.w * f.p0.w;
-            let q = 1.0 + r2 / rr;
-            let n0 = f.p1.x;
-            return vec4<f32>(n0 / q - f.p1.z, d * (-2.0 * n0 / (rr * q * q)));
-        }
-    } else if kind == FIELD_GAUSSIAN {
-        let d = p - f.p0.xyz;
-        let r2 = length2(d);
-        let s2 = f.p0.w * f.p0.w;
-        if r2 < 16.0 * s2 {
-            let g = f.p1.x * exp(-r2 / (2.0 * s2));
-            return vec4<f32>(g, d * (-g / s2));
-        }
-    } else if kind == FIELD_GRID {
-        return grid_sample(f, p);
-    }
-    return vec4<f32>(0.0);
-}
+// Each kind's index_deviation / acceleration is in its own file beside its Rust
+// module (renderer-core/src/field/<kind>.wgsl); the dispatch over kinds
+// (index_deviation, field_acceleration) is generated into the prelude.
 
 // Refractive index (x) and its gradient (yzw).
 fn medium_index(p: vec3<f32>) -> vec4<f32> {
@@ -111,15 +45,7 @@ fn medium_index(p: vec3<f32>) -> vec4<f32> {
 fn medium_acceleration(p: vec3<f32>, v: vec3<f32>) -> vec3<f32> {
     var a = vec3<f32>(0.0);
     for (var i = 0u; i < params.counts.x; i++) {
-        let f = fields[i];
-        if f.head.x == FIELD_MASS {
-            let x = p - f.p0.xyz;
-            let r2 = length2(x);
-            if r2 < f.p1.x * f.p1.x {
-                let h2 = length2(cross(x, v));
-                a += x * (-1.5 * f.p0.w * h2 / (r2 * r2 * sqrt(r2)));
-            }
-        }
+        a += field_acceleration(fields[i], p, v);
     }
     return a;
 }
@@ -215,7 +141,7 @@ fn in_field(p: vec3<f32>) -> bool {
     if params.counts.w > 0u {
         for (var i = 0u; i < params.counts.x; i++) {
             let f = fields[i];
-            if f.head.x == FIELD_MASS && length2(p - f.p0.xyz) < f.p1.x * f.p1.x {
+            if is_mass(f) && length2(p - mass_centre(f)) < mass_extent(f) * mass_extent(f) {
                 return true;
             }
         }
@@ -229,12 +155,12 @@ fn straight_distance(p: vec3<f32>, d: vec3<f32>) -> f32 {
     if params.counts.w > 0u {
         for (var i = 0u; i < params.counts.x; i++) {
             let f = fields[i];
-            if f.head.x != FIELD_MASS {
+            if !is_mass(f) {
                 continue;
             }
-            let oc = p - f.p0.xyz;
+            let oc = p - mass_centre(f);
             let b = dot(oc, d);
-            let disc = b * b - (length2(oc) - f.p1.x * f.p1.x);
+            let disc = b * b - (length2(oc) - mass_extent(f) * mass_extent(f));
             if disc >= 0.0 && -b + sqrt(disc) > 0.0 {
                 let t = max(-b - sqrt(disc), 0.0);
                 best = select(t, min(best, t), best >= 0.0);
@@ -249,9 +175,9 @@ fn kappa_bound(x: vec3<f32>, h: f32) -> f32 {
     if params.counts.w > 0u {
         for (var i = 0u; i < params.counts.x; i++) {
             let f = fields[i];
-            if f.head.x == FIELD_MASS {
-                let rs = f.p0.w;
-                let r = max(length(x - f.p0.xyz) - h, rs);
+            if is_mass(f) {
+                let rs = mass_rs(f);
+                let r = max(length(x - mass_centre(f)) - h, rs);
                 k += 1.5 * rs / (r * r);
             }
         }
@@ -263,7 +189,7 @@ fn captured(x: vec3<f32>) -> bool {
     if params.counts.w > 0u {
         for (var i = 0u; i < params.counts.x; i++) {
             let f = fields[i];
-            if f.head.x == FIELD_MASS && length2(x - f.p0.xyz) <= f.p0.w * f.p0.w {
+            if is_mass(f) && length2(x - mass_centre(f)) <= mass_rs(f) * mass_rs(f) {
                 return true;
             }
         }
@@ -341,8 +267,8 @@ fn reimpose(s: ptr<function, State>, h0: f32, energy0: f32) {
         }
     } else if params.misc.z != NONE && all(ng.yzw == vec3<f32>(0.0)) {
         let m = single_mass();
-        let rs = m.p0.w;
-        let x = (*s).x - m.p0.xyz;
+        let rs = mass_rs(m);
+        let x = (*s).x - mass_centre(m);
         let r = length(x);
         let h_now = length(cross(x, (*s).p));
         let v2 = 2.0 * energy0 + rs * h_now * h_now / (r * r * r);
@@ -369,10 +295,10 @@ fn launch_speed(s: ptr<function, State>) {
         return;
     }
     let m = single_mass();
-    let rs = m.p0.w;
-    let x = (*s).x - m.p0.xyz;
+    let rs = mass_rs(m);
+    let x = (*s).x - mass_centre(m);
     let r = length(x);
-    if r >= m.p1.x || r <= rs {
+    if r >= mass_extent(m) || r <= rs {
         return;
     }
     let d = normalize_or_x((*s).p);
@@ -385,10 +311,10 @@ fn mass_invariants(s: State) -> vec2<f32> {
         return vec2<f32>(0.0);
     }
     let m = single_mass();
-    let x = s.x - m.p0.xyz;
+    let x = s.x - mass_centre(m);
     let h = length(cross(x, s.p));
     let r = length(x);
-    return vec2<f32>(h, 0.5 * length2(s.p) - m.p0.w * h * h / (2.0 * r * r * r));
+    return vec2<f32>(h, 0.5 * length2(s.p) - mass_rs(m) * h * h / (2.0 * r * r * r));
 }
 
 // Where the straight piece o + t d, 0 < t <= len, meets the surface; < 0: nowhere.
@@ -577,8 +503,8 @@ fn trace(origin: vec3<f32>, direction: vec3<f32>, stop: Stop, mode: u32) -> Trac
                 if params.counts.w > 0u {
                     for (var i = 0u; i < params.counts.x; i++) {
                         let f = fields[i];
-                        if f.head.x == FIELD_MASS {
-                            h_try = min(h_try, 0.5 * length(s.x - f.p0.xyz));
+                        if is_mass(f) {
+                            h_try = min(h_try, 0.5 * length(s.x - mass_centre(f)));
                         }
                     }
                 }

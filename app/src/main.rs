@@ -28,7 +28,7 @@ mod render_cmd;
 use clap::{Parser, Subcommand};
 use glam::DVec3;
 use renderer_core::accel::BlasCache;
-use renderer_core::field::FieldKind;
+use renderer_core::field::{FieldKind, Schwarzschild};
 use renderer_core::integrator::{StopSurface, static_observer_direction};
 use renderer_core::scene::Scene;
 use renderer_core::trace::SceneTracer;
@@ -156,7 +156,7 @@ fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
             .fields
             .iter()
             .filter_map(|f| match *f {
-                FieldKind::Schwarzschild { centre, rs, .. } => Some((centre, rs)),
+                FieldKind::Schwarzschild(Schwarzschild { centre, rs, .. }) => Some((centre, rs)),
                 _ => None,
             })
             .collect();

@@ -8,7 +8,7 @@ use benches::terrain::{coherent_rays, incoherent_rays, terrain};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use glam::DVec3;
 use renderer_core::accel::Blas;
-use renderer_core::field::{FieldKind, Medium};
+use renderer_core::field::{FieldKind, Luneburg, Medium, Schwarzschild};
 use renderer_core::integrator::{Integrator, Tolerances, Verdict};
 
 fn bvh(c: &mut Criterion) {
@@ -46,18 +46,18 @@ type Case<'a> = (&'a str, &'a Integrator, Vec<(DVec3, DVec3)>);
 
 fn curved(c: &mut Criterion) {
     let luneburg = Integrator::new(
-        Medium::default().with(FieldKind::Luneburg {
+        Medium::default().with(FieldKind::Luneburg(Luneburg {
             centre: DVec3::ZERO,
             radius: 1.0,
-        }),
+        })),
         Tolerances::default(),
     );
     let hole = Integrator::new(
-        Medium::default().with(FieldKind::Schwarzschild {
+        Medium::default().with(FieldKind::Schwarzschild(Schwarzschild {
             centre: DVec3::ZERO,
             rs: 2.0,
             extent: 100.0,
-        }),
+        })),
         Tolerances::default(),
     );
     let mut g = c.benchmark_group("curved_rays");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use glam::{Affine3A, DVec3, Quat, Vec3};
 use renderer_core::accel::Mesh;
 use renderer_core::builder::SceneBuilder;
-use renderer_core::field::FieldKind;
+use renderer_core::field::{FieldKind, GaussianBlob};
 use renderer_core::integrator::Tolerances;
 use renderer_core::procedural;
 use renderer_core::render::{RenderSettings, Renderer};
@@ -80,11 +80,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 emission: [0.0; 3],
             },
         );
-        b.field(FieldKind::GaussianBlob {
+        b.field(FieldKind::GaussianBlob(GaussianBlob {
             centre: DVec3::new(0.0, 0.6, 0.0),
             sigma: 0.5,
             amplitude: 0.05,
-        });
+        }));
         // A game trades accuracy for speed: 1 mm chords, looser Runge-Kutta steps.
         b.tolerances(Tolerances {
             geometric: 1e-3,

@@ -30,11 +30,11 @@ use std::sync::Arc;
 use glam::Affine3A;
 
 use crate::accel::Mesh;
-use crate::field::{FieldKind, Medium};
+use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
 use crate::scene::{
     CameraDesc, Check, Environment, Light, Material, Scene, SceneError, load_environment,
-    validate_camera, validate_field, validate_light, validate_material,
+    validate_camera, validate_light, validate_material,
 };
 
 /// A mesh added to a [`SceneBuilder`].
@@ -103,8 +103,8 @@ impl SceneBuilder {
     }
 
     /// Adds a field.
-    pub fn field(&mut self, field: FieldKind) -> &mut Self {
-        self.fields.push(field);
+    pub fn field(&mut self, field: impl Into<FieldKind>) -> &mut Self {
+        self.fields.push(field.into());
         self
     }
 
@@ -127,14 +127,13 @@ impl SceneBuilder {
         }
         let background = c.positive("background_index".into(), self.background.unwrap_or(1.0))?;
         for (i, f) in self.fields.iter().enumerate() {
-            if let FieldKind::Grid { grid: None, .. } = f {
-                return Err(c.fail(
-                    format!("fields[{i}]"),
-                    "Grid",
-                    "a built scene's grid field must carry its data",
-                ));
-            }
-            validate_field(&c, i, f, background)?;
+            f.validate(
+                &At {
+                    check: &c,
+                    index: i,
+                },
+                background,
+            )?;
         }
         for (i, m) in self.meshes.iter().enumerate() {
             m.check().map_err(|reason| {

@@ -6,7 +6,7 @@
 
 use glam::DVec3;
 
-use crate::field::{FieldKind, Medium};
+use crate::field::Medium;
 use crate::integrator::static_observer_direction;
 use crate::scene::CameraDesc;
 
@@ -32,16 +32,9 @@ impl Camera {
         let right = forward.cross(desc.up).normalize();
         let up = right.cross(forward);
         let masses: Vec<(DVec3, f64)> = medium
-            .fields
-            .iter()
-            .filter_map(|f| match *f {
-                FieldKind::Schwarzschild { centre, rs, extent }
-                    if (desc.position - centre).length() < extent =>
-                {
-                    Some((centre, rs))
-                }
-                _ => None,
-            })
+            .masses()
+            .filter(|m| (desc.position - m.centre).length() < m.extent)
+            .map(|m| (m.centre, m.rs))
             .collect();
         Self {
             position: desc.position,

@@ -15,7 +15,7 @@ use glam::DVec3;
 use serde::Serialize;
 
 use crate::curvature::CurvatureGrid;
-use crate::field::{FieldKind, Medium};
+use crate::field::Medium;
 
 /// Accuracy and budget settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -275,12 +275,8 @@ impl Integrator {
         grid: Option<std::sync::Arc<CurvatureGrid>>,
     ) -> Self {
         let masses = medium
-            .fields
-            .iter()
-            .filter_map(|f| match *f {
-                FieldKind::Schwarzschild { centre, rs, extent } => Some((centre, rs, extent)),
-                _ => None,
-            })
+            .masses()
+            .map(|m| (m.centre, m.rs, m.extent))
             .collect();
         Self {
             medium,

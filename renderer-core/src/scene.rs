@@ -25,7 +25,7 @@ use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
 use serde::Deserialize;
 
 use crate::accel::{Mesh, MeshError};
-use crate::field::{FieldKind, Medium, SampledGrid};
+use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
 use crate::texture::Texture;
 
@@ -476,7 +476,11 @@ impl Check<'_> {
             reason: reason.to_owned(),
         }
     }
-    fn finite(&self, field: String, v: f64) -> Result<f64, SceneError> {
+    /// The scene file's path.
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+    pub(crate) fn finite(&self, field: String, v: f64) -> Result<f64, SceneError> {
         if v.is_finite() {
             Ok(v)
         } else {
@@ -523,15 +527,7 @@ impl Scene {
             .filter(|m| seen.insert(Arc::as_ptr(m)))
             .map(|m| bytes(&m.positions) + bytes(&m.indices) + bytes(&m.uvs))
             .sum();
-        let fields = self
-            .medium
-            .fields
-            .iter()
-            .filter_map(|f| match f {
-                FieldKind::Grid { grid: Some(g), .. } => Some(bytes(&g.values)),
-                _ => None,
-            })
-            .sum();
+        let fields = self.medium.fields.iter().map(FieldKind::data_bytes).sum();
         let mut seen = std::collections::HashSet::new();
         let textures = self
             .materials
@@ -604,8 +600,12 @@ impl Scene {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut fields = file.fields;
         for (i, f) in fields.iter_mut().enumerate() {
-            load_field_data(&c, i, f, base)?;
-            validate_field(&c, i, f, file.background_index)?;
+            let at = At {
+                check: &c,
+                index: i,
+            };
+            f.load(&at, base)?;
+            f.validate(&at, file.background_index)?;
         }
         let mut meshes = Vec::with_capacity(file.meshes.len());
         for (i, m) in file.meshes.iter().enumerate() {
@@ -942,138 +942,6 @@ pub(crate) fn validate_light(c: &Check<'_>, i: usize, l: &Light) -> Result<(), S
             power("intensity", intensity)
         }
     }
-}
-
-/// Loads the data a field refers to (a sampled grid's file).
-fn load_field_data(
-    c: &Check<'_>,
-    i: usize,
-    f: &mut FieldKind,
-    base: &Path,
-) -> Result<(), SceneError> {
-    if let FieldKind::Grid { file, grid } = f {
-        let resolved = base.join(&*file);
-        let fail = |reason: String| SceneError::FieldFile {
-            path: c.path.to_owned(),
-            field: format!("fields[{i}].file"),
-            resolved: resolved.clone(),
-            reason,
-        };
-        let text = crate::input::read_text(&resolved, crate::input::FIELD_BYTES)
-            .map_err(|e| fail(e.to_string()))?;
-        let data: SampledGrid = ron::from_str(&text).map_err(|e| fail(e.to_string()))?;
-        data.validate().map_err(|e| fail(e.to_string()))?;
-        *grid = Some(std::sync::Arc::new(data));
-    }
-    Ok(())
-}
-
-pub(crate) fn validate_field(
-    c: &Check<'_>,
-    i: usize,
-    f: &FieldKind,
-    background: f64,
-) -> Result<(), SceneError> {
-    let at = |name: &str| format!("fields[{i}].{name}");
-    match *f {
-        FieldKind::LinearGradient {
-            n0,
-            gradient,
-            region,
-        } => {
-            c.positive(at("n0"), n0)?;
-            c.vec(at("gradient"), gradient)?;
-            c.vec(at("region.min"), region.min)?;
-            c.vec(at("region.max"), region.max)?;
-            if !region.min.cmplt(region.max).all() {
-                return Err(c.fail(at("region"), region, "min must be below max on every axis"));
-            }
-            // The index must stay positive over the whole box.
-            let lowest = region
-                .corners()
-                .into_iter()
-                .map(|p| n0 + gradient.dot(p))
-                .fold(f64::MAX, f64::min);
-            if lowest <= 0.0 {
-                return Err(c.fail(
-                    at("gradient"),
-                    gradient,
-                    "makes the index reach 0 or below inside the region",
-                ));
-            }
-        }
-        FieldKind::Luneburg { centre, radius } => {
-            c.vec(at("centre"), centre)?;
-            c.positive(at("radius"), radius)?;
-        }
-        FieldKind::MaxwellFishEye {
-            centre,
-            radius,
-            n0,
-            extent,
-        } => {
-            c.vec(at("centre"), centre)?;
-            c.positive(at("radius"), radius)?;
-            c.positive(at("n0"), n0)?;
-            c.positive(at("extent"), extent)?;
-            check_extent(c, at("extent"), extent)?;
-        }
-        FieldKind::GaussianBlob {
-            centre,
-            sigma,
-            amplitude,
-        } => {
-            c.vec(at("centre"), centre)?;
-            c.positive(at("sigma"), sigma)?;
-            c.finite(at("amplitude"), amplitude)?;
-            if background + amplitude.min(0.0) <= 0.0 {
-                return Err(c.fail(
-                    at("amplitude"),
-                    amplitude,
-                    "makes the index reach 0 or below",
-                ));
-            }
-        }
-        FieldKind::Grid { ref grid, .. } => {
-            if let Some(g) = grid {
-                let low = g.values.iter().copied().fold(f64::MAX, f64::min);
-                if background + low <= 0.0 {
-                    return Err(c.fail(at("file"), low, "makes the index reach 0 or below"));
-                }
-            }
-        }
-        FieldKind::Schwarzschild { centre, rs, extent } => {
-            c.vec(at("centre"), centre)?;
-            c.positive(at("rs"), rs)?;
-            c.positive(at("extent"), extent)?;
-            check_extent(c, at("extent"), extent)?;
-            if extent <= 3.0 * rs {
-                return Err(c.fail(
-                    at("extent"),
-                    extent,
-                    "must be more than 3 rs (well beyond the photon sphere at 1.5 rs)",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The largest field extent: a ray leaves a Schwarzschild field (rs 2) of extent
-/// 1e10 in 2,400 steps, 1e11 in 12,000, 1e12 in 99,000, and not within the default
-/// 200,000 beyond (the f64 steps stall near 3e12: measured with `grin trace`), so a
-/// larger field would only turn the sky black.
-const MAX_EXTENT: f64 = 1e10;
-
-fn check_extent(c: &Check<'_>, field: String, extent: f64) -> Result<(), SceneError> {
-    if extent > MAX_EXTENT {
-        return Err(c.fail(
-            field,
-            extent,
-            "must be at most 1e10: rays could not leave a larger field within their step budget (f64 steps stall near 1e12)",
-        ));
-    }
-    Ok(())
 }
 
 fn load_mesh(

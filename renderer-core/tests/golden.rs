@@ -10,7 +10,9 @@ mod common;
 use std::f64::consts::PI;
 
 use glam::DVec3;
-use renderer_core::field::{Aabb, FieldKind, Medium};
+use renderer_core::field::{
+    Aabb, FieldKind, LinearGradient, Luneburg, MaxwellFishEye, Medium, Schwarzschild,
+};
 use renderer_core::integrator::{
     Integrator, StopSurface, Termination, Tolerances, TraceResult, Verdict,
     static_observer_direction,
@@ -22,10 +24,10 @@ fn trace(i: &Integrator, o: DVec3, d: DVec3, stop: Option<StopSurface>) -> Trace
 
 fn luneburg() -> Integrator {
     Integrator::new(
-        Medium::default().with(FieldKind::Luneburg {
+        Medium::default().with(FieldKind::Luneburg(Luneburg {
             centre: DVec3::ZERO,
             radius: 1.0,
-        }),
+        })),
         Tolerances::default(),
     )
 }
@@ -73,12 +75,12 @@ fn maxwell_fish_eye_images_p_to_its_antipode_with_optical_path_pi() {
     let edge = n0 / (1.0 + (extent / radius) * (extent / radius));
     let medium = Medium {
         background: edge,
-        fields: vec![FieldKind::MaxwellFishEye {
+        fields: vec![FieldKind::MaxwellFishEye(MaxwellFishEye {
             centre: DVec3::ZERO,
             radius,
             n0,
             extent,
-        }],
+        })],
     };
     let lens = Integrator::new(medium, Tolerances::default());
     let p = DVec3::new(0.5, 0.0, 0.0);
@@ -110,11 +112,11 @@ fn maxwell_fish_eye_images_p_to_its_antipode_with_optical_path_pi() {
 #[test]
 fn mirage_follows_the_catenary() {
     let (n0, g) = (1.0, 0.1);
-    let medium = Medium::default().with(FieldKind::LinearGradient {
+    let medium = Medium::default().with(FieldKind::LinearGradient(LinearGradient {
         n0,
         gradient: DVec3::new(0.0, g, 0.0),
         region: Aabb::new(DVec3::new(-1.0, -10.0, -5.0), DVec3::new(30.0, 20.0, 5.0)),
-    });
+    }));
     let air = Integrator::new(medium, Tolerances::default());
     for theta0 in [0.0f64, 0.1, -0.05, 0.2] {
         let a = n0 * theta0.cos();
@@ -152,11 +154,11 @@ use common::exact_deflection;
 
 fn black_hole(extent: f64, tol: Tolerances) -> Integrator {
     Integrator::new(
-        Medium::default().with(FieldKind::Schwarzschild {
+        Medium::default().with(FieldKind::Schwarzschild(Schwarzschild {
             centre: DVec3::ZERO,
             rs: 2.0,
             extent,
-        }),
+        })),
         tol,
     )
 }
@@ -378,11 +380,11 @@ fn the_black_hole_shadow_measured_in_pixels_matches_the_static_observer_formula(
     // Observer at r_o = 10 M looking at the hole; 60 degree field of view, 1201 pixels
     // across. Walk the centre row from the centre outwards to the first escaping ray.
     let (m, r_o) = (1.0, 10.0);
-    let medium = Medium::default().with(FieldKind::Schwarzschild {
+    let medium = Medium::default().with(FieldKind::Schwarzschild(Schwarzschild {
         centre: DVec3::ZERO,
         rs: 2.0 * m,
         extent: 1e3,
-    });
+    }));
     let desc = CameraDesc {
         position: DVec3::new(0.0, 0.0, -r_o),
         look_at: DVec3::ZERO,

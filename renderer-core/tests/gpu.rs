@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use glam::DVec3;
-use renderer_core::field::FieldKind;
+use renderer_core::field::{FieldKind, Luneburg, Schwarzschild};
 use renderer_core::gpu::{GpuConfig, GpuContext, GpuError, GpuScene, RayQuery};
 use renderer_core::integrator::{StopSurface, Termination, Tolerances};
 use renderer_core::render::{RenderSettings, Renderer, Snapshot};
@@ -428,10 +428,10 @@ fn golden_luneburg_through_the_shaders() {
     let lens = field_scene(
         &ctx,
         1.0,
-        FieldKind::Luneburg {
+        FieldKind::Luneburg(Luneburg {
             centre: DVec3::ZERO,
             radius: 1.0,
-        },
+        }),
         Tolerances::default(),
     );
     let hs = [0.1, 0.3, 0.6, 0.9];
@@ -481,11 +481,11 @@ fn golden_schwarzschild_through_the_shaders() {
     let hole = field_scene(
         &ctx,
         1.0,
-        FieldKind::Schwarzschild {
+        FieldKind::Schwarzschild(Schwarzschild {
             centre: DVec3::ZERO,
             rs: 2.0,
             extent,
-        },
+        }),
         // Chords within 1e-3: a ray near the photon sphere then takes a few hundred
         // steps. (With 1e-4 it takes over a thousand, and on lavapipe the driver ends
         // an invocation's loops after 65,535 iterations in all, about 1,000 steps.)

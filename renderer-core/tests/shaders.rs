@@ -5,7 +5,7 @@
 use renderer_core::gpu::{layout, shaders};
 
 fn validate(src: &str) -> Result<naga::Module, String> {
-    validate_files(src, &shaders::FILES)
+    validate_files(src, &shaders::files())
 }
 
 fn validate_files(src: &str, files: &[(&'static str, &str)]) -> Result<naga::Module, String> {
@@ -45,8 +45,7 @@ fn the_program_parses_and_validates() {
 #[test]
 fn the_kernel_probe_parses_and_validates() {
     let src = shaders::probe_source();
-    let mut files = shaders::FILES.to_vec();
-    files.push(shaders::PROBE);
+    let files = shaders::probe_files();
     let module = validate_files(&src, &files).unwrap_or_else(|e| panic!("{e}"));
     assert!(module.entry_points.iter().any(|e| e.name == "probe"));
 }
@@ -84,7 +83,7 @@ fn shared_structs_have_the_rust_layout_in_wgsl() {
 
 #[test]
 fn a_broken_shader_names_its_file_and_line() {
-    let mut files = shaders::FILES;
+    let mut files = shaders::files();
     let broken = files[2].1.replacen(
         "fn has_grid() -> bool {",
         "fn has_grid() -> bool {\n    let = ;",
@@ -124,6 +123,33 @@ fn prelude_constants() -> Vec<String> {
 }
 
 #[test]
+fn a_broken_field_kind_names_its_own_file_and_line() {
+    // Each field kind's WGSL sits beside its Rust module and is located as its own
+    // file in errors.
+    let mut files = shaders::files();
+    let k = files
+        .iter()
+        .position(|(name, _)| name.ends_with("field/luneburg.wgsl"))
+        .expect("the Luneburg kind's WGSL is joined into the program");
+    let broken = files[k]
+        .1
+        .replacen("let d = p - centre;", "let d = p - ;", 1);
+    files[k].1 = &broken;
+    let src = shaders::assemble(&files);
+    let err = validate_with(&src, &files).unwrap_err();
+    let line = files[k]
+        .1
+        .lines()
+        .position(|l| l.contains("let d = p - ;"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.starts_with(&format!("renderer-core/src/field/luneburg.wgsl:{line}:")),
+        "{err}"
+    );
+}
+
+#[test]
 fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
     let generated = prelude_constants();
     for name in [
@@ -147,7 +173,7 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
             "{name} is not generated"
         );
     }
-    for (file, text) in shaders::FILES.into_iter().chain([shaders::PROBE]) {
+    for (file, text) in shaders::probe_files() {
         for (k, line) in text.lines().enumerate() {
             let line = line.trim_start();
             // No hand copy of a generated constant.

@@ -3,16 +3,16 @@
 
 use glam::{Affine3A, DVec3};
 use renderer_core::accel::{BlasCache, Mesh};
-use renderer_core::field::{FieldKind, Medium};
+use renderer_core::field::{FieldKind, Luneburg, Medium};
 use renderer_core::integrator::{Integrator, Segment, Termination, Tolerances, Verdict};
 use renderer_core::scene::Scene;
 use renderer_core::trace::SceneTracer;
 
 fn lens() -> Medium {
-    Medium::default().with(FieldKind::Luneburg {
+    Medium::default().with(FieldKind::Luneburg(Luneburg {
         centre: DVec3::ZERO,
         radius: 1.0,
-    })
+    }))
 }
 
 fn coarse(attempts: u32) -> Tolerances {

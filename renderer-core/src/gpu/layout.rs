@@ -185,22 +185,6 @@ pub mod environment {
     pub const EQUIRECT: u32 = 4;
 }
 
-/// Field kinds (`GpuField::head[0]`).
-pub mod field {
-    /// Linear gradient in a box.
-    pub const LINEAR: u32 = 0;
-    /// Luneburg lens.
-    pub const LUNEBURG: u32 = 1;
-    /// Maxwell fish-eye.
-    pub const FISHEYE: u32 = 2;
-    /// Gaussian blob.
-    pub const GAUSSIAN: u32 = 3;
-    /// Sampled grid.
-    pub const GRID: u32 = 4;
-    /// Schwarzschild mass.
-    pub const MASS: u32 = 5;
-}
-
 /// Light kinds (`GpuLight::kind`).
 pub mod light {
     /// Directional.
@@ -420,17 +404,19 @@ gpu_structs! {
         pad2: u32,
     }
 
-    /// A field primitive ([`field`] kinds).
+    /// A field primitive's parameter block: `head[0]` is its kind (the registration
+    /// list of `renderer-core/src/field/mod.rs`); the rest is laid out by the kind's
+    /// own module (`field/<kind>.rs`, `gpu`) and read back by its WGSL beside it.
     struct GpuField {
-        /// Kind, first grid value, grid dims x and y.
+        /// Kind; then kind-specific words (e.g. where its data starts in `scalars`).
         head: [u32; 4],
-        /// Grid dim z, unused.
+        /// Kind-specific words.
         head2: [u32; 4],
-        /// Centre and radius (lens, blob sigma, mass r_s); gradient and n0; grid spacing.
+        /// Kind-specific parameters.
         p0: [f32; 4],
-        /// Fish-eye (n0, extent, edge index); blob amplitude; mass extent; box min.
+        /// Kind-specific parameters.
         p1: [f32; 4],
-        /// Box max.
+        /// Kind-specific parameters.
         p2: [f32; 4],
     }
 
@@ -669,17 +655,6 @@ pub fn prelude() -> String {
             ][..],
         ),
         (
-            "FIELD",
-            &[
-                ("LINEAR", field::LINEAR),
-                ("LUNEBURG", field::LUNEBURG),
-                ("FISHEYE", field::FISHEYE),
-                ("GAUSSIAN", field::GAUSSIAN),
-                ("GRID", field::GRID),
-                ("MASS", field::MASS),
-            ][..],
-        ),
-        (
             "LIGHT",
             &[("DIRECTIONAL", light::DIRECTIONAL), ("POINT", light::POINT)][..],
         ),
@@ -762,5 +737,7 @@ pub fn prelude() -> String {
     for (_, _, decl) in declarations() {
         s += &decl;
     }
+    // The field kinds' numbers and the dispatch over them.
+    s += &crate::field::wgsl_dispatch();
     s
 }

@@ -15,7 +15,6 @@ use super::layout::{
 };
 use super::{GpuContext, GpuError, TrackedBuffer};
 use crate::camera::Camera;
-use crate::field::FieldKind;
 use crate::integrator::{StopSurface, Termination};
 use crate::lights::Emitters;
 use crate::rng::mix64;
@@ -294,83 +293,10 @@ impl GpuSceneData {
             .iter()
             .enumerate()
             .map(|(k, f)| {
-                let mut g = GpuField {
-                    head: [0; 4],
-                    head2: [0; 4],
-                    p0: [0.0; 4],
-                    p1: [0.0; 4],
-                    p2: [0.0; 4],
-                };
-                match f {
-                    FieldKind::LinearGradient {
-                        n0,
-                        gradient,
-                        region,
-                    } => {
-                        g.head[0] = layout::field::LINEAR;
-                        g.p0 = v4(*gradient, *n0);
-                        g.p1 = v4(region.min, 0.0);
-                        g.p2 = v4(region.max, 0.0);
-                    }
-                    FieldKind::Luneburg { centre, radius } => {
-                        g.head[0] = layout::field::LUNEBURG;
-                        g.p0 = v4(*centre, *radius);
-                    }
-                    FieldKind::MaxwellFishEye {
-                        centre,
-                        radius,
-                        n0,
-                        extent,
-                    } => {
-                        g.head[0] = layout::field::FISHEYE;
-                        g.p0 = v4(*centre, *radius);
-                        let edge = n0 / (1.0 + extent * extent / (radius * radius));
-                        g.p1 = [*n0 as f32, *extent as f32, edge as f32, 0.0];
-                    }
-                    FieldKind::GaussianBlob {
-                        centre,
-                        sigma,
-                        amplitude,
-                    } => {
-                        g.head[0] = layout::field::GAUSSIAN;
-                        g.p0 = v4(*centre, *sigma);
-                        g.p1[0] = *amplitude as f32;
-                    }
-                    FieldKind::Grid { grid, .. } => {
-                        g.head[0] = layout::field::GRID;
-                        if let Some(s) = grid {
-                            let base_index = scalars.len() as u32;
-                            scalars.extend(s.values.iter().map(|&v| v as f32));
-                            g.head = [
-                                layout::field::GRID,
-                                base_index,
-                                s.dims[0] as u32,
-                                s.dims[1] as u32,
-                            ];
-                            g.head2[0] = s.dims[2] as u32;
-                            let spacing = (s.max - s.min)
-                                / DVec3::new(
-                                    (s.dims[0] - 1) as f64,
-                                    (s.dims[1] - 1) as f64,
-                                    (s.dims[2] - 1) as f64,
-                                );
-                            g.p0 = v4(spacing, 0.0);
-                            g.p1 = v4(s.min, 0.0);
-                            g.p2 = v4(s.max, 0.0);
-                        } else {
-                            // Never loaded: an empty box, no gradient anywhere.
-                            g.p1 = [1.0; 4];
-                            g.p2 = [0.0; 4];
-                        }
-                    }
-                    FieldKind::Schwarzschild { centre, rs, extent } => {
-                        g.head[0] = layout::field::MASS;
-                        g.p0 = v4(*centre, *rs);
-                        g.p1[0] = *extent as f32;
-                        masses.push(k as u32);
-                    }
+                if f.is_mass() {
+                    masses.push(k as u32);
                 }
-                g
+                f.gpu(&mut scalars)
             })
             .collect();
         let (env_kind, env_a, env_b) = match &scene.environment {

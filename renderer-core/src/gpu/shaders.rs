@@ -1,8 +1,10 @@
-//! The WGSL program: the generated prelude ([`super::layout::prelude`]) followed by
-//! the files of `shaders/`, included at compile time. One module holds every entry
-//! point (`render`, `trace_rays`), so the integrator, traversal and shading exist once.
+//! The WGSL program: the generated prelude ([`super::layout::prelude`], with the
+//! field kinds' dispatch) followed by the files of `shaders/` and each registered
+//! field kind's WGSL (`renderer-core/src/field/<kind>.wgsl`), included at compile
+//! time. One module holds every entry point (`render`, `trace_rays`), so the
+//! integrator, traversal and shading exist once.
 
-/// The shader files, in the order they are joined.
+/// The files of `shaders/`, in the order they are joined.
 pub const FILES: [(&str, &str); 4] = [
     (
         "shaders/common.wgsl",
@@ -28,18 +30,33 @@ pub const PROBE: (&str, &str) = (
     include_str!("../../../shaders/probe.wgsl"),
 );
 
+/// Every file of the program, in the order they are joined: [`FILES`], then each
+/// registered field kind's WGSL.
+#[must_use]
+pub fn files() -> Vec<(&'static str, &'static str)> {
+    let mut files = FILES.to_vec();
+    files.extend(crate::field::KINDS.iter().map(|k| (k.wgsl_path, k.wgsl)));
+    files
+}
+
+/// The program's files followed by the kernel probe ([`super::probe`]).
+#[must_use]
+pub fn probe_files() -> Vec<(&'static str, &'static str)> {
+    let mut files = files();
+    files.push(PROBE);
+    files
+}
+
 /// The program followed by the kernel probe ([`super::probe`]).
 #[must_use]
 pub fn probe_source() -> String {
-    let mut files = FILES.to_vec();
-    files.push(PROBE);
-    assemble(&files)
+    assemble(&probe_files())
 }
 
 /// The whole program: the prelude, then each file.
 #[must_use]
 pub fn source() -> String {
-    assemble(&FILES)
+    assemble(&files())
 }
 
 /// Joins a prelude and `files` (name, text) into one program.

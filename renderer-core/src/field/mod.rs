@@ -1,0 +1,733 @@
+//! Fields: what bends light. Gradient-index (GRIN) primitives give a refractive index
+//! n(x) and its gradient; Schwarzschild masses give the null-geodesic acceleration.
+//!
+//! Each primitive knows its *region*: the box outside which it has no gradient. GRIN
+//! primitives add their deviations from the background index; masses add their
+//! accelerations. Each also gives an analytic, conservative bound on ray curvature over
+//! any box, which the [`CurvatureGrid`](crate::curvature::CurvatureGrid) is built from.
+//!
+//! # One module per primitive
+//!
+//! Every kind lives in its own module here, with its WGSL beside it (`luneburg.rs` and
+//! `luneburg.wgsl`): the parameters (the type a scene file names), validation, the
+//! index or acceleration, the curvature bound, the GPU parameter block and the shader
+//! function that reads it back. [`FieldKind`] is generated from the one registration
+//! list at the bottom of this file, which also hands each kind's WGSL to the shader
+//! loader and generates the shaders' dispatch over kinds. `renderer-core/README.md`
+//! lists the steps to add a kind.
+
+use std::path::Path;
+
+use glam::DVec3;
+use serde::Deserialize;
+
+use crate::gpu::layout::GpuField;
+use crate::scene::{Check, SceneError};
+
+mod aabb;
+
+pub use aabb::Aabb;
+pub use grid::{GridError, SampledGrid};
+
+/// A primitive's contribution to the curvature bound over a box (see
+/// [`Medium::curvature_bound`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct CurvatureTerms {
+    /// Upper bound on |grad n| over the box.
+    pub(crate) gradient: f64,
+    /// Lowest index deviation over the box, for the lower bound on n.
+    pub(crate) low: f64,
+    /// Upper bound on a mass's geodesic acceleration over |v|^2.
+    pub(crate) mass: f64,
+}
+
+/// Where a validation error points: `fields[i].<name>`.
+pub(crate) struct At<'a> {
+    pub(crate) check: &'a Check<'a>,
+    pub(crate) index: usize,
+}
+
+impl At<'_> {
+    /// The path of parameter `name` of this field.
+    pub(crate) fn at(&self, name: &str) -> String {
+        format!("fields[{}].{name}", self.index)
+    }
+
+    /// An invalid-value error at parameter `name`.
+    pub(crate) fn fail(&self, name: &str, value: impl std::fmt::Debug, reason: &str) -> SceneError {
+        self.check.fail(self.at(name), value, reason)
+    }
+
+    /// `v` must be finite and above 0.
+    pub(crate) fn positive(&self, name: &str, v: f64) -> Result<f64, SceneError> {
+        self.check.positive(self.at(name), v)
+    }
+
+    /// `v` must have finite components.
+    pub(crate) fn vec(&self, name: &str, v: DVec3) -> Result<DVec3, SceneError> {
+        self.check.vec(self.at(name), v)
+    }
+
+    /// `v` must be finite.
+    pub(crate) fn finite(&self, name: &str, v: f64) -> Result<f64, SceneError> {
+        self.check.finite(self.at(name), v)
+    }
+}
+
+/// What every field primitive provides, each in its own module. The shader side is
+/// the module's WGSL file: `fn <module>_deviation(f: GpuField, p: vec3<f32>,
+/// background: f32) -> vec4<f32>` for a GRIN primitive (deviation, gradient), or
+/// `fn <module>_acceleration(f: GpuField, p: vec3<f32>, v: vec3<f32>) -> vec3<f32>`
+/// for a mass, reading the parameter block that [`Primitive::gpu`] writes.
+pub(crate) trait Primitive {
+    /// Whether it bends rays by geodesic acceleration (a mass) rather than by an
+    /// index gradient.
+    const MASS: bool = false;
+
+    /// The box outside which it has no gradient (or acceleration).
+    fn region(&self) -> Aabb;
+
+    /// Index deviation from `background` and its gradient at `p` (zero for masses).
+    fn index_deviation(&self, _p: DVec3, _background: f64) -> (f64, DVec3) {
+        (0.0, DVec3::ZERO)
+    }
+
+    /// Geodesic acceleration at `p` for direction `v` (zero for GRIN primitives).
+    fn acceleration(&self, _p: DVec3, _v: DVec3) -> DVec3 {
+        DVec3::ZERO
+    }
+
+    /// Its contribution to the curvature bound over `cell`, from its analytic form
+    /// (never from samples at points).
+    fn curvature(&self, cell: &Aabb, background: f64) -> CurvatureTerms;
+
+    /// Loads the data it refers to (files resolve against `base`, the scene's folder).
+    fn load(&mut self, _at: &At<'_>, _base: &Path) -> Result<(), SceneError> {
+        Ok(())
+    }
+
+    /// Checks its parameters (also for host-built scenes, where `loaded` data must
+    /// already be present).
+    fn validate(&self, at: &At<'_>, background: f64) -> Result<(), SceneError>;
+
+    /// Its GPU parameter block; bulk data (tables, grids) goes to `scalars`, which
+    /// the block indexes.
+    fn gpu(&self, scalars: &mut Vec<f32>) -> GpuField;
+
+    /// Host bytes of the data it holds beyond its parameters.
+    fn data_bytes(&self) -> u64 {
+        0
+    }
+
+    /// Parameters for the shared tests (gradients against finite differences,
+    /// conservative curvature bounds, CPU-GPU parity): each kind's own examples.
+    #[cfg(test)]
+    fn examples() -> Vec<Self>
+    where
+        Self: Sized;
+}
+
+/// The GRIN contribution of a primitive whose gradient and lowest deviation over a
+/// box are `gradient` and `low` (`low` only counts where there is a gradient).
+pub(crate) fn grin_terms(gradient: f64, low: impl FnOnce() -> f64) -> CurvatureTerms {
+    CurvatureTerms {
+        gradient,
+        low: if gradient > 0.0 { low() } else { 0.0 },
+        mass: 0.0,
+    }
+}
+
+/// The largest field extent: a ray leaves a Schwarzschild field (rs 2) of extent
+/// 1e10 in 2,400 steps, 1e11 in 12,000, 1e12 in 99,000, and not within the default
+/// 200,000 beyond (the f64 steps stall near 3e12: measured with `grin trace`), so a
+/// larger field would only turn the sky black.
+const MAX_EXTENT: f64 = 1e10;
+
+/// `extent` must be at most [`MAX_EXTENT`].
+pub(crate) fn check_extent(at: &At<'_>, extent: f64) -> Result<(), SceneError> {
+    if extent > MAX_EXTENT {
+        return Err(at.fail(
+            "extent",
+            extent,
+            "must be at most 1e10: rays could not leave a larger field within their step budget (f64 steps stall near 1e12)",
+        ));
+    }
+    Ok(())
+}
+
+/// A GPU parameter block of `kind` with everything else zero.
+pub(crate) fn block(kind: u32) -> GpuField {
+    GpuField {
+        head: [kind, 0, 0, 0],
+        head2: [0; 4],
+        p0: [0.0; 4],
+        p1: [0.0; 4],
+        p2: [0.0; 4],
+    }
+}
+
+/// `v` and `w` as an f32 vec4.
+pub(crate) fn v4(v: DVec3, w: f64) -> [f32; 4] {
+    [v.x as f32, v.y as f32, v.z as f32, w as f32]
+}
+
+/// One registered kind, as the shader loader sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct KindInfo {
+    /// The variant's name (as a scene file writes it).
+    pub name: &'static str,
+    /// Its module (and WGSL function prefix).
+    pub module: &'static str,
+    /// Its GPU kind number (`GpuField::head[0]`) and WGSL constant `FIELD_<CONST>`.
+    pub gpu: u32,
+    /// The WGSL constant's suffix.
+    pub constant: &'static str,
+    /// Whether it is a mass (WGSL `<module>_acceleration`) rather than a GRIN
+    /// primitive (WGSL `<module>_deviation`).
+    pub mass: bool,
+    /// Its WGSL file, relative to the workspace.
+    pub wgsl_path: &'static str,
+    /// Its WGSL source.
+    pub wgsl: &'static str,
+}
+
+macro_rules! field_kinds {
+    ($( $(#[$doc:meta])* $kind:ident($module:ident) = $gpu:literal, $constant:literal; )*) => {
+        $(
+            mod $module;
+            pub use $module::$kind;
+        )*
+
+        /// One field primitive, as written in a scene file: `Luneburg(centre: (0, 0, 0),
+        /// radius: 1)` (each kind's parameters are its type's fields).
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum FieldKind {
+            $( $(#[$doc])* $kind($module::$kind), )*
+        }
+
+        $(
+            impl From<$module::$kind> for FieldKind {
+                fn from(f: $module::$kind) -> Self {
+                    Self::$kind(f)
+                }
+            }
+        )*
+
+        impl<'de> Deserialize<'de> for FieldKind {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                const VARIANTS: &[&str] = &[$( stringify!($kind), )*];
+                struct Kinds;
+                impl<'de> serde::de::Visitor<'de> for Kinds {
+                    type Value = FieldKind;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a field kind")
+                    }
+                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                        self,
+                        data: A,
+                    ) -> Result<FieldKind, A::Error> {
+                        let (KindName(name), variant) = data.variant()?;
+                        match name.as_str() {
+                            $( stringify!($kind) => <$module::$kind>::deserialize(
+                                VariantFields(variant),
+                            )
+                            .map(FieldKind::$kind), )*
+                            other => Err(serde::de::Error::unknown_variant(other, VARIANTS)),
+                        }
+                    }
+                }
+                d.deserialize_enum("FieldKind", VARIANTS, Kinds)
+            }
+        }
+
+        /// Every registered kind, in registration order.
+        pub const KINDS: &[KindInfo] = &[
+            $( KindInfo {
+                name: stringify!($kind),
+                module: stringify!($module),
+                gpu: $gpu,
+                constant: $constant,
+                mass: <$module::$kind as Primitive>::MASS,
+                wgsl_path: concat!("renderer-core/src/field/", stringify!($module), ".wgsl"),
+                wgsl: include_str!(concat!(stringify!($module), ".wgsl")),
+            }, )*
+        ];
+
+        impl FieldKind {
+            /// Its entry in [`KINDS`].
+            #[must_use]
+            pub fn info(&self) -> &'static KindInfo {
+                let mut k = 0;
+                $(
+                    if matches!(self, Self::$kind(_)) {
+                        return &KINDS[k];
+                    }
+                    k += 1;
+                )*
+                let _ = k;
+                unreachable!("every kind is registered")
+            }
+
+            /// The box outside which this primitive has no gradient.
+            #[must_use]
+            pub fn region(&self) -> Aabb {
+                match self { $( Self::$kind(f) => f.region(), )* }
+            }
+
+            /// Whether this is a mass (as opposed to a GRIN primitive).
+            #[must_use]
+            pub fn is_mass(&self) -> bool {
+                match self { $( Self::$kind(_) => <$module::$kind as Primitive>::MASS, )* }
+            }
+
+            /// The index deviation from the background and its gradient at `p` (zero
+            /// for masses).
+            #[must_use]
+            pub fn index_deviation(&self, p: DVec3, background: f64) -> (f64, DVec3) {
+                match self { $( Self::$kind(f) => f.index_deviation(p, background), )* }
+            }
+
+            /// Geodesic acceleration at `p` for a ray with (unnormalised) direction
+            /// `v` (zero for GRIN primitives and outside a mass's extent).
+            #[must_use]
+            pub fn acceleration(&self, p: DVec3, v: DVec3) -> DVec3 {
+                match self { $( Self::$kind(f) => f.acceleration(p, v), )* }
+            }
+
+            pub(crate) fn curvature(&self, cell: &Aabb, background: f64) -> CurvatureTerms {
+                match self { $( Self::$kind(f) => f.curvature(cell, background), )* }
+            }
+
+            pub(crate) fn load(&mut self, at: &At<'_>, base: &Path) -> Result<(), SceneError> {
+                match self { $( Self::$kind(f) => f.load(at, base), )* }
+            }
+
+            pub(crate) fn validate(&self, at: &At<'_>, background: f64) -> Result<(), SceneError> {
+                match self { $( Self::$kind(f) => f.validate(at, background), )* }
+            }
+
+            pub(crate) fn gpu(&self, scalars: &mut Vec<f32>) -> GpuField {
+                let mut g = match self { $( Self::$kind(f) => f.gpu(scalars), )* };
+                g.head[0] = self.info().gpu;
+                g
+            }
+
+            pub(crate) fn data_bytes(&self) -> u64 {
+                match self { $( Self::$kind(f) => f.data_bytes(), )* }
+            }
+
+            /// Every kind's examples (for the shared tests).
+            #[cfg(test)]
+            pub(crate) fn examples() -> Vec<FieldKind> {
+                let mut all = Vec::new();
+                $( all.extend(<$module::$kind as Primitive>::examples().into_iter().map(Self::$kind)); )*
+                all
+            }
+        }
+    };
+}
+
+/// A variant's name, read as an identifier.
+struct KindName(String);
+
+impl<'de> Deserialize<'de> for KindName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = KindName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field kind's name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KindName, E> {
+                Ok(KindName(v.to_owned()))
+            }
+        }
+        d.deserialize_identifier(Name)
+    }
+}
+
+/// A kind's parameters read from its enum variant as its type reads a struct: a scene
+/// file writes `Luneburg(centre: (0, 0, 0), radius: 1)`, a struct variant, while the
+/// parameters are one type in the kind's module.
+struct VariantFields<A>(A);
+
+impl<'de, A: serde::de::VariantAccess<'de>> serde::Deserializer<'de> for VariantFields<A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(&[], visitor)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(fields, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+        identifier ignored_any
+    }
+}
+
+// The registration list: one line per kind (GPU number and WGSL constant suffix).
+field_kinds! {
+    /// n = `n0 + gradient . x` inside a box (the mirage when the gradient is vertical).
+    LinearGradient(linear) = 0, "LINEAR";
+    /// Luneburg lens: n = sqrt(2 - (r/R)^2) inside radius R.
+    Luneburg(luneburg) = 1, "LUNEBURG";
+    /// Maxwell fish-eye: n = n0 / (1 + (r/R)^2) up to an extent.
+    MaxwellFishEye(fisheye) = 2, "FISHEYE";
+    /// A Gaussian bump of index (heat haze).
+    GaussianBlob(gaussian) = 3, "GAUSSIAN";
+    /// A sampled 3D grid of index deviations, trilinear.
+    Grid(grid) = 4, "GRID";
+    /// A Schwarzschild mass bending rays along null geodesics.
+    Schwarzschild(schwarzschild) = 5, "MASS";
+}
+
+/// The shaders' dispatch over kinds, generated from [`KINDS`]: `index_deviation`
+/// (GRIN primitives) and `field_acceleration` (masses).
+#[must_use]
+pub fn wgsl_dispatch() -> String {
+    let mut s =
+        String::from("// Generated from renderer-core/src/field/mod.rs (the registration list).\n");
+    for k in KINDS {
+        s += &format!("const FIELD_{}: u32 = {}u;\n", k.constant, k.gpu);
+    }
+    s += "fn index_deviation(f: GpuField, p: vec3<f32>, background: f32) -> vec4<f32> {\n";
+    s += "    let kind = f.head.x;\n";
+    for k in KINDS.iter().filter(|k| !k.mass) {
+        s += &format!(
+            "    if kind == FIELD_{} {{\n        return {}_deviation(f, p, background);\n    }}\n",
+            k.constant, k.module
+        );
+    }
+    s += "    return vec4<f32>(0.0);\n}\n";
+    s += "fn field_acceleration(f: GpuField, p: vec3<f32>, v: vec3<f32>) -> vec3<f32> {\n";
+    s += "    let kind = f.head.x;\n";
+    for k in KINDS.iter().filter(|k| k.mass) {
+        s += &format!(
+            "    if kind == FIELD_{} {{\n        return {}_acceleration(f, p, v);\n    }}\n",
+            k.constant, k.module
+        );
+    }
+    s += "    return vec3<f32>(0.0);\n}\n";
+    s
+}
+
+/// All the fields of a scene: a background index, GRIN primitives and masses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Medium {
+    /// Index where no primitive applies.
+    pub background: f64,
+    /// The primitives.
+    pub fields: Vec<FieldKind>,
+}
+
+impl Default for Medium {
+    fn default() -> Self {
+        Self {
+            background: 1.0,
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl Medium {
+    /// A medium of uniform index `n` with no primitives.
+    #[must_use]
+    pub fn uniform(n: f64) -> Self {
+        Self {
+            background: n,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a primitive.
+    #[must_use]
+    pub fn with(mut self, field: impl Into<FieldKind>) -> Self {
+        self.fields.push(field.into());
+        self
+    }
+
+    /// Whether there are masses.
+    #[must_use]
+    pub fn has_masses(&self) -> bool {
+        self.fields.iter().any(FieldKind::is_mass)
+    }
+
+    /// The masses.
+    pub fn masses(&self) -> impl Iterator<Item = &Schwarzschild> {
+        self.fields.iter().filter_map(|f| match f {
+            FieldKind::Schwarzschild(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// Refractive index and its gradient at `p`.
+    #[must_use]
+    pub fn index(&self, p: DVec3) -> (f64, DVec3) {
+        self.fields
+            .iter()
+            .fold((self.background, DVec3::ZERO), |(n, g), f| {
+                let (dn, dg) = f.index_deviation(p, self.background);
+                (n + dn, g + dg)
+            })
+    }
+
+    /// Summed geodesic acceleration of all masses.
+    #[must_use]
+    pub fn acceleration(&self, p: DVec3, v: DVec3) -> DVec3 {
+        self.fields.iter().map(|f| f.acceleration(p, v)).sum()
+    }
+
+    /// The smallest box that holds every primitive's region (`None`: nothing bends).
+    #[must_use]
+    pub fn bounds(&self) -> Option<Aabb> {
+        self.fields
+            .iter()
+            .map(FieldKind::region)
+            .reduce(|a, b| a.union(&b))
+    }
+
+    /// A conservative upper bound on ray curvature (1/length) anywhere in `cell`.
+    ///
+    /// GRIN: curvature = |grad n perpendicular to the ray| / n <= |grad n| / n, with
+    /// |grad n| bounded by the sum of the primitives' bounds and n from below by the
+    /// background minus their deviations. Mass: the geodesic acceleration over |v|^2 is
+    /// at most 1.5 r_s / r^2 (since h <= r |v|), with r the nearest distance to the cell.
+    #[must_use]
+    pub fn curvature_bound(&self, cell: &Aabb) -> f64 {
+        let mut grad = 0.0;
+        let mut low = 0.0;
+        let mut mass = 0.0;
+        for f in &self.fields {
+            let t = f.curvature(cell, self.background);
+            grad += t.gradient;
+            low += t.low;
+            mass += t.mass;
+        }
+        let n_min = (self.background + low).max(1e-3);
+        grad / n_min + mass
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(super) fn numeric_gradient(m: &Medium, p: DVec3) -> DVec3 {
+        let e = 1e-6;
+        let f = |d: DVec3| m.index(p + d).0;
+        DVec3::new(
+            (f(DVec3::X * e) - f(-DVec3::X * e)) / (2.0 * e),
+            (f(DVec3::Y * e) - f(-DVec3::Y * e)) / (2.0 * e),
+            (f(DVec3::Z * e) - f(-DVec3::Z * e)) / (2.0 * e),
+        )
+    }
+
+    /// A reproducible stream of uniform numbers in [0, 1).
+    fn numbers(mut seed: u64) -> impl FnMut() -> f64 {
+        move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Points in and around a primitive's region.
+    fn points_around(f: &FieldKind, count: usize, seed: u64) -> Vec<DVec3> {
+        let r = f.region();
+        let (c, half) = ((r.min + r.max) / 2.0, (r.max - r.min) / 2.0);
+        let mut rnd = numbers(seed);
+        (0..count)
+            .map(|_| c + half * DVec3::new(rnd() * 2.4 - 1.2, rnd() * 2.4 - 1.2, rnd() * 2.4 - 1.2))
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_is_registered_once_with_its_wgsl() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert!(
+                KINDS[..i]
+                    .iter()
+                    .all(|o| o.gpu != k.gpu && o.constant != k.constant)
+            );
+            let entry = if k.mass {
+                "_acceleration("
+            } else {
+                "_deviation("
+            };
+            assert!(
+                k.wgsl.contains(&format!("fn {}{entry}", k.module)),
+                "{} defines no fn {}{entry}",
+                k.wgsl_path,
+                k.module
+            );
+        }
+        for f in FieldKind::examples() {
+            assert_eq!(f.info().mass, f.is_mass());
+        }
+        let names: Vec<_> = FieldKind::examples()
+            .iter()
+            .map(|f| f.info().name)
+            .collect();
+        for k in KINDS {
+            assert!(names.contains(&k.name), "{} has no examples", k.name);
+        }
+    }
+
+    #[test]
+    fn analytic_gradients_match_finite_differences() {
+        // Every kind's examples: the gradient it returns is the derivative of the
+        // index it returns (away from the support's edge and, for piecewise kinds,
+        // from their kinks: a point is skipped when its one-sided slopes differ).
+        for f in FieldKind::examples().into_iter().filter(|f| !f.is_mass()) {
+            let m = Medium::default().with(f.clone());
+            let mut checked = 0;
+            for p in points_around(&f, 200, 7) {
+                let (_, g) = m.index(p);
+                let numeric = numeric_gradient(&m, p);
+                let e = 1e-5;
+                let smooth = (0..3).all(|a| {
+                    let mut d = DVec3::ZERO;
+                    d[a] = e;
+                    let fwd = (m.index(p + d).0 - m.index(p).0) / e;
+                    let back = (m.index(p).0 - m.index(p - d).0) / e;
+                    (fwd - back).abs() < 1e-4 * (1.0 + fwd.abs())
+                });
+                if !smooth {
+                    continue;
+                }
+                checked += 1;
+                assert!(
+                    (g - numeric).length() < 1e-6 * (1.0 + g.length()),
+                    "{f:?} at {p}: {g} vs {numeric}"
+                );
+            }
+            assert!(
+                checked > 100,
+                "{}: only {checked} smooth points",
+                f.info().name
+            );
+        }
+    }
+
+    #[test]
+    fn curvature_bound_is_conservative_over_samples() {
+        // Sampled |grad n|/n never exceeds the cell's analytic bound: each kind alone,
+        // then all the GRIN examples together.
+        let grin: Vec<_> = FieldKind::examples()
+            .into_iter()
+            .filter(|f| !f.is_mass())
+            .collect();
+        let mut media: Vec<Medium> = grin
+            .iter()
+            .map(|f| Medium::default().with(f.clone()))
+            .collect();
+        media.push(Medium {
+            background: 1.0,
+            fields: grin,
+        });
+        let mut rnd = numbers(12345);
+        for m in &media {
+            let region = m.bounds().unwrap();
+            let (c, half) = (
+                (region.min + region.max) / 2.0,
+                (region.max - region.min) / 2.0,
+            );
+            for _ in 0..200 {
+                let centre =
+                    c + half * DVec3::new(rnd() * 2.4 - 1.2, rnd() * 2.4 - 1.2, rnd() * 2.4 - 1.2);
+                let cell = Aabb::around(centre, 0.05 * half.max_element());
+                let bound = m.curvature_bound(&cell);
+                for _ in 0..20 {
+                    let p = cell.min + (cell.max - cell.min) * DVec3::new(rnd(), rnd(), rnd());
+                    let (n, g) = m.index(p);
+                    assert!(
+                        g.length() / n <= bound * (1.0 + 1e-9) + 1e-12,
+                        "{:?}: {p}: {} > {bound}",
+                        m.fields,
+                        g.length() / n
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mass_curvature_bounds_the_acceleration() {
+        for f in FieldKind::examples().into_iter().filter(FieldKind::is_mass) {
+            let m = Medium::default().with(f.clone());
+            let mut rnd = numbers(99);
+            let r = f.region();
+            let centre = (r.min + r.max) / 2.0;
+            let rs = match &f {
+                FieldKind::Schwarzschild(m) => m.rs,
+                _ => 0.0,
+            };
+            for p in points_around(&f, 300, 3) {
+                // Inside the horizon the bound is taken at r_s (rays there are
+                // captured, not integrated).
+                if (p - centre).length() < 2.0 * rs {
+                    continue;
+                }
+                let cell = Aabb::around(p, 0.01);
+                let bound = m.curvature_bound(&cell);
+                let v = DVec3::new(rnd() - 0.5, rnd() - 0.5, rnd() - 0.5).normalize();
+                let a = m.acceleration(p, v);
+                let perp = a - v * a.dot(v);
+                assert!(perp.length() <= bound * (1.0 + 1e-9), "{f:?} at {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_scene_file_names_a_kind_with_its_parameters() {
+        let f: FieldKind = ron::from_str("Luneburg(centre: (0, 1, 0), radius: 2.0)").unwrap();
+        assert_eq!(
+            f,
+            FieldKind::Luneburg(Luneburg {
+                centre: DVec3::Y,
+                radius: 2.0
+            })
+        );
+        // Errors name what is wrong and where, as the struct variants did.
+        for (bad, says) in [
+            (
+                "Luneburg(centre: (0, 1, 0))",
+                "1:27: Unexpected missing field named `radius`",
+            ),
+            (
+                "Luneburg(centre: (0, 1, 0), radius: 2.0, extra: 1)",
+                "1:42-1:47: Unexpected field named `extra`",
+            ),
+            (
+                "Lunebur(centre: (0, 1, 0), radius: 2.0)",
+                "1:1-1:8: Unexpected variant named `Lunebur`",
+            ),
+        ] {
+            let e = ron::from_str::<FieldKind>(bad).unwrap_err().to_string();
+            assert!(e.starts_with(says), "{bad}: {e}");
+        }
+        // JSON (a host's own format) names kinds the same way.
+        let j: FieldKind =
+            serde_json::from_str(r#"{"Luneburg": {"centre": [0, 1, 0], "radius": 2.0}}"#).unwrap();
+        assert_eq!(j, f);
+    }
+
+    #[test]
+    fn the_shader_dispatch_names_every_kind() {
+        let s = wgsl_dispatch();
+        for k in KINDS {
+            assert!(s.contains(&format!("{}_", k.module)), "{}", k.name);
+        }
+    }
+}
