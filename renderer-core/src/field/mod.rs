@@ -389,6 +389,9 @@ field_kinds! {
     Grid(grid) = 4, "GRID";
     /// A Schwarzschild mass bending rays along null geodesics.
     Schwarzschild(schwarzschild) = 5, "MASS";
+    /// A spherically symmetric lens with n(r) from a table (Eaton, Luneburg variants,
+    /// measured profiles).
+    RadialProfile(radial) = 6, "RADIAL";
 }
 
 /// The shaders' dispatch over kinds, generated from [`KINDS`]: `index_deviation`
