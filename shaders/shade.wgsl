@@ -39,48 +39,12 @@ fn texture_sample(base: u32, w: u32, h: u32, u: f32, v: f32) -> vec3<f32> {
     return mix(mix(a, b, fx), mix(c, d, fx), fy);
 }
 
-fn is_diffuse(m: GpuMaterial) -> bool {
-    return m.kind == MAT_DIFFUSE || m.kind == MAT_CHECKER || m.kind == MAT_TEXTURE;
-}
-
-fn emitted(m: GpuMaterial) -> vec3<f32> {
-    if m.kind == MAT_EMISSIVE {
-        return m.a.xyz;
-    }
-    if m.kind == MAT_DIFFUSE {
-        return m.b.xyz;
-    }
-    return vec3<f32>(0.0);
-}
+// Each material kind's emitted / albedo / bounce is in its own file beside its
+// Rust module (renderer-core/src/material/<kind>.wgsl); the dispatch over kinds
+// (emitted, is_diffuse, albedo, specular_bounce) is generated into the prelude.
 
 fn luminance(c: vec3<f32>) -> f32 {
     return 0.2126 * c.x + 0.7152 * c.y + 0.0722 * c.z;
-}
-
-fn albedo(m: GpuMaterial, p: vec3<f32>, n: vec3<f32>, h: Hit) -> vec3<f32> {
-    if m.kind == MAT_DIFFUSE {
-        return m.a.xyz;
-    }
-    if m.kind == MAT_CHECKER {
-        let q = floor(p * m.a.w + n * 0.5);
-        if rem2(q.x + q.y + q.z) >= 1.0 {
-            return m.b.xyz;
-        }
-        return m.a.xyz;
-    }
-    if m.kind == MAT_TEXTURE {
-        let inst = instances[h.instance];
-        if inst.uv_base == NONE || m.tex_w == 0u {
-            return vec3<f32>(0.5);
-        }
-        let t = uvs[inst.uv_base + (h.slot - inst.slot_base)];
-        let w = 1.0 - h.u - h.v;
-        let uv = t.a.xy * w + t.a.zw * h.u + t.b.xy * h.v;
-        let r = m.a.w;
-        let v = uv.y * r;
-        return texture_sample(m.tex_base, m.tex_w, m.tex_h, uv.x * r, v - floor(v));
-    }
-    return vec3<f32>(0.0);
 }
 
 fn equirect_uv(dir: vec3<f32>) -> vec2<f32> {
@@ -544,27 +508,14 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             done = true;
             break;
         }
-        if m.kind == MAT_MIRROR {
-            dir = reflect_dir(incoming, n);
-            throughput *= m.a.xyz;
-            origin = position + n * eps;
-        } else if m.kind == MAT_DIELECTRIC {
-            let ior = m.a.w;
-            let eta = select(ior / index_here, index_here / ior, front);
-            let cos_i = -dot(incoming, n);
-            let f = fresnel(cos_i, eta);
-            if f.y >= 0.0 && next_f(&rng) >= f.x {
-                dir = refract_dir(incoming, n, eta, f.y);
-                throughput *= m.b.xyz * (eta * eta);
-                origin = position - n * eps;
-            } else {
-                dir = reflect_dir(incoming, n);
-                origin = position + n * eps;
-            }
-        } else {
+        if !is_specular(m) {
             done = true;
             break;
         }
+        let bounce = specular_bounce(m, incoming, n, front, index_here, &rng);
+        dir = bounce.dir;
+        throughput *= bounce.weight;
+        origin = select(position + n * eps, position - n * eps, bounce.transmitted);
         specular = true;
         previous = position;
         depth += 1u;

@@ -63,11 +63,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         b.instance(
             floor_id,
             Affine3A::IDENTITY,
-            Material::Checker {
+            Material::Checker(renderer_core::material::Checker {
                 a: [0.8; 3],
                 b: [0.2; 3],
                 scale: 1.0,
-            },
+            }),
         );
         b.instance(
             cube_id,
@@ -75,10 +75,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Quat::from_rotation_y(angle * 2.0),
                 Vec3::new(1.5 * angle.cos(), 0.5, 1.5 * angle.sin()),
             ),
-            Material::Diffuse {
+            Material::Diffuse(renderer_core::material::Diffuse {
                 colour: [0.8, 0.3, 0.2],
                 emission: [0.0; 3],
-            },
+            }),
         );
         b.field(FieldKind::GaussianBlob(GaussianBlob {
             centre: DVec3::new(0.0, 0.6, 0.0),

@@ -6,7 +6,8 @@
 //! use glam::{Affine3A, DVec3, Vec3};
 //! use renderer_core::accel::Mesh;
 //! use renderer_core::builder::SceneBuilder;
-//! use renderer_core::scene::{CameraDesc, Light, Material};
+//! use renderer_core::material::{Diffuse, Material};
+//! use renderer_core::scene::{CameraDesc, Light};
 //!
 //! let quad = Arc::new(Mesh::new(
 //!     vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]],
@@ -15,7 +16,7 @@
 //! let mut b = SceneBuilder::new();
 //! let floor = b.mesh(quad);
 //! b.instance(floor, Affine3A::from_translation(Vec3::new(0.0, -1.0, 0.0)),
-//!            Material::Diffuse { colour: [0.8; 3], emission: [0.0; 3] });
+//!            Material::Diffuse(Diffuse { colour: [0.8; 3], emission: [0.0; 3] }));
 //! b.light(Light::Directional { direction: DVec3::new(0.0, -1.0, 0.2), irradiance: [2.0; 3] });
 //! b.camera(CameraDesc { position: DVec3::new(0.0, 1.0, -4.0), look_at: DVec3::ZERO,
 //!                       up: DVec3::Y, fov_deg: 45.0 });
@@ -34,7 +35,7 @@ use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
 use crate::scene::{
     CameraDesc, Check, Environment, Light, Material, Scene, SceneError, load_environment,
-    validate_camera, validate_light, validate_material,
+    validate_camera, validate_light,
 };
 
 /// A mesh added to a [`SceneBuilder`].
@@ -141,16 +142,13 @@ impl SceneBuilder {
             })?;
         }
         for (i, (&(mesh, _), material)) in self.instances.iter().zip(&self.materials).enumerate() {
-            validate_material(&c, i, material)
+            material
+                .validate(&crate::material::At {
+                    check: &c,
+                    index: i,
+                })
                 .map_err(|e| rename(e, "materials", &format!("instances[{i}].material")))?;
-            if matches!(material, Material::Texture { image: None, .. }) {
-                return Err(c.fail(
-                    format!("instances[{i}].material"),
-                    "Texture",
-                    "a built scene's texture must carry its image",
-                ));
-            }
-            if matches!(material, Material::Texture { .. }) && self.meshes[mesh].uvs.is_empty() {
+            if material.needs_uv() && self.meshes[mesh].uvs.is_empty() {
                 return Err(c.fail(
                     format!("instances[{i}].material"),
                     "Texture",

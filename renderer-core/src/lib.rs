@@ -9,6 +9,7 @@
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
+//! - [`material`]: how surfaces emit and scatter, one module per kind.
 //! - [`lights`]: point, directional and emissive-geometry lights; next-event
 //!   estimation with curved shadow rays.
 //! - [`path`]: the path tracer (L/n^2 transport, mirror, dielectric, MIS).
@@ -35,7 +36,9 @@ pub mod film;
 pub mod gpu;
 pub mod input;
 pub mod integrator;
+mod kinds;
 pub mod lights;
+pub mod material;
 pub mod path;
 pub mod procedural;
 pub mod render;

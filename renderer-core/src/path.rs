@@ -16,11 +16,10 @@ use crate::lights::{
     Emitters, MIS_MIN_COSINE, SURFACE_OFFSET, ShadingPoint, TraceStats, direct, index_ratio2,
     power_heuristic,
 };
+use crate::material::{Lobe, Surface};
 use crate::rng::Sampler;
-use crate::scene::{Material, Scene};
-use crate::shade::{
-    albedo, cosine_direction, emitted, environment, fresnel, is_diffuse, reflect, refract,
-};
+use crate::scene::Scene;
+use crate::shade::{cosine_direction, emitted, environment};
 use crate::trace::SceneTracer;
 
 /// What a path needs from the frame: the scene, its tracer and its emitters.
@@ -111,19 +110,26 @@ impl PathContext<'_> {
             let last = depth == self.max_bounces;
             let mut rng = Sampler::new(pixel, sample, depth + 1, self.seed);
             let eps = SURFACE_OFFSET * (1.0 + hit.position.length());
-            match material {
-                m if is_diffuse(m) => {
-                    let uv = if matches!(m, Material::Texture { .. }) {
-                        let mesh = &scene.meshes[scene.instances[hit.instance as usize].0];
-                        let [u, v] = hit.barycentric;
-                        mesh.uv_at(hit.triangle, u, v)
-                    } else {
-                        None
-                    };
+            let uv = if material.needs_uv() {
+                let mesh = &scene.meshes[scene.instances[hit.instance as usize].0];
+                let [u, v] = hit.barycentric;
+                mesh.uv_at(hit.triangle, u, v)
+            } else {
+                None
+            };
+            let surface = Surface {
+                position: hit.position,
+                normal: n,
+                front,
+                uv,
+                index: index_here,
+            };
+            match material.lobe(&surface) {
+                Lobe::Lambert(albedo) => {
                     let at = ShadingPoint {
                         position: hit.position,
                         normal: n,
-                        albedo: albedo(m, hit.position, n, uv),
+                        albedo,
                         index: index_here,
                     };
                     let u = std::array::from_fn(|_| rng.next_f64());
@@ -142,36 +148,21 @@ impl PathContext<'_> {
                     specular = false;
                 }
                 _ if last => break,
-                Material::Mirror { colour } => {
-                    dir = reflect(incoming, n);
-                    throughput = std::array::from_fn(|c| throughput[c] * f64::from(colour[c]));
-                    origin = hit.position + n * eps;
-                    specular = true;
-                }
-                Material::Dielectric { ior, tint } => {
-                    let eta = if front {
-                        index_here / ior
-                    } else {
-                        ior / index_here
+                Lobe::Specular => {
+                    let Some(b) = material.sample_specular(&surface, incoming, &mut rng) else {
+                        break;
                     };
-                    let cos_i = -incoming.dot(n);
-                    match fresnel(cos_i, eta) {
-                        (f, Some(cos_t)) if rng.next_f64() >= f => {
-                            dir = refract(incoming, n, eta, cos_t);
-                            let s = eta * eta;
-                            throughput =
-                                std::array::from_fn(|c| throughput[c] * f64::from(tint[c]) * s);
-                            origin = hit.position - n * eps;
-                        }
-                        _ => {
-                            dir = reflect(incoming, n);
-                            origin = hit.position + n * eps;
-                        }
-                    }
+                    dir = b.direction;
+                    throughput = std::array::from_fn(|c| throughput[c] * b.weight[c] * b.scale);
+                    origin = if b.transmitted {
+                        hit.position - n * eps
+                    } else {
+                        hit.position + n * eps
+                    };
                     specular = true;
                 }
                 // Pure emitters reflect nothing.
-                _ => break,
+                Lobe::None => break,
             }
             previous = hit.position;
             if throughput.iter().all(|&t| t == 0.0) {

@@ -27,6 +27,7 @@ use serde::Deserialize;
 use crate::accel::{Mesh, MeshError};
 use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
+pub use crate::material::Material;
 use crate::texture::Texture;
 
 /// Why a scene could not be loaded. Every variant names the file.
@@ -172,79 +173,8 @@ pub struct MeshDesc {
     pub source: MeshSource,
 }
 
-/// How a surface scatters light.
-///
-/// Albedos are linear RGB, each in [0, 1]. Emission is two-sided.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[non_exhaustive]
-pub enum Material {
-    /// Lambertian with a constant albedo, optionally emitting too.
-    Diffuse {
-        /// Albedo.
-        colour: [f32; 3],
-        /// Emitted radiance (default none).
-        #[serde(default)]
-        emission: [f32; 3],
-    },
-    /// Lambertian with a 3D checker of two albedos, `scale` squares per unit.
-    Checker {
-        /// First albedo.
-        a: [f32; 3],
-        /// Second albedo.
-        b: [f32; 3],
-        /// Squares per unit length (> 0).
-        scale: f32,
-    },
-    /// Lambertian with its albedo from an image (PNG as sRGB; HDR/EXR as linear),
-    /// looked up by the mesh's texture coordinates, repeated `repeat` times.
-    Texture {
-        /// Image file, relative to the scene file's folder.
-        file: PathBuf,
-        /// Repeats of the image across the texture coordinates' unit square.
-        #[serde(default = "one_f32")]
-        repeat: f32,
-        /// The decoded image (filled in by loading).
-        #[serde(skip)]
-        image: Option<Arc<Texture>>,
-    },
-    /// Emits constant radiance (linear RGB, >= 0) and reflects nothing.
-    Emissive {
-        /// Emitted radiance.
-        radiance: [f32; 3],
-    },
-    /// A perfect mirror, its reflectance tinted by `colour`.
-    Mirror {
-        /// Reflectance per channel.
-        #[serde(default = "white")]
-        colour: [f32; 3],
-    },
-    /// A smooth dielectric interface (glass, water) of refractive index `ior`:
-    /// Fresnel reflection and refraction. The object's inside is taken to be uniform,
-    /// so keep dielectric objects out of field regions.
-    Dielectric {
-        /// Refractive index of the object (> 0).
-        ior: f64,
-        /// Transmittance per channel, applied at each refraction.
-        #[serde(default = "white")]
-        tint: [f32; 3],
-    },
-}
-
 fn one_f32() -> f32 {
     1.0
-}
-
-fn white() -> [f32; 3] {
-    [1.0; 3]
-}
-
-impl Default for Material {
-    fn default() -> Self {
-        Self::Diffuse {
-            colour: [0.7, 0.7, 0.7],
-            emission: [0.0; 3],
-        }
-    }
 }
 
 /// A named material.
@@ -532,10 +462,7 @@ impl Scene {
         let textures = self
             .materials
             .iter()
-            .filter_map(|m| match m {
-                Material::Texture { image: Some(t), .. } => Some(t),
-                _ => None,
-            })
+            .filter_map(Material::image)
             .chain(match &self.environment {
                 Environment::Equirect { image: Some(t), .. } => Some(t),
                 _ => None,
@@ -620,8 +547,12 @@ impl Scene {
         }
         let mut file_materials = file.materials;
         for (i, m) in file_materials.iter_mut().enumerate() {
-            load_material_image(&c, i, &mut m.kind, base)?;
-            validate_material(&c, i, &m.kind)?;
+            let at = crate::material::At {
+                check: &c,
+                index: i,
+            };
+            m.kind.load(&at, base)?;
+            m.kind.validate(&at)?;
         }
         let mut environment = file.environment;
         load_environment(&c, &mut environment, base)?;
@@ -642,8 +573,7 @@ impl Scene {
                 None => Material::default(),
                 Some(name) => match file_materials.iter().find(|m| &m.name == name) {
                     Some(m) => {
-                        if matches!(m.kind, Material::Texture { .. }) && meshes[mesh].uvs.is_empty()
-                        {
+                        if m.kind.needs_uv() && meshes[mesh].uvs.is_empty() {
                             return Err(c.fail(
                                 format!("instances[{i}].material"),
                                 name,
@@ -768,60 +698,6 @@ pub(crate) fn validate_camera(c: &Check<'_>, cam: &CameraDesc) -> Result<(), Sce
     Ok(())
 }
 
-pub(crate) fn validate_material(c: &Check<'_>, i: usize, m: &Material) -> Result<(), SceneError> {
-    let unit = |name: &str, v: [f32; 3]| {
-        if v.iter().all(|x| (0.0..=1.0).contains(x)) {
-            Ok(())
-        } else {
-            Err(c.fail(
-                format!("materials[{i}].kind.{name}"),
-                v,
-                "components must be in [0, 1]",
-            ))
-        }
-    };
-    let radiance = |name: &str, v: [f32; 3]| {
-        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
-            Ok(())
-        } else {
-            Err(c.fail(
-                format!("materials[{i}].kind.{name}"),
-                v,
-                "must be finite and >= 0",
-            ))
-        }
-    };
-    match m {
-        Material::Diffuse { colour, emission } => {
-            unit("colour", *colour)?;
-            radiance("emission", *emission)
-        }
-        Material::Checker { a, b, scale } => {
-            unit("a", *a)?;
-            unit("b", *b)?;
-            c.positive(format!("materials[{i}].kind.scale"), f64::from(*scale))
-                .map(|_| ())
-        }
-        Material::Texture { repeat, image, .. } => {
-            c.positive(format!("materials[{i}].kind.repeat"), f64::from(*repeat))?;
-            match image {
-                Some(t) if t.max_value() > 1.0 => Err(c.fail(
-                    format!("materials[{i}].kind.file"),
-                    t.max_value(),
-                    "texels are albedos and must be in [0, 1]",
-                )),
-                _ => Ok(()),
-            }
-        }
-        Material::Emissive { radiance: r } => radiance("radiance", *r),
-        Material::Mirror { colour } => unit("colour", *colour),
-        Material::Dielectric { ior, tint } => {
-            c.positive(format!("materials[{i}].kind.ior"), *ior)?;
-            unit("tint", *tint)
-        }
-    }
-}
-
 fn load_image(
     c: &Check<'_>,
     field: String,
@@ -837,25 +713,6 @@ fn load_image(
             resolved,
             source,
         })
-}
-
-fn load_material_image(
-    c: &Check<'_>,
-    i: usize,
-    m: &mut Material,
-    base: &Path,
-) -> Result<(), SceneError> {
-    if let Material::Texture { file, image, .. } = m
-        && image.is_none()
-    {
-        *image = Some(load_image(
-            c,
-            format!("materials[{i}].kind.file"),
-            file,
-            base,
-        )?);
-    }
-    Ok(())
 }
 
 pub(crate) fn load_environment(

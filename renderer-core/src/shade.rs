@@ -8,8 +8,9 @@ use std::f64::consts::{PI, TAU};
 
 use glam::DVec3;
 
+use crate::material::{Lobe, Material, Surface};
 use crate::rng::mix64;
-use crate::scene::{Environment, Material};
+use crate::scene::Environment;
 
 /// Linear RGB.
 pub type Rgb = [f64; 3];
@@ -19,46 +20,29 @@ pub type Rgb = [f64; 3];
 /// materials that do not scatter diffusely).
 #[must_use]
 pub fn albedo(material: &Material, p: DVec3, n: DVec3, uv: Option<[f32; 2]>) -> Rgb {
-    match material {
-        Material::Diffuse { colour, .. } => colour.map(f64::from),
-        Material::Checker { a, b, scale } => {
-            // Half a square along the normal: a face lying on a cell boundary (a box
-            // side at x = 3 with scale 2) then reads one cell, not rounding noise.
-            let q = (p * f64::from(*scale) + n * 0.5).floor();
-            let odd = (q.x + q.y + q.z).rem_euclid(2.0) >= 1.0;
-            (if odd { b } else { a }).map(f64::from)
-        }
-        Material::Texture { repeat, image, .. } => match (image, uv) {
-            (Some(t), Some([u, v])) => {
-                let r = f64::from(*repeat);
-                t.sample(f64::from(u) * r, (f64::from(v) * r).rem_euclid(1.0))
-            }
-            // Scene loading guarantees both; a hand-built scene without them is grey.
-            _ => [0.5; 3],
-        },
-        Material::Emissive { .. } | Material::Mirror { .. } | Material::Dielectric { .. } => {
-            [0.0; 3]
-        }
+    let at = Surface {
+        position: p,
+        normal: n,
+        front: true,
+        uv,
+        index: 1.0,
+    };
+    match material.lobe(&at) {
+        Lobe::Lambert(albedo) => albedo,
+        Lobe::Specular | Lobe::None => [0.0; 3],
     }
 }
 
 /// Whether `material` scatters diffusely (and so takes next-event estimation).
 #[must_use]
 pub fn is_diffuse(material: &Material) -> bool {
-    matches!(
-        material,
-        Material::Diffuse { .. } | Material::Checker { .. } | Material::Texture { .. }
-    )
+    material.is_diffuse()
 }
 
 /// Radiance emitted by `material` (both sides).
 #[must_use]
 pub fn emitted(material: &Material) -> Rgb {
-    match material {
-        Material::Emissive { radiance } => radiance.map(f64::from),
-        Material::Diffuse { emission, .. } => emission.map(f64::from),
-        _ => [0.0; 3],
-    }
+    material.emitted()
 }
 
 /// Luminance of linear RGB (Rec. 709 weights).

@@ -302,10 +302,10 @@ fn host_scene(mesh: &Arc<renderer_core::accel::Mesh>, colour: [f32; 3]) -> Arc<S
     b.instance(
         m,
         glam::Affine3A::IDENTITY,
-        Material::Diffuse {
+        Material::Diffuse(renderer_core::material::Diffuse {
             colour,
             emission: [0.0; 3],
-        },
+        }),
     );
     b.light(Light::Directional {
         direction: glam::DVec3::new(0.2, -1.0, 0.3),

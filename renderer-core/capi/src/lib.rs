@@ -375,10 +375,10 @@ pub unsafe extern "C" fn grin_scene_add_mesh(
             inst.builder.instance(
                 id,
                 t,
-                Material::Diffuse {
+                Material::Diffuse(renderer_core::material::Diffuse {
                     colour,
                     emission: [0.0; 3],
-                },
+                }),
             );
             Ok(())
         })

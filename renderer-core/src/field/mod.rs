@@ -227,10 +227,10 @@ macro_rules! field_kinds {
                         self,
                         data: A,
                     ) -> Result<FieldKind, A::Error> {
-                        let (KindName(name), variant) = data.variant()?;
+                        let (crate::kinds::KindName(name), variant) = data.variant()?;
                         match name.as_str() {
                             $( stringify!($kind) => <$module::$kind>::deserialize(
-                                VariantFields(variant),
+                                crate::kinds::VariantFields(variant),
                             )
                             .map(FieldKind::$kind), )*
                             other => Err(serde::de::Error::unknown_variant(other, VARIANTS)),
@@ -326,53 +326,6 @@ macro_rules! field_kinds {
             }
         }
     };
-}
-
-/// A variant's name, read as an identifier.
-struct KindName(String);
-
-impl<'de> Deserialize<'de> for KindName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Name;
-        impl serde::de::Visitor<'_> for Name {
-            type Value = KindName;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a field kind's name")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KindName, E> {
-                Ok(KindName(v.to_owned()))
-            }
-        }
-        d.deserialize_identifier(Name)
-    }
-}
-
-/// A kind's parameters read from its enum variant as its type reads a struct: a scene
-/// file writes `Luneburg(centre: (0, 0, 0), radius: 1)`, a struct variant, while the
-/// parameters are one type in the kind's module.
-struct VariantFields<A>(A);
-
-impl<'de, A: serde::de::VariantAccess<'de>> serde::Deserializer<'de> for VariantFields<A> {
-    type Error = A::Error;
-
-    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
-        self.0.struct_variant(&[], visitor)
-    }
-
-    fn deserialize_struct<V: serde::de::Visitor<'de>>(
-        self,
-        _name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, A::Error> {
-        self.0.struct_variant(fields, visitor)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
-        identifier ignored_any
-    }
 }
 
 // The registration list: one line per kind (GPU number and WGSL constant suffix).

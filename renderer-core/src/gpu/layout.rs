@@ -155,22 +155,6 @@ pub mod binding {
     ];
 }
 
-/// Material kinds (`GpuMaterial::kind`).
-pub mod material {
-    /// Diffuse colour, optional emission.
-    pub const DIFFUSE: u32 = 0;
-    /// 3D checker.
-    pub const CHECKER: u32 = 1;
-    /// Image texture by mesh UVs.
-    pub const TEXTURE: u32 = 2;
-    /// Pure emitter.
-    pub const EMISSIVE: u32 = 3;
-    /// Mirror.
-    pub const MIRROR: u32 = 4;
-    /// Fresnel dielectric.
-    pub const DIELECTRIC: u32 = 5;
-}
-
 /// Environment kinds (`GpuParams::env_kind`).
 pub mod environment {
     /// One colour.
@@ -353,9 +337,10 @@ gpu_structs! {
         tex_w: u32,
         /// Image height.
         tex_h: u32,
-        /// Colour, checker a, radiance or tint; w: checker scale, texture repeat or ior.
+        /// Kind-specific parameters (laid out by `material/<kind>.rs`, read by its
+        /// WGSL beside it).
         a: [f32; 4],
-        /// Emission or checker b.
+        /// Kind-specific parameters.
         b: [f32; 4],
         /// Density per unit area of the emitter sampler choosing a point of this
         /// instance (0: not an emitter).
@@ -634,17 +619,6 @@ pub fn prelude() -> String {
     );
     for (prefix, consts) in [
         (
-            "MAT",
-            &[
-                ("DIFFUSE", material::DIFFUSE),
-                ("CHECKER", material::CHECKER),
-                ("TEXTURE", material::TEXTURE),
-                ("EMISSIVE", material::EMISSIVE),
-                ("MIRROR", material::MIRROR),
-                ("DIELECTRIC", material::DIELECTRIC),
-            ][..],
-        ),
-        (
             "ENV",
             &[
                 ("CONSTANT", environment::CONSTANT),
@@ -737,7 +711,8 @@ pub fn prelude() -> String {
     for (_, _, decl) in declarations() {
         s += &decl;
     }
-    // The field kinds' numbers and the dispatch over them.
+    // The field and material kinds' numbers and the dispatch over them.
     s += &crate::field::wgsl_dispatch();
+    s += &crate::material::wgsl_dispatch();
     s
 }

@@ -18,7 +18,7 @@ use crate::camera::Camera;
 use crate::integrator::{StopSurface, Termination};
 use crate::lights::Emitters;
 use crate::rng::mix64;
-use crate::scene::{Environment, Light, Material, Scene};
+use crate::scene::{Environment, Light, Scene};
 use crate::trace::SceneTracer;
 
 /// The smallest RK tolerance the f32 shaders use: below it, rounding in the error
@@ -199,38 +199,7 @@ impl GpuSceneData {
                     pad1: 0.0,
                     pad2: 0.0,
                 };
-                match m {
-                    Material::Diffuse { colour, emission } => {
-                        g.kind = layout::material::DIFFUSE;
-                        g.a = c4(*colour, 0.0);
-                        g.b = c4(*emission, 0.0);
-                    }
-                    Material::Checker { a, b, scale } => {
-                        g.kind = layout::material::CHECKER;
-                        g.a = c4(*a, *scale);
-                        g.b = c4(*b, 0.0);
-                    }
-                    Material::Texture { repeat, image, .. } => {
-                        g.kind = layout::material::TEXTURE;
-                        g.a[3] = *repeat;
-                        if let Some(t) = image {
-                            (g.tex_base, g.tex_w, g.tex_h) = place_texture(t);
-                        }
-                    }
-                    Material::Emissive { radiance } => {
-                        g.kind = layout::material::EMISSIVE;
-                        g.a = c4(*radiance, 0.0);
-                    }
-                    Material::Mirror { colour } => {
-                        g.kind = layout::material::MIRROR;
-                        g.a = c4(*colour, 0.0);
-                    }
-                    Material::Dielectric { ior, tint } => {
-                        g.kind = layout::material::DIELECTRIC;
-                        g.a[3] = *ior as f32;
-                        g.b = c4(*tint, 0.0);
-                    }
-                }
+                m.gpu(&mut g, &mut place_texture);
                 g
             })
             .collect();

@@ -365,20 +365,20 @@ fn rich(environment: Environment) -> Scene {
             Quat::from_euler(glam::EulerRot::XYZ, 0.3, 0.7, 0.1),
             [0.0, 0.0, 4.0],
         ),
-        Material::Checker {
+        Material::Checker(crate::material::Checker {
             a: [0.9, 0.8, 0.7],
             b: [0.1, 0.2, 0.3],
             scale: 2.0,
-        },
+        }),
     );
     b.instance(
         quad,
         at(6.0, Quat::IDENTITY, [0.0, -1.2, 3.0]),
-        Material::Texture {
+        Material::Texture(crate::material::Texture {
             file: "probe-image".into(),
             repeat: 2.0,
             image: Some(image()),
-        },
+        }),
     );
     b.instance(
         quad,
@@ -387,24 +387,24 @@ fn rich(environment: Environment) -> Scene {
             Quat::from_rotation_x(std::f32::consts::PI),
             [0.5, 3.0, 3.0],
         ),
-        Material::Emissive {
+        Material::Emissive(crate::material::Emissive {
             radiance: [4.0, 3.5, 3.0],
-        },
+        }),
     );
     b.instance(
         tetra,
         at(1.0, Quat::from_rotation_y(0.4), [-2.0, 0.0, 3.0]),
-        Material::Mirror {
+        Material::Mirror(crate::material::Mirror {
             colour: [0.9, 0.9, 0.8],
-        },
+        }),
     );
     b.instance(
         cube,
         at(0.6, Quat::from_rotation_z(0.2), [2.0, 0.5, 3.0]),
-        Material::Dielectric {
+        Material::Dielectric(crate::material::Dielectric {
             ior: 1.5,
             tint: [0.95, 1.0, 0.9],
-        },
+        }),
     );
     b.instance(
         quad,
@@ -413,10 +413,10 @@ fn rich(environment: Environment) -> Scene {
             Quat::from_rotation_z(std::f32::consts::FRAC_PI_2),
             [4.5, 0.5, 4.0],
         ),
-        Material::Diffuse {
+        Material::Diffuse(crate::material::Diffuse {
             colour: [0.6, 0.5, 0.4],
             emission: [0.5, 0.2, 0.1],
-        },
+        }),
     );
     b.light(Light::Directional {
         direction: DVec3::new(0.3, -1.0, 0.2),
@@ -1372,14 +1372,15 @@ fn materials_and_texture_lookup_match_the_cpu() {
         let m = &f.scene.materials[h.instance as usize];
         kinds.insert(format!("{:?}", std::mem::discriminant(m)));
         let mesh = &f.scene.meshes[f.scene.instances[h.instance as usize].0];
-        let uv = matches!(m, Material::Texture { .. })
+        let uv = m
+            .needs_uv()
             .then(|| mesh.uv_at(h.triangle, h.u, h.v))
             .flatten();
         let cpu = shade::albedo(m, p, nrm, uv);
         let input = (h.instance, p, uv);
         // A checker cell boundary within f32 rounding of the point reads either
         // colour; so does a texel boundary.
-        let checker_edge = matches!(m, Material::Checker { .. }) && {
+        let checker_edge = matches!(m, Material::Checker(crate::material::Checker { .. })) && {
             let e = 1e-5 * (1.0 + p.abs().max_element());
             (0..3).any(|a| {
                 let mut v = DVec3::ZERO;
@@ -1395,13 +1396,22 @@ fn materials_and_texture_lookup_match_the_cpu() {
         r.vector("emitted", &input, o.b, DVec3::from(shade::emitted(m)), 1e-6);
         r.exact("is_diffuse", &input, o.u[0] != 0, shade::is_diffuse(m));
     }
+    // Every registered kind is in the probe's scene (a new kind goes there too).
+    for k in crate::material::KINDS {
+        assert!(
+            f.scene.materials.iter().any(|m| m.info().name == k.name),
+            "material kind {} is not in the probe scene",
+            k.name
+        );
+    }
     assert!(
         kinds.len() >= 4,
         "the view shows too few materials: {kinds:?}"
     );
     // The texture lookup itself over a grid of UVs, wrapping in u and clamping in v
     // (the floor, instance 1, is the textured one).
-    let Material::Texture { image: Some(t), .. } = &f.scene.materials[1] else {
+    let Material::Texture(crate::material::Texture { image: Some(t), .. }) = &f.scene.materials[1]
+    else {
         panic!("instance 1 is the textured floor");
     };
     let mut uvs = Vec::new();

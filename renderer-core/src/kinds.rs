@@ -1,0 +1,53 @@
+//! Support for the kind registries (field kinds, materials): an enum whose variants
+//! wrap one type per kind, each in its own module, read from a scene file as struct
+//! variants (`Luneburg(centre: (0, 0, 0), radius: 1)`), so files are written as
+//! before while every kind's parameters are defined once.
+
+use serde::Deserialize;
+
+/// A variant's name, read as an identifier.
+pub(crate) struct KindName(pub(crate) String);
+
+impl<'de> Deserialize<'de> for KindName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl serde::de::Visitor<'_> for Name {
+            type Value = KindName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field kind's name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<KindName, E> {
+                Ok(KindName(v.to_owned()))
+            }
+        }
+        d.deserialize_identifier(Name)
+    }
+}
+
+/// A kind's parameters read from its enum variant as its type reads a struct: a scene
+/// file writes `Luneburg(centre: (0, 0, 0), radius: 1)`, a struct variant, while the
+/// parameters are one type in the kind's module.
+pub(crate) struct VariantFields<A>(pub(crate) A);
+
+impl<'de, A: serde::de::VariantAccess<'de>> serde::Deserializer<'de> for VariantFields<A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(&[], visitor)
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.struct_variant(fields, visitor)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+        identifier ignored_any
+    }
+}
