@@ -327,7 +327,7 @@ gpu_structs! {
         b: [f32; 4],
     }
 
-    /// A material; the meaning of `a` and `b` depends on `kind` ([`material`]).
+    /// A material; the meaning of `a` and `b` depends on `kind` (the kinds of `crate::material`).
     struct GpuMaterial {
         /// Kind.
         kind: u32,

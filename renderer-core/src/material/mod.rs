@@ -5,10 +5,10 @@
 //! shaders' dispatch over kinds. `renderer-core/README.md` lists the steps to add a
 //! kind.
 //!
-//! Every kind answers the same questions ([`Kind`]): what it emits, how it scatters
+//! Every kind answers the same questions (`Kind`): what it emits, how it scatters
 //! at a point ([`Lobe`]: a Lambertian lobe of some albedo, which takes next-event
 //! estimation and a cosine-distributed bounce, or delta lobes sampled by
-//! [`Kind::sample_specular`], or nothing), and its GPU parameter block. The path
+//! [`Material::sample_specular`], or nothing), and its GPU parameter block. The path
 //! tracer ([`crate::path`]), next-event estimation ([`crate::lights`]) and the GPU
 //! kernel use only these.
 
