@@ -66,14 +66,19 @@ pub enum Backend {
     Gpu,
 }
 
+/// A backend name that is not `auto`, `cpu` or `gpu`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("backend {0:?}: expected auto, cpu or gpu")]
+pub struct UnknownBackend(pub String);
+
 impl FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownBackend;
+    fn from_str(s: &str) -> Result<Self, UnknownBackend> {
         match s {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "gpu" => Ok(Self::Gpu),
-            _ => Err(format!("backend {s:?}: expected auto, cpu or gpu")),
+            _ => Err(UnknownBackend(s.to_owned())),
         }
     }
 }
