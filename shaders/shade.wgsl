@@ -59,78 +59,9 @@ fn equirect_uv(dir: vec3<f32>) -> vec2<f32> {
     return vec2<f32>(u - floor(u), v);
 }
 
-fn unit16(bits: u32) -> f32 {
-    return f32(bits & 0xffffu) / 65536.0;
-}
-
-fn star_field(dir: vec3<f32>) -> vec3<f32> {
-    let background = params.env_a.xyz;
-    let a = abs(dir);
-    var face = 0u;
-    var s = 0.0;
-    var t = 0.0;
-    if a.x >= a.y && a.x >= a.z {
-        face = select(0u, 1u, dir.x < 0.0);
-        s = dir.y / a.x;
-        t = dir.z / a.x;
-    } else if a.y >= a.z {
-        face = 2u + select(0u, 1u, dir.y < 0.0);
-        s = dir.x / a.y;
-        t = dir.z / a.y;
-    } else {
-        face = 4u + select(0u, 1u, dir.z < 0.0);
-        s = dir.x / a.z;
-        t = dir.y / a.z;
-    }
-    let n = f32(params.env_tex.w);
-    let fs = (s + 1.0) * 0.5 * n;
-    let ft = (t + 1.0) * 0.5 * n;
-    let i = min(floor(fs), n - 1.0);
-    let j = min(floor(ft), n - 1.0);
-    let iu = u32(i);
-    let ju = u32(j);
-    let key = vec2<u32>(params.env_seed.x, params.env_seed.y) ^ vec2<u32>(0u, face << 26u) ^ vec2<u32>(iu << 29u, iu >> 3u) ^ vec2<u32>(ju, 0u);
-    let hh = mix64(key);
-    if unit16(hh.x) >= params.env_a.w {
-        return background;
-    }
-    let cs = i + 0.25 + 0.5 * unit16(hh.x >> 16u);
-    let ct = j + 0.25 + 0.5 * unit16(hh.y);
-    let r2 = (fs - cs) * (fs - cs) + (ft - ct) * (ft - ct);
-    if r2 > 0.12 * 0.12 {
-        return background;
-    }
-    let u = unit16(hh.y >> 16u);
-    let level = params.env_b.w * max(u * u * u, 0.02);
-    let warm = unit16(mix64(hh).x);
-    return background + level * vec3<f32>(0.75 + 0.25 * warm, 0.85, 1.0 - 0.3 * warm);
-}
-
-fn environment(dir: vec3<f32>) -> vec3<f32> {
-    let kind = params.counts.z;
-    if kind == ENV_CONSTANT {
-        return params.env_a.xyz;
-    }
-    if kind == ENV_GRADIENT {
-        let t = clamp(dir.y, 0.0, 1.0);
-        return params.env_a.xyz * (1.0 - t) + params.env_b.xyz * t;
-    }
-    if kind == ENV_STARS {
-        return star_field(dir);
-    }
-    let uv = equirect_uv(dir);
-    if kind == ENV_CHECKER {
-        let d = params.env_b.w;
-        if rem2(floor(uv.x * 2.0 * d) + floor(uv.y * d)) >= 1.0 {
-            return params.env_b.xyz;
-        }
-        return params.env_a.xyz;
-    }
-    if params.env_tex.y == 0u {
-        return vec3<f32>(0.0);
-    }
-    return texture_sample(params.env_tex.x, params.env_tex.y, params.env_tex.z, uv.x, uv.y) * params.env_a.w;
-}
+// Each environment kind's radiance is in its own file beside its Rust module
+// (renderer-core/src/environment/<kind>.wgsl); environment(dir) is generated into
+// the prelude.
 
 fn environment_is_black() -> bool {
     return params.counts.z == ENV_CONSTANT && all(params.env_a.xyz == vec3<f32>(0.0));

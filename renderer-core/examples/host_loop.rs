@@ -95,10 +95,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             direction: DVec3::new(-0.3, -1.0, 0.4),
             irradiance: [3.0; 3],
         });
-        b.environment(Environment::GradientSky {
-            horizon: [0.6, 0.7, 0.8],
-            zenith: [0.2, 0.3, 0.6],
-        });
+        b.environment(Environment::GradientSky(
+            renderer_core::environment::GradientSky {
+                horizon: [0.6, 0.7, 0.8],
+                zenith: [0.2, 0.3, 0.6],
+            },
+        ));
         b.camera(CameraDesc {
             position: DVec3::new(0.0, 2.5, -5.0),
             look_at: DVec3::new(0.0, 0.3, 0.0),

@@ -34,8 +34,8 @@ use crate::accel::Mesh;
 use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
 use crate::scene::{
-    CameraDesc, Check, Environment, Light, Material, Scene, SceneError, load_environment,
-    validate_camera, validate_light,
+    CameraDesc, Check, Environment, Light, Material, Scene, SceneError, validate_camera,
+    validate_light,
 };
 
 /// A mesh added to a [`SceneBuilder`].
@@ -159,15 +159,8 @@ impl SceneBuilder {
         for (i, l) in self.lights.iter().enumerate() {
             validate_light(&c, i, l)?;
         }
-        let mut environment = self.environment.clone();
-        if let Environment::Equirect { image: None, .. } = environment {
-            return Err(c.fail(
-                "environment".into(),
-                "Equirect",
-                "a built scene's environment map must carry its image",
-            ));
-        }
-        load_environment(&c, &mut environment, Path::new("."))?;
+        let environment = self.environment.clone();
+        environment.validate(&crate::environment::At { check: &c })?;
         let tolerances = self.tolerances.unwrap_or_default();
         c.positive("tolerances.geometric".into(), tolerances.geometric)?;
         c.positive("tolerances.rk".into(), tolerances.rk)?;

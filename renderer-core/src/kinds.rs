@@ -45,9 +45,29 @@ impl<'de, A: serde::de::VariantAccess<'de>> serde::Deserializer<'de> for Variant
         self.0.struct_variant(fields, visitor)
     }
 
+    /// A kind that is one value (`Constant((r, g, b))`): a newtype variant.
+    fn deserialize_newtype_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        self.0.newtype_variant_seed(Newtype(visitor))
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
-        byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+        byte_buf option unit unit_struct seq tuple tuple_struct map enum
         identifier ignored_any
+    }
+}
+
+/// Hands a newtype variant's content to a newtype struct's visitor.
+struct Newtype<V>(V);
+
+impl<'de, V: serde::de::Visitor<'de>> serde::de::DeserializeSeed<'de> for Newtype<V> {
+    type Value = V::Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<V::Value, D::Error> {
+        self.0.visit_newtype_struct(d)
     }
 }

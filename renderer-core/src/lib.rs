@@ -9,6 +9,7 @@
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
+//! - [`environment`]: what escaping rays see, one module per kind.
 //! - [`material`]: how surfaces emit and scatter, one module per kind.
 //! - [`lights`]: point, directional and emissive-geometry lights; next-event
 //!   estimation with curved shadow rays.
@@ -31,6 +32,7 @@ pub mod accel;
 pub mod builder;
 pub mod camera;
 pub mod curvature;
+pub mod environment;
 pub mod field;
 pub mod film;
 pub mod gpu;

@@ -390,5 +390,5 @@ pub fn emitter_scale(pdf_light: f64, cos_x: f64, mis: bool, ratio2: f64) -> f64 
 /// Whether the environment sends no light (then no ray is spent on it).
 #[must_use]
 pub fn environment_is_black(env: &Environment) -> bool {
-    matches!(env, Environment::Constant(c) if c.iter().all(|&v| v == 0.0))
+    env.is_black()
 }

@@ -25,10 +25,10 @@ use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
 use serde::Deserialize;
 
 use crate::accel::{Mesh, MeshError};
+pub use crate::environment::Environment;
 use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
 pub use crate::material::Material;
-use crate::texture::Texture;
 
 /// Why a scene could not be loaded. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
@@ -173,10 +173,6 @@ pub struct MeshDesc {
     pub source: MeshSource,
 }
 
-fn one_f32() -> f32 {
-    1.0
-}
-
 /// A named material.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -206,81 +202,6 @@ pub enum Light {
         /// Intensity.
         intensity: [f32; 3],
     },
-}
-
-/// What a ray that escapes sees (directions: +y is up).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[non_exhaustive]
-pub enum Environment {
-    /// The same radiance in every direction.
-    Constant([f32; 3]),
-    /// A sky blending from `horizon` (and below) to `zenith` (+y).
-    GradientSky {
-        /// Radiance at and below the horizon.
-        horizon: [f32; 3],
-        /// Radiance straight up.
-        zenith: [f32; 3],
-    },
-    /// Point-like stars of random brightness and colour on a dark background, the
-    /// same for a given `seed`: the sphere is cut into `cells` x `cells` cells per
-    /// cube face, and a fraction `density` of them hold a star.
-    StarField {
-        /// Radiance between the stars.
-        #[serde(default)]
-        background: [f32; 3],
-        /// Cells per cube-face edge (16..=4096).
-        #[serde(default = "default_star_cells")]
-        cells: u32,
-        /// Fraction of cells with a star, in (0, 1].
-        #[serde(default = "default_star_density")]
-        density: f32,
-        /// Radiance of the brightest stars.
-        #[serde(default = "default_star_brightness")]
-        brightness: f32,
-        /// Seed of the star positions.
-        #[serde(default)]
-        seed: u64,
-    },
-    /// A latitude-longitude checkerboard: `divisions` squares from pole to pole,
-    /// twice as many around; a lensing test pattern.
-    CheckerSphere {
-        /// First radiance.
-        a: [f32; 3],
-        /// Second radiance.
-        b: [f32; 3],
-        /// Squares from pole to pole (>= 1).
-        divisions: u32,
-    },
-    /// An equirectangular (latitude-longitude) image: u along the azimuth from -z
-    /// towards +x, v from +y (top row) to -y. HDR/EXR are linear, PNG sRGB.
-    Equirect {
-        /// Image file, relative to the scene file's folder.
-        file: PathBuf,
-        /// Radiance scale.
-        #[serde(default = "one_f32")]
-        scale: f32,
-        /// The decoded image (filled in by loading).
-        #[serde(skip)]
-        image: Option<Arc<Texture>>,
-    },
-}
-
-fn default_star_cells() -> u32 {
-    256
-}
-
-fn default_star_density() -> f32 {
-    0.08
-}
-
-fn default_star_brightness() -> f32 {
-    4.0
-}
-
-impl Default for Environment {
-    fn default() -> Self {
-        Self::Constant([0.0; 3])
-    }
 }
 
 /// A mesh placed in the scene: scale, then rotate (degrees about x, y, z), then
@@ -463,10 +384,7 @@ impl Scene {
             .materials
             .iter()
             .filter_map(Material::image)
-            .chain(match &self.environment {
-                Environment::Equirect { image: Some(t), .. } => Some(t),
-                _ => None,
-            })
+            .chain(self.environment.image())
             .filter(|t| seen.insert(Arc::as_ptr(t)))
             .map(|t| bytes(t.texels()))
             .sum();
@@ -555,7 +473,9 @@ impl Scene {
             m.kind.validate(&at)?;
         }
         let mut environment = file.environment;
-        load_environment(&c, &mut environment, base)?;
+        let at = crate::environment::At { check: &c };
+        environment.load(&at, base)?;
+        environment.validate(&at)?;
         for (i, l) in file.lights.iter().enumerate() {
             validate_light(&c, i, l)?;
         }
@@ -696,76 +616,6 @@ pub(crate) fn validate_camera(c: &Check<'_>, cam: &CameraDesc) -> Result<(), Sce
         ));
     }
     Ok(())
-}
-
-fn load_image(
-    c: &Check<'_>,
-    field: String,
-    file: &Path,
-    base: &Path,
-) -> Result<Arc<Texture>, SceneError> {
-    let resolved = base.join(file);
-    Texture::load(&resolved)
-        .map(Arc::new)
-        .map_err(|source| SceneError::ImageFile {
-            path: c.path.to_owned(),
-            field,
-            resolved,
-            source,
-        })
-}
-
-pub(crate) fn load_environment(
-    c: &Check<'_>,
-    env: &mut Environment,
-    base: &Path,
-) -> Result<(), SceneError> {
-    let radiance = |name: &str, v: [f32; 3]| {
-        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
-            Ok(())
-        } else {
-            Err(c.fail(format!("environment.{name}"), v, "must be finite and >= 0"))
-        }
-    };
-    match env {
-        Environment::Constant(v) => radiance("0", *v),
-        Environment::GradientSky { horizon, zenith } => {
-            radiance("horizon", *horizon)?;
-            radiance("zenith", *zenith)
-        }
-        Environment::StarField {
-            background,
-            cells,
-            density,
-            brightness,
-            ..
-        } => {
-            radiance("background", *background)?;
-            if !(16..=4096).contains(cells) {
-                return Err(c.fail("environment.cells".into(), *cells, "must be in 16..=4096"));
-            }
-            if !(*density > 0.0 && *density <= 1.0) {
-                return Err(c.fail("environment.density".into(), *density, "must be in (0, 1]"));
-            }
-            c.positive("environment.brightness".into(), f64::from(*brightness))
-                .map(|_| ())
-        }
-        Environment::CheckerSphere { a, b, divisions } => {
-            radiance("a", *a)?;
-            radiance("b", *b)?;
-            if *divisions == 0 {
-                return Err(c.fail("environment.divisions".into(), 0, "must be at least 1"));
-            }
-            Ok(())
-        }
-        Environment::Equirect { file, scale, image } => {
-            c.positive("environment.scale".into(), f64::from(*scale))?;
-            if image.is_none() {
-                *image = Some(load_image(c, "environment.file".into(), file, base)?);
-            }
-            Ok(())
-        }
-    }
 }
 
 pub(crate) fn validate_light(c: &Check<'_>, i: usize, l: &Light) -> Result<(), SceneError> {

@@ -8,9 +8,8 @@ use std::f64::consts::{PI, TAU};
 
 use glam::DVec3;
 
+use crate::environment::Environment;
 use crate::material::{Lobe, Material, Surface};
-use crate::rng::mix64;
-use crate::scene::Environment;
 
 /// Linear RGB.
 pub type Rgb = [f64; 3];
@@ -54,40 +53,7 @@ pub fn luminance(c: Rgb) -> f64 {
 /// Radiance seen by a ray escaping along unit `dir` (+y is up).
 #[must_use]
 pub fn environment(env: &Environment, dir: DVec3) -> Rgb {
-    match env {
-        Environment::Constant(c) => c.map(f64::from),
-        Environment::GradientSky { horizon, zenith } => {
-            let t = dir.y.clamp(0.0, 1.0);
-            std::array::from_fn(|i| f64::from(horizon[i]) * (1.0 - t) + f64::from(zenith[i]) * t)
-        }
-        Environment::StarField {
-            background,
-            cells,
-            density,
-            brightness,
-            seed,
-        } => star_field(
-            dir,
-            background.map(f64::from),
-            *cells,
-            f64::from(*density),
-            f64::from(*brightness),
-            *seed,
-        ),
-        Environment::CheckerSphere { a, b, divisions } => {
-            let (u, v) = equirect_uv(dir);
-            let d = f64::from(*divisions);
-            let odd = ((u * 2.0 * d).floor() + (v * d).floor()).rem_euclid(2.0) >= 1.0;
-            (if odd { b } else { a }).map(f64::from)
-        }
-        Environment::Equirect { scale, image, .. } => match image {
-            Some(t) => {
-                let (u, v) = equirect_uv(dir);
-                t.sample(u, v).map(|c| c * f64::from(*scale))
-            }
-            None => [0.0; 3],
-        },
-    }
+    env.radiance(dir)
 }
 
 /// Latitude-longitude coordinates of a unit direction: u along the azimuth from -z
@@ -104,40 +70,6 @@ pub fn equirect_uv(dir: DVec3) -> (f64, f64) {
     // The polar angle by atan2 (well conditioned everywhere, as the shaders' is).
     let v = dir.x.hypot(dir.z).atan2(dir.y) / PI;
     (u.rem_euclid(1.0), v)
-}
-
-/// Stars on a cube-map grid: each cell holds a star with probability `density`, at
-/// a hashed position, with hashed brightness (many faint, few bright) and colour.
-fn star_field(dir: DVec3, background: Rgb, cells: u32, density: f64, peak: f64, seed: u64) -> Rgb {
-    let a = dir.abs();
-    let (face, s, t) = if a.x >= a.y && a.x >= a.z {
-        (u64::from(dir.x < 0.0), dir.y / a.x, dir.z / a.x)
-    } else if a.y >= a.z {
-        (2 + u64::from(dir.y < 0.0), dir.x / a.y, dir.z / a.y)
-    } else {
-        (4 + u64::from(dir.z < 0.0), dir.x / a.z, dir.y / a.z)
-    };
-    let n = f64::from(cells);
-    let (fs, ft) = ((s + 1.0) * 0.5 * n, (t + 1.0) * 0.5 * n);
-    let (i, j) = (fs.floor().min(n - 1.0), ft.floor().min(n - 1.0));
-    let h = mix64(seed ^ (face << 58) ^ ((i as u64) << 29) ^ (j as u64));
-    let unit = |bits: u64| (bits & 0xFFFF) as f64 / 65536.0;
-    if unit(h) >= density {
-        return background;
-    }
-    // Star centre in the middle half of its cell, radius 0.12 cells.
-    let (cs, ct) = (
-        i + 0.25 + 0.5 * unit(h >> 16),
-        j + 0.25 + 0.5 * unit(h >> 32),
-    );
-    let r2 = (fs - cs).powi(2) + (ft - ct).powi(2);
-    if r2 > 0.12 * 0.12 {
-        return background;
-    }
-    let level = peak * unit(h >> 48).powi(3).max(0.02);
-    let warm = unit(mix64(h));
-    let tint = [0.75 + 0.25 * warm, 0.85, 1.0 - 0.3 * warm];
-    std::array::from_fn(|c| background[c] + level * tint[c])
 }
 
 /// Mirror reflection of unit `d` about unit normal `n`.
@@ -214,19 +146,19 @@ mod tests {
 
     #[test]
     fn environments_are_bounded_and_patterned() {
-        let checker = Environment::CheckerSphere {
+        let checker = Environment::CheckerSphere(crate::environment::CheckerSphere {
             a: [1.0; 3],
             b: [0.0; 3],
             divisions: 8,
-        };
+        });
         let mut seen = [false; 2];
-        let stars = Environment::StarField {
+        let stars = Environment::StarField(crate::environment::StarField {
             background: [0.0; 3],
             cells: 64,
             density: 0.5,
             brightness: 3.0,
             seed: 7,
-        };
+        });
         let mut lit = 0;
         for k in 0..20_000 {
             let z = 1.0 - 2.0 * (f64::from(k) + 0.5) / 20_000.0;

@@ -481,7 +481,7 @@ fn the_black_hole_scene_rendered_shows_the_formula_shadow() {
     scene.instances.clear();
     scene.materials.clear();
     scene.lights.clear();
-    scene.environment = Environment::Constant([1.0; 3]);
+    scene.environment = Environment::Constant(renderer_core::environment::Constant([1.0; 3]));
     let size = 201u32;
     let settings = RenderSettings {
         width: size,

@@ -446,8 +446,9 @@ pub unsafe extern "C" fn grin_scene_set_sky(
         // SAFETY: forwarded from the caller.
         let zenith = unsafe { rgb(zenith, "zenith", [0.2, 0.35, 0.7]) }?;
         with(r, |inst| {
-            inst.builder
-                .environment(Environment::GradientSky { horizon, zenith });
+            inst.builder.environment(Environment::GradientSky(
+                renderer_core::environment::GradientSky { horizon, zenith },
+            ));
             Ok(())
         })
     })

@@ -155,20 +155,6 @@ pub mod binding {
     ];
 }
 
-/// Environment kinds (`GpuParams::env_kind`).
-pub mod environment {
-    /// One colour.
-    pub const CONSTANT: u32 = 0;
-    /// Horizon-to-zenith gradient.
-    pub const GRADIENT: u32 = 1;
-    /// Procedural stars.
-    pub const STARS: u32 = 2;
-    /// Checkered sphere.
-    pub const CHECKER: u32 = 3;
-    /// Equirectangular image.
-    pub const EQUIRECT: u32 = 4;
-}
-
 /// Light kinds (`GpuLight::kind`).
 pub mod light {
     /// Directional.
@@ -619,16 +605,6 @@ pub fn prelude() -> String {
     );
     for (prefix, consts) in [
         (
-            "ENV",
-            &[
-                ("CONSTANT", environment::CONSTANT),
-                ("GRADIENT", environment::GRADIENT),
-                ("STARS", environment::STARS),
-                ("CHECKER", environment::CHECKER),
-                ("EQUIRECT", environment::EQUIRECT),
-            ][..],
-        ),
-        (
             "LIGHT",
             &[("DIRECTIONAL", light::DIRECTIONAL), ("POINT", light::POINT)][..],
         ),
@@ -711,8 +687,9 @@ pub fn prelude() -> String {
     for (_, _, decl) in declarations() {
         s += &decl;
     }
-    // The field and material kinds' numbers and the dispatch over them.
+    // The field, material and environment kinds' numbers and the dispatch over them.
     s += &crate::field::wgsl_dispatch();
     s += &crate::material::wgsl_dispatch();
+    s += &crate::environment::wgsl_dispatch();
     s
 }

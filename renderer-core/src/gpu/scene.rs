@@ -18,7 +18,7 @@ use crate::camera::Camera;
 use crate::integrator::{StopSurface, Termination};
 use crate::lights::Emitters;
 use crate::rng::mix64;
-use crate::scene::{Environment, Light, Scene};
+use crate::scene::{Light, Scene};
 use crate::trace::SceneTracer;
 
 /// The smallest RK tolerance the f32 shaders use: below it, rounding in the error
@@ -268,51 +268,12 @@ impl GpuSceneData {
                 f.gpu(&mut scalars)
             })
             .collect();
-        let (env_kind, env_a, env_b) = match &scene.environment {
-            Environment::Constant(c) => (layout::environment::CONSTANT, c4(*c, 0.0), [0.0; 4]),
-            Environment::GradientSky { horizon, zenith } => (
-                layout::environment::GRADIENT,
-                c4(*horizon, 0.0),
-                c4(*zenith, 0.0),
-            ),
-            Environment::StarField {
-                background,
-                cells,
-                density,
-                brightness,
-                seed,
-            } => {
-                base.env_tex[3] = *cells;
-                let [lo, hi] = split(*seed);
-                base.env_seed = [lo, hi, 0, 0];
-                (
-                    layout::environment::STARS,
-                    c4(*background, *density),
-                    [0.0, 0.0, 0.0, *brightness],
-                )
-            }
-            Environment::CheckerSphere { a, b, divisions } => (
-                layout::environment::CHECKER,
-                c4(*a, 0.0),
-                c4(*b, *divisions as f32),
-            ),
-            Environment::Equirect { scale, image, .. } => {
-                if let Some(t) = image {
-                    let (b, w, h) = place_texture(t);
-                    base.env_tex = [b, w, h, 0];
-                }
-                (
-                    layout::environment::EQUIRECT,
-                    [0.0, 0.0, 0.0, *scale],
-                    [0.0; 4],
-                )
-            }
-        };
+        scene.environment.gpu(&mut base, &mut place_texture);
         let tol = scene.tolerances;
         base.counts = [
             fields.len() as u32,
             emitter_records.len() as u32,
-            env_kind,
+            base.counts[2],
             masses.len() as u32,
         ];
         base.misc = [
@@ -330,8 +291,6 @@ impl GpuSceneData {
         base.seed[2] = tol.max_steps;
         base.seed[3] = tol.soft_gate_attempts;
         base.dims[3] = lights.len() as u32;
-        base.env_a = env_a;
-        base.env_b = env_b;
 
         let bytes = |b: &[u8]| b.to_vec();
         let buffers = vec![

@@ -31,12 +31,17 @@ pub const PROBE: (&str, &str) = (
 );
 
 /// Every file of the program, in the order they are joined: [`FILES`], then each
-/// registered field kind's and material kind's WGSL.
+/// registered field, material and environment kind's WGSL.
 #[must_use]
 pub fn files() -> Vec<(&'static str, &'static str)> {
     let mut files = FILES.to_vec();
     files.extend(crate::field::KINDS.iter().map(|k| (k.wgsl_path, k.wgsl)));
     files.extend(crate::material::KINDS.iter().map(|k| (k.wgsl_path, k.wgsl)));
+    files.extend(
+        crate::environment::KINDS
+            .iter()
+            .map(|k| (k.wgsl_path, k.wgsl)),
+    );
     files
 }
 

@@ -452,10 +452,10 @@ fn rich(environment: Environment) -> Scene {
 }
 
 fn gradient_sky() -> Environment {
-    Environment::GradientSky {
+    Environment::GradientSky(crate::environment::GradientSky {
         horizon: [0.8, 0.85, 0.9],
         zenith: [0.2, 0.35, 0.7],
-    }
+    })
 }
 
 /// Masses alone: one (the orbit invariants apply) or two.
@@ -479,13 +479,13 @@ fn masses(two: bool) -> Scene {
             extent: 8.0,
         }));
     }
-    b.environment(Environment::StarField {
+    b.environment(Environment::StarField(crate::environment::StarField {
         background: [0.01, 0.01, 0.02],
         cells: 64,
         density: 0.3,
         brightness: 4.0,
         seed: 3,
-    });
+    }));
     b.tolerances(Tolerances::default());
     b.build().unwrap()
 }
@@ -1456,28 +1456,31 @@ fn materials_and_texture_lookup_match_the_cpu() {
 
 #[test]
 fn environments_match_the_cpu() {
-    let envs = [
-        Environment::Constant([0.2, 0.3, 0.4]),
-        Environment::Constant([0.0; 3]),
+    // These, then every registered kind's own examples (environment/<kind>.rs), so
+    // a new kind is compared as soon as it is registered.
+    let mut envs = vec![
+        Environment::Constant(crate::environment::Constant([0.2, 0.3, 0.4])),
+        Environment::Constant(crate::environment::Constant([0.0; 3])),
         gradient_sky(),
-        Environment::StarField {
+        Environment::StarField(crate::environment::StarField {
             background: [0.01, 0.02, 0.03],
             cells: 32,
             density: 0.5,
             brightness: 3.0,
             seed: 9,
-        },
-        Environment::CheckerSphere {
+        }),
+        Environment::CheckerSphere(crate::environment::CheckerSphere {
             a: [0.9, 0.9, 0.9],
             b: [0.1, 0.1, 0.2],
             divisions: 8,
-        },
-        Environment::Equirect {
+        }),
+        Environment::Equirect(crate::environment::Equirect {
             file: "probe-sky".into(),
             scale: 1.5,
             image: Some(image()),
-        },
+        }),
     ];
+    envs.extend(Environment::examples());
     let mut r = Report::default();
     let mut n = Numbers::new(21);
     let mut dirs = vec![
