@@ -1,0 +1,351 @@
+//! Scenes: the runtime [`Scene`] that rendering reads, and its loading from the RON
+//! scene format ([`file`](mod@file): the file's schema and the loader, the only module that
+//! knows it; [`mesh_io`]: OBJ and PLY meshes).
+//!
+//! Loading validates everything and fails with a [`SceneError`] that names the file,
+//! the line:column where RON gives one, the field, and the bad value. The schema is
+//! documented on the types of [`file`](mod@file) and in `assets/scenes/README.md`.
+//!
+//! ```
+//! use renderer_core::scene::Scene;
+//! let text = r#"(
+//!     camera: Some((position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+//!     meshes: [(name: "ball", source: Sphere(radius: 1.0))],
+//!     instances: [(mesh: "ball", translate: (0.0, 0.0, 2.0))],
+//!     fields: [Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)],
+//! )"#;
+//! let scene = Scene::from_str(text, "inline.ron".as_ref()).unwrap();
+//! assert_eq!(scene.instances.len(), 1);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use glam::{Affine3A, DVec3};
+use serde::Deserialize;
+
+use crate::accel::Mesh;
+pub use crate::environment::Environment;
+use crate::field::{FieldKind, Medium};
+use crate::integrator::Tolerances;
+pub use crate::material::Material;
+
+pub mod file;
+pub mod mesh_io;
+
+pub use file::{InstanceDesc, MaterialDesc, MeshDesc, MeshSource, SceneFile};
+pub use mesh_io::{MeshFileError, load_mesh_file, load_obj, load_ply};
+
+/// Why a scene could not be loaded. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SceneError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The scene file.
+        path: PathBuf,
+        /// Why: the operating system's error, not a regular file, over the limit.
+        source: crate::input::InputError,
+    },
+    /// RON syntax or schema error (unknown field kind, missing field, wrong type).
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The scene file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// RON's message.
+        message: String,
+    },
+    /// A value is out of its valid range.
+    #[error("{path}: {field} = {value}: {reason}")]
+    Invalid {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene, e.g. `fields[1].radius`.
+        field: String,
+        /// The bad value as written.
+        value: String,
+        /// What it must be.
+        reason: String,
+    },
+    /// A mesh file does not exist or cannot be read.
+    #[error("{path}: {field}: mesh file {resolved} cannot be loaded: {source}")]
+    MeshFile {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene.
+        field: String,
+        /// The mesh path resolved against the scene's folder.
+        resolved: PathBuf,
+        /// Why.
+        source: MeshFileError,
+    },
+    /// A field's data file (a sampled grid) does not exist or is malformed.
+    #[error("{path}: {field}: field file {resolved} cannot be loaded: {reason}")]
+    FieldFile {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene.
+        field: String,
+        /// The file path resolved against the scene's folder.
+        resolved: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// An image (texture or environment map) does not exist or cannot be decoded.
+    #[error("{path}: {field}: image {resolved} cannot be loaded: {source}")]
+    ImageFile {
+        /// The scene file.
+        path: PathBuf,
+        /// Where in the scene.
+        field: String,
+        /// The file path resolved against the scene's folder.
+        resolved: PathBuf,
+        /// Why.
+        source: crate::texture::TextureError,
+    },
+}
+
+/// A camera: a pinhole at `position` looking at `look_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraDesc {
+    /// Eye position.
+    pub position: DVec3,
+    /// Point looked at.
+    pub look_at: DVec3,
+    /// Up direction (default +y).
+    #[serde(default = "default_up")]
+    pub up: DVec3,
+    /// Vertical field of view in degrees, in (0, 180).
+    pub fov_deg: f64,
+}
+
+fn default_up() -> DVec3 {
+    DVec3::Y
+}
+
+/// A light source.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[non_exhaustive]
+pub enum Light {
+    /// Parallel light travelling along `direction`, giving irradiance `irradiance`
+    /// (W/m^2 per channel) on a surface facing it.
+    Directional {
+        /// Direction the light travels in.
+        direction: DVec3,
+        /// Irradiance on a surface perpendicular to it.
+        irradiance: [f32; 3],
+    },
+    /// A point light of radiant intensity `intensity` (W/sr per channel).
+    Point {
+        /// Position.
+        position: DVec3,
+        /// Intensity.
+        intensity: [f32; 3],
+    },
+}
+
+/// A loaded, validated scene.
+#[derive(Debug, Clone)]
+pub struct Scene {
+    /// The camera, if given.
+    pub camera: Option<CameraDesc>,
+    /// The meshes, in file order (shared: a host rebuilding its scene every frame
+    /// shares them instead of copying).
+    pub meshes: Vec<Arc<Mesh>>,
+    /// Instances: mesh index and object-to-world transform.
+    pub instances: Vec<(usize, Affine3A)>,
+    /// Material of each instance.
+    pub materials: Vec<Material>,
+    /// Lights.
+    pub lights: Vec<Light>,
+    /// What escaping rays see.
+    pub environment: Environment,
+    /// The fields.
+    pub medium: Medium,
+    /// Tolerances.
+    pub tolerances: Tolerances,
+}
+
+impl Scene {
+    /// Whether `other` renders the same (its default camera aside): equal instances,
+    /// materials, lights, environment, medium and tolerances, and meshes that are the
+    /// same `Arc` or equal. Cheap when a host reuses its mesh `Arc`s, as
+    /// [`crate::builder::SceneBuilder`] does.
+    #[must_use]
+    pub fn same_content(&self, other: &Scene) -> bool {
+        self.instances == other.instances
+            && self.meshes.len() == other.meshes.len()
+            && self.materials == other.materials
+            && self.lights == other.lights
+            && self.environment == other.environment
+            && self.tolerances == other.tolerances
+            && self.medium == other.medium
+            && self
+                .meshes
+                .iter()
+                .zip(&other.meshes)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+    }
+}
+
+pub(crate) struct Check<'a> {
+    path: &'a Path,
+}
+
+impl Check<'_> {
+    pub(crate) fn new(path: &Path) -> Check<'_> {
+        Check { path }
+    }
+    pub(crate) fn fail(
+        &self,
+        field: String,
+        value: impl std::fmt::Debug,
+        reason: &str,
+    ) -> SceneError {
+        SceneError::Invalid {
+            path: self.path.to_owned(),
+            field,
+            value: format!("{value:?}"),
+            reason: reason.to_owned(),
+        }
+    }
+    /// The scene file's path.
+    pub(crate) fn path(&self) -> &Path {
+        self.path
+    }
+    pub(crate) fn finite(&self, field: String, v: f64) -> Result<f64, SceneError> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.fail(field, v, "must be a finite number"))
+        }
+    }
+    pub(crate) fn positive(&self, field: String, v: f64) -> Result<f64, SceneError> {
+        if v.is_finite() && v > 0.0 {
+            Ok(v)
+        } else {
+            Err(self.fail(field, v, "must be a finite number above 0"))
+        }
+    }
+    pub(crate) fn vec(&self, field: String, v: DVec3) -> Result<DVec3, SceneError> {
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.fail(field, v, "must have finite components"))
+        }
+    }
+}
+
+impl Scene {
+    /// Host bytes of what it holds, per kind: `meshes` (positions, indices, texture
+    /// coordinates; shared meshes counted once), `fields` (sampled index grids),
+    /// `textures` (decoded images).
+    #[must_use]
+    pub fn footprint(&self) -> Vec<(&'static str, u64)> {
+        fn bytes<T>(v: &[T]) -> u64 {
+            std::mem::size_of_val(v) as u64
+        }
+        let mut seen = std::collections::HashSet::new();
+        let meshes = self
+            .meshes
+            .iter()
+            .filter(|m| seen.insert(Arc::as_ptr(m)))
+            .map(|m| bytes(&m.positions) + bytes(&m.indices) + bytes(&m.uvs))
+            .sum();
+        let fields = self.medium.fields.iter().map(FieldKind::data_bytes).sum();
+        let mut seen = std::collections::HashSet::new();
+        let textures = self
+            .materials
+            .iter()
+            .filter_map(Material::image)
+            .chain(self.environment.image())
+            .filter(|t| seen.insert(Arc::as_ptr(t)))
+            .map(|t| bytes(t.texels()))
+            .sum();
+        vec![
+            ("meshes", meshes),
+            ("fields", fields),
+            ("textures", textures),
+        ]
+    }
+}
+
+impl CameraDesc {
+    /// The checks a scene file's camera gets (finite, a field of view in (0, 180),
+    /// `look_at` away from `position`, `up` not along the view), for a camera given
+    /// elsewhere (a command-line override); `path` names the scene in the error.
+    ///
+    /// # Errors
+    /// [`SceneError::Invalid`] naming the camera field and value.
+    pub fn validate(&self, path: &Path) -> Result<(), SceneError> {
+        validate_camera(&Check::new(path), self)
+    }
+}
+
+pub(crate) fn validate_camera(c: &Check<'_>, cam: &CameraDesc) -> Result<(), SceneError> {
+    c.vec("camera.position".into(), cam.position)?;
+    c.vec("camera.look_at".into(), cam.look_at)?;
+    c.vec("camera.up".into(), cam.up)?;
+    if !(cam.fov_deg > 0.0 && cam.fov_deg < 180.0) {
+        return Err(c.fail(
+            "camera.fov_deg".into(),
+            cam.fov_deg,
+            "must be in (0, 180) degrees",
+        ));
+    }
+    let forward = cam.look_at - cam.position;
+    if forward.length() == 0.0 {
+        return Err(c.fail(
+            "camera.look_at".into(),
+            cam.look_at,
+            "must differ from camera.position",
+        ));
+    }
+    if forward.cross(cam.up).length() < 1e-12 * forward.length() * cam.up.length().max(1e-300) {
+        return Err(c.fail(
+            "camera.up".into(),
+            cam.up,
+            "must not be parallel to the view direction",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn validate_light(c: &Check<'_>, i: usize, l: &Light) -> Result<(), SceneError> {
+    let power = |name: &str, v: [f32; 3]| {
+        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
+            Ok(())
+        } else {
+            Err(c.fail(format!("lights[{i}].{name}"), v, "must be finite and >= 0"))
+        }
+    };
+    match *l {
+        Light::Directional {
+            direction,
+            irradiance,
+        } => {
+            c.vec(format!("lights[{i}].direction"), direction)?;
+            if direction.length() == 0.0 {
+                return Err(c.fail(
+                    format!("lights[{i}].direction"),
+                    direction,
+                    "must not be zero",
+                ));
+            }
+            power("irradiance", irradiance)
+        }
+        Light::Point {
+            position,
+            intensity,
+        } => {
+            c.vec(format!("lights[{i}].position"), position)?;
+            power("intensity", intensity)
+        }
+    }
+}
