@@ -108,9 +108,10 @@ pub struct GpuConfig {
     pub backends: String,
     /// Adapter choice.
     pub adapter: AdapterChoice,
-    /// Make these buffer allocations (1-based, counted per context; inclusive
-    /// ranges) fail with [`GpuError::OutOfMemory`], for tests.
-    pub fail_allocations: Vec<(u64, u64)>,
+    /// Buffer allocations (1-based, counted per context; inclusive ranges) to fail
+    /// with [`GpuError::OutOfMemory`]: fault injection for tests, set only with the
+    /// `fault-injection` feature (which the workspace's tests turn on).
+    fail_allocations: Vec<(u64, u64)>,
     /// Time every render dispatch on the GPU itself (timestamp queries, where the
     /// adapter has them); steps then report a `tiles.kernel` stage. Each dispatch
     /// pays one extra small read-back, so leave it off outside profiling.
@@ -119,9 +120,10 @@ pub struct GpuConfig {
 
 impl GpuConfig {
     /// From the environment: `WGPU_BACKEND`, `GRIN_GPU_ADAPTER` (a name substring,
-    /// `pci:BUS_ID`, or `low-power`) and `GRIN_GPU_FAIL_ALLOC` (allocations to fail:
-    /// `N`, `N-M`, `N-` for every one from N on, comma separated; see
-    /// [`parse_allocations`]) and `GRIN_GPU_PROFILE` (`1`: [`GpuConfig::profile`]).
+    /// `pci:BUS_ID`, or `low-power`), `GRIN_GPU_PROFILE` (`1`: [`GpuConfig::profile`])
+    /// and, in builds with the `fault-injection` feature, `GRIN_GPU_FAIL_ALLOC`
+    /// (allocations to fail: `N`, `N-M`, `N-` for every one from N on, comma
+    /// separated; see [`parse_allocations`]).
     #[must_use]
     pub fn from_env() -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -136,24 +138,13 @@ impl GpuConfig {
         Self {
             backends: var("WGPU_BACKEND").unwrap_or_default(),
             adapter,
-            fail_allocations: var("GRIN_GPU_FAIL_ALLOC")
-                .and_then(|v| {
-                    let parsed = parse_allocations(&v);
-                    if parsed.is_none() {
-                        // A test switch that silently did nothing would pass tests
-                        // that test nothing.
-                        eprintln!(
-                            "grin: GRIN_GPU_FAIL_ALLOC={v:?} is not a list of allocation numbers (N, N-M, N-, comma separated); ignored"
-                        );
-                    }
-                    parsed
-                })
-                .unwrap_or_default(),
+            fail_allocations: fail_allocations(var("GRIN_GPU_FAIL_ALLOC")),
             profile: var("GRIN_GPU_PROFILE").is_some_and(|v| v != "0"),
         }
     }
 
-    /// With the Nth allocation failing.
+    /// With the Nth allocation failing (fault injection for tests).
+    #[cfg(feature = "fault-injection")]
     #[must_use]
     pub fn failing_allocation(mut self, n: u64) -> Self {
         self.fail_allocations.push((n, n));
@@ -166,6 +157,29 @@ impl GpuConfig {
         self.adapter = adapter;
         self
     }
+}
+
+/// The allocations `GRIN_GPU_FAIL_ALLOC` asks to fail (fault injection: only with the
+/// `fault-injection` feature; without it the variable is refused with a warning, so
+/// a test run against a release build does not silently test nothing).
+fn fail_allocations(var: Option<String>) -> Vec<(u64, u64)> {
+    let Some(v) = var else {
+        return Vec::new();
+    };
+    if !cfg!(feature = "fault-injection") {
+        eprintln!(
+            "grin: GRIN_GPU_FAIL_ALLOC is set, but this build has no fault injection (renderer-core's `fault-injection` feature); ignored"
+        );
+        return Vec::new();
+    }
+    let parsed = parse_allocations(&v);
+    if parsed.is_none() {
+        // A test switch that silently did nothing would pass tests that test nothing.
+        eprintln!(
+            "grin: GRIN_GPU_FAIL_ALLOC={v:?} is not a list of allocation numbers (N, N-M, N-, comma separated); ignored"
+        );
+    }
+    parsed.unwrap_or_default()
 }
 
 /// Parses a list of allocation numbers to fail: `N`, `N-M` (inclusive), `N-` (N and
