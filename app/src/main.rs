@@ -23,6 +23,7 @@ use std::process::ExitCode;
 
 mod batch;
 mod cli_args;
+mod exit;
 mod render_cmd;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ use renderer_core::field::{FieldKind, Schwarzschild};
 use renderer_core::integrator::{StopSurface, static_observer_direction};
 use renderer_core::scene::Scene;
 use renderer_core::trace::SceneTracer;
+
+use crate::exit::{Exit, Failure};
 
 #[derive(Parser, Debug)]
 #[command(name = "grin", version, about = "Grin: a renderer of curved light")]
@@ -122,14 +125,15 @@ fn parse_sphere(s: &str) -> Result<StopSurface, String> {
     })
 }
 
-fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
-    let mut scene = Scene::load(&args.scene).map_err(|e| (2, format!("grin trace: {e}")))?;
+fn trace(args: &TraceArgs) -> Result<String, Failure> {
+    let mut scene = Scene::load(&args.scene)
+        .map_err(|e| Failure::new(Exit::BadInput, format!("grin trace: {e}")))?;
     // Scaled before normalising: a direction such as (0, 1e200, 1e200), whose squared
     // length overflows, is still a direction.
     let largest = args.dir.abs().max_element();
     if !(largest.is_finite() && largest > 0.0) {
-        return Err((
-            2,
+        return Err(Failure::new(
+            Exit::BadInput,
             format!(
                 "grin trace: --dir {},{},{} must be a finite, non-zero vector",
                 args.dir.x, args.dir.y, args.dir.z
@@ -139,13 +143,19 @@ fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
     let unit_dir = (args.dir / largest).normalize();
     if let Some(t) = args.tolerance {
         if !(t.is_finite() && t > 0.0) {
-            return Err((2, format!("grin trace: --tolerance {t} must be above 0")));
+            return Err(Failure::new(
+                Exit::BadInput,
+                format!("grin trace: --tolerance {t} must be above 0"),
+            ));
         }
         scene.tolerances.geometric = t;
     }
     if let Some(n) = args.max_steps {
         if n == 0 {
-            return Err((2, "grin trace: --max-steps must be at least 1".into()));
+            return Err(Failure::new(
+                Exit::BadInput,
+                "grin trace: --max-steps must be at least 1",
+            ));
         }
         scene.tolerances.max_steps = n;
     }
@@ -161,8 +171,8 @@ fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
             })
             .collect();
         let [(centre, rs)] = masses[..] else {
-            return Err((
-                2,
+            return Err(Failure::new(
+                Exit::BadInput,
                 format!(
                     "grin trace: --observer needs exactly one Schwarzschild field; {} has {}",
                     args.scene.display(),
@@ -195,7 +205,8 @@ fn trace(args: &TraceArgs) -> Result<String, (u8, String)> {
     if args.path {
         out["path"] = report.path.iter().map(|p| p.to_array().to_vec()).collect();
     }
-    serde_json::to_string_pretty(&out).map_err(|e| (1, format!("grin trace: {e}")))
+    serde_json::to_string_pretty(&out)
+        .map_err(|e| Failure::new(Exit::Failed, format!("grin trace: {e}")))
 }
 
 fn main() -> ExitCode {
@@ -219,9 +230,6 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err((code, message)) => {
-            eprintln!("{message}");
-            ExitCode::from(code)
-        }
+        Err(failure) => failure.report(),
     }
 }

@@ -104,18 +104,22 @@ pub(crate) struct RenderArgs {
 /// `--backend`.
 pub(crate) use crate::cli_args::{BackendArg, parse_size};
 
-pub(crate) type Failure = (u8, String);
+pub(crate) use crate::exit::{Exit, Failure};
 
-fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
-    (code, format!("grin render: {msg}"))
+fn fail(exit: Exit, msg: impl std::fmt::Display) -> Failure {
+    Failure::new(exit, format!("grin render: {msg}"))
 }
 
 /// Writes `bytes` to `path` whole or not at all (a temporary file, every byte
 /// checked, synced, then renamed; only a regular file or nothing is replaced): exit
 /// 2 with the path on failure.
 pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
-    scheduler::jobs::status::write_bytes_atomic(path, bytes)
-        .map_err(|e| fail(2, format!("cannot write {}: {e}", path.display())))
+    scheduler::jobs::status::write_bytes_atomic(path, bytes).map_err(|e| {
+        fail(
+            Exit::BadInput,
+            format!("cannot write {}: {e}", path.display()),
+        )
+    })
 }
 
 /// Encodes `img` in memory, then [`write_file`]s it: an encoder writing straight to
@@ -126,8 +130,12 @@ pub(crate) fn save(
     format: image::ImageFormat,
 ) -> Result<(), Failure> {
     let mut bytes = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut bytes, format)
-        .map_err(|e| fail(2, format!("cannot encode {}: {e}", path.display())))?;
+    img.write_to(&mut bytes, format).map_err(|e| {
+        fail(
+            Exit::BadInput,
+            format!("cannot encode {}: {e}", path.display()),
+        )
+    })?;
     write_file(path, &bytes.into_inner())
 }
 
@@ -141,11 +149,12 @@ pub(crate) fn check_output(path: &Path, what: &str) -> Result<(), Failure> {
         .unwrap_or(Path::new("."));
     if !dir.is_dir() {
         return Err(fail(
-            2,
+            Exit::BadInput,
             format!("{what} folder {} does not exist", dir.display()),
         ));
     }
-    scheduler::jobs::status::ensure_replaceable(path).map_err(|e| fail(2, format!("{what}: {e}")))
+    scheduler::jobs::status::ensure_replaceable(path)
+        .map_err(|e| fail(Exit::BadInput, format!("{what}: {e}")))
 }
 
 pub(crate) fn rgb_f32(w: u32, h: u32, px: Vec<[f32; 3]>) -> image::DynamicImage {
@@ -338,7 +347,7 @@ pub(crate) fn open_renderer(
 ) -> Result<Renderer, Failure> {
     let mut r = open_renderers(tool, 1, threads, backend)?;
     r.pop()
-        .ok_or_else(|| (1, format!("{tool}: no renderer was opened")))
+        .ok_or_else(|| Failure::new(Exit::Failed, format!("{tool}: no renderer was opened")))
 }
 
 /// `workers` renderers sharing one device: each with its own pool, `threads` in all
@@ -350,12 +359,12 @@ pub(crate) fn open_renderers(
     threads: Option<usize>,
     backend: BackendArg,
 ) -> Result<Vec<Renderer>, Failure> {
-    let fail = |code: u8, msg: String| (code, format!("{tool}: {msg}"));
+    let fail = |exit: Exit, msg: String| Failure::new(exit, format!("{tool}: {msg}"));
     let total = match threads {
-        Some(0) => return Err(fail(2, "--threads must be at least 1".into())),
+        Some(0) => return Err(fail(Exit::BadInput, "--threads must be at least 1".into())),
         Some(n) if n > scheduler::pool::max_threads() => {
             return Err(fail(
-                2,
+                Exit::BadInput,
                 format!(
                     "--threads {n}: at most {} on this machine",
                     scheduler::pool::max_threads()
@@ -365,18 +374,18 @@ pub(crate) fn open_renderers(
         Some(n) => n,
         None => scheduler::PoolConfig::default()
             .resolve_threads()
-            .map_err(|e| fail(2, e.to_string()))?,
+            .map_err(|e| fail(Exit::BadInput, e.to_string()))?,
     };
     // Never more threads in all than asked for (or than cores): no oversubscription.
     let threads = (total / workers.max(1)).max(1);
     let pool = || -> Result<Arc<scheduler::Pool>, Failure> {
         scheduler::Pool::new(scheduler::PoolConfig::with_threads(threads))
             .map(Arc::new)
-            .map_err(|e| fail(2, e.to_string()))
+            .map_err(|e| fail(Exit::BadInput, e.to_string()))
     };
     let backend = Backend::from(backend);
     let first = Renderer::with_backend(pool()?, backend, &GpuConfig::from_env())
-        .map_err(|e| fail(4, format!("--backend gpu: {e}")))?;
+        .map_err(|e| fail(Exit::NoGpu, format!("--backend gpu: {e}")))?;
     let who = if workers > 1 {
         format!("{workers} workers x {threads} threads")
     } else {
@@ -412,7 +421,7 @@ fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
         Some("exr") => true,
         _ => {
             return Err(fail(
-                2,
+                Exit::BadInput,
                 format!(
                     "-o {}: the image is written as PNG (.png) or OpenEXR (.exr); name it so",
                     args.output.display()
@@ -437,7 +446,7 @@ fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
     for (k, (path, what)) in outputs.iter().enumerate() {
         if same(path, &args.scene) {
             return Err(fail(
-                2,
+                Exit::BadInput,
                 format!(
                     "{what} {} is the scene file; refusing to overwrite it",
                     path.display()
@@ -446,7 +455,7 @@ fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
         }
         if let Some((_, other)) = outputs[..k].iter().find(|(p, _)| same(p, path)) {
             return Err(fail(
-                2,
+                Exit::BadInput,
                 format!("{what} {} is also the {other} output", path.display()),
             ));
         }
@@ -485,7 +494,7 @@ fn check_memory(args: &RenderArgs) -> Result<(), Failure> {
     let available = available_memory().unwrap_or(u64::MAX);
     if need > u128::from(available) {
         return Err(fail(
-            2,
+            Exit::BadInput,
             format!(
                 "--size {}x{} needs about {:.1} GiB for the film and images; {:.1} GiB is available",
                 args.size.0,
@@ -499,9 +508,9 @@ fn check_memory(args: &RenderArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
-    let scene = Scene::load(&args.scene).map_err(|e| fail(2, e))?;
+    let scene = Scene::load(&args.scene).map_err(|e| fail(Exit::BadInput, e))?;
     if args.spp == 0 {
-        return Err(fail(2, "--spp must be at least 1"));
+        return Err(fail(Exit::BadInput, "--spp must be at least 1"));
     }
     let exr_output = check_outputs(args)?;
     check_memory(args)?;
@@ -532,11 +541,11 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
             cam.fov_deg = f;
         }
         cam.validate(&args.scene)
-            .map_err(|e| fail(2, format!("--camera: {e}")))?;
+            .map_err(|e| fail(Exit::BadInput, format!("--camera: {e}")))?;
         scene.camera = Some(cam);
     }
     let snapshot = Snapshot::new(Arc::new(scene), settings)
-        .map_err(|e| fail(2, format!("{}: {e}", args.scene.display())))?;
+        .map_err(|e| fail(Exit::BadInput, format!("{}: {e}", args.scene.display())))?;
     let started = Instant::now();
     let total = u64::from(settings.width) * u64::from(settings.height) * u64::from(settings.spp);
     let mut progress = Progress::new(total);
@@ -573,8 +582,10 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
                 stage_time.clear();
                 traces.clear();
             }
-            Err(e @ RenderError::Gpu(GpuError::OutOfMemory { .. })) => return Err(fail(3, e)),
-            Err(e) => return Err(fail(1, e)),
+            Err(e @ RenderError::Gpu(GpuError::OutOfMemory { .. })) => {
+                return Err(fail(Exit::OutOfMemory, e));
+            }
+            Err(e) => return Err(fail(Exit::Failed, e)),
         }
     }
     progress.finish();
@@ -608,8 +619,12 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         written.push(write_aov(film, aov, &args.output, args.exr || exr_output)?);
     }
     if let Some(path) = &args.trace_out {
-        scheduler::telemetry::write_chrome_trace(path, &traces)
-            .map_err(|e| fail(2, format!("cannot write {}: {e}", path.display())))?;
+        scheduler::telemetry::write_chrome_trace(path, &traces).map_err(|e| {
+            fail(
+                Exit::BadInput,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
         written.push(format!(
             "{} (Chrome trace, {} frames)",
             path.display(),

@@ -46,7 +46,7 @@ use scheduler::order::Order;
 use serde::Serialize;
 
 use crate::render_cmd::{
-    Aov, BackendArg, Failure, open_renderers, rgb_f32, save, srgb8, write_aov,
+    Aov, BackendArg, Exit, Failure, open_renderers, rgb_f32, save, srgb8, write_aov,
 };
 use engine::{Cache, FrameError, Unit};
 use manifest::{Job, Manifest};
@@ -255,8 +255,8 @@ fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<(u64, u
     Ok(None)
 }
 
-fn fail(code: u8, msg: impl std::fmt::Display) -> Failure {
-    (code, format!("grin batch: {msg}"))
+fn fail(exit: Exit, msg: impl std::fmt::Display) -> Failure {
+    Failure::new(exit, format!("grin batch: {msg}"))
 }
 
 /// One frame in the report.
@@ -583,17 +583,17 @@ pub(crate) fn rss() -> (u64, u64) {
 pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    let manifest = Manifest::load(&args.manifest).map_err(|e| fail(2, e))?;
+    let manifest = Manifest::load(&args.manifest).map_err(|e| fail(Exit::BadInput, e))?;
     for (flag, v) in [
         ("--workers", args.workers),
         ("--frames-in-flight", args.frames_in_flight),
     ] {
         if v == Some(0) {
-            return Err(fail(2, format!("{flag} must be at least 1")));
+            return Err(fail(Exit::BadInput, format!("{flag} must be at least 1")));
         }
         if flag == "--workers" && v.is_some_and(|n| n > scheduler::pool::max_threads()) {
             return Err(fail(
-                2,
+                Exit::BadInput,
                 format!(
                     "--workers: at most {} on this machine",
                     scheduler::pool::max_threads()
@@ -603,25 +603,30 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     }
     if args.ram_budget == Some(0) {
         return Err(fail(
-            2,
+            Exit::BadInput,
             "--ram-budget must be above 0 (on the CPU backend, resident and staged scenes share it, half each)",
         ));
     }
     if args.max_resident_scenes == 0 {
-        return Err(fail(2, "--max-resident-scenes must be at least 1"));
+        return Err(fail(
+            Exit::BadInput,
+            "--max-resident-scenes must be at least 1",
+        ));
     }
     if !(0.0 < args.low_watermark && args.low_watermark < args.high_watermark) {
         return Err(fail(
-            2,
+            Exit::BadInput,
             "watermarks must satisfy 0 < --low-watermark < --high-watermark",
         ));
     }
     std::fs::create_dir_all(&args.out)
-        .map_err(|e| fail(2, format!("--out {}: {e}", args.out.display())))?;
+        .map_err(|e| fail(Exit::BadInput, format!("--out {}: {e}", args.out.display())))?;
     let shard = match (args.shard, args.range) {
         (Some(s), _) => Some(s),
         (None, Some(_)) => None,
-        (None, None) => shard_from_env(|k| std::env::var(k).ok()).map_err(|e| fail(2, e))?,
+        (None, None) => {
+            shard_from_env(|k| std::env::var(k).ok()).map_err(|e| fail(Exit::BadInput, e))?
+        }
     };
     let report_path = args
         .report
@@ -633,10 +638,11 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         });
     // The report and the status file can be written: checked before anything renders.
     crate::render_cmd::check_output(&report_path, "--report")
-        .map_err(|(c, m)| (c, m.replacen("grin render", "grin batch", 1)))?;
+        .map_err(|f| Failure::new(f.exit, f.message.replacen("grin render", "grin batch", 1)))?;
     if let Some(status) = &args.status_file {
-        crate::render_cmd::check_output(status, "--status-file")
-            .map_err(|(c, m)| (c, m.replacen("grin render", "grin batch", 1)))?;
+        crate::render_cmd::check_output(status, "--status-file").map_err(|f| {
+            Failure::new(f.exit, f.message.replacen("grin render", "grin batch", 1))
+        })?;
     }
     let (si, sn) = shard.unwrap_or((0, 1));
     let all: u64 = manifest
@@ -647,7 +653,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     let (lo, hi) = match args.range {
         Some((a, _)) if a >= all => {
             return Err(fail(
-                2,
+                Exit::BadInput,
                 format!(
                     "--range starts at frame {a}, past the manifest's {all} frames (0-{})",
                     all.saturating_sub(1)
@@ -748,7 +754,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     if !todo.is_empty() {
         let cores = scheduler::PoolConfig::default()
             .resolve_threads()
-            .map_err(|e| fail(2, e))?;
+            .map_err(|e| fail(Exit::BadInput, e))?;
         let workers = args
             .workers
             .unwrap_or_else(|| cores.saturating_sub(2).max(1))
@@ -851,7 +857,8 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         })),
         "frames": frames,
     });
-    scheduler::jobs::status::write_json_atomic(&report_path, &report).map_err(|e| fail(1, e))?;
+    scheduler::jobs::status::write_json_atomic(&report_path, &report)
+        .map_err(|e| fail(Exit::Failed, e))?;
     let line = format!(
         "grin batch: {done} frames rendered, {} already done, {failed} failed, {pruned} pruned in {:.1} s; report {}",
         progress.skipped,
@@ -859,10 +866,13 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         report_path.display()
     );
     if single_oom {
-        return Err((3, format!("{line} (out of GPU memory)")));
+        return Err(Failure::new(
+            Exit::OutOfMemory,
+            format!("{line} (out of GPU memory)"),
+        ));
     }
     if failed > 0 {
-        return Err((1, line));
+        return Err(Failure::new(Exit::Failed, line));
     }
     Ok(line)
 }
@@ -1154,7 +1164,7 @@ impl Ctx<'_> {
         let film = &r.film;
         let (w, h) = (film.width(), film.height());
         let rgb = film.rgb();
-        let err = |(_, m): Failure| m;
+        let err = |f: Failure| f.message;
         if job.outputs.png {
             save(
                 &image,
@@ -1285,7 +1295,7 @@ pub(crate) struct InspectArgs {
 
 /// `grin inspect`: each scene's and sequence's RAM and GPU footprint per buffer kind.
 pub(crate) fn inspect(args: &InspectArgs) -> Result<String, Failure> {
-    let bad = |e: String| (2, format!("grin inspect: {e}"));
+    let bad = |e: String| Failure::new(Exit::BadInput, format!("grin inspect: {e}"));
     let mut renderer = crate::render_cmd::open_renderer(
         "grin inspect",
         None,
@@ -1333,15 +1343,15 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<String, Failure> {
             for s in &scenes {
                 let mut ready = renderer
                     .ready(Arc::clone(s))
-                    .map_err(|e| (1, e.to_string()))?;
+                    .map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
                 let f = ready.footprint();
                 add(&mut ram, &f.ram);
                 add(&mut gpu, &f.gpu);
                 if let Some(ctx) = renderer.gpu().cloned() {
                     let before = ctx.memory().resident();
-                    ready
-                        .upload(&ctx)
-                        .map_err(|e| (3, format!("grin inspect: {name}: {e}")))?;
+                    ready.upload(&ctx).map_err(|e| {
+                        Failure::new(Exit::OutOfMemory, format!("grin inspect: {name}: {e}"))
+                    })?;
                     tracked += ctx.memory().resident() - before;
                 }
                 renderer.forget_scene();
@@ -1358,7 +1368,8 @@ pub(crate) fn inspect(args: &InspectArgs) -> Result<String, Failure> {
         }
     }
     if args.json {
-        return serde_json::to_string_pretty(&rows).map_err(|e| (1, e.to_string()));
+        return serde_json::to_string_pretty(&rows)
+            .map_err(|e| Failure::new(Exit::Failed, e.to_string()));
     }
     let mut out = String::new();
     for r in &rows {

@@ -25,6 +25,8 @@
 mod camera;
 #[path = "../cli_args.rs"]
 mod cli_args;
+#[path = "../exit.rs"]
+mod exit;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -33,8 +35,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
 use renderer_core::field::Medium;
-use renderer_core::gpu::{Backend, GpuConfig};
-use renderer_core::render::{RenderSettings, Renderer, StepReport};
+use renderer_core::gpu::{Backend, GpuConfig, GpuError};
+use renderer_core::render::{RenderError, RenderSettings, Renderer, StepReport};
 use renderer_core::scene::{CameraDesc, Scene};
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
 use renderer_core::session::{Session, SessionError};
@@ -45,6 +47,8 @@ use winit::event::{ElementState, MouseButton, MouseScrollDelta, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::keyboard::{Key, NamedKey};
 use winit::window::{Window, WindowId};
+
+use crate::exit::{Exit, Failure};
 
 use camera::{Event, Orbit};
 
@@ -636,7 +640,7 @@ struct Preview {
     cursor: (f64, f64),
     shots: u32,
     display: Option<Display>,
-    failure: Option<(u8, String)>,
+    failure: Option<Failure>,
     interactive_spp: u32,
     /// Wall time of every UI frame after the first, ms.
     frame_times: Vec<f64>,
@@ -846,7 +850,7 @@ impl Preview {
     }
 
     /// One UI frame: reload, scripted input, a budgeted render step, the image.
-    fn frame(&mut self) -> Result<bool, (u8, String)> {
+    fn frame(&mut self) -> Result<bool, Failure> {
         let t = Instant::now();
         self.check_reload();
         if let Some(e) = self.script.pop_front() {
@@ -873,8 +877,11 @@ impl Preview {
                 &CancelToken::new(),
             )
             .map_err(|e| match e {
-                SessionError::Snapshot(e) => (2, e.to_string()),
-                e => (1, e.to_string()),
+                SessionError::Snapshot(e) => Failure::new(Exit::BadInput, e.to_string()),
+                e @ SessionError::Render(RenderError::Gpu(GpuError::OutOfMemory { .. })) => {
+                    Failure::new(Exit::OutOfMemory, e.to_string())
+                }
+                e => Failure::new(Exit::Failed, e.to_string()),
             })?;
         let complete = report.frame_complete;
         if report.wall.as_secs_f64() > 0.0 && report.rays > 0 {
@@ -903,14 +910,16 @@ impl Preview {
         let (shot, w, h) = if in_place {
             let film = self.session.renderer().gpu_film().expect("checked above");
             let d = self.display.as_mut().expect("checked above");
-            let shot = d.show(&Source::Film(film), grab).map_err(|e| (1, e))?;
+            let shot = d
+                .show(&Source::Film(film), grab)
+                .map_err(|e| Failure::new(Exit::Failed, e))?;
             (shot, film.width, film.height)
         } else {
-            let (rgba, w, h) = self.image().map_err(|e| (1, e))?;
+            let (rgba, w, h) = self.image().map_err(|e| Failure::new(Exit::Failed, e))?;
             let shot = match self.display.as_mut() {
                 Some(d) => d
                     .show(&Source::Rgba(&rgba, w, h), grab)
-                    .map_err(|e| (1, e))?,
+                    .map_err(|e| Failure::new(Exit::Failed, e))?,
                 None => None,
             };
             (shot.or(grab.then_some(rgba)), w, h)
@@ -927,9 +936,9 @@ impl Preview {
             if let Some(path) = self.args.screenshot.clone() {
                 let data = match shot {
                     Some(data) => data,
-                    None => self.image().map_err(|e| (1, e))?.0,
+                    None => self.image().map_err(|e| Failure::new(Exit::Failed, e))?.0,
                 };
-                save_png(&path, &data, w, h).map_err(|e| (1, e))?;
+                save_png(&path, &data, w, h).map_err(|e| Failure::new(Exit::Failed, e))?;
                 eprintln!("grin-preview: screenshot {}", path.display());
             }
             if self.args.print_camera {
@@ -1024,7 +1033,7 @@ impl ApplicationHandler for Preview {
                 self.display = Some(d);
             }
             Err(e) => {
-                self.failure = Some((1, format!("grin-preview: {e}")));
+                self.failure = Some(Failure::new(Exit::Failed, format!("grin-preview: {e}")));
                 event_loop.exit();
             }
         }
@@ -1094,8 +1103,9 @@ impl ApplicationHandler for Preview {
             WindowEvent::RedrawRequested => match self.frame() {
                 Ok(true) => event_loop.exit(),
                 Ok(false) => {}
-                Err((code, msg)) => {
-                    self.failure = Some((code, format!("grin-preview: {msg}")));
+                Err(f) => {
+                    self.failure =
+                        Some(Failure::new(f.exit, format!("grin-preview: {}", f.message)));
                     event_loop.exit();
                 }
             },
@@ -1133,8 +1143,8 @@ impl ApplicationHandler for Preview {
     }
 }
 
-fn run(args: Args) -> Result<(), (u8, String)> {
-    let fail2 = |m: String| (2, format!("grin-preview: {m}"));
+fn run(args: Args) -> Result<(), Failure> {
+    let fail2 = |m: String| Failure::new(Exit::BadInput, format!("grin-preview: {m}"));
     let scene = Scene::load(&args.scene).map_err(|e| fail2(e.to_string()))?;
     let mut cam = match scene.camera {
         Some(c) => c,
@@ -1175,7 +1185,7 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     };
     let pool = Arc::new(Pool::new(pool).map_err(|e| fail2(e.to_string()))?);
     let renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
-        .map_err(|e| (4, format!("grin-preview: --backend gpu: {e}")))?;
+        .map_err(|e| Failure::new(Exit::NoGpu, format!("grin-preview: --backend gpu: {e}")))?;
     let backend = match (renderer.gpu(), renderer.fallback_reason()) {
         (Some(ctx), _) => format!("GPU {}", ctx.adapter_name()),
         (None, Some(_)) => format!("CPU, {} threads", pool.threads()),
@@ -1184,7 +1194,8 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     if let Some(why) = renderer.fallback_reason() {
         eprintln!("grin-preview: rendering on the CPU ({why})");
     }
-    let event_loop = EventLoop::new().map_err(|e| (1, format!("grin-preview: no display: {e}")))?;
+    let event_loop = EventLoop::new()
+        .map_err(|e| Failure::new(Exit::Failed, format!("grin-preview: no display: {e}")))?;
     let mut app = Preview {
         stamp: stamp(&args.scene),
         session: Session::new(renderer),
@@ -1217,7 +1228,7 @@ fn run(args: Args) -> Result<(), (u8, String)> {
     };
     event_loop
         .run_app(&mut app)
-        .map_err(|e| (1, format!("grin-preview: {e}")))?;
+        .map_err(|e| Failure::new(Exit::Failed, format!("grin-preview: {e}")))?;
     match app.failure {
         Some(f) => Err(f),
         None => Ok(()),
@@ -1228,9 +1239,6 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err((code, msg)) => {
-            eprintln!("{msg}");
-            ExitCode::from(code)
-        }
+        Err(failure) => failure.report(),
     }
 }
