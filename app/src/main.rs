@@ -53,7 +53,7 @@ enum Command {
     Batch(batch::BatchArgs),
     /// Print scenes' (and manifests' sequences') RAM and GPU footprint per buffer
     /// kind, to set batch budgets from.
-    Inspect(batch::InspectArgs),
+    Inspect(batch::inspect::InspectArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -221,7 +221,7 @@ fn main() -> ExitCode {
             eprintln!("{msg}");
             String::new()
         }),
-        Command::Inspect(args) => batch::inspect(args),
+        Command::Inspect(args) => batch::inspect::inspect(args),
     };
     match result {
         Ok(text) => {

@@ -25,9 +25,11 @@
 //! single frame and it ran out of GPU memory, 4 `--backend gpu` without a GPU.
 
 mod engine;
+pub(crate) mod inspect;
 pub(crate) mod manifest;
 mod monitor;
 pub(crate) mod probes;
+mod shard;
 
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -120,11 +122,11 @@ pub(crate) struct BatchArgs {
     /// render every frame exactly once and each loads few scenes. Default: from
     /// SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN of SLURM_ARRAY_TASK_COUNT, or from
     /// JOB_COMPLETION_INDEX of GRIN_SHARD_COUNT (Kubernetes Indexed Jobs), else 0/1.
-    #[arg(long, value_parser = parse_shard)]
+    #[arg(long, value_parser = shard::parse_shard)]
     shard: Option<(u64, u64)>,
     /// Render only units A..=B ("A-B", or "A") of the manifest's frames counted in
     /// order from 0 (job by job, frame by frame): a render farm's frame range.
-    #[arg(long, value_parser = parse_range, conflicts_with = "shard")]
+    #[arg(long, value_parser = shard::parse_range, conflicts_with = "shard")]
     range: Option<(u64, u64)>,
     /// Gate new frames on the probes (CPU, memory, GPU): fewer workers take frames
     /// while a gate is closed, more again when all are open.
@@ -187,72 +189,6 @@ fn parse_bytes(s: &str) -> Result<u64, String> {
         return Err(format!("{s:?}: must be a non-negative size"));
     }
     Ok((v * scale as f64) as u64)
-}
-
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("expected A-B (or A) with A <= B, got '{s}'");
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let (a, b) = (
-        a.trim().parse::<u64>().map_err(|_| bad())?,
-        b.trim().parse::<u64>().map_err(|_| bad())?,
-    );
-    if a > b {
-        return Err(bad());
-    }
-    Ok((a, b))
-}
-
-fn parse_shard(s: &str) -> Result<(u64, u64), String> {
-    let bad = || format!("expected I/N with 0 <= I < N, got '{s}'");
-    let (i, n) = s.split_once('/').ok_or_else(bad)?;
-    let (i, n) = (
-        i.trim().parse::<u64>().map_err(|_| bad())?,
-        n.trim().parse::<u64>().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
-/// The shard from the cluster's environment: Slurm job arrays, then Kubernetes
-/// Indexed Jobs; `None` when neither is set.
-fn shard_from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<(u64, u64)>, String> {
-    let num = |k: &str| -> Result<Option<u64>, String> {
-        var(k)
-            .map(|v| {
-                v.trim()
-                    .parse::<u64>()
-                    .map_err(|_| format!("{k}={v:?} is not a number"))
-            })
-            .transpose()
-    };
-    if let (Some(id), Some(count)) = (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?) {
-        let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-        // --array=0-20:4 gives ids 0, 4, ..., 20, a step of 4 and a count of 6.
-        let step = num("SLURM_ARRAY_TASK_STEP")?.unwrap_or(1).max(1);
-        let offset = id
-            .checked_sub(min)
-            .ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")?;
-        if offset % step != 0 {
-            return Err(format!(
-                "SLURM_ARRAY_TASK_ID={id} is not SLURM_ARRAY_TASK_MIN={min} plus a multiple of SLURM_ARRAY_TASK_STEP={step}"
-            ));
-        }
-        let i = offset / step;
-        if i >= count {
-            return Err(format!(
-                "SLURM_ARRAY_TASK_ID={id} is task {i} of SLURM_ARRAY_TASK_COUNT={count} (min {min}, step {step}): the array does not match its count"
-            ));
-        }
-        return parse_shard(&format!("{i}/{count}")).map(Some);
-    }
-    if let Some(i) = num("JOB_COMPLETION_INDEX")? {
-        let n = num("GRIN_SHARD_COUNT")?
-            .ok_or("JOB_COMPLETION_INDEX is set but GRIN_SHARD_COUNT is not")?;
-        return parse_shard(&format!("{i}/{n}")).map(Some);
-    }
-    Ok(None)
 }
 
 fn fail(exit: Exit, msg: impl std::fmt::Display) -> Failure {
@@ -625,7 +561,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         (Some(s), _) => Some(s),
         (None, Some(_)) => None,
         (None, None) => {
-            shard_from_env(|k| std::env::var(k).ok()).map_err(|e| fail(Exit::BadInput, e))?
+            shard::shard_from_env(|k| std::env::var(k).ok()).map_err(|e| fail(Exit::BadInput, e))?
         }
     };
     let report_path = args
@@ -644,30 +580,13 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             Failure::new(f.exit, f.message.replacen("grin render", "grin batch", 1))
         })?;
     }
-    let (si, sn) = shard.unwrap_or((0, 1));
     let all: u64 = manifest
         .jobs
         .iter()
         .map(|j| u64::from(j.frames.count))
         .sum();
-    let (lo, hi) = match args.range {
-        Some((a, _)) if a >= all => {
-            return Err(fail(
-                Exit::BadInput,
-                format!(
-                    "--range starts at frame {a}, past the manifest's {all} frames (0-{})",
-                    all.saturating_sub(1)
-                ),
-            ));
-        }
-        // An end past the last frame is clamped (a farm's last chunk may overhang).
-        Some((a, b)) => (a, b.saturating_add(1).min(all)),
-        // In 128 bits: I * T overflows 64 for a huge shard count.
-        None => (
-            (u128::from(si) * u128::from(all) / u128::from(sn)) as u64,
-            (u128::from(si + 1) * u128::from(all) / u128::from(sn)) as u64,
-        ),
-    };
+    let (si, sn) = shard.unwrap_or((0, 1));
+    let (lo, hi) = shard::frames(shard, args.range, all).map_err(|e| fail(Exit::BadInput, e))?;
     // This shard's frames, in manifest order, and those still to render.
     let mut mine = Vec::new();
     let mut unit = 0u64;
@@ -1275,194 +1194,5 @@ impl Ctx<'_> {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-    }
-}
-
-/// `grin inspect` arguments.
-#[derive(clap::Args, Debug)]
-pub(crate) struct InspectArgs {
-    /// Scene files, or manifests (each of their scenes and animated sequences).
-    #[arg(required = true)]
-    files: Vec<PathBuf>,
-    /// Upload each scene to the GPU (when there is one) and report the bytes the
-    /// memory tracker counted, besides the computed ones.
-    #[arg(long)]
-    upload: bool,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
-}
-
-/// `grin inspect`: each scene's and sequence's RAM and GPU footprint per buffer kind.
-pub(crate) fn inspect(args: &InspectArgs) -> Result<String, Failure> {
-    let bad = |e: String| Failure::new(Exit::BadInput, format!("grin inspect: {e}"));
-    let mut renderer = crate::render_cmd::open_renderer(
-        "grin inspect",
-        None,
-        if args.upload {
-            BackendArg::Gpu
-        } else {
-            BackendArg::Cpu
-        },
-    )?;
-    let mut rows = Vec::new();
-    for file in &args.files {
-        // A scene, else a manifest.
-        let items: Vec<(String, Vec<Arc<renderer_core::scene::Scene>>)> =
-            match renderer_core::scene::Scene::load(file) {
-                Ok(s) => vec![(file.display().to_string(), vec![Arc::new(s)])],
-                Err(scene_err) => {
-                    let m = Manifest::load(file).map_err(|e| {
-                        bad(format!(
-                            "{} is neither a scene ({scene_err}) nor a manifest ({e})",
-                            file.display()
-                        ))
-                    })?;
-                    let todo: Vec<(usize, u32)> = m
-                        .jobs
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(i, j)| {
-                            (j.frames.start..j.frames.start + j.frames.count).map(move |f| (i, f))
-                        })
-                        .collect();
-                    let (_, keys) = engine::plan(&m.jobs, &todo);
-                    keys.iter()
-                        .map(|k| {
-                            engine::load_key(k, &m.jobs[k.job])
-                                .map(|s| (k.name.clone(), s))
-                                .map_err(|e| bad(e.message))
-                        })
-                        .collect::<Result<_, _>>()?
-                }
-            };
-        for (name, scenes) in items {
-            let mut ram: Vec<(&'static str, u64)> = Vec::new();
-            let mut gpu: Vec<(&'static str, u64)> = Vec::new();
-            let mut tracked = 0u64;
-            for s in &scenes {
-                let mut ready = renderer
-                    .ready(Arc::clone(s))
-                    .map_err(|e| Failure::new(Exit::Failed, e.to_string()))?;
-                let f = ready.footprint();
-                add(&mut ram, &f.ram);
-                add(&mut gpu, &f.gpu);
-                if let Some(ctx) = renderer.gpu().cloned() {
-                    let before = ctx.memory().resident();
-                    ready.upload(&ctx).map_err(|e| {
-                        Failure::new(Exit::OutOfMemory, format!("grin inspect: {name}: {e}"))
-                    })?;
-                    tracked += ctx.memory().resident() - before;
-                }
-                renderer.forget_scene();
-            }
-            rows.push(serde_json::json!({
-                "scene": name,
-                "frames": scenes.len(),
-                "ram": ram.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
-                "ram_bytes": ram.iter().map(|(_, b)| b).sum::<u64>(),
-                "gpu": gpu.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect::<serde_json::Map<_, _>>(),
-                "gpu_bytes": gpu.iter().map(|(_, b)| b).sum::<u64>(),
-                "gpu_tracked_bytes": renderer.gpu().map(|_| tracked),
-            }));
-        }
-    }
-    if args.json {
-        return serde_json::to_string_pretty(&rows)
-            .map_err(|e| Failure::new(Exit::Failed, e.to_string()));
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let mib = |v: &serde_json::Value| v.as_u64().unwrap_or(0) as f64 / 1048576.0;
-        out.push_str(&format!(
-            "{} ({} frame{}): RAM {:.2} MiB, GPU {:.2} MiB{}\n",
-            r["scene"].as_str().unwrap_or(""),
-            r["frames"],
-            if r["frames"] == 1 { "" } else { "s" },
-            mib(&r["ram_bytes"]),
-            mib(&r["gpu_bytes"]),
-            r["gpu_tracked_bytes"]
-                .as_u64()
-                .map_or(String::new(), |t| format!(
-                    " (uploaded: {:.2} MiB tracked)",
-                    t as f64 / 1048576.0
-                )),
-        ));
-        for tier in ["ram", "gpu"] {
-            if let Some(m) = r[tier].as_object() {
-                let parts: Vec<String> = m
-                    .iter()
-                    .map(|(k, v)| format!("{k} {}", v.as_u64().unwrap_or(0)))
-                    .collect();
-                out.push_str(&format!("  {tier:<3} bytes: {}\n", parts.join(", ")));
-            }
-        }
-    }
-    Ok(out.trim_end().to_owned())
-}
-
-fn add(into: &mut Vec<(&'static str, u64)>, from: &[(&'static str, u64)]) {
-    for &(k, b) in from {
-        match into.iter_mut().find(|(n, _)| *n == k) {
-            Some(e) => e.1 += b,
-            None => into.push((k, b)),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_from_flags_and_cluster_variables() {
-        assert_eq!(parse_shard("1/3"), Ok((1, 3)));
-        assert_eq!(parse_range("3-7"), Ok((3, 7)));
-        assert_eq!(parse_range("4"), Ok((4, 4)));
-        assert!(parse_range("7-3").is_err() && parse_range("x").is_err());
-        assert!(
-            parse_shard("3/3").is_err() && parse_shard("0/0").is_err() && parse_shard("x").is_err()
-        );
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| (*v).to_owned())
-            }
-        };
-        assert_eq!(shard_from_env(env(&[])), Ok(None));
-        // Slurm arrays may start at any index: --array=1-3 gives ids 1, 2, 3.
-        const SLURM: [(&str, &str); 3] = [
-            ("SLURM_ARRAY_TASK_ID", "2"),
-            ("SLURM_ARRAY_TASK_COUNT", "3"),
-            ("SLURM_ARRAY_TASK_MIN", "1"),
-        ];
-        assert_eq!(shard_from_env(env(&SLURM)), Ok(Some((1, 3))));
-        // With a step: --array=0-20:4 (ids 0, 4, ..., 20; 6 tasks).
-        const STEPPED: [(&str, &str); 4] = [
-            ("SLURM_ARRAY_TASK_ID", "8"),
-            ("SLURM_ARRAY_TASK_COUNT", "6"),
-            ("SLURM_ARRAY_TASK_MIN", "0"),
-            ("SLURM_ARRAY_TASK_STEP", "4"),
-        ];
-        assert_eq!(shard_from_env(env(&STEPPED)), Ok(Some((2, 6))));
-        // A mismatch names the variables.
-        let err = shard_from_env(env(&[
-            ("SLURM_ARRAY_TASK_ID", "8"),
-            ("SLURM_ARRAY_TASK_COUNT", "6"),
-        ]))
-        .unwrap_err();
-        assert!(err.contains("SLURM_ARRAY_TASK_COUNT=6"), "{err}");
-        const K8S: [(&str, &str); 2] = [("JOB_COMPLETION_INDEX", "2"), ("GRIN_SHARD_COUNT", "3")];
-        assert_eq!(shard_from_env(env(&K8S)), Ok(Some((2, 3))));
-        assert!(shard_from_env(env(&[("JOB_COMPLETION_INDEX", "0")])).is_err());
-        assert!(
-            shard_from_env(env(&[
-                ("SLURM_ARRAY_TASK_ID", "x"),
-                ("SLURM_ARRAY_TASK_COUNT", "2")
-            ]))
-            .is_err()
-        );
     }
 }
