@@ -128,13 +128,7 @@ impl SceneBuilder {
         }
         let background = c.positive("background_index".into(), self.background.unwrap_or(1.0))?;
         for (i, f) in self.fields.iter().enumerate() {
-            f.validate(
-                &At {
-                    check: &c,
-                    index: i,
-                },
-                background,
-            )?;
+            f.validate(&At::new(&c, format!("fields[{i}]")), background)?;
         }
         for (i, m) in self.meshes.iter().enumerate() {
             m.check().map_err(|reason| {
@@ -143,10 +137,7 @@ impl SceneBuilder {
         }
         for (i, (&(mesh, _), material)) in self.instances.iter().zip(&self.materials).enumerate() {
             material
-                .validate(&crate::material::At {
-                    check: &c,
-                    index: i,
-                })
+                .validate(&At::new(&c, format!("materials[{i}].kind")))
                 .map_err(|e| rename(e, "materials", &format!("instances[{i}].material")))?;
             if material.needs_uv() && self.meshes[mesh].uvs.is_empty() {
                 return Err(c.fail(
@@ -160,7 +151,7 @@ impl SceneBuilder {
             validate_light(&c, i, l)?;
         }
         let environment = self.environment.clone();
-        environment.validate(&crate::environment::At { check: &c })?;
+        environment.validate(&At::new(&c, "environment"))?;
         let tolerances = self.tolerances.unwrap_or_default();
         c.positive("tolerances.geometric".into(), tolerances.geometric)?;
         c.positive("tolerances.rk".into(), tolerances.rk)?;

@@ -71,3 +71,79 @@ impl<'de, V: serde::de::Visitor<'de>> serde::de::DeserializeSeed<'de> for Newtyp
         self.0.visit_newtype_struct(d)
     }
 }
+
+/// A registry's enum: one variant per kind wrapping the kind's type (each kind's
+/// module declared and its type re-exported), `From` each type, parsing as struct
+/// variants, and `ordinal()` (the index in the registration list). Each registry
+/// adds its own `KINDS` table and dispatch.
+macro_rules! kind_enum {
+    (
+        $(#[$meta:meta])*
+        $Enum:ident, $what:literal,
+        $( $(#[$doc:meta])* $kind:ident($module:ident) ),* $(,)?
+    ) => {
+        $(
+            mod $module;
+            pub use $module::$kind;
+        )*
+
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum $Enum {
+            $( $(#[$doc])* $kind($module::$kind), )*
+        }
+
+        $(
+            impl From<$module::$kind> for $Enum {
+                fn from(k: $module::$kind) -> Self {
+                    Self::$kind(k)
+                }
+            }
+        )*
+
+        impl<'de> serde::Deserialize<'de> for $Enum {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                const VARIANTS: &[&str] = &[$( stringify!($kind), )*];
+                struct Kinds;
+                impl<'de> serde::de::Visitor<'de> for Kinds {
+                    type Value = $Enum;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str($what)
+                    }
+                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                        self,
+                        data: A,
+                    ) -> Result<$Enum, A::Error> {
+                        let (crate::kinds::KindName(name), variant) = data.variant()?;
+                        match name.as_str() {
+                            $( stringify!($kind) => <$module::$kind as serde::Deserialize>::deserialize(
+                                crate::kinds::VariantFields(variant),
+                            )
+                            .map($Enum::$kind), )*
+                            other => Err(serde::de::Error::unknown_variant(other, VARIANTS)),
+                        }
+                    }
+                }
+                d.deserialize_enum(stringify!($Enum), VARIANTS, Kinds)
+            }
+        }
+
+        impl $Enum {
+            /// Its index in the registration list.
+            fn ordinal(&self) -> usize {
+                let mut k = 0;
+                $(
+                    if matches!(self, Self::$kind(_)) {
+                        return k;
+                    }
+                    k += 1;
+                )*
+                let _ = k;
+                unreachable!("every kind is registered")
+            }
+        }
+    };
+}
+
+pub(crate) use kind_enum;

@@ -9,44 +9,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use glam::DVec3;
-use serde::Deserialize;
 
 use crate::gpu::layout::GpuParams;
 use crate::material::PlaceImage;
-use crate::scene::{Check, SceneError};
+pub(crate) use crate::scene::At;
+use crate::scene::SceneError;
 use crate::shade::Rgb;
 use crate::texture::Texture as Image;
-
-/// Where a validation error points: `environment.<name>`.
-pub(crate) struct At<'a> {
-    pub(crate) check: &'a Check<'a>,
-}
-
-impl At<'_> {
-    /// The path of parameter `name`.
-    pub(crate) fn at(&self, name: &str) -> String {
-        format!("environment.{name}")
-    }
-
-    /// An invalid-value error at parameter `name`.
-    pub(crate) fn fail(&self, name: &str, value: impl std::fmt::Debug, reason: &str) -> SceneError {
-        self.check.fail(self.at(name), value, reason)
-    }
-
-    /// A radiance: each component finite and >= 0.
-    pub(crate) fn radiance(&self, name: &str, v: [f32; 3]) -> Result<(), SceneError> {
-        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
-            Ok(())
-        } else {
-            Err(self.fail(name, v, "must be finite and >= 0"))
-        }
-    }
-
-    /// `v` must be finite and above 0.
-    pub(crate) fn positive(&self, name: &str, v: f64) -> Result<f64, SceneError> {
-        self.check.positive(self.at(name), v)
-    }
-}
 
 /// What every environment kind provides, each in its own module. The shader side is
 /// the module's WGSL file: `fn <module>_radiance(dir: vec3<f32>) -> vec3<f32>`,
@@ -108,52 +77,11 @@ pub struct KindInfo {
 
 macro_rules! environment_kinds {
     ($( $(#[$doc:meta])* $kind:ident($module:ident) = $gpu:literal, $constant:literal; )*) => {
-        $(
-            mod $module;
-            pub use $module::$kind;
-        )*
-
-        /// What a ray that escapes sees, as written in a scene file:
-        /// `GradientSky(horizon: (0.8, 0.85, 0.9), zenith: (0.2, 0.35, 0.7))`.
-        #[derive(Debug, Clone, PartialEq)]
-        #[non_exhaustive]
-        pub enum Environment {
-            $( $(#[$doc])* $kind($module::$kind), )*
-        }
-
-        $(
-            impl From<$module::$kind> for Environment {
-                fn from(e: $module::$kind) -> Self {
-                    Self::$kind(e)
-                }
-            }
-        )*
-
-        impl<'de> Deserialize<'de> for Environment {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                const VARIANTS: &[&str] = &[$( stringify!($kind), )*];
-                struct Kinds;
-                impl<'de> serde::de::Visitor<'de> for Kinds {
-                    type Value = Environment;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("an environment kind")
-                    }
-                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
-                        self,
-                        data: A,
-                    ) -> Result<Environment, A::Error> {
-                        let (crate::kinds::KindName(name), variant) = data.variant()?;
-                        match name.as_str() {
-                            $( stringify!($kind) => <$module::$kind>::deserialize(
-                                crate::kinds::VariantFields(variant),
-                            )
-                            .map(Environment::$kind), )*
-                            other => Err(serde::de::Error::unknown_variant(other, VARIANTS)),
-                        }
-                    }
-                }
-                d.deserialize_enum("Environment", VARIANTS, Kinds)
-            }
+        crate::kinds::kind_enum! {
+            /// What a ray that escapes sees, as written in a scene file:
+            /// `GradientSky(horizon: (0.8, 0.85, 0.9), zenith: (0.2, 0.35, 0.7))`.
+            Environment, "an environment kind",
+            $( $(#[$doc])* $kind($module), )*
         }
 
         /// Every registered kind, in registration order.
@@ -172,15 +100,7 @@ macro_rules! environment_kinds {
             /// Its entry in [`KINDS`].
             #[must_use]
             pub fn info(&self) -> &'static KindInfo {
-                let mut k = 0;
-                $(
-                    if matches!(self, Self::$kind(_)) {
-                        return &KINDS[k];
-                    }
-                    k += 1;
-                )*
-                let _ = k;
-                unreachable!("every kind is registered")
+                &KINDS[self.ordinal()]
             }
 
             /// Radiance seen along unit `dir`.
@@ -284,7 +204,7 @@ mod tests {
                 k.module
             );
         }
-        let check = Check::new(Path::new("examples.ron"));
+        let check = crate::scene::Check::new(Path::new("examples.ron"));
         let examples = Environment::examples();
         for k in KINDS {
             assert!(
@@ -294,7 +214,7 @@ mod tests {
             );
         }
         for e in &examples {
-            e.validate(&At { check: &check })
+            e.validate(&At::new(&check, "environment"))
                 .unwrap_or_else(|err| panic!("{e:?}: {err}"));
             for dir in [DVec3::Y, -DVec3::Y, DVec3::new(0.6, 0.0, -0.8)] {
                 let l = e.radiance(dir);

@@ -22,7 +22,8 @@ use glam::DVec3;
 use serde::Deserialize;
 
 use crate::gpu::layout::GpuField;
-use crate::scene::{Check, SceneError};
+pub(crate) use crate::scene::At;
+use crate::scene::SceneError;
 
 mod aabb;
 
@@ -39,39 +40,6 @@ pub(crate) struct CurvatureTerms {
     pub(crate) low: f64,
     /// Upper bound on a mass's geodesic acceleration over |v|^2.
     pub(crate) mass: f64,
-}
-
-/// Where a validation error points: `fields[i].<name>`.
-pub(crate) struct At<'a> {
-    pub(crate) check: &'a Check<'a>,
-    pub(crate) index: usize,
-}
-
-impl At<'_> {
-    /// The path of parameter `name` of this field.
-    pub(crate) fn at(&self, name: &str) -> String {
-        format!("fields[{}].{name}", self.index)
-    }
-
-    /// An invalid-value error at parameter `name`.
-    pub(crate) fn fail(&self, name: &str, value: impl std::fmt::Debug, reason: &str) -> SceneError {
-        self.check.fail(self.at(name), value, reason)
-    }
-
-    /// `v` must be finite and above 0.
-    pub(crate) fn positive(&self, name: &str, v: f64) -> Result<f64, SceneError> {
-        self.check.positive(self.at(name), v)
-    }
-
-    /// `v` must have finite components.
-    pub(crate) fn vec(&self, name: &str, v: DVec3) -> Result<DVec3, SceneError> {
-        self.check.vec(self.at(name), v)
-    }
-
-    /// `v` must be finite.
-    pub(crate) fn finite(&self, name: &str, v: f64) -> Result<f64, SceneError> {
-        self.check.finite(self.at(name), v)
-    }
 }
 
 /// What every field primitive provides, each in its own module. The shader side is
@@ -193,52 +161,11 @@ pub struct KindInfo {
 
 macro_rules! field_kinds {
     ($( $(#[$doc:meta])* $kind:ident($module:ident) = $gpu:literal, $constant:literal; )*) => {
-        $(
-            mod $module;
-            pub use $module::$kind;
-        )*
-
-        /// One field primitive, as written in a scene file: `Luneburg(centre: (0, 0, 0),
-        /// radius: 1)` (each kind's parameters are its type's fields).
-        #[derive(Debug, Clone, PartialEq)]
-        #[non_exhaustive]
-        pub enum FieldKind {
-            $( $(#[$doc])* $kind($module::$kind), )*
-        }
-
-        $(
-            impl From<$module::$kind> for FieldKind {
-                fn from(f: $module::$kind) -> Self {
-                    Self::$kind(f)
-                }
-            }
-        )*
-
-        impl<'de> Deserialize<'de> for FieldKind {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                const VARIANTS: &[&str] = &[$( stringify!($kind), )*];
-                struct Kinds;
-                impl<'de> serde::de::Visitor<'de> for Kinds {
-                    type Value = FieldKind;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a field kind")
-                    }
-                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
-                        self,
-                        data: A,
-                    ) -> Result<FieldKind, A::Error> {
-                        let (crate::kinds::KindName(name), variant) = data.variant()?;
-                        match name.as_str() {
-                            $( stringify!($kind) => <$module::$kind>::deserialize(
-                                crate::kinds::VariantFields(variant),
-                            )
-                            .map(FieldKind::$kind), )*
-                            other => Err(serde::de::Error::unknown_variant(other, VARIANTS)),
-                        }
-                    }
-                }
-                d.deserialize_enum("FieldKind", VARIANTS, Kinds)
-            }
+        crate::kinds::kind_enum! {
+            /// One field primitive, as written in a scene file: `Luneburg(centre: (0, 0, 0),
+            /// radius: 1)` (each kind's parameters are its type's fields).
+            FieldKind, "a field kind",
+            $( $(#[$doc])* $kind($module), )*
         }
 
         /// Every registered kind, in registration order.
@@ -258,15 +185,7 @@ macro_rules! field_kinds {
             /// Its entry in [`KINDS`].
             #[must_use]
             pub fn info(&self) -> &'static KindInfo {
-                let mut k = 0;
-                $(
-                    if matches!(self, Self::$kind(_)) {
-                        return &KINDS[k];
-                    }
-                    k += 1;
-                )*
-                let _ = k;
-                unreachable!("every kind is registered")
+                &KINDS[self.ordinal()]
             }
 
             /// The box outside which this primitive has no gradient.

@@ -16,11 +16,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use glam::DVec3;
-use serde::Deserialize;
 
 use crate::gpu::layout::GpuMaterial;
 use crate::rng::Sampler;
-use crate::scene::{Check, SceneError};
+pub(crate) use crate::scene::At;
+use crate::scene::SceneError;
 use crate::shade::Rgb;
 use crate::texture::Texture as Image;
 
@@ -63,47 +63,6 @@ pub struct SpecularBounce {
     pub scale: f64,
     /// Whether the ray goes through the surface (its origin is offset below it).
     pub transmitted: bool,
-}
-
-/// Where a validation error points: `materials[i].kind.<name>`.
-pub(crate) struct At<'a> {
-    pub(crate) check: &'a Check<'a>,
-    pub(crate) index: usize,
-}
-
-impl At<'_> {
-    /// The path of parameter `name` of this material.
-    pub(crate) fn at(&self, name: &str) -> String {
-        format!("materials[{}].kind.{name}", self.index)
-    }
-
-    /// An invalid-value error at parameter `name`.
-    pub(crate) fn fail(&self, name: &str, value: impl std::fmt::Debug, reason: &str) -> SceneError {
-        self.check.fail(self.at(name), value, reason)
-    }
-
-    /// An albedo or reflectance: each component in [0, 1].
-    pub(crate) fn unit(&self, name: &str, v: [f32; 3]) -> Result<(), SceneError> {
-        if v.iter().all(|x| (0.0..=1.0).contains(x)) {
-            Ok(())
-        } else {
-            Err(self.fail(name, v, "components must be in [0, 1]"))
-        }
-    }
-
-    /// A radiance: each component finite and >= 0.
-    pub(crate) fn radiance(&self, name: &str, v: [f32; 3]) -> Result<(), SceneError> {
-        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
-            Ok(())
-        } else {
-            Err(self.fail(name, v, "must be finite and >= 0"))
-        }
-    }
-
-    /// `v` must be finite and above 0.
-    pub(crate) fn positive(&self, name: &str, v: f64) -> Result<f64, SceneError> {
-        self.check.positive(self.at(name), v)
-    }
 }
 
 /// What every material kind provides, each in its own module. The shader side is
@@ -207,53 +166,12 @@ pub const LOBE_NONE: u32 = 2;
 
 macro_rules! material_kinds {
     ($( $(#[$doc:meta])* $kind:ident($module:ident) = $gpu:literal, $constant:literal; )*) => {
-        $(
-            mod $module;
-            pub use $module::$kind;
-        )*
-
-        /// How a surface scatters light, as written in a scene file:
-        /// `Diffuse(colour: (0.8, 0.8, 0.8))` (each kind's parameters are its type's
-        /// fields). Albedos are linear RGB, each in [0, 1]. Emission is two-sided.
-        #[derive(Debug, Clone, PartialEq)]
-        #[non_exhaustive]
-        pub enum Material {
-            $( $(#[$doc])* $kind($module::$kind), )*
-        }
-
-        $(
-            impl From<$module::$kind> for Material {
-                fn from(m: $module::$kind) -> Self {
-                    Self::$kind(m)
-                }
-            }
-        )*
-
-        impl<'de> Deserialize<'de> for Material {
-            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                const VARIANTS: &[&str] = &[$( stringify!($kind), )*];
-                struct Kinds;
-                impl<'de> serde::de::Visitor<'de> for Kinds {
-                    type Value = Material;
-                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                        f.write_str("a material kind")
-                    }
-                    fn visit_enum<A: serde::de::EnumAccess<'de>>(
-                        self,
-                        data: A,
-                    ) -> Result<Material, A::Error> {
-                        let (crate::kinds::KindName(name), variant) = data.variant()?;
-                        match name.as_str() {
-                            $( stringify!($kind) => <$module::$kind>::deserialize(
-                                crate::kinds::VariantFields(variant),
-                            )
-                            .map(Material::$kind), )*
-                            other => Err(serde::de::Error::unknown_variant(other, VARIANTS)),
-                        }
-                    }
-                }
-                d.deserialize_enum("Material", VARIANTS, Kinds)
-            }
+        crate::kinds::kind_enum! {
+            /// How a surface scatters light, as written in a scene file:
+            /// `Diffuse(colour: (0.8, 0.8, 0.8))` (each kind's parameters are its type's
+            /// fields). Albedos are linear RGB, each in [0, 1]. Emission is two-sided.
+            Material, "a material kind",
+            $( $(#[$doc])* $kind($module), )*
         }
 
         /// Every registered kind, in registration order.
@@ -274,15 +192,7 @@ macro_rules! material_kinds {
             /// Its entry in [`KINDS`].
             #[must_use]
             pub fn info(&self) -> &'static KindInfo {
-                let mut k = 0;
-                $(
-                    if matches!(self, Self::$kind(_)) {
-                        return &KINDS[k];
-                    }
-                    k += 1;
-                )*
-                let _ = k;
-                unreachable!("every kind is registered")
+                &KINDS[self.ordinal()]
             }
 
             /// Radiance emitted (both sides).
@@ -468,7 +378,7 @@ mod tests {
 
     #[test]
     fn examples_are_valid_and_answer_consistently() {
-        let check = Check::new(Path::new("examples.ron"));
+        let check = crate::scene::Check::new(Path::new("examples.ron"));
         let at = Surface {
             position: DVec3::new(0.3, 0.2, 0.1),
             normal: DVec3::Y,
@@ -477,11 +387,8 @@ mod tests {
             index: 1.0,
         };
         for (i, m) in Material::examples().iter().enumerate() {
-            m.validate(&At {
-                check: &check,
-                index: i,
-            })
-            .unwrap_or_else(|e| panic!("{m:?}: {e}"));
+            m.validate(&At::new(&check, format!("materials[{i}].kind")))
+                .unwrap_or_else(|e| panic!("{m:?}: {e}"));
             let lobe = m.lobe(&at);
             assert_eq!(matches!(lobe, Lobe::Lambert(_)), m.is_diffuse(), "{m:?}");
             assert_eq!(

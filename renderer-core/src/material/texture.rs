@@ -49,16 +49,7 @@ impl Kind for Texture {
 
     fn load(&mut self, at: &At<'_>, base: &Path) -> Result<(), SceneError> {
         if self.image.is_none() {
-            let resolved = base.join(&self.file);
-            let image = crate::texture::Texture::load(&resolved).map_err(|source| {
-                SceneError::ImageFile {
-                    path: at.check.path().to_owned(),
-                    field: at.at("file"),
-                    resolved,
-                    source,
-                }
-            })?;
-            self.image = Some(Arc::new(image));
+            self.image = Some(at.load_image("file", &self.file, base)?);
         }
         Ok(())
     }

@@ -194,10 +194,7 @@ impl Scene {
         let base = path.parent().unwrap_or(Path::new("."));
         let mut fields = file.fields;
         for (i, f) in fields.iter_mut().enumerate() {
-            let at = At {
-                check: &c,
-                index: i,
-            };
+            let at = At::new(&c, format!("fields[{i}]"));
             f.load(&at, base)?;
             f.validate(&at, file.background_index)?;
         }
@@ -214,15 +211,12 @@ impl Scene {
         }
         let mut file_materials = file.materials;
         for (i, m) in file_materials.iter_mut().enumerate() {
-            let at = crate::material::At {
-                check: &c,
-                index: i,
-            };
+            let at = At::new(&c, format!("materials[{i}].kind"));
             m.kind.load(&at, base)?;
             m.kind.validate(&at)?;
         }
         let mut environment = file.environment;
-        let at = crate::environment::At { check: &c };
+        let at = At::new(&c, "environment");
         environment.load(&at, base)?;
         environment.validate(&at)?;
         for (i, l) in file.lights.iter().enumerate() {

@@ -242,6 +242,84 @@ impl Check<'_> {
     }
 }
 
+/// Where a part's validation errors point: the part's path (`fields[2]`,
+/// `materials[0].kind`, `environment`) and a parameter name after it.
+pub(crate) struct At<'a> {
+    pub(crate) check: &'a Check<'a>,
+    prefix: String,
+}
+
+impl<'a> At<'a> {
+    /// The part at `prefix` of the scene `check` validates.
+    pub(crate) fn new(check: &'a Check<'a>, prefix: impl Into<String>) -> Self {
+        Self {
+            check,
+            prefix: prefix.into(),
+        }
+    }
+
+    /// The path of parameter `name`.
+    pub(crate) fn at(&self, name: &str) -> String {
+        format!("{}.{name}", self.prefix)
+    }
+
+    /// An invalid-value error at parameter `name`.
+    pub(crate) fn fail(&self, name: &str, value: impl std::fmt::Debug, reason: &str) -> SceneError {
+        self.check.fail(self.at(name), value, reason)
+    }
+
+    /// `v` must be finite and above 0.
+    pub(crate) fn positive(&self, name: &str, v: f64) -> Result<f64, SceneError> {
+        self.check.positive(self.at(name), v)
+    }
+
+    /// `v` must be finite.
+    pub(crate) fn finite(&self, name: &str, v: f64) -> Result<f64, SceneError> {
+        self.check.finite(self.at(name), v)
+    }
+
+    /// `v` must have finite components.
+    pub(crate) fn vec(&self, name: &str, v: DVec3) -> Result<DVec3, SceneError> {
+        self.check.vec(self.at(name), v)
+    }
+
+    /// An albedo or reflectance: each component in [0, 1].
+    pub(crate) fn unit(&self, name: &str, v: [f32; 3]) -> Result<(), SceneError> {
+        if v.iter().all(|x| (0.0..=1.0).contains(x)) {
+            Ok(())
+        } else {
+            Err(self.fail(name, v, "components must be in [0, 1]"))
+        }
+    }
+
+    /// A radiance: each component finite and >= 0.
+    pub(crate) fn radiance(&self, name: &str, v: [f32; 3]) -> Result<(), SceneError> {
+        if v.iter().all(|x| x.is_finite() && *x >= 0.0) {
+            Ok(())
+        } else {
+            Err(self.fail(name, v, "must be finite and >= 0"))
+        }
+    }
+
+    /// Loads the image of parameter `name`, `file` relative to `base`.
+    pub(crate) fn load_image(
+        &self,
+        name: &str,
+        file: &Path,
+        base: &Path,
+    ) -> Result<Arc<crate::texture::Texture>, SceneError> {
+        let resolved = base.join(file);
+        crate::texture::Texture::load(&resolved)
+            .map(Arc::new)
+            .map_err(|source| SceneError::ImageFile {
+                path: self.check.path().to_owned(),
+                field: self.at(name),
+                resolved,
+                source,
+            })
+    }
+}
+
 impl Scene {
     /// Host bytes of what it holds, per kind: `meshes` (positions, indices, texture
     /// coordinates; shared meshes counted once), `fields` (sampled index grids),
