@@ -206,7 +206,9 @@ impl Snapshot {
 #[derive(Debug)]
 struct Prepared {
     scene: Arc<Scene>,
-    tracer: SceneTracer,
+    /// Shared with the next scene when only its materials, lights or environment
+    /// differ ([`Scene::same_geometry`]).
+    tracer: Arc<SceneTracer>,
     emitters: Emitters,
 }
 
@@ -742,6 +744,22 @@ impl Renderer {
         {
             return Ok(Arc::clone(p));
         }
+        // Only materials, lights or the environment changed: the acceleration
+        // structures and the curvature grid stand; the emitter table (emission per
+        // triangle) is made again.
+        if let Some(p) = self
+            .prepared
+            .as_ref()
+            .filter(|p| p.scene.same_geometry(scene))
+        {
+            let prepared = Arc::new(Prepared {
+                scene: Arc::clone(scene),
+                tracer: Arc::clone(&p.tracer),
+                emitters: Emitters::new(scene),
+            });
+            self.prepared = Some(Arc::clone(&prepared));
+            return Ok(prepared);
+        }
         let (blas, fields) = (&self.blas, &self.fields);
         let run = self
             .graph
@@ -768,7 +786,7 @@ impl Renderer {
         report.fields_cached = cached;
         let prepared = Arc::new(Prepared {
             scene: Arc::clone(scene),
-            tracer,
+            tracer: Arc::new(tracer),
             emitters,
         });
         self.prepared = Some(Arc::clone(&prepared));

@@ -353,3 +353,59 @@ fn a_host_that_rebuilds_an_unchanged_scene_keeps_converging() {
         .unwrap();
     assert!(report.passes_done < 4, "{}", report.passes_done);
 }
+
+#[test]
+fn a_material_or_light_change_keeps_the_acceleration_structures() {
+    // A host that changes only a material (or a light, or the environment) gets a new
+    // film but no BLAS, field or TLAS stage: they stand for the same geometry; the
+    // image is the one a fresh renderer makes of the changed scene, bit for bit.
+    let mesh = Arc::new(
+        renderer_core::accel::Mesh::new(
+            vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.5]],
+            vec![[0, 1, 2]],
+        )
+        .unwrap(),
+    );
+    let settings = RenderSettings {
+        width: 16,
+        height: 12,
+        spp: 2,
+        ..RenderSettings::default()
+    };
+    let pool = Arc::new(Pool::new(PoolConfig::with_threads(2)).unwrap());
+    let mut r = Renderer::new(Arc::clone(&pool));
+    let first = Snapshot::new(host_scene(&mesh, [0.5, 0.5, 0.5]), settings).unwrap();
+    // Steps until the frame completes: whether stages 1-2 ran, and the stages.
+    let steps = |r: &mut Renderer, snap: &Snapshot| {
+        let (mut prepared, mut stages) = (false, Vec::new());
+        for _ in 0..100 {
+            let report = r
+                .render_step(snap, Duration::from_secs(5), &CancelToken::new())
+                .unwrap();
+            prepared |= report.prepared;
+            stages.extend(
+                report
+                    .stages
+                    .iter()
+                    .map(|s| s.name.clone())
+                    .filter(|n| n.starts_with("accel.") || n == "fields"),
+            );
+            if report.frame_complete {
+                break;
+            }
+        }
+        (prepared, stages)
+    };
+    let (prepared, stages) = steps(&mut r, &first);
+    assert!(
+        prepared && !stages.is_empty(),
+        "the first frame builds them: {stages:?}"
+    );
+    let changed = Snapshot::new(host_scene(&mesh, [0.9, 0.1, 0.1]), settings).unwrap();
+    let (prepared, stages) = steps(&mut r, &changed);
+    assert!(!prepared && stages.is_empty(), "rebuilt: {stages:?}");
+    let mut fresh = Renderer::new(pool);
+    let (prepared, _) = steps(&mut fresh, &changed);
+    assert!(prepared);
+    assert_eq!(r.film().rgb(), fresh.film().rgb());
+}

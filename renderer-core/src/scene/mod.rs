@@ -179,11 +179,20 @@ impl Scene {
     /// [`crate::builder::SceneBuilder`] does.
     #[must_use]
     pub fn same_content(&self, other: &Scene) -> bool {
-        self.instances == other.instances
-            && self.meshes.len() == other.meshes.len()
+        self.same_geometry(other)
             && self.materials == other.materials
             && self.lights == other.lights
             && self.environment == other.environment
+    }
+
+    /// Whether `other` has the same geometry and fields, so the same acceleration
+    /// structures and curvature grid serve both: equal instances, medium and
+    /// tolerances, and meshes that are the same `Arc` or equal (materials, lights and
+    /// the environment may differ).
+    #[must_use]
+    pub fn same_geometry(&self, other: &Scene) -> bool {
+        self.instances == other.instances
+            && self.meshes.len() == other.meshes.len()
             && self.tolerances == other.tolerances
             && self.medium == other.medium
             && self
