@@ -2,9 +2,12 @@
 //! its own scene, hands the rebuilt scene to its `Session` (no files), and gives it a
 //! 4 ms slice with `Session::step`. It prints per-frame timing to show the host stays
 //! on budget, then holds the scene still (rebuilding it every frame all the same) to
-//! show the film keeps converging.
+//! show the film keeps converging. A crowd of still cubes (1,000 by default) stands
+//! around, so the per-frame cost of the update (the stages that rebuild what the
+//! moved instance changed: BLAS lookups, fields, the TLAS and emitter table) is
+//! measured at a game's instance count.
 //!
-//! `cargo run --release -p renderer-core --example host_loop [-- FRAMES]`
+//! `cargo run --release -p renderer-core --example host_loop [-- FRAMES [CROWD]]`
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +28,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .map_or(Ok(60), |a| a.parse())
         .map_err(|e| format!("FRAMES: {e}"))?;
+    let crowd: usize = std::env::args()
+        .nth(2)
+        .map_or(Ok(1000), |a| a.parse())
+        .map_err(|e| format!("CROWD: {e}"))?;
     let budget = Duration::from_millis(4);
     let floor = Arc::new(Mesh::new(
         vec![
@@ -49,9 +56,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     session.set_settings(settings);
     let token = CancelToken::new();
-    println!("frame  host_ms  step_ms  tiles  samples  passes  prepared");
+    println!("frame  host_ms  update_ms  step_ms  tiles  samples  passes  prepared");
     let mut worst = Duration::ZERO;
     let mut steps = Vec::with_capacity(frames);
+    let mut updates = Vec::with_capacity(frames);
+    let mut builds = Vec::with_capacity(frames);
+    let update_stages = [
+        renderer_core::render::stage::BLAS,
+        renderer_core::render::stage::FIELDS,
+        renderer_core::render::stage::TLAS,
+    ];
     let still = 200;
     for frame in 0..frames + still {
         let frame_start = Instant::now();
@@ -80,6 +94,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 emission: [0.0; 3],
             }),
         );
+        // The crowd: small cubes on a grid behind the scene, the same every frame.
+        let side = (crowd as f64).sqrt().ceil().max(1.0) as usize;
+        for k in 0..crowd {
+            let (i, j) = (k % side, k / side);
+            let t = |n: usize| {
+                if side > 1 {
+                    n as f32 / (side - 1) as f32
+                } else {
+                    0.5
+                }
+            };
+            b.instance(
+                cube_id,
+                Affine3A::from_scale_rotation_translation(
+                    Vec3::splat(0.08),
+                    Quat::IDENTITY,
+                    Vec3::new(-3.8 + 7.6 * t(i), 0.04, 2.0 + 1.8 * t(j)),
+                ),
+                Material::Diffuse(renderer_core::material::Diffuse {
+                    colour: [0.5; 3],
+                    emission: [0.0; 3],
+                }),
+            );
+        }
         b.field(FieldKind::GaussianBlob(GaussianBlob {
             centre: DVec3::new(0.0, 0.6, 0.0),
             sigma: 0.5,
@@ -107,16 +145,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             up: DVec3::Y,
             fov_deg: 45.0,
         });
-        session.set_scene(Arc::new(b.build()?));
+        let scene = Arc::new(b.build()?);
+        let built = frame_start.elapsed();
+        session.set_scene(scene);
         let report = session.step(budget, &token)?;
         let host = frame_start.elapsed();
+        let update: Duration = report
+            .stages
+            .iter()
+            .filter(|s| update_stages.contains(&s.name.as_str()))
+            .map(|s| s.wall)
+            .sum();
         if frame < frames {
             worst = worst.max(report.wall);
             steps.push(report.wall);
+            updates.push(update);
+            builds.push(built);
         }
         println!(
-            "{frame:>5}  {:>7.2}  {:>7.2}  {:>5}  {:>7}  {:>6}  {}",
+            "{frame:>5}  {:>7.2}  {:>9.3}  {:>7.2}  {:>5}  {:>7}  {:>6}  {}",
             host.as_secs_f64() * 1e3,
+            update.as_secs_f64() * 1e3,
             report.wall.as_secs_f64() * 1e3,
             report.tiles_done,
             report.samples,
@@ -140,6 +189,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "after {still} still frames (the scene rebuilt each one): {} samples per pixel in the {}x{} image",
         view.samples, view.width, view.height
+    );
+    let quantiles = |v: &mut Vec<Duration>| {
+        v.sort();
+        let at = |q: usize| v[(v.len() * q / 100).min(v.len() - 1)].as_secs_f64() * 1e3;
+        (at(50), at(95))
+    };
+    let (update_median, update_p95) = quantiles(&mut updates);
+    let (build_median, _) = quantiles(&mut builds);
+    println!(
+        "moving one of {} instances every frame: update (BLAS lookups, fields, TLAS, emitters) median {update_median:.3} ms, p95 {update_p95:.3} ms; building the scene on the host {build_median:.3} ms",
+        crowd + 2
     );
     steps.sort();
     let median = steps[steps.len() / 2];
