@@ -22,21 +22,32 @@ struct Display {
 impl Drop for Display {
     fn drop(&mut self) {
         if let Some(s) = self.server.as_mut() {
-            let _ = s.kill();
+            // SIGTERM, so that Xvfb removes its lock and socket (a SIGKILLed server
+            // leaves them behind for the next run to trip over).
+            let _ = Command::new("kill").arg(s.id().to_string()).status();
             let _ = s.wait();
         }
     }
 }
 
-fn display(slot: u32) -> Option<Display> {
-    let n = 100 + (std::process::id() % 500) * 4 + slot;
+/// Starts Xvfb on a display it picks itself (`-displayfd`: it writes the number
+/// once it accepts connections), so neither another run's display nor a stale
+/// socket of a killed one is ever taken for ours.
+fn display() -> Option<Display> {
     let server = Command::new("Xvfb")
-        .arg(format!(":{n}"))
-        .args(["-screen", "0", "800x600x24", "-nolisten", "tcp"])
-        .stdout(Stdio::null())
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "800x600x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn();
-    let Ok(server) = server else {
+    let Ok(mut server) = server else {
         assert!(
             std::env::var("GRIN_REQUIRE_GPU").as_deref() != Ok("1"),
             "GRIN_REQUIRE_GPU=1 but Xvfb cannot start"
@@ -44,12 +55,13 @@ fn display(slot: u32) -> Option<Display> {
         eprintln!("skipped: no Xvfb");
         return None;
     };
-    let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
-    let t = Instant::now();
-    while !socket.exists() && t.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(socket.exists(), "Xvfb :{n} did not start");
+    let mut line = String::new();
+    let stdout = server.stdout.take().expect("Xvfb's stdout is piped");
+    let _ = BufReader::new(stdout).read_line(&mut line);
+    let n: u32 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Xvfb did not start (it printed {line:?} for its display)"));
     Some(Display {
         name: format!(":{n}"),
         server: Some(server),
@@ -99,7 +111,7 @@ fn within(a: &image::RgbImage, b: &image::RgbImage, tol: u8) -> f64 {
 
 #[test]
 fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
-    let Some(d) = display(0) else { return };
+    let Some(d) = display() else { return };
     let dir = temp("shot");
     // A screenshot of luneburg at 96x72, 4 spp on the GPU, presented `present`.
     let screenshot = |present: &str| {
@@ -167,7 +179,7 @@ fn the_window_shows_what_grin_render_renders_on_the_gpu_adapter() {
 
 #[test]
 fn replayed_input_moves_the_camera_where_grin_render_agrees() {
-    let Some(d) = display(1) else { return };
+    let Some(d) = display() else { return };
     let dir = temp("replay");
     let script = dir.join("input.txt");
     std::fs::write(&script, "orbit 60 -20\nzoom 2\npan 10 -5\nkey W 2\nkey E\n").unwrap();
@@ -220,7 +232,7 @@ fn replayed_input_moves_the_camera_where_grin_render_agrees() {
 
 #[test]
 fn editing_the_scene_reloads_it_and_a_broken_edit_keeps_the_last_good_one() {
-    let Some(d) = display(2) else { return };
+    let Some(d) = display() else { return };
     let dir = temp("reload");
     let original =
         std::fs::read_to_string(Path::new(ROOT).join("assets/scenes/tetra.ron")).unwrap();
