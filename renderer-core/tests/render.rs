@@ -287,6 +287,17 @@ fn a_uniform_medium_renders_like_straight_ray_casting() {
     );
 }
 
+/// The host's one mesh: a triangle.
+fn host_triangle() -> Arc<renderer_core::accel::Mesh> {
+    Arc::new(
+        renderer_core::accel::Mesh::new(
+            vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.5]],
+            vec![[0, 1, 2]],
+        )
+        .unwrap(),
+    )
+}
+
 /// A host's scene, built anew from its own parts (the mesh `Arc`s reused).
 fn host_scene(mesh: &Arc<renderer_core::accel::Mesh>, colour: [f32; 3]) -> Arc<Scene> {
     use renderer_core::builder::SceneBuilder;
@@ -316,13 +327,7 @@ fn host_scene(mesh: &Arc<renderer_core::accel::Mesh>, colour: [f32; 3]) -> Arc<S
 
 #[test]
 fn a_host_that_rebuilds_an_unchanged_scene_keeps_converging() {
-    let mesh = Arc::new(
-        renderer_core::accel::Mesh::new(
-            vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.5]],
-            vec![[0, 1, 2]],
-        )
-        .unwrap(),
-    );
+    let mesh = host_triangle();
     let settings = RenderSettings {
         width: 16,
         height: 12,
@@ -359,13 +364,7 @@ fn a_material_or_light_change_keeps_the_acceleration_structures() {
     // A host that changes only a material (or a light, or the environment) gets a new
     // film but no BLAS, field or TLAS stage: they stand for the same geometry; the
     // image is the one a fresh renderer makes of the changed scene, bit for bit.
-    let mesh = Arc::new(
-        renderer_core::accel::Mesh::new(
-            vec![[-1.0, 0.0, -1.0], [1.0, 0.0, -1.0], [0.0, 1.0, 0.5]],
-            vec![[0, 1, 2]],
-        )
-        .unwrap(),
-    );
+    let mesh = host_triangle();
     let settings = RenderSettings {
         width: 16,
         height: 12,

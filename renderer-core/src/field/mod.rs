@@ -483,7 +483,7 @@ mod tests {
                 }
                 checked += 1;
                 assert!(
-                    (g - numeric).length() < 1e-6 * (1.0 + g.length()),
+                    (g - numeric).length() < 1e-6,
                     "{f:?} at {p}: {g} vs {numeric}"
                 );
             }

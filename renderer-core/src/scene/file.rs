@@ -328,7 +328,7 @@ fn load_mesh(
 ) -> Result<Mesh, SceneError> {
     let at = |name: &str| format!("meshes[{i}].{name}");
     let mesh = match source {
-        MeshSource::Obj(rel) => {
+        MeshSource::Obj(rel) | MeshSource::Ply(rel) => {
             let resolved = base.join(rel);
             let fail = |source: MeshFileError| SceneError::MeshFile {
                 path: c.path.to_owned(),
@@ -338,19 +338,11 @@ fn load_mesh(
             };
             crate::input::check_file(&resolved, crate::input::MESH_BYTES)
                 .map_err(|e| fail(e.into()))?;
-            load_obj(&resolved).map_err(fail)?
-        }
-        MeshSource::Ply(rel) => {
-            let resolved = base.join(rel);
-            let fail = |source: MeshFileError| SceneError::MeshFile {
-                path: c.path.to_owned(),
-                field: at("source"),
-                resolved: resolved.clone(),
-                source,
+            let read = match source {
+                MeshSource::Obj(_) => load_obj,
+                _ => load_ply,
             };
-            crate::input::check_file(&resolved, crate::input::MESH_BYTES)
-                .map_err(|e| fail(e.into()))?;
-            load_ply(&resolved).map_err(fail)?
+            read(&resolved).map_err(fail)?
         }
         MeshSource::Sphere { radius } => {
             sphere(c.positive(at("source.radius"), *radius)? as f32, 48, 24)
