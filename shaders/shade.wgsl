@@ -96,12 +96,15 @@ fn cosine_direction(n: vec3<f32>, u1: f32, u2: f32) -> vec3<f32> {
 }
 
 fn power_heuristic(a: f32, b: f32) -> f32 {
-    let a2 = a * a;
-    let b2 = b * b;
-    if a2 + b2 == 0.0 {
+    // Scaled by the larger pdf first: the squares of small pdfs (1e-20) are
+    // subnormal, which GPUs flush to zero (NVIDIA's do), losing the ratio.
+    let m = max(a, b);
+    if m <= 0.0 {
         return 0.0;
     }
-    return a2 / (a2 + b2);
+    let x = a / m;
+    let y = b / m;
+    return x * x / (x * x + y * y);
 }
 
 // Rays traced for telemetry: rays, segments, subdivisions.
