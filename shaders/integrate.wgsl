@@ -353,11 +353,15 @@ struct Consumer {
     hit_position: vec3<f32>,
 }
 
-// As the CPU's: only a ray's first segment keeps a distance from its start.
+// As the CPU's: a ray's first segment keeps a distance from its start, a later
+// one takes hits up to a rounding margin behind its start, and every segment up to
+// a margin past its end (a surface at a joint is inside one of the two ranges).
 fn segment_ray(start: vec3<f32>, end: vec3<f32>, first: bool) -> Ray {
     let d = end - start;
+    let len = max(length(d), 1e-30);
     let eps = SEGMENT_START_EPS * (1.0 + max3(abs(start)));
-    return Ray(start, d, select(0.0, eps / max(length(d), 1e-30), first), 1.0);
+    let eps_end = SEGMENT_START_EPS * (1.0 + max3(abs(end)));
+    return Ray(start, d, select(-eps / len, eps / len, first), 1.0 + eps_end / len);
 }
 
 fn envelope_overlaps(start: vec3<f32>, end: vec3<f32>, r: f32) -> bool {

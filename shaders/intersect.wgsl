@@ -28,43 +28,102 @@ fn safe_inverse(d: vec3<f32>) -> vec3<f32> {
     return 1.0 / select(d, s * tiny, abs(d) < tiny);
 }
 
-// Entry distance into the node's box within [t_min, t_max], or INF.
+// Entry distance into the node's box within [t_min, t_max], or INF. The exit
+// distance is widened by its rounding error (1 + 2 gamma(3), Ize, "Robust BVH Ray
+// Traversal", JCGT 2013), so a ray that grazes a box face (a triangle edge that lies
+// in it) is not turned away by rounding.
 fn slab(n: u32, o: vec3<f32>, inv: vec3<f32>, t_min: f32, t_max: f32) -> f32 {
     let node = nodes[n];
     let t0 = (node.min - o) * inv;
     let t1 = (node.max - o) * inv;
     let lo = max(max3(min(t0, t1)), t_min);
-    let hi = min(min3(max(t0, t1)), t_max);
+    let hi = min(min3(max(t0, t1)) * 1.0000004, t_max);
     return select(INF, lo, lo <= hi);
 }
 
-// Moller-Trumbore: (t, u, v) with t < 0 for a miss.
-fn intersect_triangle(slot: u32, ray: Ray, t_max: f32) -> vec3<f32> {
+// A ray in the frame of the watertight triangle test (Woop, Benthin and Wald,
+// "Watertight Ray/Triangle Intersection", JCGT 2013): axes rotated so that the
+// direction's largest component is z (`kz` names it), the origin rotated alike
+// (`o`), and the shear (s.x, s.y) with the scale s.z that map the direction onto +z,
+// so a triangle is tested by the 2-D signs of its vertices.
+struct RayFrame {
+    o: vec3<f32>,
+    d: vec3<f32>,
+    s: vec3<f32>,
+    kz: u32,
+}
+
+// `v` with its components rotated so that component `kz` comes last (selects, not
+// dynamic indexing, which could put the vector in local memory).
+fn rotate_axes(v: vec3<f32>, kz: u32) -> vec3<f32> {
+    return select(select(v.zxy, v.yzx, kz == 0u), v, kz == 2u);
+}
+
+fn ray_frame(ray: Ray) -> RayFrame {
+    let a = abs(ray.dir);
+    let kz = select(select(0u, 1u, a.y > a.x), 2u, a.z > max(a.x, a.y));
+    let d = rotate_axes(ray.dir, kz);
+    // A zero direction gets a zero scale, which every test takes as a miss (no
+    // division by zero: WGSL leaves its result open).
+    let sz = select(0.0, 1.0 / d.z, d.z != 0.0);
+    return RayFrame(rotate_axes(ray.origin, kz), d, vec3<f32>(d.x * sz, d.y * sz, sz), kz);
+}
+
+// p.x q.y - p.y q.x for the edge from p to q. The two triangles that share an edge
+// see it as (p, q) and (q, p); both evaluate the one expression on the same operands
+// in the same order and negate exactly, so their values are exactly opposite even
+// where the compiler fuses the multiply and subtract (NVIDIA's does): a ray on the
+// edge then meets one of them, never neither.
+fn edge_function(p: vec2<f32>, q: vec2<f32>) -> f32 {
+    let swap = q.x < p.x || (q.x == p.x && q.y < p.y);
+    let lo = select(p, q, swap);
+    let hi = select(q, p, swap);
+    let e = lo.x * hi.y - lo.y * hi.x;
+    return select(e, -e, swap);
+}
+
+// The watertight test: (t, u, v) with t < 0 for a miss; u and v are the weights of
+// the second and third vertices. Double-sided. As the CPU's (accel::RayFrame), t
+// comes from the triangle's plane, n . (a - o) / n . d, which keeps full relative
+// precision for planes along the axes (a ray 1e-12 above the ground still meets it
+// ahead); the rotation of the axes is a cyclic one, so it keeps cross products.
+fn triangle_hit(slot: u32, t_min: f32, f: RayFrame, t_max: f32) -> vec3<f32> {
     let tri = triangles[slot];
-    let e1 = tri.e1.xyz;
-    let e2 = tri.e2.xyz;
-    let p = cross(ray.dir, e2);
-    let det = dot(e1, p);
     let miss = vec3<f32>(-1.0, 0.0, 0.0);
-    if abs(det) < 1e-12 {
+    if f.s.z == 0.0 {
+        return miss;
+    }
+    let v0 = rotate_axes(tri.v0.xyz, f.kz);
+    let n = cross(rotate_axes(tri.v1.xyz - tri.v0.xyz, f.kz), rotate_axes(tri.v2.xyz - tri.v0.xyz, f.kz));
+    let a3 = v0 - f.o;
+    let b3 = rotate_axes(tri.v1.xyz, f.kz) - f.o;
+    let c3 = rotate_axes(tri.v2.xyz, f.kz) - f.o;
+    let a = a3.xy - f.s.xy * a3.z;
+    let b = b3.xy - f.s.xy * b3.z;
+    let c = c3.xy - f.s.xy * c3.z;
+    // Twice the signed areas seen from the ray: the weights of a, b and c.
+    let u = edge_function(c, b);
+    let v = edge_function(a, c);
+    let w = edge_function(b, a);
+    if (u < 0.0 || v < 0.0 || w < 0.0) && (u > 0.0 || v > 0.0 || w > 0.0) {
+        return miss;
+    }
+    let det = u + v + w;
+    let facing = dot(n, f.d);
+    if det == 0.0 || facing == 0.0 {
         return miss;
     }
     let inv = 1.0 / det;
-    let s = ray.origin - tri.v0.xyz;
-    let u = dot(s, p) * inv;
-    if u < 0.0 || u > 1.0 {
-        return miss;
-    }
-    let q = cross(s, e1);
-    let v = dot(ray.dir, q) * inv;
-    if v < 0.0 || u + v > 1.0 {
-        return miss;
-    }
-    let t = dot(e2, q) * inv;
-    if t >= ray.t_min && t <= t_max {
-        return vec3<f32>(t, u, v);
+    let t = dot(n, a3) / facing;
+    if t >= t_min && t <= t_max {
+        return vec3<f32>(t, v * inv, w * inv);
     }
     return miss;
+}
+
+// One triangle against a ray (the kernel probe's entry point).
+fn intersect_triangle(slot: u32, ray: Ray, t_max: f32) -> vec3<f32> {
+    return triangle_hit(slot, ray.t_min, ray_frame(ray), t_max);
 }
 
 // A closest- or any-hit traversal: the current node and a stack of far children
@@ -114,6 +173,7 @@ fn pop(tr: ptr<function, Traversal>, t_max: f32) -> bool {
 fn blas_intersect(root: u32, ray: Ray, any: bool) -> Hit {
     var best = no_hit();
     let inv = safe_inverse(ray.dir);
+    let frame = ray_frame(ray);
     var t_max = ray.t_max;
     var tr: Traversal;
     tr.node = root;
@@ -122,7 +182,7 @@ fn blas_intersect(root: u32, ray: Ray, any: bool) -> Hit {
         if n.count > 0u {
             for (var k = 0u; k < n.count; k++) {
                 let slot = n.left_or_first + k;
-                let r = intersect_triangle(slot, ray, t_max);
+                let r = triangle_hit(slot, ray.t_min, frame, t_max);
                 if r.x >= 0.0 {
                     t_max = r.x;
                     best = Hit(r.x, slot, NONE, r.y, r.z, vec3<f32>(0.0));
@@ -140,7 +200,7 @@ fn blas_intersect(root: u32, ray: Ray, any: bool) -> Hit {
     }
     if best.slot != NONE {
         let tri = triangles[best.slot];
-        best.normal = normalize(cross(tri.e1.xyz, tri.e2.xyz));
+        best.normal = normalize(cross(tri.v1.xyz - tri.v0.xyz, tri.v2.xyz - tri.v0.xyz));
     }
     return best;
 }
@@ -210,8 +270,8 @@ fn blas_overlaps(root: u32, lo: vec3<f32>, hi: vec3<f32>) -> bool {
             for (var k = 0u; k < n.count; k++) {
                 let t = triangles[n.left_or_first + k];
                 let a = t.v0.xyz;
-                let b = a + t.e1.xyz;
-                let c = a + t.e2.xyz;
+                let b = t.v1.xyz;
+                let c = t.v2.xyz;
                 if boxes_overlap(min(a, min(b, c)), max(a, max(b, c)), lo, hi) {
                     return true;
                 }

@@ -31,16 +31,45 @@ pub struct BvhNode {
     pub count: u32,
 }
 
-/// A triangle in GPU layout: a vertex and two edges (for Moller-Trumbore).
+/// A triangle in GPU layout: its three vertices exactly as the mesh stores them (the
+/// watertight test needs two triangles that share an edge to see the same values).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct Triangle {
     /// First vertex, then padding.
     pub v0: [f32; 4],
-    /// v1 - v0, then padding.
-    pub e1: [f32; 4],
-    /// v2 - v0, then padding.
-    pub e2: [f32; 4],
+    /// Second vertex, then padding.
+    pub v1: [f32; 4],
+    /// Third vertex, then padding.
+    pub v2: [f32; 4],
+}
+
+impl Triangle {
+    /// The triangle `a, b, c`.
+    #[must_use]
+    pub fn new(a: [f32; 3], b: [f32; 3], c: [f32; 3]) -> Self {
+        let w = |v: [f32; 3]| [v[0], v[1], v[2], 0.0];
+        Self {
+            v0: w(a),
+            v1: w(b),
+            v2: w(c),
+        }
+    }
+
+    /// The three vertices.
+    #[inline(always)]
+    #[must_use]
+    pub fn vertices(&self) -> [Vec3; 3] {
+        [self.v0, self.v1, self.v2].map(|v| Vec3::new(v[0], v[1], v[2]))
+    }
+
+    /// The unit geometric normal, `(v1 - v0) x (v2 - v0)` normalised (zero for a
+    /// degenerate triangle).
+    #[must_use]
+    pub fn normal(&self) -> Vec3 {
+        let [a, b, c] = self.vertices();
+        (b - a).cross(c - a).normalize_or_zero()
+    }
 }
 
 /// A straight ray with a parameter interval, in f32 (the traversal precision).
@@ -352,41 +381,106 @@ impl Bvh {
     }
 }
 
+/// A box's exit distance is widened by this factor, its rounding error
+/// (`1 + 2 gamma(3)`, Ize, "Robust BVH Ray Traversal", JCGT 2013): a ray that grazes
+/// a box face (a triangle edge lying in it) is not turned away by rounding. The
+/// shaders use the same factor.
+pub(crate) const ROBUST_EXIT: f32 = 1.0 + 3.0 * f32::EPSILON;
+
 /// Entry distance of the ray into the node's box within [t_min, t_max], or infinity.
 #[inline(always)]
 fn slab(n: &BvhNode, o: Vec3, inv: Vec3, t_min: f32, t_max: f32) -> f32 {
     let t0 = (Vec3::from(n.min) - o) * inv;
     let t1 = (Vec3::from(n.max) - o) * inv;
     let lo = t0.min(t1).max_element().max(t_min);
-    let hi = t0.max(t1).min_element().min(t_max);
+    let hi = (t0.max(t1).min_element() * ROBUST_EXIT).min(t_max);
     if lo <= hi { lo } else { f32::INFINITY }
 }
 
-/// Moller-Trumbore: `(t, u, v)` if the ray meets the triangle within its interval.
+/// A ray set up for the watertight triangle test (Woop, Benthin and Wald,
+/// "Watertight Ray/Triangle Intersection", JCGT 2013): `k[2]` is the axis of the
+/// direction's largest component, and the shear `(s.x, s.y)` with the scale `s.z`
+/// maps the direction onto that axis, so a triangle is tested by the 2-D signs of its
+/// vertices. Made once per ray and traversal, used for every triangle.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RayFrame {
+    k: [usize; 3],
+    s: Vec3,
+    origin: Vec3,
+    dir: Vec3,
+    t_min: f32,
+}
+
+impl RayFrame {
+    #[inline(always)]
+    pub(crate) fn new(ray: &Ray) -> Self {
+        let a = ray.dir.abs();
+        let kz = if a.z > a.x.max(a.y) {
+            2
+        } else {
+            usize::from(a.y > a.x)
+        };
+        let (kx, ky) = ((kz + 1) % 3, (kz + 2) % 3);
+        let dz = ray.dir[kz];
+        // A zero direction gets a zero scale, which every test takes as a miss.
+        let sz = if dz == 0.0 { 0.0 } else { 1.0 / dz };
+        Self {
+            k: [kx, ky, kz],
+            s: Vec3::new(ray.dir[kx] * sz, ray.dir[ky] * sz, sz),
+            origin: ray.origin,
+            dir: ray.dir,
+            t_min: ray.t_min,
+        }
+    }
+
+    /// `(t, u, v)` (u and v the weights of `b` and `c`) if the ray meets the triangle
+    /// `a, b, c` within `[t_min, t_max]`; double-sided. Two triangles that share an
+    /// edge compute exactly opposite values for it (the same products, subtracted
+    /// the other way round; Rust never fuses them), so a ray on the edge meets one of
+    /// them, never neither.
+    ///
+    /// `t` comes from the triangle's plane, `n . (a - o) / n . d` with
+    /// `n = (b - a) x (c - a)`, not from the sheared coordinates: for a plane along
+    /// the axes (a ground, a wall) it keeps full relative precision, so a ray that
+    /// starts 1e-12 above the ground still meets it at t > 0 (the shear mixes the
+    /// tiny height with coordinates of the size of the triangle).
+    #[inline(always)]
+    pub(crate) fn hit(&self, a: Vec3, b: Vec3, c: Vec3, t_max: f32) -> Option<(f32, f32, f32)> {
+        if self.s.z == 0.0 {
+            return None;
+        }
+        let [kx, ky, kz] = self.k;
+        let n = (b - a).cross(c - a);
+        let (a, b, c) = (a - self.origin, b - self.origin, c - self.origin);
+        let (ax, ay) = (a[kx] - self.s.x * a[kz], a[ky] - self.s.y * a[kz]);
+        let (bx, by) = (b[kx] - self.s.x * b[kz], b[ky] - self.s.y * b[kz]);
+        let (cx, cy) = (c[kx] - self.s.x * c[kz], c[ky] - self.s.y * c[kz]);
+        // Twice the signed areas seen from the ray: the weights of a, b and c.
+        let u = cx * by - cy * bx;
+        let v = ax * cy - ay * cx;
+        let w = bx * ay - by * ax;
+        if (u < 0.0 || v < 0.0 || w < 0.0) && (u > 0.0 || v > 0.0 || w > 0.0) {
+            return None;
+        }
+        let det = u + v + w;
+        let facing = n.dot(self.dir);
+        if det == 0.0 || facing == 0.0 {
+            return None;
+        }
+        let t = n.dot(a) / facing;
+        let inv = 1.0 / det;
+        (t >= self.t_min && t <= t_max).then_some((t, v * inv, w * inv))
+    }
+}
+
+/// The watertight ray-triangle test (Woop, Benthin and Wald; the shaders' is the same):
+/// `(t, u, v)` if the ray meets the triangle within `[ray.t_min, t_max]`, u and v
+/// the weights of the second and third vertices.
 #[inline(always)]
 #[must_use]
 pub fn intersect_triangle(tri: &Triangle, ray: &Ray, t_max: f32) -> Option<(f32, f32, f32)> {
-    let v0 = Vec3::new(tri.v0[0], tri.v0[1], tri.v0[2]);
-    let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
-    let e2 = Vec3::new(tri.e2[0], tri.e2[1], tri.e2[2]);
-    let p = ray.dir.cross(e2);
-    let det = e1.dot(p);
-    if det.abs() < 1e-12 {
-        return None;
-    }
-    let inv = 1.0 / det;
-    let s = ray.origin - v0;
-    let u = s.dot(p) * inv;
-    if !(0.0..=1.0).contains(&u) {
-        return None;
-    }
-    let q = s.cross(e1);
-    let v = ray.dir.dot(q) * inv;
-    if v < 0.0 || u + v > 1.0 {
-        return None;
-    }
-    let t = e2.dot(q) * inv;
-    (t >= ray.t_min && t <= t_max).then_some((t, u, v))
+    let [a, b, c] = tri.vertices();
+    RayFrame::new(ray).hit(a, b, c, t_max)
 }
 
 /// Why a mesh cannot be used (its messages read after "mesh NAME").
@@ -571,12 +665,8 @@ impl Blas {
             .prims
             .iter()
             .map(|&p| {
-                let [a, b, c] = tri(&mesh.indices[p as usize]);
-                Triangle {
-                    v0: [a.x, a.y, a.z, 0.0],
-                    e1: (b - a).extend(0.0).into(),
-                    e2: (c - a).extend(0.0).into(),
-                }
+                let [a, b, c] = mesh.indices[p as usize].map(|i| mesh.positions[i as usize]);
+                Triangle::new(a, b, c)
             })
             .collect();
         let bounds = boxes.iter().fold(
@@ -595,18 +685,13 @@ impl Blas {
     #[must_use]
     pub fn intersect(&self, ray: &Ray) -> Option<Hit> {
         let best = self.wide.intersect(ray, false);
-        best.map(|(slot, t, u, v)| {
-            let tri = &self.triangles[slot];
-            let e1 = Vec3::new(tri.e1[0], tri.e1[1], tri.e1[2]);
-            let e2 = Vec3::new(tri.e2[0], tri.e2[1], tri.e2[2]);
-            Hit {
-                t,
-                triangle: self.bvh.prims[slot],
-                instance: 0,
-                u,
-                v,
-                normal: e1.cross(e2).normalize_or_zero(),
-            }
+        best.map(|(slot, t, u, v)| Hit {
+            t,
+            triangle: self.bvh.prims[slot],
+            instance: 0,
+            u,
+            v,
+            normal: self.triangles[slot].normal(),
         })
     }
 }
@@ -625,10 +710,7 @@ impl Blas {
     pub fn overlaps_box(&self, lo: Vec3, hi: Vec3) -> bool {
         self.bvh.any_overlap(lo, hi, |first, prims| {
             (0..prims.len()).any(|k| {
-                let t = &self.triangles[first + k];
-                let a = Vec3::new(t.v0[0], t.v0[1], t.v0[2]);
-                let b = a + Vec3::new(t.e1[0], t.e1[1], t.e1[2]);
-                let c = a + Vec3::new(t.e2[0], t.e2[1], t.e2[2]);
+                let [a, b, c] = self.triangles[first + k].vertices();
                 let (tmin, tmax) = (a.min(b).min(c), a.max(b).max(c));
                 !(tmin.cmpgt(hi).any() || tmax.cmplt(lo).any())
             })

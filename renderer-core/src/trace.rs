@@ -185,20 +185,25 @@ fn segment_ray(seg: &Segment) -> Ray {
     // for f32 rounding), not a fraction of the segment: a straight flight's one
     // segment is `far` long.
     let eps = SEGMENT_START_EPS * (1.0 + seg.start.abs().max_element());
-    // Only a ray's first segment starts on a surface: a later one starts where the
-    // previous one ended, which was tested up to and including its end, so it takes
-    // every hit from 0 (a chord that starts just above a surface, as where a field's
-    // region ends on the ground, would otherwise pass through it).
+    // Only a ray's first segment starts on a surface and keeps that distance.
+    let len = d.length().max(1e-300);
+    // A later segment also takes hits up to that margin behind its start, and every
+    // segment up to a margin past its end: where a path meets a surface at a joint
+    // (a field region whose boundary is the ground ends its chords on it), the
+    // surface's t is then inside one of the two segments' ranges whatever its
+    // rounding (a straight flight that starts 1e-12 above the ground computed its
+    // t = 1e-19 as slightly negative, and the ray passed through).
+    let eps_end = SEGMENT_START_EPS * (1.0 + seg.end.abs().max_element());
     let t_min = if seg.index == 0 {
-        (eps / d.length().max(1e-300)) as f32
+        eps / len
     } else {
-        0.0
+        -eps / len
     };
     Ray {
         origin: seg.start.as_vec3(),
         dir: d.as_vec3(),
-        t_min,
-        t_max: 1.0,
+        t_min: t_min as f32,
+        t_max: (1.0 + eps_end / len) as f32,
     }
 }
 

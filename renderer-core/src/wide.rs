@@ -3,7 +3,9 @@
 //! structure-of-arrays lanes, so one ray meets four boxes in a handful of vector
 //! operations, and a traversal visits about half as many nodes.
 
-use crate::accel::{Bvh, Ray, Triangle};
+use glam::Vec3;
+
+use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame, Triangle};
 
 /// Child slot contents: an interior node, a leaf (its first [`Leaf4`] and how many
 /// follow it: a binary leaf holds up to 16 triangles), or nothing.
@@ -29,8 +31,8 @@ struct Node4 {
 #[repr(C, align(32))]
 struct Leaf4 {
     v0: [[f32; 4]; 3],
-    e1: [[f32; 4]; 3],
-    e2: [[f32; 4]; 3],
+    v1: [[f32; 4]; 3],
+    v2: [[f32; 4]; 3],
     slot: [u32; 4],
 }
 
@@ -38,60 +40,20 @@ struct Leaf4 {
 pub(crate) type LeafHit = (usize, f32, f32, f32);
 
 impl Leaf4 {
-    /// Moller-Trumbore on the four lanes: the nearest hit within [t_min, t_max],
-    /// or with `any`, the first found.
+    /// The watertight test on the four lanes: the nearest hit within
+    /// [t_min, t_max].
     #[inline(always)]
-    fn intersect(&self, ray: &Ray, t_max: f32) -> Option<LeafHit> {
-        let d = [ray.dir.x, ray.dir.y, ray.dir.z];
-        let o = [ray.origin.x, ray.origin.y, ray.origin.z];
-        let mut t = [f32::INFINITY; 4];
-        let mut hit = [false; 4];
-        let mut uu = [0.0f32; 4];
-        let mut vv = [0.0f32; 4];
-        for l in 0..4 {
-            let (e1, e2) = (
-                [self.e1[0][l], self.e1[1][l], self.e1[2][l]],
-                [self.e2[0][l], self.e2[1][l], self.e2[2][l]],
-            );
-            let p = [
-                d[1] * e2[2] - d[2] * e2[1],
-                d[2] * e2[0] - d[0] * e2[2],
-                d[0] * e2[1] - d[1] * e2[0],
-            ];
-            let det = e1[0] * p[0] + e1[1] * p[1] + e1[2] * p[2];
-            let inv = 1.0 / det;
-            let sv = [
-                o[0] - self.v0[0][l],
-                o[1] - self.v0[1][l],
-                o[2] - self.v0[2][l],
-            ];
-            let u = (sv[0] * p[0] + sv[1] * p[1] + sv[2] * p[2]) * inv;
-            let q = [
-                sv[1] * e1[2] - sv[2] * e1[1],
-                sv[2] * e1[0] - sv[0] * e1[2],
-                sv[0] * e1[1] - sv[1] * e1[0],
-            ];
-            let v = (d[0] * q[0] + d[1] * q[1] + d[2] * q[2]) * inv;
-            let tt = (e2[0] * q[0] + e2[1] * q[1] + e2[2] * q[2]) * inv;
-            let ok = det.abs() >= 1e-12
-                && (0.0..=1.0).contains(&u)
-                && v >= 0.0
-                && u + v <= 1.0
-                && tt >= ray.t_min
-                && tt <= t_max;
-            hit[l] = ok && self.slot[l] != u32::MAX;
-            t[l] = tt;
-            uu[l] = u;
-            vv[l] = v;
-        }
+    fn intersect(&self, frame: &RayFrame, t_max: f32) -> Option<LeafHit> {
         let mut best: Option<LeafHit> = None;
         let mut bt = t_max;
-        // Only lanes that hit: with an infinite t_max, a miss's "infinite t" would
-        // otherwise pass `<= bt` (the extra hits Embree did not see).
         for l in 0..4 {
-            if hit[l] && t[l] <= bt {
-                bt = t[l];
-                best = Some((self.slot[l] as usize, t[l], uu[l], vv[l]));
+            if self.slot[l] == u32::MAX {
+                continue;
+            }
+            let lane = |v: &[[f32; 4]; 3]| Vec3::new(v[0][l], v[1][l], v[2][l]);
+            if let Some((t, u, v)) = frame.hit(lane(&self.v0), lane(&self.v1), lane(&self.v2), bt) {
+                bt = t;
+                best = Some((self.slot[l] as usize, t, u, v));
             }
         }
         best
@@ -139,16 +101,16 @@ impl Bvh4 {
         for chunk in (first..first + count).step_by(4) {
             let mut leaf = Leaf4 {
                 v0: [[0.0; 4]; 3],
-                e1: [[0.0; 4]; 3],
-                e2: [[0.0; 4]; 3],
+                v1: [[0.0; 4]; 3],
+                v2: [[0.0; 4]; 3],
                 slot: [u32::MAX; 4],
             };
             for (l, slot) in (chunk..(chunk + 4).min(first + count)).enumerate() {
                 let t = &triangles[slot as usize];
                 for a in 0..3 {
                     leaf.v0[a][l] = t.v0[a];
-                    leaf.e1[a][l] = t.e1[a];
-                    leaf.e2[a][l] = t.e2[a];
+                    leaf.v1[a][l] = t.v1[a];
+                    leaf.v2[a][l] = t.v2[a];
                 }
                 leaf.slot[l] = slot;
             }
@@ -160,11 +122,18 @@ impl Bvh4 {
     /// The nearest hit among leaves `first..first + n` within `t_max` (with `any`,
     /// the first found).
     #[inline(always)]
-    fn leaves_hit(&self, first: u32, n: u32, ray: &Ray, t_max: f32, any: bool) -> Option<LeafHit> {
+    fn leaves_hit(
+        &self,
+        first: u32,
+        n: u32,
+        frame: &RayFrame,
+        t_max: f32,
+        any: bool,
+    ) -> Option<LeafHit> {
         let mut best = None;
         let mut t_max = t_max;
         for leaf in &self.leaves[first as usize..(first + n) as usize] {
-            if let Some(hit) = leaf.intersect(ray, t_max) {
+            if let Some(hit) = leaf.intersect(frame, t_max) {
                 t_max = hit.1;
                 best = Some(hit);
                 if any {
@@ -223,8 +192,9 @@ impl Bvh4 {
     /// The nearest triangle hit within the ray's interval, or with `any`, the
     /// first one found (shadow rays).
     pub(crate) fn intersect(&self, ray: &Ray, any: bool) -> Option<LeafHit> {
+        let frame = RayFrame::new(ray);
         if let Some((first, n)) = self.root_leaf {
-            return self.leaves_hit(first, n, ray, ray.t_max, any);
+            return self.leaves_hit(first, n, &frame, ray.t_max, any);
         }
         if self.nodes.is_empty() {
             return None;
@@ -242,7 +212,7 @@ impl Bvh4 {
                 Child::Node(i) => {
                     let n = &self.nodes[i as usize];
                     let mut lo = [ray.t_min; 4];
-                    let mut hi = [t_max; 4];
+                    let mut hi = [f32::INFINITY; 4];
                     for axis in 0..3 {
                         for l in 0..4 {
                             let a = (n.min[axis][l] - o[axis]) * iv[axis];
@@ -250,6 +220,9 @@ impl Bvh4 {
                             lo[l] = lo[l].max(a.min(b));
                             hi[l] = hi[l].min(a.max(b));
                         }
+                    }
+                    for h in &mut hi {
+                        *h = (*h * ROBUST_EXIT).min(t_max);
                     }
                     // Children hit, sorted far to near so the nearest is visited now
                     // and the others wait on the stack.
@@ -278,7 +251,7 @@ impl Bvh4 {
                     }
                 }
                 Child::Leaf(first, n) => {
-                    if let Some(hit) = self.leaves_hit(first, n, ray, t_max, any) {
+                    if let Some(hit) = self.leaves_hit(first, n, &frame, t_max, any) {
                         t_max = hit.1;
                         best = Some(hit);
                         if any {
@@ -321,11 +294,7 @@ mod tests {
                 } else {
                     (0.0, 50.0)
                 };
-                Triangle {
-                    v0: [x - 1.0, -1.0, z, 0.0],
-                    e1: [2.0, 0.0, 0.0, 0.0],
-                    e2: [1.0, 2.0, 0.0, 0.0],
-                }
+                Triangle::new([x - 1.0, -1.0, z], [x + 1.0, -1.0, z], [x, 1.0, z])
             })
             .collect();
         let leaf = |first, count, lo: [f32; 3], hi: [f32; 3]| BvhNode {

@@ -143,12 +143,8 @@ fn judge(m: &Mesh, ray: &Ray, answer: Answer) -> Result<(), String> {
 }
 
 fn triangle(m: &Mesh, i: usize) -> Triangle {
-    let [a, b, c] = m.indices[i].map(|k| Vec3::from(m.positions[k as usize]));
-    Triangle {
-        v0: a.extend(0.0).into(),
-        e1: (b - a).extend(0.0).into(),
-        e2: (c - a).extend(0.0).into(),
-    }
+    let [a, b, c] = m.indices[i].map(|k| m.positions[k as usize]);
+    Triangle::new(a, b, c)
 }
 
 /// The binary (GPU-layout) BVH's closest hit, traversed with the scalar test.

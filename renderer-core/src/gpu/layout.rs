@@ -212,7 +212,7 @@ pub mod path_flag {
 pub mod probe_op {
     /// The sampler: four numbers and two raw words of stream (pixel, sample, bounce).
     pub const RNG: u32 = 0;
-    /// Moller-Trumbore against one triangle slot.
+    /// The watertight ray-triangle test against one triangle slot.
     pub const TRIANGLE: u32 = 1;
     /// The scene's closest or any hit of a straight ray.
     pub const INTERSECT: u32 = 2;
@@ -270,14 +270,16 @@ gpu_structs! {
         count: u32,
     }
 
-    /// A triangle as [`crate::accel::Triangle`] (vertex and two edges).
+    /// A triangle as [`crate::accel::Triangle`]: its three vertices exactly as the
+    /// mesh stores them (the watertight test needs two triangles that share an edge
+    /// to see the same values).
     struct GpuTriangle {
         /// First vertex.
         v0: [f32; 4],
-        /// Edge to the second vertex.
-        e1: [f32; 4],
-        /// Edge to the third vertex.
-        e2: [f32; 4],
+        /// Second vertex.
+        v1: [f32; 4],
+        /// Third vertex.
+        v2: [f32; 4],
     }
 
     /// An instance: the world-to-object transform, the normal matrix, its BVH root

@@ -135,8 +135,8 @@ impl GpuSceneData {
                 }));
                 triangles.extend(blas.triangles.iter().map(|t| GpuTriangle {
                     v0: t.v0,
-                    e1: t.e1,
-                    e2: t.e2,
+                    v1: t.v1,
+                    v2: t.v2,
                 }));
                 let mesh = &scene.meshes[mesh_index];
                 let uv_base = if mesh.uvs.is_empty() {

@@ -452,7 +452,7 @@ fn bvh() -> ExitCode {
                 let at_edges = margins.iter().filter(|&&m| m.abs() < 1e-4).count();
                 if !margins.is_empty() {
                     println!(
-                        "{name}: of the first {} differing rays, {at_edges} pass within 1e-4 (barycentric) of an edge or vertex (f32 Moller-Trumbore is not watertight there); margins {:?}",
+                        "{name}: of the first {} differing rays, {at_edges} pass within 1e-4 (barycentric) of an edge or vertex (where a test that is not watertight can differ); margins {:?}",
                         margins.len(),
                         &margins[..margins.len().min(10)]
                     );

@@ -532,7 +532,7 @@ fn random_numbers_match_the_cpu_sampler() {
 /// outside the nearest edge the ray passes.
 fn edge_margin(tri: &GpuTriangle, ray: &Ray) -> f64 {
     let v = |a: [f32; 4]| DVec3::new(a[0].into(), a[1].into(), a[2].into());
-    let (e1, e2) = (v(tri.e1), v(tri.e2));
+    let (e1, e2) = (v(tri.v1) - v(tri.v0), v(tri.v2) - v(tri.v0));
     let (o, d) = (ray.origin.as_dvec3(), ray.dir.as_dvec3());
     let p = d.cross(e2);
     let det = e1.dot(p);
@@ -556,7 +556,7 @@ fn ray_triangle_matches_the_cpu() {
     let mut n = Numbers::new(11);
     for (slot, t) in tris.iter().enumerate() {
         let v = |a: [f32; 4]| Vec3::new(a[0], a[1], a[2]);
-        let (v0, e1, e2) = (v(t.v0), v(t.e1), v(t.e2));
+        let (v0, e1, e2) = (v(t.v0), v(t.v1) - v(t.v0), v(t.v2) - v(t.v0));
         let normal = e1.cross(e2).normalize_or_zero();
         let centroid = v0 + (e1 + e2) / 3.0;
         let off = normal * 0.7 + Vec3::new(0.05, -0.03, 0.02);
@@ -619,8 +619,8 @@ fn ray_triangle_matches_the_cpu() {
         let t = &tris[*slot as usize];
         let tri = Triangle {
             v0: t.v0,
-            e1: t.e1,
-            e2: t.e2,
+            v1: t.v1,
+            v2: t.v2,
         };
         let cpu = crate::accel::intersect_triangle(&tri, ray, ray.t_max);
         let gpu = (o.a[0] >= 0.0).then_some((o.a[0], o.a[1], o.a[2]));
