@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use renderer_core::film::Film;
+use renderer_core::frame::{RenderSettings, Renderer, StepError, StepReport};
 use renderer_core::gpu::{Backend, GpuConfig, GpuError};
-use renderer_core::render::{RenderError, RenderSettings, Renderer, Snapshot, StepReport};
 use renderer_core::scene::Scene;
+use renderer_core::session::{Session, SessionError};
 use renderer_core::texture::linear_to_srgb;
 use scheduler::CancelToken;
 use scheduler::order::Order;
@@ -514,7 +515,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     }
     let exr_output = check_outputs(args)?;
     check_memory(args)?;
-    let mut renderer = open_renderer("grin render", args.threads, args.backend)?;
+    let renderer = open_renderer("grin render", args.threads, args.backend)?;
     let settings = RenderSettings {
         width: args.size.0,
         height: args.size.1,
@@ -527,7 +528,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         },
         max_bounces: args.bounces,
     };
-    let mut scene = scene;
+    let mut session = Session::new(renderer);
     if let Some((position, look_at, fov)) = args.camera {
         let mut cam = scene.camera.unwrap_or(renderer_core::scene::CameraDesc {
             position,
@@ -542,10 +543,10 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         }
         cam.validate(&args.scene)
             .map_err(|e| fail(Exit::BadInput, format!("--camera: {e}")))?;
-        scene.camera = Some(cam);
+        session.set_camera(cam);
     }
-    let snapshot = Snapshot::new(Arc::new(scene), settings)
-        .map_err(|e| fail(Exit::BadInput, format!("{}: {e}", args.scene.display())))?;
+    session.set_scene(Arc::new(scene));
+    session.set_settings(settings);
     let started = Instant::now();
     let total = u64::from(settings.width) * u64::from(settings.height) * u64::from(settings.spp);
     let mut progress = Progress::new(total);
@@ -556,7 +557,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     // buffers freed first (the batch's ladder, for one frame); a second is exit 3.
     let mut attempt = 0;
     loop {
-        let result = renderer.render_all_with(&snapshot, &CancelToken::new(), |report| {
+        let result = session.render_all(&CancelToken::new(), |report| {
             done += report.samples;
             rays += report.rays;
             segments += report.segments;
@@ -574,15 +575,23 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         });
         match result {
             Ok(()) => break,
-            Err(RenderError::Gpu(e @ GpuError::OutOfMemory { .. })) if attempt == 0 => {
+            Err(e @ (SessionError::Snapshot(_) | SessionError::NoCamera)) => {
+                return Err(fail(
+                    Exit::BadInput,
+                    format!("{}: {e}", args.scene.display()),
+                ));
+            }
+            Err(SessionError::Step(StepError::Gpu(e @ GpuError::OutOfMemory { .. })))
+                if attempt == 0 =>
+            {
                 eprintln!("grin render: {e}; freeing the GPU buffers and retrying once");
                 attempt += 1;
-                renderer.forget_scene();
+                session.forget_scene();
                 (done, rays, segments, subdivisions) = (0, 0, 0, 0);
                 stage_time.clear();
                 traces.clear();
             }
-            Err(e @ RenderError::Gpu(GpuError::OutOfMemory { .. })) => {
+            Err(e @ SessionError::Step(StepError::Gpu(GpuError::OutOfMemory { .. }))) => {
                 return Err(fail(Exit::OutOfMemory, e));
             }
             Err(e) => return Err(fail(Exit::Failed, e)),
@@ -590,7 +599,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     }
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    let film = renderer.film();
+    let film = session.renderer().film();
     let (w, h) = (film.width(), film.height());
     let mut written = Vec::new();
     if exr_output {

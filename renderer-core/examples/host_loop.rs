@@ -16,9 +16,9 @@ use glam::{Affine3A, DVec3, Quat, Vec3};
 use renderer_core::accel::Mesh;
 use renderer_core::builder::SceneBuilder;
 use renderer_core::field::{FieldKind, GaussianBlob};
+use renderer_core::frame::{RenderSettings, Renderer};
 use renderer_core::integrator::Tolerances;
 use renderer_core::procedural;
-use renderer_core::render::{RenderSettings, Renderer};
 use renderer_core::scene::{CameraDesc, Environment, Light, Material};
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
 use renderer_core::session::{FrameFormat, Session};
@@ -62,9 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut updates = Vec::with_capacity(frames);
     let mut builds = Vec::with_capacity(frames);
     let update_stages = [
-        renderer_core::render::stage::BLAS,
-        renderer_core::render::stage::FIELDS,
-        renderer_core::render::stage::TLAS,
+        renderer_core::frame::stage::BLAS,
+        renderer_core::frame::stage::FIELDS,
+        renderer_core::frame::stage::TLAS,
     ];
     let still = 200;
     for frame in 0..frames + still {
@@ -173,7 +173,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if !report
                 .stages
                 .iter()
-                .any(|s| s.name == renderer_core::render::stage::TLAS)
+                .any(|s| s.name == renderer_core::frame::stage::TLAS)
             {
                 "kept (same scene)"
             } else if report.fields_cached {

@@ -6,6 +6,9 @@
 //! - [`camera`]: pinhole camera, a static observer near a mass.
 //! - [`rng`]: counter-based random numbers (pixel, sample, bounce, seed).
 //! - [`film`]: per-pixel sums, counts and AOVs; tiles commit whole.
+//! - [`frame`]: the frame graph, one module per stage: snapshots, stages 1-2, the
+//!   tile backends (CPU tiles, GPU batches) and the progressive, budgeted,
+//!   deterministic [`Renderer`].
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
 //! - [`curvature`]: the curvature-bound grid.
@@ -16,7 +19,6 @@
 //! - [`path`]: the path tracer (L/n^2 transport, mirror, dielectric, MIS).
 //! - [`builder`]: scenes built in code by a host, without files.
 //! - [`procedural`]: generated meshes (the peer terrain).
-//! - [`render`]: snapshots and the progressive, budgeted, deterministic CPU renderer.
 //! - [`scene`]: the RON scene format, loading and validation.
 //! - [`session`]: a host's session: scene, camera and settings in, budgeted steps,
 //!   the image out without an allocation per frame.
@@ -35,6 +37,7 @@ pub mod curvature;
 pub mod environment;
 pub mod field;
 pub mod film;
+pub mod frame;
 pub mod gpu;
 pub mod input;
 pub mod integrator;
@@ -43,7 +46,6 @@ pub mod lights;
 pub mod material;
 pub mod path;
 pub mod procedural;
-pub mod render;
 pub mod rng;
 pub mod scene;
 pub mod session;
@@ -58,8 +60,8 @@ pub use scheduler;
 // it progressively on the CPU or a GPU (its own device too), and read the film.
 pub use builder::SceneBuilder;
 pub use film::{Film, SampleRecord};
+pub use frame::{RenderSettings, Renderer, Snapshot, SnapshotError, StepError, StepReport};
 pub use gpu::{Backend, GpuConfig, GpuContext, GpuError, GpuFilmView};
-pub use render::{RenderError, RenderSettings, Renderer, Snapshot, StepReport};
 pub use scene::{CameraDesc, Scene, SceneError};
 pub use scheduler::{CancelToken, Pool, PoolConfig};
 pub use session::{FrameFormat, FrameView, Session, SessionError};

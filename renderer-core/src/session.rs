@@ -34,7 +34,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::render::{RenderError, RenderSettings, Renderer, Snapshot, StepReport};
+use crate::frame::{
+    ReadyScene, RenderSettings, Renderer, Snapshot, SnapshotError, StepError, StepReport,
+};
 use crate::scene::{CameraDesc, Scene};
 use crate::scheduler::CancelToken;
 use crate::texture::linear_to_srgb;
@@ -50,11 +52,11 @@ pub enum SessionError {
     #[error("no camera: the scene has none and none was set")]
     NoCamera,
     /// The camera or settings are invalid (the snapshot cannot be made).
-    #[error("{0}")]
-    Snapshot(#[source] RenderError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
     /// The step, or the film's read-back, failed.
     #[error(transparent)]
-    Render(#[from] RenderError),
+    Step(#[from] StepError),
 }
 
 /// The pixel format of [`Session::frame`].
@@ -178,7 +180,7 @@ impl Session {
     /// # Errors
     /// [`SessionError::NoScene`], [`SessionError::NoCamera`],
     /// [`SessionError::Snapshot`] for an invalid camera or settings, or the renderer's
-    /// error ([`SessionError::Render`]).
+    /// error ([`SessionError::Step`]).
     pub fn step(
         &mut self,
         budget: Duration,
@@ -187,10 +189,7 @@ impl Session {
         if self.snapshot.is_none() {
             let scene = self.scene.clone().ok_or(SessionError::NoScene)?;
             let camera = self.camera.or(scene.camera).ok_or(SessionError::NoCamera)?;
-            self.snapshot = Some(
-                Snapshot::with_camera(scene, camera, self.settings)
-                    .map_err(SessionError::Snapshot)?,
-            );
+            self.snapshot = Some(Snapshot::with_camera(scene, camera, self.settings)?);
         }
         let Some(snapshot) = self.snapshot.as_ref() else {
             return Err(SessionError::NoScene);
@@ -200,14 +199,56 @@ impl Session {
         Ok(report)
     }
 
+    /// Steps until the frame has all its samples (or `token` is cancelled), calling
+    /// `progress` after each step. A frame already complete is not rendered again.
+    ///
+    /// # Errors
+    /// As [`Session::step`].
+    pub fn render_all(
+        &mut self,
+        token: &CancelToken,
+        mut progress: impl FnMut(&StepReport),
+    ) -> Result<(), SessionError> {
+        loop {
+            let report = self.step(Duration::from_millis(250), token)?;
+            progress(&report);
+            if report.frame_complete || token.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Renders with what `ready` holds (built ahead, e.g. by a batch that keeps
+    /// scenes resident): its scene becomes the session's, and no stage 1-2 work nor
+    /// upload is repeated for it (see [`Renderer::adopt`]).
+    pub fn adopt(&mut self, ready: &ReadyScene) {
+        self.renderer.adopt(ready);
+        self.set_scene(Arc::clone(ready.scene()));
+    }
+
+    /// Drops the renderer's hold on the scene's acceleration structures and GPU
+    /// buffers, and the film (a host freeing device memory after an out-of-memory
+    /// error); the next step prepares the scene again and starts a new film.
+    pub fn forget_scene(&mut self) {
+        self.renderer.forget_scene();
+        self.snapshot = None;
+    }
+
+    /// Drops the scene itself as well (nothing of it stays held by the session, a
+    /// batch worker between frames); the next step needs a new one.
+    pub fn clear_scene(&mut self) {
+        self.forget_scene();
+        self.scene = None;
+    }
+
     /// The image in `format`, written into a buffer the session keeps (no allocation
     /// once it has grown to the image size); on the GPU backend with the film kept on
     /// the device ([`Renderer::keep_film_on_gpu`]) it is read back first.
     ///
     /// # Errors
-    /// [`SessionError::Render`] when the read-back fails.
+    /// [`SessionError::Step`] when the read-back fails.
     pub fn frame(&mut self, format: FrameFormat) -> Result<FrameView<'_>, SessionError> {
-        let film = self.renderer.sync_film()?;
+        let film = self.renderer.sync_film().map_err(StepError::from)?;
         let (width, height) = (film.width(), film.height());
         let samples = self.passes;
         let data = match format {
@@ -342,5 +383,39 @@ mod tests {
             assert_eq!(b, [byte(p[0]), byte(p[1]), byte(p[2]), 255]);
         }
         assert!(film.iter().any(|p| p[0] > 0.0), "a black image");
+    }
+
+    #[test]
+    fn render_all_finishes_the_frame_once_and_clear_scene_lets_go() {
+        let mut s = session();
+        let scene = scene(true);
+        s.set_scene(Arc::clone(&scene));
+        s.set_settings(RenderSettings {
+            width: 16,
+            height: 12,
+            spp: 2,
+            ..RenderSettings::default()
+        });
+        let token = CancelToken::new();
+        let mut steps = 0;
+        s.render_all(&token, |_| steps += 1).unwrap();
+        assert!(steps >= 1);
+        assert_eq!(s.renderer().film().samples(8, 6), 2);
+        // A complete frame is not rendered again.
+        let mut again = Vec::new();
+        s.render_all(&token, |r| again.push(r.samples)).unwrap();
+        assert_eq!(again, [0]);
+        // Forgetting the structures restarts the frame on the same scene.
+        s.forget_scene();
+        let mut samples = 0;
+        s.render_all(&token, |r| samples += r.samples).unwrap();
+        assert_eq!(samples, 16 * 12 * 2);
+        // Clearing lets go of the scene itself.
+        s.clear_scene();
+        assert_eq!(Arc::strong_count(&scene), 1);
+        assert!(matches!(
+            s.render_all(&token, |_| {}),
+            Err(SessionError::NoScene)
+        ));
     }
 }

@@ -468,7 +468,7 @@ fn the_black_hole_shadow_measured_in_pixels_matches_the_static_observer_formula(
 
 #[test]
 fn the_black_hole_scene_rendered_shows_the_formula_shadow() {
-    use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+    use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
     use renderer_core::scene::{Environment, Scene};
     use scheduler::{Pool, PoolConfig};
     // The bundled scene (M = 1, observer at r = 30, 60 degree vertical field of view)

@@ -12,9 +12,9 @@ use std::sync::{Arc, OnceLock};
 
 use glam::DVec3;
 use renderer_core::field::{FieldKind, Luneburg, Schwarzschild};
+use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
 use renderer_core::gpu::{GpuConfig, GpuContext, GpuError, GpuScene, RayQuery};
 use renderer_core::integrator::{StopSurface, Termination, Tolerances};
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use renderer_core::scheduler::{Pool, PoolConfig};
 
@@ -721,7 +721,7 @@ fn injected_out_of_memory_is_a_typed_error_and_the_device_stays_usable() {
         assert!(
             matches!(
                 err,
-                renderer_core::render::RenderError::Gpu(GpuError::OutOfMemory { .. })
+                renderer_core::frame::StepError::Gpu(GpuError::OutOfMemory { .. })
             ),
             "allocation {n}: {err}"
         );

@@ -11,7 +11,7 @@ use std::hash::Hasher;
 use std::path::Path;
 use std::sync::Arc;
 
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use scheduler::{Pool, PoolConfig};
 

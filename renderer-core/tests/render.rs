@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use scheduler::order::Order;
 use scheduler::{CancelReason, CancelToken, Pool, PoolConfig};

@@ -159,19 +159,24 @@ impl StepSizer {
         (items > 0).then(|| time / u32::try_from(items).unwrap_or(u32::MAX))
     }
 
-    /// How many items the next step should run.
+    /// How many items the next step should run: the target over the measured time per
+    /// item, computed from the window's sums (not a rounded time per item, so items
+    /// far shorter than a nanosecond, a GPU's pixels, are sized right).
     #[must_use]
     pub fn next_batch(&self) -> usize {
-        match self.time_per_item() {
-            None => self.min,
-            Some(per_item) if per_item.is_zero() => self.max,
-            Some(per_item) => {
-                let n = self.target.as_nanos() / per_item.as_nanos().max(1);
-                usize::try_from(n)
-                    .unwrap_or(usize::MAX)
-                    .clamp(self.min, self.max)
-            }
+        let (items, time) = self.window.iter().fold((0u128, 0u128), |(n, t), &(i, d)| {
+            (n + i as u128, t + d.as_nanos())
+        });
+        if items == 0 {
+            return self.min;
         }
+        if time == 0 {
+            return self.max;
+        }
+        let n = self.target.as_nanos().saturating_mul(items) / time;
+        usize::try_from(n)
+            .unwrap_or(usize::MAX)
+            .clamp(self.min, self.max)
     }
 
     /// Records that a step ran `items` items in `elapsed` wall time. Steps that ran no
@@ -378,6 +383,17 @@ mod tests {
         assert_eq!(s.next_batch(), 2);
         s.record(0, Duration::from_secs(1));
         assert_eq!(s.time_per_item(), Some(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn sizer_sizes_items_shorter_than_a_nanosecond() {
+        // A GPU renders millions of pixels a millisecond: 0.4 ns a pixel, which a
+        // rounded time per item would take for zero (the maximum batch) or 1 ns.
+        let mut s = StepSizer::new(Duration::from_millis(2), 64, usize::MAX);
+        s.record(2_500_000, Duration::from_millis(1));
+        assert_eq!(s.next_batch(), 5_000_000);
+        s.set_target(Duration::from_micros(100));
+        assert_eq!(s.next_batch(), 250_000);
     }
 
     #[test]

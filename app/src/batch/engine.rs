@@ -17,9 +17,10 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use glam::Affine3A;
+use renderer_core::frame::{ReadyScene, Renderer, SnapshotError, StepError};
 use renderer_core::gpu::{GpuContext, GpuError, GpuSceneData};
-use renderer_core::render::{ReadyScene, RenderError, Renderer};
 use renderer_core::scene::Scene;
+use renderer_core::session::SessionError;
 use scheduler::jobs::residency::{Admission, Budgets, Event, Residency, Size};
 use scheduler::jobs::retry::Failure;
 
@@ -113,12 +114,40 @@ impl FrameError {
     }
 }
 
-impl From<RenderError> for FrameError {
-    fn from(e: RenderError) -> Self {
+impl From<GpuError> for FrameError {
+    fn from(e: GpuError) -> Self {
         let class = match &e {
-            RenderError::Gpu(GpuError::OutOfMemory { .. }) => Failure::OutOfMemory,
-            RenderError::Gpu(_) | RenderError::Graph(_) => Failure::Transient,
-            _ => Failure::Fatal,
+            GpuError::OutOfMemory { .. } => Failure::OutOfMemory,
+            _ => Failure::Transient,
+        };
+        Self {
+            class,
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<SessionError> for FrameError {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Step(e) => e.into(),
+            SessionError::Snapshot(e) => e.into(),
+            e => Self::fatal(e.to_string()),
+        }
+    }
+}
+
+impl From<SnapshotError> for FrameError {
+    fn from(e: SnapshotError) -> Self {
+        Self::fatal(e.to_string())
+    }
+}
+
+impl From<StepError> for FrameError {
+    fn from(e: StepError) -> Self {
+        let class = match &e {
+            StepError::Gpu(GpuError::OutOfMemory { .. }) => Failure::OutOfMemory,
+            _ => Failure::Transient,
         };
         Self {
             class,

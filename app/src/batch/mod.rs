@@ -39,8 +39,9 @@ use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::{Duration, Instant};
 
 use renderer_core::film::Film;
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::frame::RenderSettings;
 use renderer_core::scheduler::CancelToken;
+use renderer_core::session::Session;
 use renderer_core::texture::linear_to_srgb;
 use scheduler::jobs::residency::Budgets;
 use scheduler::jobs::retry::{Failure as Class, RetryPolicy, Step};
@@ -726,9 +727,9 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             let handles: Vec<_> = renderers
                 .into_iter()
                 .enumerate()
-                .map(|(i, mut r)| {
+                .map(|(i, r)| {
                     let tx = tx.clone();
-                    s.spawn(move || ctx.work(i, &mut r, &tx))
+                    s.spawn(move || ctx.work(i, &mut Session::new(r), &tx))
                 })
                 .collect();
             drop(tx);
@@ -817,8 +818,8 @@ impl Ctx<'_> {
     }
 
     /// One worker: takes units in order while it is among the active ones, renders
-    /// each with retries, hands the film to the writer.
-    fn work(&self, id: usize, renderer: &mut Renderer, tx: &mpsc::SyncSender<Rendered>) {
+    /// each with retries on its session, hands the film to the writer.
+    fn work(&self, id: usize, session: &mut Session, tx: &mpsc::SyncSender<Rendered>) {
         loop {
             while id >= self.progress.active.load(Ordering::Relaxed) {
                 // Nothing left to wait for: the monitor may have stopped scaling.
@@ -889,7 +890,7 @@ impl Ctx<'_> {
             };
             let mut attempt = 0;
             let outcome = loop {
-                match self.attempt(id, renderer, unit) {
+                match self.attempt(id, session, unit) {
                     Ok(r) => break Ok(r),
                     Err((e, pinned)) => {
                         let step = self.policy.next(e.class, attempt);
@@ -921,7 +922,7 @@ impl Ctx<'_> {
                     }
                 }
             };
-            renderer.forget_scene();
+            session.clear_scene();
             match outcome {
                 Ok(mut r) => {
                     r.retries = attempt;
@@ -948,7 +949,7 @@ impl Ctx<'_> {
     fn attempt(
         &self,
         id: usize,
-        renderer: &mut Renderer,
+        session: &mut Session,
         unit: Unit,
     ) -> Result<Rendered, (FrameError, bool)> {
         let job = &self.jobs[unit.job];
@@ -963,7 +964,7 @@ impl Ctx<'_> {
             FrameError::fatal(format!("panicked while {what}: {msg}"))
         };
         let lease = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.cache.lease(unit.key, renderer)
+            self.cache.lease(unit.key, session.renderer_mut())
         }))
         .map_err(|p| (panicked("loading its scene", p), false))?
         .map_err(|e| (e, false))?;
@@ -972,7 +973,7 @@ impl Ctx<'_> {
                 .readies
                 .get(unit.index)
                 .ok_or_else(|| FrameError::fatal("no scene for this frame"))?;
-            renderer.adopt(ready);
+            session.adopt(ready);
             let scene = ready.scene();
             let mut camera = scene
                 .camera
@@ -990,11 +991,12 @@ impl Ctx<'_> {
                 order: Order::Scanline,
                 max_bounces: job.bounces,
             };
-            let snapshot = Snapshot::with_camera(Arc::clone(scene), camera, settings)?;
+            session.set_camera(camera);
+            session.set_settings(settings);
             self.progress.set(id, |w| w.state = "rendering");
             inject_panic();
             let t = Instant::now();
-            renderer.render_all_with(&snapshot, &CancelToken::new(), |r| {
+            session.render_all(&CancelToken::new(), |r| {
                 self.progress.set(id, |w| w.passes_done = r.passes_done);
             })?;
             Ok::<_, FrameError>(t.elapsed().as_secs_f64())
@@ -1002,7 +1004,7 @@ impl Ctx<'_> {
         .unwrap_or_else(|p| Err(panicked("rendering", p)));
         match rendered {
             Ok(render_s) => {
-                let film = renderer.film().clone();
+                let film = session.renderer().film().clone();
                 self.cache.release(unit.key);
                 Ok(Rendered {
                     unit,

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::Parser;
 use renderer_core::field::Medium;
+use renderer_core::frame::{RenderSettings, Renderer, StepError, StepReport};
 use renderer_core::gpu::{Backend, GpuConfig, GpuError};
-use renderer_core::render::{RenderError, RenderSettings, Renderer, StepReport};
 use renderer_core::scene::{CameraDesc, Scene};
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
 use renderer_core::session::{Session, SessionError};
@@ -878,7 +878,7 @@ impl Preview {
             )
             .map_err(|e| match e {
                 SessionError::Snapshot(e) => Failure::new(Exit::BadInput, e.to_string()),
-                e @ SessionError::Render(RenderError::Gpu(GpuError::OutOfMemory { .. })) => {
+                e @ SessionError::Step(StepError::Gpu(GpuError::OutOfMemory { .. })) => {
                     Failure::new(Exit::OutOfMemory, e.to_string())
                 }
                 e => Failure::new(Exit::Failed, e.to_string()),

@@ -1,7 +1,7 @@
 //! The GPU side of the frame graph's stages 3-6: the film lives in a GPU buffer while a
 //! frame renders; each dispatch renders one sample of a run of pixels (a batch of
-//! scanline tiles), sized so that the step meets its budget; the token is checked
-//! between dispatches; the film is read back when the step presents it.
+//! scanline tiles); `frame::gpu` sizes the batches to the step's budget and checks the
+//! token between them; the film is read back when the step presents it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,17 +13,6 @@ use crate::film::{Film, PixelSums};
 /// Pixels one dispatch takes at most when paths run in rounds (their states, 256
 /// bytes each, are kept between rounds).
 const ROUND_PIXELS: u32 = 1 << 16;
-
-/// What a run of dispatches did.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Dispatched {
-    /// Pixel samples rendered.
-    pub(crate) samples: u64,
-    /// Dispatches made.
-    pub(crate) batches: u32,
-    /// The pass is complete.
-    pub(crate) pass_done: bool,
-}
 
 /// Counters read back with the film, and where the step's time went.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,8 +64,6 @@ pub(crate) struct GpuFrame {
     frame_group: wgpu::BindGroup,
     /// Next pixel of the current pass.
     cursor: u32,
-    /// Pixels per second measured on this device for this frame.
-    rate: Option<f64>,
     timer: Option<Timer>,
 }
 
@@ -190,7 +177,6 @@ impl GpuFrame {
             scene_group,
             frame_group,
             cursor: 0,
-            rate: None,
             timer,
         })
     }
@@ -201,7 +187,7 @@ impl GpuFrame {
     }
 
     /// Starts a new frame of the same size on the same scene: new parameters (camera,
-    /// seed), the film and counters cleared on the GPU. The measured rate is kept.
+    /// seed), the film and counters cleared on the GPU.
     pub(crate) fn restart(&mut self, ctx: &GpuContext, params: &super::layout::GpuParams) {
         ctx.queue
             .write_buffer(self.params.buffer(), 0, bytemuck::bytes_of(params));
@@ -217,76 +203,55 @@ impl GpuFrame {
         }
     }
 
-    /// Renders sample `pass` of pixels from the cursor on, dispatch after dispatch,
-    /// until `budget` is spent, `stop` says so (checked between dispatches), or the
-    /// pass is complete. At least one dispatch is made.
-    pub(crate) fn run(
+    /// Pixels of the current pass not dispatched yet.
+    pub(crate) fn remaining(&self) -> u32 {
+        self.width * self.height - self.cursor
+    }
+
+    /// Renders sample `pass` of the next `count` pixels from the cursor (clamped to
+    /// what is left of the pass and to the path states' capacity) in one dispatch (and
+    /// its rounds, on a software driver), waiting for it. Returns the pixels rendered
+    /// and whether the pass is now complete (the cursor then starts over).
+    pub(crate) fn dispatch(
         &mut self,
         ctx: &Arc<GpuContext>,
         pass: u32,
-        budget: Duration,
-        mut stop: impl FnMut() -> bool,
-    ) -> Result<Dispatched, GpuError> {
-        let started = Instant::now();
-        let total = self.width * self.height;
-        let mut out = Dispatched::default();
-        loop {
-            let left = budget.saturating_sub(started.elapsed());
-            let remaining = total - self.cursor;
-            // Size the batch to what is left of the budget at the measured rate; the
-            // first batch of a frame is one workgroup row of tiles, to measure.
-            let want = match self.rate {
-                Some(rate) => (rate * left.as_secs_f64() * 0.9) as u32,
-                None => 4096,
+        count: u32,
+    ) -> Result<(u32, bool), GpuError> {
+        let count = count.min(self.remaining()).min(self.capacity).max(1);
+        for round in 0..=PATH_TURNS {
+            let d = GpuDispatch {
+                sample: pass,
+                first: self.cursor,
+                count,
+                turns: self.turns,
+                round,
+                pad0: 0,
+                pad1: 0,
+                pad2: 0,
             };
-            let count = want
-                .max(super::layout::WORKGROUP_SIZE)
-                .min(remaining)
-                .min(self.capacity)
-                .max(1);
-            let t0 = Instant::now();
-            for round in 0..=PATH_TURNS {
-                let d = GpuDispatch {
-                    sample: pass,
-                    first: self.cursor,
-                    count,
-                    turns: self.turns,
-                    round,
-                    pad0: 0,
-                    pad1: 0,
-                    pad2: 0,
-                };
-                ctx.queue
-                    .write_buffer(self.dispatch.buffer(), 0, bytemuck::bytes_of(&d));
-                ctx.dispatch(
-                    &ctx.pipelines.render,
-                    [&self.scene_group, &self.frame_group],
-                    count,
-                    self.timer.as_ref().map(|t| &t.queries),
-                );
-                ctx.wait()?;
-                if let Some(timer) = self.timer.as_mut() {
-                    timer.ns += timer.read(ctx)?;
-                }
-                if self.turns >= PATH_TURNS || self.take_pending(ctx)? == 0 {
-                    break;
-                }
+            ctx.queue
+                .write_buffer(self.dispatch.buffer(), 0, bytemuck::bytes_of(&d));
+            ctx.dispatch(
+                &ctx.pipelines.render,
+                [&self.scene_group, &self.frame_group],
+                count,
+                self.timer.as_ref().map(|t| &t.queries),
+            );
+            ctx.wait()?;
+            if let Some(timer) = self.timer.as_mut() {
+                timer.ns += timer.read(ctx)?;
             }
-            let took = t0.elapsed().as_secs_f64().max(1e-6);
-            let rate = f64::from(count) / took;
-            self.rate = Some(self.rate.map_or(rate, |r| 0.5 * (r + rate)));
-            self.cursor += count;
-            out.samples += u64::from(count);
-            out.batches += 1;
-            if self.cursor >= total {
-                self.cursor = 0;
-                out.pass_done = true;
-                return Ok(out);
-            }
-            if stop() || started.elapsed() >= budget {
-                return Ok(out);
+            if self.turns >= PATH_TURNS || self.take_pending(ctx)? == 0 {
+                break;
             }
         }
+        self.cursor += count;
+        let pass_done = self.cursor >= self.width * self.height;
+        if pass_done {
+            self.cursor = 0;
+        }
+        Ok((count, pass_done))
     }
 
     /// Paths the last round left unfinished (and clears that counter).

@@ -12,7 +12,7 @@
 //!   uploaded with bytemuck in the layouts of [`layout`].
 //! - The renderer's frame graph dispatches pixel batches of one sample pass each,
 //!   sized to the step budget, with cancellation between dispatches
-//!   ([`crate::render::Renderer::with_gpu`]).
+//!   ([`crate::frame::Renderer::with_gpu`]).
 //!
 //! ```no_run
 //! use renderer_core::gpu::{GpuConfig, GpuContext};
@@ -34,10 +34,10 @@ pub mod probe;
 mod scene;
 pub mod shaders;
 
-pub(crate) use frame::GpuFrame;
+pub(crate) use frame::{GpuCounters, GpuFrame};
 
 /// A renderer's film where it accumulates on the GPU
-/// ([`crate::render::Renderer::gpu_film`]): `width * height` [`layout::GpuPixel`]s in
+/// ([`crate::frame::Renderer::gpu_film`]): `width * height` [`layout::GpuPixel`]s in
 /// row order, each the sums over its samples (radiance, normal, depth), the sample
 /// and hit counts, the first instance plus one (0: none) and the segment count. A
 /// host on the same device ([`GpuContext::from_device`]) binds it as a read-only

@@ -18,8 +18,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
 use renderer_core::gpu::{GpuConfig, GpuContext};
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use scheduler::{Pool, PoolConfig};
 

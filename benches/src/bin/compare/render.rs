@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
-use renderer_core::render::{RenderSettings, Renderer, Snapshot};
+use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
 use renderer_core::scene::Scene;
 use scheduler::order::Order;
 

@@ -1,0 +1,198 @@
+//! The [`Renderer`]: the film, the progress through the passes, the caches of stages
+//! 1-2 and the backend the tiles run on. Its step is in [`super::graph`].
+
+use std::sync::Arc;
+
+use scheduler::{Graph, GraphConfig, Pool};
+
+use super::backend::Tiles;
+use super::cpu::CpuTiles;
+use super::gpu::GpuTiles;
+use super::graph::StepError;
+use super::prepare::{Caches, ReadyScene};
+use super::report::StepReport;
+use super::snapshot::Snapshot;
+use crate::accel::BlasCache;
+use crate::film::Film;
+use crate::gpu::{Backend, GpuConfig, GpuContext, GpuError, GpuFilmView};
+use crate::scene::Scene;
+
+/// A progressive renderer: owns the film, the progress through the passes, and the
+/// caches of stages 1 and 2 (BLASes by mesh content, the field grid by medium), so
+/// successive snapshots of a changing scene reuse what did not change.
+#[derive(Debug)]
+pub struct Renderer {
+    pub(super) graph: Graph,
+    pub(super) film: Film,
+    /// Passes complete in the current frame.
+    pub(super) pass: u32,
+    /// The current frame.
+    pub(super) current: Option<Snapshot>,
+    pub(super) caches: Caches,
+    pub(super) tiles: Tiles,
+    fallback: Option<String>,
+}
+
+impl Renderer {
+    fn on(pool: Arc<Pool>, tiles: impl FnOnce(usize) -> Tiles) -> Self {
+        // At least one tile per worker each step, so no worker idles.
+        let min_batch = pool.threads().max(1);
+        Self {
+            graph: Graph::new(pool, GraphConfig::named("render")),
+            film: Film::new(0, 0),
+            pass: 0,
+            current: None,
+            caches: Caches::default(),
+            tiles: tiles(min_batch),
+            fallback: None,
+        }
+    }
+
+    /// A renderer whose tiles run on `pool`.
+    #[must_use]
+    pub fn new(pool: Arc<Pool>) -> Self {
+        Self::on(pool, |min_batch| Tiles::Cpu(CpuTiles::new(min_batch)))
+    }
+
+    /// A renderer whose frames run on `ctx`'s GPU (stages 1-2 still build on
+    /// `pool`). The device and its pipelines are shared: make one context and give it
+    /// to every renderer.
+    #[must_use]
+    pub fn with_gpu(pool: Arc<Pool>, ctx: Arc<GpuContext>) -> Self {
+        Self::on(pool, |_| Tiles::Gpu(Box::new(GpuTiles::new(ctx))))
+    }
+
+    /// A renderer on `backend`: [`Backend::Gpu`] opens the device `config` asks for
+    /// (an error if it cannot), [`Backend::Auto`] does the same but renders on the CPU
+    /// when there is no adapter or only a software one (slower than the CPU path), and
+    /// records why ([`Renderer::fallback_reason`]); [`Backend::Cpu`] uses the pool.
+    ///
+    /// # Errors
+    /// [`GpuError`] for [`Backend::Gpu`] without a usable adapter.
+    pub fn with_backend(
+        pool: Arc<Pool>,
+        backend: Backend,
+        config: &GpuConfig,
+    ) -> Result<Self, GpuError> {
+        match backend {
+            Backend::Cpu => Ok(Self::new(pool)),
+            Backend::Gpu => Ok(Self::with_gpu(pool, Arc::new(GpuContext::new(config)?))),
+            Backend::Auto => match GpuContext::new(config) {
+                // A software adapter (lavapipe) runs the shaders several times slower
+                // than the CPU path: Auto takes only real GPUs.
+                Ok(ctx) if ctx.is_software() => {
+                    let mut r = Self::new(pool);
+                    r.fallback = Some(format!(
+                        "the only adapter is a software one ({}), slower than the CPU path; --backend gpu uses it",
+                        ctx.describe()
+                    ));
+                    Ok(r)
+                }
+                Ok(ctx) => Ok(Self::with_gpu(pool, Arc::new(ctx))),
+                Err(e) => {
+                    let mut r = Self::new(pool);
+                    r.fallback = Some(e.to_string());
+                    Ok(r)
+                }
+            },
+        }
+    }
+
+    /// On the GPU backend, whether steps leave the film on the device (no read-back:
+    /// a host on the same device shows it from [`Renderer::gpu_film`]) or read it back
+    /// into [`Renderer::film`] after every step (the default). With the film kept on
+    /// the device, [`Renderer::sync_film`] reads it back on demand. No effect on the
+    /// CPU backend.
+    pub fn keep_film_on_gpu(&mut self, keep: bool) {
+        if let Some(g) = self.tiles.gpu_mut() {
+            g.keep_film(keep);
+        }
+    }
+
+    /// The film on the device, when frames render on the GPU and a frame has started.
+    #[must_use]
+    pub fn gpu_film(&self) -> Option<GpuFilmView<'_>> {
+        self.tiles.gpu()?.film_view()
+    }
+
+    /// The film, read back from the device first when steps leave it there
+    /// ([`Renderer::keep_film_on_gpu`]).
+    ///
+    /// # Errors
+    /// [`GpuError`] when the read-back fails.
+    pub fn sync_film(&mut self) -> Result<&Film, GpuError> {
+        if let Some(g) = self.tiles.gpu_mut() {
+            g.sync(&mut self.film)?;
+        }
+        Ok(&self.film)
+    }
+
+    /// The GPU context, when frames render on the GPU.
+    #[must_use]
+    pub fn gpu(&self) -> Option<&Arc<GpuContext>> {
+        self.tiles.gpu().map(GpuTiles::ctx)
+    }
+
+    /// Why [`Backend::Auto`] chose the CPU, if it did.
+    #[must_use]
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback.as_deref()
+    }
+
+    /// The film.
+    #[must_use]
+    pub fn film(&self) -> &Film {
+        &self.film
+    }
+
+    /// The BLAS cache (shared by every snapshot this renderer renders).
+    #[must_use]
+    pub fn blas_cache(&self) -> &BlasCache {
+        self.caches.blas()
+    }
+
+    /// Starts over (a new film) for `snapshot`.
+    pub fn reset(&mut self, snapshot: &Snapshot) {
+        let s = snapshot.settings;
+        self.film.clear(s.width, s.height);
+        self.pass = 0;
+        self.current = Some(snapshot.clone());
+        self.tiles.backend().restart(snapshot);
+    }
+
+    /// Builds `scene`'s stages 1-2 (with this renderer's BLAS and field caches); the
+    /// result serves any renderer that [`Renderer::adopt`]s it (this one adopts it).
+    /// Nothing is uploaded: [`ReadyScene::upload`] does that, so a caller can budget
+    /// its GPU bytes first ([`ReadyScene::footprint`]).
+    ///
+    /// # Errors
+    /// The scheduler's error (see [`Renderer::render_step`]).
+    pub fn ready(&mut self, scene: Arc<Scene>) -> Result<ReadyScene, StepError> {
+        let mut report = StepReport::blank(0, 0);
+        let prepared = self.caches.prepare(&self.graph, &scene, &mut report)?;
+        let ready = ReadyScene {
+            prepared,
+            gpu: None,
+        };
+        self.adopt(&ready);
+        Ok(ready)
+    }
+
+    /// Renders snapshots of `ready`'s scene (the same `Arc`) with what `ready` holds:
+    /// no stage 1-2 work, and no upload when it is on the GPU (a ready scene without
+    /// GPU buffers is uploaded on the next step and freed with the renderer's next
+    /// scene: streamed).
+    pub fn adopt(&mut self, ready: &ReadyScene) {
+        self.caches.prepared = Some(Arc::clone(&ready.prepared));
+        self.tiles.backend().adopt(ready);
+    }
+
+    /// Drops this renderer's hold on its current scene (its acceleration structures
+    /// and GPU buffers, unless a [`ReadyScene`] elsewhere still holds them) and the
+    /// GPU film; the next step prepares its scene again.
+    pub fn forget_scene(&mut self) {
+        self.caches.prepared = None;
+        self.current = None;
+        self.tiles.backend().forget();
+    }
+}
