@@ -126,7 +126,7 @@ fn parse_sphere(s: &str) -> Result<StopSurface, String> {
 }
 
 fn trace(args: &TraceArgs) -> Result<String, Failure> {
-    let mut scene = Scene::load(&args.scene)
+    let scene = Scene::load(&args.scene)
         .map_err(|e| Failure::new(Exit::BadInput, format!("grin trace: {e}")))?;
     // Scaled before normalising: a direction such as (0, 1e200, 1e200), whose squared
     // length overflows, is still a direction.
@@ -141,6 +141,7 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
         ));
     }
     let unit_dir = (args.dir / largest).normalize();
+    let mut tolerances = *scene.tolerances();
     if let Some(t) = args.tolerance {
         if !(t.is_finite() && t > 0.0) {
             return Err(Failure::new(
@@ -148,7 +149,7 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
                 format!("grin trace: --tolerance {t} must be above 0"),
             ));
         }
-        scene.tolerances.geometric = t;
+        tolerances.geometric = t;
     }
     if let Some(n) = args.max_steps {
         if n == 0 {
@@ -157,12 +158,20 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
                 "grin trace: --max-steps must be at least 1",
             ));
         }
-        scene.tolerances.max_steps = n;
+        tolerances.max_steps = n;
     }
+    let scene = if tolerances == *scene.tolerances() {
+        scene
+    } else {
+        let mut b = scene.edit();
+        b.tolerances(tolerances);
+        b.build()
+            .map_err(|e| Failure::new(Exit::BadInput, format!("grin trace: {e}")))?
+    };
     let mut dir = unit_dir;
     if args.observer {
         let masses: Vec<(DVec3, f64)> = scene
-            .medium
+            .medium()
             .fields
             .iter()
             .filter_map(|f| match *f {

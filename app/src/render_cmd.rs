@@ -530,7 +530,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     };
     let mut session = Session::new(renderer);
     if let Some((position, look_at, fov)) = args.camera {
-        let mut cam = scene.camera.unwrap_or(renderer_core::scene::CameraDesc {
+        let mut cam = scene.camera().unwrap_or(renderer_core::scene::CameraDesc {
             position,
             look_at,
             up: glam::DVec3::Y,

@@ -21,7 +21,12 @@
 //! b.camera(CameraDesc { position: DVec3::new(0.0, 1.0, -4.0), look_at: DVec3::ZERO,
 //!                       up: DVec3::Y, fov_deg: 45.0 });
 //! let scene = b.build()?;
-//! assert_eq!(scene.instances.len(), 1);
+//! assert_eq!(scene.instances().len(), 1);
+//! // Next frame: the floor moved; everything else is shared.
+//! let mut next = scene.edit();
+//! next.set_transform(0, Affine3A::from_translation(Vec3::new(0.0, -2.0, 0.0)))?;
+//! let next = next.build()?;
+//! assert!(next.same_content(&scene) == false && Arc::ptr_eq(&next.meshes()[0], &scene.meshes()[0]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -34,7 +39,7 @@ use crate::accel::Mesh;
 use crate::field::{At, FieldKind, Medium};
 use crate::integrator::Tolerances;
 use crate::scene::{
-    CameraDesc, Check, Environment, Light, Material, Scene, SceneError, validate_camera,
+    CameraDesc, Check, Environment, Instance, Light, Material, Scene, SceneError, validate_camera,
     validate_light,
 };
 
@@ -47,8 +52,7 @@ pub struct MeshId(usize);
 pub struct SceneBuilder {
     camera: Option<CameraDesc>,
     meshes: Vec<Arc<Mesh>>,
-    instances: Vec<(usize, Affine3A)>,
-    materials: Vec<Material>,
+    instances: Vec<Instance>,
     lights: Vec<Light>,
     environment: Environment,
     background: Option<f64>,
@@ -80,8 +84,109 @@ impl SceneBuilder {
 
     /// Places `mesh` with an object-to-world `transform` and a material.
     pub fn instance(&mut self, mesh: MeshId, transform: Affine3A, material: Material) -> &mut Self {
-        self.instances.push((mesh.0, transform));
-        self.materials.push(material);
+        self.instances.push(Instance {
+            mesh: mesh.0,
+            material,
+            transform,
+        });
+        self
+    }
+
+    /// A builder holding `scene`'s parts ([`Scene::edit`]); its meshes keep their
+    /// order, so mesh `i` is `MeshId` number `i` ([`SceneBuilder::mesh_id`]).
+    pub(crate) fn from_scene(scene: &Scene) -> Self {
+        Self {
+            camera: scene.camera,
+            meshes: scene.meshes.clone(),
+            instances: scene.instances.clone(),
+            lights: scene.lights.clone(),
+            environment: scene.environment.clone(),
+            background: Some(scene.medium.background),
+            fields: scene.medium.fields.clone(),
+            tolerances: Some(scene.tolerances),
+        }
+    }
+
+    /// The id of mesh `index` (in the order added, or a scene's order after
+    /// [`Scene::edit`]), if there is one.
+    #[must_use]
+    pub fn mesh_id(&self, index: usize) -> Option<MeshId> {
+        (index < self.meshes.len()).then_some(MeshId(index))
+    }
+
+    /// How many instances there are.
+    #[must_use]
+    pub fn instance_count(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// The transform of instance `index`, if there is one.
+    #[must_use]
+    pub fn transform(&self, index: usize) -> Option<Affine3A> {
+        self.instances.get(index).map(|i| i.transform)
+    }
+
+    /// Moves instance `index` (a host animating its scene).
+    ///
+    /// # Errors
+    /// [`SceneError::Invalid`] for an instance that does not exist.
+    pub fn set_transform(
+        &mut self,
+        index: usize,
+        transform: Affine3A,
+    ) -> Result<&mut Self, SceneError> {
+        self.instance_at(index)?.transform = transform;
+        Ok(self)
+    }
+
+    /// Gives instance `index` another mesh.
+    ///
+    /// # Errors
+    /// [`SceneError::Invalid`] for an instance that does not exist.
+    pub fn set_mesh(&mut self, index: usize, mesh: MeshId) -> Result<&mut Self, SceneError> {
+        self.instance_at(index)?.mesh = mesh.0;
+        Ok(self)
+    }
+
+    /// Gives instance `index` another material.
+    ///
+    /// # Errors
+    /// [`SceneError::Invalid`] for an instance that does not exist.
+    pub fn set_material(
+        &mut self,
+        index: usize,
+        material: Material,
+    ) -> Result<&mut Self, SceneError> {
+        self.instance_at(index)?.material = material;
+        Ok(self)
+    }
+
+    fn instance_at(&mut self, index: usize) -> Result<&mut Instance, SceneError> {
+        let n = self.instances.len();
+        self.instances.get_mut(index).ok_or_else(|| {
+            Check::new(Path::new(BUILDER_PATH)).fail(
+                format!("instances[{index}]"),
+                index,
+                &format!("no such instance: there are {n}"),
+            )
+        })
+    }
+
+    /// Removes every instance (the meshes stay, for new instances).
+    pub fn clear_instances(&mut self) -> &mut Self {
+        self.instances.clear();
+        self
+    }
+
+    /// Removes every light.
+    pub fn clear_lights(&mut self) -> &mut Self {
+        self.lights.clear();
+        self
+    }
+
+    /// Removes every field (the background index stays).
+    pub fn clear_fields(&mut self) -> &mut Self {
+        self.fields.clear();
         self
     }
 
@@ -100,6 +205,14 @@ impl SceneBuilder {
     /// Sets the refractive index where no field applies.
     pub fn background_index(&mut self, n: f64) -> &mut Self {
         self.background = Some(n);
+        self
+    }
+
+    /// Sets the whole medium: its background index and fields (replacing those
+    /// added).
+    pub fn medium(&mut self, medium: Medium) -> &mut Self {
+        self.background = Some(medium.background);
+        self.fields = medium.fields;
         self
     }
 
@@ -135,7 +248,15 @@ impl SceneBuilder {
                 c.fail(format!("meshes[{i}]"), m.indices.len(), &reason.to_string())
             })?;
         }
-        for (i, (&(mesh, _), material)) in self.instances.iter().zip(&self.materials).enumerate() {
+        for (i, inst) in self.instances.iter().enumerate() {
+            let (mesh, material) = (inst.mesh, &inst.material);
+            if !inst.transform.is_finite() || inst.transform.matrix3.determinant() == 0.0 {
+                return Err(c.fail(
+                    format!("instances[{i}].transform"),
+                    inst.transform,
+                    "must be finite and invertible",
+                ));
+            }
             material
                 .validate(&At::new(&c, format!("materials[{i}].kind")))
                 .map_err(|e| rename(e, "materials", &format!("instances[{i}].material")))?;
@@ -156,11 +277,13 @@ impl SceneBuilder {
         c.positive("tolerances.geometric".into(), tolerances.geometric)?;
         c.positive("tolerances.rk".into(), tolerances.rk)?;
         c.positive("tolerances.far".into(), tolerances.far)?;
+        if tolerances.max_steps == 0 {
+            return Err(c.fail("tolerances.max_steps".into(), 0, "must be at least 1"));
+        }
         Ok(Scene {
             camera: self.camera,
             meshes: self.meshes.clone(),
             instances: self.instances.clone(),
-            materials: self.materials.clone(),
             lights: self.lights.clone(),
             environment,
             medium: Medium {
@@ -193,5 +316,102 @@ fn rename(e: SceneError, from: &str, to: &str) -> SceneError {
             }
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use glam::{DVec3, Vec3};
+
+    use super::*;
+    use crate::material::Diffuse;
+
+    fn scene() -> Scene {
+        let text = r#"(
+            camera: Some((position: (0.0, 0.0, -5.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+            meshes: [(name: "ball", source: Sphere(radius: 1.0))],
+            materials: [(name: "red", kind: Diffuse(colour: (0.8, 0.1, 0.1)))],
+            instances: [(mesh: "ball", material: Some("red")), (mesh: "ball", translate: (2.0, 0.0, 0.0))],
+            lights: [Point(position: (0.0, 3.0, 0.0), intensity: (5.0, 5.0, 5.0))],
+            fields: [Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)],
+        )"#;
+        Scene::from_str(text, "inline.ron".as_ref()).unwrap()
+    }
+
+    fn field(e: SceneError) -> String {
+        match e {
+            SceneError::Invalid { field, .. } => field,
+            other => panic!("not an invalid value: {other}"),
+        }
+    }
+
+    #[test]
+    fn an_edited_scene_keeps_what_was_not_changed() {
+        let scene = scene();
+        let same = scene.edit().build().unwrap();
+        assert!(same.same_content(&scene));
+        assert_eq!(same.camera(), scene.camera());
+        assert!(Arc::ptr_eq(&same.meshes()[0], &scene.meshes()[0]));
+
+        // A moved instance: the same meshes, another geometry.
+        let moved = Affine3A::from_translation(Vec3::new(0.0, 1.0, 0.0));
+        let mut b = scene.edit();
+        b.set_transform(1, moved).unwrap();
+        let next = b.build().unwrap();
+        assert!(!next.same_geometry(&scene));
+        assert_eq!(next.instances()[1].transform, moved);
+        assert_eq!(next.instances()[0], scene.instances()[0]);
+
+        // Another material only: the same geometry, other content.
+        let mut b = scene.edit();
+        b.set_material(
+            0,
+            Material::Diffuse(Diffuse {
+                colour: [0.1; 3],
+                emission: [0.0; 3],
+            }),
+        )
+        .unwrap();
+        let recoloured = b.build().unwrap();
+        assert!(recoloured.same_geometry(&scene) && !recoloured.same_content(&scene));
+
+        // Without fields and lights.
+        let mut b = scene.edit();
+        b.clear_fields().clear_lights();
+        let bare = b.build().unwrap();
+        assert!(bare.medium().fields.is_empty() && bare.lights().is_empty());
+        assert_eq!(bare.instances().len(), 2);
+    }
+
+    #[test]
+    fn edits_are_validated_like_a_file() {
+        let scene = scene();
+        let mut b = scene.edit();
+        assert_eq!(
+            field(b.set_transform(2, Affine3A::IDENTITY).unwrap_err()),
+            "instances[2]"
+        );
+        b.set_transform(0, Affine3A::from_scale(Vec3::ZERO))
+            .unwrap();
+        assert_eq!(field(b.build().unwrap_err()), "instances[0].transform");
+        let mut b = scene.edit();
+        b.set_transform(1, Affine3A::from_translation(Vec3::new(f32::NAN, 0.0, 0.0)))
+            .unwrap();
+        assert_eq!(field(b.build().unwrap_err()), "instances[1].transform");
+        let mut b = scene.edit();
+        b.tolerances(Tolerances {
+            max_steps: 0,
+            ..Tolerances::default()
+        });
+        assert_eq!(field(b.build().unwrap_err()), "tolerances.max_steps");
+        let mut b = scene.edit();
+        b.camera(CameraDesc {
+            position: DVec3::ZERO,
+            look_at: DVec3::ZERO,
+            up: DVec3::Y,
+            fov_deg: 40.0,
+        });
+        assert_eq!(field(b.build().unwrap_err()), "camera.look_at");
+        assert!(scene.edit().mesh_id(1).is_none());
     }
 }

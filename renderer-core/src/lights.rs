@@ -87,8 +87,9 @@ impl Emitters {
         };
         let mut total = 0.0;
         let mut weights = Vec::new();
-        for (k, &(mesh, transform)) in scene.instances.iter().enumerate() {
-            let power = luminance(emitted(&scene.materials[k]));
+        for (k, inst) in scene.instances.iter().enumerate() {
+            let (mesh, transform) = (inst.mesh, inst.transform);
+            let power = luminance(emitted(&inst.material));
             if power <= 0.0 {
                 continue;
             }
@@ -119,7 +120,7 @@ impl Emitters {
         if total > 0.0 {
             out.cdf = weights.into_iter().map(|w| w / total).collect();
             for (k, pdf) in out.area_pdf.iter_mut().enumerate() {
-                *pdf = luminance(emitted(&scene.materials[k])) / total;
+                *pdf = luminance(emitted(&scene.instances[k].material)) / total;
             }
         }
         out
@@ -267,7 +268,7 @@ pub fn direct(
             let shadow = tracer.trace(origin, r.direction, None, false);
             stats.add(&shadow);
             if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
-                let le = emitted(&scene.materials[hit.instance as usize]);
+                let le = emitted(&scene.instances[hit.instance as usize].material);
                 let ratio2 = index_ratio2(at.index, medium.index(hit.position).0);
                 let scale = emitter_scale(r.pdf_light, r.cos_x, mis, ratio2);
                 for c in 0..3 {

@@ -85,7 +85,7 @@ impl PathContext<'_> {
             let s = index_ratio2(index_here, index_there);
             throughput = throughput.map(|t| t * s);
             index_here = index_there;
-            let material = &scene.materials[hit.instance as usize];
+            let material = &scene.instances[hit.instance as usize].material;
             let incoming = report.result.direction;
             let front = hit.normal.dot(incoming) < 0.0;
             let n = if front { hit.normal } else { -hit.normal };
@@ -111,7 +111,7 @@ impl PathContext<'_> {
             let mut rng = Sampler::new(pixel, sample, depth + 1, self.seed);
             let eps = SURFACE_OFFSET * (1.0 + hit.position.length());
             let uv = if material.needs_uv() {
-                let mesh = &scene.meshes[scene.instances[hit.instance as usize].0];
+                let mesh = &scene.meshes[scene.instances[hit.instance as usize].mesh];
                 let [u, v] = hit.barycentric;
                 mesh.uv_at(hit.triangle, u, v)
             } else {

@@ -111,9 +111,9 @@ impl SceneTracer {
         let instances = scene
             .instances
             .iter()
-            .map(|&(mesh, transform)| Instance {
-                blas: Arc::clone(&blases[mesh]),
-                transform,
+            .map(|inst| Instance {
+                blas: Arc::clone(&blases[inst.mesh]),
+                transform: inst.transform,
             })
             .collect();
         Self {

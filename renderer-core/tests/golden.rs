@@ -477,11 +477,14 @@ fn the_black_hole_scene_rendered_shows_the_formula_shadow() {
     // radius sqrt(area / pi) (the pinhole maps the shadow cone to a circle).
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes/black_hole.ron");
-    let mut scene = Scene::load(&path).unwrap();
-    scene.instances.clear();
-    scene.materials.clear();
-    scene.lights.clear();
-    scene.environment = Environment::Constant(renderer_core::environment::Constant([1.0; 3]));
+    let mut scene = Scene::load(&path).unwrap().edit();
+    scene
+        .clear_instances()
+        .clear_lights()
+        .environment(Environment::Constant(renderer_core::environment::Constant(
+            [1.0; 3],
+        )));
+    let scene = scene.build().unwrap();
     let size = 201u32;
     let settings = RenderSettings {
         width: size,

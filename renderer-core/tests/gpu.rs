@@ -102,10 +102,10 @@ fn parity_within(name: &str, chaotic: Option<Sensitive>) {
     let keep: Vec<bool> = match chaotic {
         None => vec![true; cpu.len()],
         Some(Sensitive { turn, .. }) => {
-            let mut turned = (*scene).clone();
-            let cam = turned.camera.as_mut().expect("the scene has a camera");
+            let mut cam = scene.camera().expect("the scene has a camera");
             let dist = (cam.look_at - cam.position).length();
             cam.look_at += DVec3::new(turn * dist, 0.0, 0.0);
+            let turned = scene.edit().camera(cam).build().unwrap();
             let cpu2 = render(&mut Renderer::new(pool()), &Arc::new(turned), settings);
             cpu.iter()
                 .zip(&cpu2)
@@ -275,11 +275,15 @@ const ILL_CONDITIONED_AMPLIFICATION: f64 = 1000.0;
 /// be such (measured: 12 of 768 on the black hole, on lavapipe and on an H100).
 fn ray_parity(name: &str) -> Option<(f64, f64, f64)> {
     let ctx = context()?;
-    let mut scene = (*load(name)).clone();
     // The default (tight) tolerances: the CPU's answer is then the reference, and the
     // shaders' f32 integration is measured against it.
-    scene.tolerances = Tolerances::default();
-    let scene = Arc::new(scene);
+    let scene = Arc::new(
+        load(name)
+            .edit()
+            .tolerances(Tolerances::default())
+            .build()
+            .unwrap(),
+    );
     let settings = RenderSettings {
         width: 32,
         height: 24,

@@ -232,7 +232,7 @@ fn a_uniform_medium_renders_like_straight_ray_casting() {
     // The straight-ray reference: the same jittered camera rays cast as one straight
     // segment each, shaded in closed form with a straight shadow ray.
     let tracer = SceneTracer::new(&scene, &BlasCache::default());
-    let camera = Camera::new(&scene.camera.unwrap(), w, h, &scene.medium);
+    let camera = Camera::new(&scene.camera().unwrap(), w, h, scene.medium());
     let sun = glam::DVec3::new(0.4, -1.0, 0.3).normalize();
     let cast = |o: glam::DVec3, d: glam::DVec3| {
         tracer.intersect_segment(&Segment {
@@ -256,7 +256,12 @@ fn a_uniform_medium_renders_like_straight_ray_casting() {
                     if n.dot(d) > 0.0 {
                         n = -n;
                     }
-                    let rho = albedo(&scene.materials[hit.instance as usize], p, n, None);
+                    let rho = albedo(
+                        &scene.instances()[hit.instance as usize].material,
+                        p,
+                        n,
+                        None,
+                    );
                     let cos = n.dot(-sun);
                     let lit = cos > 0.0 && cast(p + n * 1e-4 * (1.0 + p.length()), -sun).is_none();
                     rho.map(|a| {

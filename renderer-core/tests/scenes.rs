@@ -16,7 +16,7 @@ fn every_bundled_scene_loads() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "ron") {
             let scene = Scene::load(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert!(scene.camera.is_some(), "{}", path.display());
+            assert!(scene.camera().is_some(), "{}", path.display());
             n += 1;
         }
     }
@@ -128,12 +128,16 @@ fn parallel_build_on_the_scheduler_traces_like_the_serial_one() {
 fn a_uniform_medium_hits_the_same_triangle_at_the_same_t_as_a_plain_ray_cast() {
     use renderer_core::accel::{BlasCache, Ray};
     use renderer_core::trace::SceneTracer;
-    let mut scene = Scene::load(&assets().join("tetra.ron")).unwrap();
-    scene.medium = renderer_core::field::Medium::uniform(1.5);
+    let scene = Scene::load(&assets().join("tetra.ron"))
+        .unwrap()
+        .edit()
+        .medium(renderer_core::field::Medium::uniform(1.5))
+        .build()
+        .unwrap();
     let tracer = SceneTracer::new(&scene, &BlasCache::default());
     let instance = renderer_core::accel::Instance {
-        blas: std::sync::Arc::new(renderer_core::accel::Blas::build(&scene.meshes[0])),
-        transform: scene.instances[0].1,
+        blas: std::sync::Arc::new(renderer_core::accel::Blas::build(&scene.meshes()[0])),
+        transform: scene.instances()[0].transform,
     };
     let tlas = renderer_core::accel::Tlas::build(vec![instance]);
     let mut hits = 0;
@@ -173,7 +177,7 @@ fn a_uniform_medium_hits_the_same_triangle_at_the_same_t_as_a_plain_ray_cast() {
 fn a_sampled_grid_field_bends_rays_like_its_gradient_says() {
     use renderer_core::integrator::{Integrator, Verdict};
     let scene = Scene::load(&assets().join("hot_air.ron")).unwrap();
-    let integrator = Integrator::new(scene.medium.clone(), scene.tolerances);
+    let integrator = Integrator::new(scene.medium().clone(), *scene.tolerances());
     // A ray above the bubble's centre is bent away from the hot (low-index) core.
     let r = integrator.trace(
         glam::DVec3::new(-1.9, 0.9, 0.0),
@@ -199,7 +203,7 @@ fn ply_meshes_load_and_quads_are_fanned() {
     assert_eq!(mesh.positions.len(), 4);
     assert_eq!(mesh.indices, vec![[0, 1, 2], [0, 2, 3]]);
     let scene = GOOD.replace("Sphere(radius: 1.0)", "Ply(\"../meshes/quad.ply\")");
-    assert_eq!(load(&scene).unwrap().meshes[0].indices.len(), 2);
+    assert_eq!(load(&scene).unwrap().meshes()[0].indices.len(), 2);
     let bad = GOOD.replace("Sphere(radius: 1.0)", "Ply(\"../meshes/tetra.obj\")");
     assert!(matches!(load(&bad), Err(SceneError::MeshFile { .. })));
 }

@@ -65,7 +65,7 @@ fn a_diffuse_plane_under_a_directional_light_has_the_analytic_radiance() {
         let h = hit.hit.unwrap();
         let p = h.position;
         let n = DVec3::Y;
-        let rho = albedo(&s.materials[h.instance as usize], p, n, None);
+        let rho = albedo(&s.instances()[h.instance as usize].material, p, n, None);
         let l = lit(&s, &tracer, p, rho);
         for c in 0..3 {
             let expect = rho[c] / std::f64::consts::PI * 2.0 * theta.cos();

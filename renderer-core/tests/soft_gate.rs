@@ -3,9 +3,9 @@
 
 use glam::{Affine3A, DVec3};
 use renderer_core::accel::{BlasCache, Mesh};
+use renderer_core::builder::SceneBuilder;
 use renderer_core::field::{FieldKind, Luneburg, Medium};
 use renderer_core::integrator::{Integrator, Segment, Termination, Tolerances, Verdict};
-use renderer_core::scene::Scene;
 use renderer_core::trace::SceneTracer;
 
 fn lens() -> Medium {
@@ -89,15 +89,17 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
         indices: vec![[0, 1, 2]],
         uvs: Vec::new(),
     };
-    let scene = |tol| Scene {
-        camera: None,
-        meshes: vec![std::sync::Arc::new(mesh.clone())],
-        instances: vec![(0, Affine3A::IDENTITY)],
-        materials: vec![renderer_core::scene::Material::default()],
-        lights: Vec::new(),
-        environment: renderer_core::scene::Environment::default(),
-        medium: lens(),
-        tolerances: tol,
+    let scene = |tol| {
+        let mut b = SceneBuilder::new();
+        let m = b.mesh(std::sync::Arc::new(mesh.clone()));
+        b.instance(
+            m,
+            Affine3A::IDENTITY,
+            renderer_core::scene::Material::default(),
+        )
+        .medium(lens())
+        .tolerances(tol);
+        b.build().unwrap()
     };
     let cache = BlasCache::default();
     let without = SceneTracer::new(&scene(coarse(0)), &cache).trace(origin, DVec3::X, None, false);

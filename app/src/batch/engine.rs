@@ -172,26 +172,28 @@ pub(crate) fn load_key(key: &Key, job: &Job) -> Result<Vec<Arc<Scene>>, FrameErr
 /// `scene` as it is at `frame` of `job`: animated instances moved and their meshes
 /// replaced (the camera is set per snapshot).
 pub(crate) fn frame_scene(scene: &Scene, job: &Job, frame: u32) -> Result<Scene, String> {
-    let mut s = scene.clone();
+    let mut s = scene.edit();
     for (a, anim) in job.animate.iter().enumerate() {
-        let n = s.instances.len();
-        let inst = s.instances.get_mut(anim.instance).ok_or_else(|| {
-            format!(
+        let n = s.instance_count();
+        let Some(transform) = s.transform(anim.instance) else {
+            return Err(format!(
                 "animate[{a}].instance {} but the scene has {n} instances",
                 anim.instance
-            )
-        })?;
+            ));
+        };
         if let Some(file) = anim.mesh_at(frame) {
             let mesh = renderer_core::scene::load_mesh_file(&file)
                 .map_err(|e| format!("animate[{a}].meshes: {}: {e}", file.display()))?;
             // A new mesh for this instance only (others sharing the old one keep it).
-            s.meshes.push(Arc::new(mesh));
-            inst.0 = s.meshes.len() - 1;
+            let id = s.mesh(Arc::new(mesh));
+            s.set_mesh(anim.instance, id).map_err(|e| e.to_string())?;
         }
         let t = translation_at(&anim.keys, frame).as_vec3();
-        inst.1 = Affine3A::from_translation(t) * inst.1;
+        s.set_transform(anim.instance, Affine3A::from_translation(t) * transform)
+            .map_err(|e| e.to_string())?;
     }
-    Ok(s)
+    s.build()
+        .map_err(|e| format!("{}: frame {frame}: {e}", job.scene.display()))
 }
 
 /// The translation of an animated instance at `frame`, interpolated between its

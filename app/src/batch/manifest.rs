@@ -293,8 +293,8 @@ impl Manifest {
                 None => {
                     let scene = renderer_core::scene::Scene::load(&job.scene)
                         .map_err(|e| fail("scene", e.to_string()))?;
-                    seen.insert(job.scene.clone(), scene.instances.len());
-                    scene.instances.len()
+                    seen.insert(job.scene.clone(), scene.instances().len());
+                    scene.instances().len()
                 }
             };
             for (a, anim) in job.animate.iter().enumerate() {

@@ -976,7 +976,7 @@ impl Ctx<'_> {
             session.adopt(ready);
             let scene = ready.scene();
             let mut camera = scene
-                .camera
+                .camera()
                 .ok_or_else(|| FrameError::fatal("the scene has no camera"))?;
             if let Some((position, look_at)) = job.camera_at(unit.frame) {
                 camera.position = position;

@@ -738,9 +738,18 @@ impl Preview {
     fn toggle_fields(&mut self) {
         self.fields = !self.fields;
         if self.straight.is_none() {
-            let mut s = (*self.scene).clone();
-            s.medium = Medium::default();
-            self.straight = Some(Arc::new(s));
+            let mut straight = self.scene.edit();
+            straight
+                .clear_fields()
+                .background_index(Medium::default().background);
+            match straight.build() {
+                Ok(s) => self.straight = Some(Arc::new(s)),
+                Err(e) => {
+                    eprintln!("grin-preview: the scene without its fields is invalid: {e}");
+                    self.fields = true;
+                    return;
+                }
+            }
         }
         eprintln!(
             "grin-preview: fields {}",
@@ -1146,7 +1155,7 @@ impl ApplicationHandler for Preview {
 fn run(args: Args) -> Result<(), Failure> {
     let fail2 = |m: String| Failure::new(Exit::BadInput, format!("grin-preview: {m}"));
     let scene = Scene::load(&args.scene).map_err(|e| fail2(e.to_string()))?;
-    let mut cam = match scene.camera {
+    let mut cam = match scene.camera() {
         Some(c) => c,
         None if args.camera.is_some() => CameraDesc {
             position: glam::DVec3::new(0.0, 0.0, -5.0),

@@ -28,7 +28,7 @@ pub(crate) struct Prepared {
 
 /// A scene ready to render: its acceleration structures, field grid and emitter
 /// table built (stages 1-2) and, on the GPU backend, its buffers uploaded. Cheap to
-/// clone (shared); renderers that [`Renderer::adopt`] it skip stages 1-2 and the
+/// clone (shared); renderers that [`Renderer::adopt`](super::Renderer::adopt) it skip stages 1-2 and the
 /// upload. GPU memory is freed when the last clone of an uploaded one is dropped.
 ///
 /// A batch keeps several of these resident and demotes them

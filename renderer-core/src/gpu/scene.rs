@@ -118,7 +118,7 @@ impl GpuSceneData {
         let mut placed: HashMap<usize, (u32, u32, u32)> = HashMap::new();
         let mut instances = Vec::new();
         for (i, inst) in tlas.instances().iter().enumerate() {
-            let mesh_index = scene.instances[i].0;
+            let mesh_index = scene.instances[i].mesh;
             let (root, slot_base, uv_base) = *placed.entry(mesh_index).or_insert_with(|| {
                 let blas = &inst.blas;
                 if blas.bvh.nodes.is_empty() || blas.triangles.is_empty() {
@@ -183,8 +183,9 @@ impl GpuSceneData {
             (base, t.width(), t.height())
         };
         let materials: Vec<GpuMaterial> = scene
-            .materials
+            .instances
             .iter()
+            .map(|i| &i.material)
             .enumerate()
             .map(|(k, m)| {
                 let mut g = GpuMaterial {

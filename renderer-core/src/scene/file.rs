@@ -10,7 +10,9 @@ use glam::{Affine3A, DVec3, EulerRot, Quat, Vec3};
 use serde::Deserialize;
 
 use super::mesh_io::{MeshFileError, load_obj, load_ply, sphere};
-use super::{CameraDesc, Check, Light, Scene, SceneError, validate_camera, validate_light};
+use super::{
+    CameraDesc, Check, Instance, Light, Scene, SceneError, validate_camera, validate_light,
+};
 use crate::accel::Mesh;
 use crate::environment::Environment;
 use crate::field::{At, FieldKind, Medium};
@@ -222,7 +224,6 @@ impl Scene {
         for (i, l) in file.lights.iter().enumerate() {
             validate_light(&c, i, l)?;
         }
-        let mut materials = Vec::with_capacity(file.instances.len());
         let mut instances = Vec::with_capacity(file.instances.len());
         for (i, inst) in file.instances.iter().enumerate() {
             let Some(mesh) = file.meshes.iter().position(|m| m.name == inst.mesh) else {
@@ -232,7 +233,7 @@ impl Scene {
                     "names no mesh of this scene",
                 ));
             };
-            materials.push(match &inst.material {
+            let material = match &inst.material {
                 None => Material::default(),
                 Some(name) => match file_materials.iter().find(|m| &m.name == name) {
                     Some(m) => {
@@ -254,7 +255,7 @@ impl Scene {
                         ));
                     }
                 },
-            });
+            };
             let t = c.vec(format!("instances[{i}].translate"), inst.translate)?;
             let r = c.vec(format!("instances[{i}].rotate_deg"), inst.rotate_deg)?;
             let s = c.positive(format!("instances[{i}].scale"), inst.scale)?;
@@ -299,16 +300,20 @@ impl Scene {
                 (r.y * PI / 180.0) as f32,
                 (r.x * PI / 180.0) as f32,
             );
-            instances.push((
+            instances.push(Instance {
                 mesh,
-                Affine3A::from_scale_rotation_translation(Vec3::splat(s as f32), rot, t.as_vec3()),
-            ));
+                material,
+                transform: Affine3A::from_scale_rotation_translation(
+                    Vec3::splat(s as f32),
+                    rot,
+                    t.as_vec3(),
+                ),
+            });
         }
         Ok(Self {
             camera: file.camera,
             meshes,
             instances,
-            materials,
             lights: file.lights,
             environment,
             medium: Medium {

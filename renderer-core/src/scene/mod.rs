@@ -15,7 +15,7 @@
 //!     fields: [Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)],
 //! )"#;
 //! let scene = Scene::from_str(text, "inline.ron".as_ref()).unwrap();
-//! assert_eq!(scene.instances.len(), 1);
+//! assert_eq!(scene.instances().len(), 1);
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -150,29 +150,82 @@ pub enum Light {
     },
 }
 
-/// A loaded, validated scene.
+/// One placed mesh: which mesh, its material and where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    /// Index into [`Scene::meshes`].
+    pub mesh: usize,
+    /// How its surface emits and scatters.
+    pub material: Material,
+    /// Object to world.
+    pub transform: Affine3A,
+}
+
+/// A loaded, validated scene: made only by the loader ([`Scene::load`]) or a
+/// [`crate::builder::SceneBuilder`] (also from a scene, [`Scene::edit`]), both of
+/// which validate every part, so what rendering reads is always valid.
 #[derive(Debug, Clone)]
 pub struct Scene {
-    /// The camera, if given.
-    pub camera: Option<CameraDesc>,
-    /// The meshes, in file order (shared: a host rebuilding its scene every frame
-    /// shares them instead of copying).
-    pub meshes: Vec<Arc<Mesh>>,
-    /// Instances: mesh index and object-to-world transform.
-    pub instances: Vec<(usize, Affine3A)>,
-    /// Material of each instance.
-    pub materials: Vec<Material>,
-    /// Lights.
-    pub lights: Vec<Light>,
-    /// What escaping rays see.
-    pub environment: Environment,
-    /// The fields.
-    pub medium: Medium,
-    /// Tolerances.
-    pub tolerances: Tolerances,
+    pub(crate) camera: Option<CameraDesc>,
+    pub(crate) meshes: Vec<Arc<Mesh>>,
+    pub(crate) instances: Vec<Instance>,
+    pub(crate) lights: Vec<Light>,
+    pub(crate) environment: Environment,
+    pub(crate) medium: Medium,
+    pub(crate) tolerances: Tolerances,
 }
 
 impl Scene {
+    /// The camera, if given.
+    #[must_use]
+    pub fn camera(&self) -> Option<CameraDesc> {
+        self.camera
+    }
+
+    /// The meshes, in file order (shared: a host rebuilding its scene every frame
+    /// shares them instead of copying).
+    #[must_use]
+    pub fn meshes(&self) -> &[Arc<Mesh>] {
+        &self.meshes
+    }
+
+    /// The instances, in file order.
+    #[must_use]
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    /// The lights.
+    #[must_use]
+    pub fn lights(&self) -> &[Light] {
+        &self.lights
+    }
+
+    /// What escaping rays see.
+    #[must_use]
+    pub fn environment(&self) -> &Environment {
+        &self.environment
+    }
+
+    /// The fields.
+    #[must_use]
+    pub fn medium(&self) -> &Medium {
+        &self.medium
+    }
+
+    /// The integration tolerances.
+    #[must_use]
+    pub fn tolerances(&self) -> &Tolerances {
+        &self.tolerances
+    }
+
+    /// A builder holding this scene's parts (meshes shared, not copied), to change
+    /// some and [`build`](crate::builder::SceneBuilder::build) a new, validated scene.
+    #[must_use]
+    pub fn edit(&self) -> crate::builder::SceneBuilder {
+        crate::builder::SceneBuilder::from_scene(self)
+    }
+
     /// Whether `other` renders the same (its default camera aside): equal instances,
     /// materials, lights, environment, medium and tolerances, and meshes that are the
     /// same `Arc` or equal. Cheap when a host reuses its mesh `Arc`s, as
@@ -180,18 +233,27 @@ impl Scene {
     #[must_use]
     pub fn same_content(&self, other: &Scene) -> bool {
         self.same_geometry(other)
-            && self.materials == other.materials
+            && self
+                .instances
+                .iter()
+                .zip(&other.instances)
+                .all(|(a, b)| a.material == b.material)
             && self.lights == other.lights
             && self.environment == other.environment
     }
 
     /// Whether `other` has the same geometry and fields, so the same acceleration
-    /// structures and curvature grid serve both: equal instances, medium and
-    /// tolerances, and meshes that are the same `Arc` or equal (materials, lights and
-    /// the environment may differ).
+    /// structures and curvature grid serve both: equal instances (mesh and transform),
+    /// medium and tolerances, and meshes that are the same `Arc` or equal (materials,
+    /// lights and the environment may differ).
     #[must_use]
     pub fn same_geometry(&self, other: &Scene) -> bool {
-        self.instances == other.instances
+        self.instances.len() == other.instances.len()
+            && self
+                .instances
+                .iter()
+                .zip(&other.instances)
+                .all(|(a, b)| a.mesh == b.mesh && a.transform == b.transform)
             && self.meshes.len() == other.meshes.len()
             && self.tolerances == other.tolerances
             && self.medium == other.medium
@@ -348,9 +410,9 @@ impl Scene {
         let fields = self.medium.fields.iter().map(FieldKind::data_bytes).sum();
         let mut seen = std::collections::HashSet::new();
         let textures = self
-            .materials
+            .instances
             .iter()
-            .filter_map(Material::image)
+            .filter_map(|i| i.material.image())
             .chain(self.environment.image())
             .filter(|t| seen.insert(Arc::as_ptr(t)))
             .map(|t| bytes(t.texels()))

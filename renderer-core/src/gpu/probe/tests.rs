@@ -1369,9 +1369,9 @@ fn materials_and_texture_lookup_match_the_cpu() {
     let mut r = Report::default();
     let mut kinds = std::collections::BTreeSet::new();
     for (&(p, nrm, _, h), o) in inputs.iter().zip(&out) {
-        let m = &f.scene.materials[h.instance as usize];
+        let m = &f.scene.instances[h.instance as usize].material;
         kinds.insert(format!("{:?}", std::mem::discriminant(m)));
-        let mesh = &f.scene.meshes[f.scene.instances[h.instance as usize].0];
+        let mesh = &f.scene.meshes[f.scene.instances[h.instance as usize].mesh];
         let uv = m
             .needs_uv()
             .then(|| mesh.uv_at(h.triangle, h.u, h.v))
@@ -1399,7 +1399,10 @@ fn materials_and_texture_lookup_match_the_cpu() {
     // Every registered kind is in the probe's scene (a new kind goes there too).
     for k in crate::material::KINDS {
         assert!(
-            f.scene.materials.iter().any(|m| m.info().name == k.name),
+            f.scene
+                .instances
+                .iter()
+                .any(|i| i.material.info().name == k.name),
             "material kind {} is not in the probe scene",
             k.name
         );
@@ -1410,7 +1413,8 @@ fn materials_and_texture_lookup_match_the_cpu() {
     );
     // The texture lookup itself over a grid of UVs, wrapping in u and clamping in v
     // (the floor, instance 1, is the textured one).
-    let Material::Texture(crate::material::Texture { image: Some(t), .. }) = &f.scene.materials[1]
+    let Material::Texture(crate::material::Texture { image: Some(t), .. }) =
+        &f.scene.instances[1].material
     else {
         panic!("instance 1 is the textured floor");
     };
