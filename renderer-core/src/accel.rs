@@ -895,3 +895,6 @@ impl Tlas {
         &self.inverses
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ use crate::field::{Aabb, Medium};
 
 /// Per-cell curvature bounds over the GRIN regions.
 #[derive(Debug, Clone)]
-pub struct CurvatureGrid {
+pub(crate) struct CurvatureGrid {
     bounds: Aabb,
     dims: [usize; 3],
     cell: DVec3,
@@ -25,12 +25,12 @@ pub struct CurvatureGrid {
 
 impl CurvatureGrid {
     /// Cells along the longest axis of the grids the renderer builds.
-    pub const RESOLUTION: usize = 32;
+    pub(crate) const RESOLUTION: usize = 32;
 
     /// Builds the grid with about `resolution` cells along the longest axis; `None`
     /// when the medium has no GRIN primitive.
     #[must_use]
-    pub fn build(medium: &Medium, resolution: usize) -> Option<Self> {
+    pub(crate) fn build(medium: &Medium, resolution: usize) -> Option<Self> {
         let grin_only = Medium {
             background: medium.background,
             fields: medium
@@ -83,13 +83,13 @@ impl CurvatureGrid {
 
     /// The box the grid covers.
     #[must_use]
-    pub fn bounds(&self) -> Aabb {
+    pub(crate) fn bounds(&self) -> Aabb {
         self.bounds
     }
 
     /// The smallest cell edge.
     #[must_use]
-    pub fn cell_size(&self) -> f64 {
+    pub(crate) fn cell_size(&self) -> f64 {
         self.cell.min_element()
     }
 
@@ -103,7 +103,7 @@ impl CurvatureGrid {
 
     /// The curvature bound for a step of at most one cell from `p` (0 outside the grid).
     #[must_use]
-    pub fn kappa_at(&self, p: DVec3) -> f64 {
+    pub(crate) fn kappa_at(&self, p: DVec3) -> f64 {
         self.cell_of(p).map_or(0.0, |[i, j, k]| {
             self.kappa[(k * self.dims[1] + j) * self.dims[0] + i]
         })
@@ -113,7 +113,7 @@ impl CurvatureGrid {
     /// cells: the distance to the first cell with curvature, or `None` if it leaves the
     /// grid without meeting one. Returns `Some(0.0)` when `p`'s own cell has curvature.
     #[must_use]
-    pub fn straight_run(&self, p: DVec3, d: DVec3) -> Option<f64> {
+    pub(crate) fn straight_run(&self, p: DVec3, d: DVec3) -> Option<f64> {
         let (t_in, t_out) = self.bounds.ray_interval(p, d)?;
         let mut t = t_in.max(0.0);
         // Walk cell by cell (a 3D DDA), nudging past each boundary.
@@ -138,13 +138,13 @@ impl CurvatureGrid {
 /// Stage 2's cache: the curvature-bound grid of the last medium seen, reused while
 /// the fields are unchanged (a host that only moves objects never rebuilds it).
 #[derive(Debug, Default)]
-pub struct FieldCache {
+pub(crate) struct FieldCache {
     last: Mutex<Option<(Medium, Option<Arc<CurvatureGrid>>)>>,
 }
 
 impl FieldCache {
     /// The grid of `medium` and whether it came from the cache.
-    pub fn get(&self, medium: &Medium) -> (Option<Arc<CurvatureGrid>>, bool) {
+    pub(crate) fn get(&self, medium: &Medium) -> (Option<Arc<CurvatureGrid>>, bool) {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((m, grid)) = last.as_ref() {
             if m == medium {
@@ -171,5 +171,76 @@ impl CurvatureGrid {
     /// Per-cell bounds, x fastest.
     pub(crate) fn kappa(&self) -> &[f64] {
         &self.kappa
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::{FieldKind, Luneburg};
+    use crate::rng::Sampler;
+
+    fn lens() -> Medium {
+        Medium::default().with(FieldKind::Luneburg(Luneburg {
+            centre: DVec3::new(0.5, -0.25, 0.0),
+            radius: 1.0,
+        }))
+    }
+
+    #[test]
+    fn the_grid_bounds_the_curvature_of_every_ray_in_it() {
+        // A ray's curvature in a GRIN medium is |grad n x d| / n <= |grad n| / n.
+        let medium = lens();
+        let grid = CurvatureGrid::build(&medium, CurvatureGrid::RESOLUTION).unwrap();
+        let b = grid.bounds();
+        let mut rng = Sampler::new(0, 0, 0, 5);
+        let mut curved = 0;
+        for _ in 0..4000 {
+            let u = DVec3::new(rng.next_f64(), rng.next_f64(), rng.next_f64());
+            let p = b.min + (b.max - b.min) * u;
+            let (n, g) = medium.index(p);
+            let kappa = g.length() / n;
+            curved += usize::from(kappa > 0.0);
+            assert!(
+                grid.kappa_at(p) >= kappa,
+                "at {p}: grid {} < {kappa}",
+                grid.kappa_at(p)
+            );
+        }
+        assert!(curved > 1000, "only {curved} curved points: a weak test");
+        // Outside its box the grid claims nothing.
+        assert_eq!(grid.kappa_at(b.max + DVec3::ONE), 0.0);
+    }
+
+    #[test]
+    fn a_straight_run_ends_where_the_lens_begins() {
+        let grid = CurvatureGrid::build(&lens(), CurvatureGrid::RESOLUTION).unwrap();
+        // Along the axis through the centre: the sphere (and its box) starts at
+        // x = -0.5, 4.5 from the start; the index has a gradient right at the surface.
+        let run = grid
+            .straight_run(DVec3::new(-5.0, -0.25, 0.0), DVec3::X)
+            .unwrap();
+        assert!((run - 4.5).abs() < 1e-6, "{run}");
+        // A ray that passes beside the box never bends.
+        assert_eq!(
+            grid.straight_run(DVec3::new(-5.0, 3.0, 0.0), DVec3::X),
+            None
+        );
+        // Inside a curved cell the run is zero.
+        assert_eq!(
+            grid.straight_run(DVec3::new(0.2, -0.25, 0.1), DVec3::Y),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn the_field_cache_rebuilds_only_for_another_medium() {
+        let cache = FieldCache::default();
+        let (a, cached) = cache.get(&lens());
+        assert!(!cached);
+        let (b, cached) = cache.get(&lens());
+        assert!(cached && Arc::ptr_eq(a.as_ref().unwrap(), b.as_ref().unwrap()));
+        let (none, cached) = cache.get(&Medium::uniform(1.5));
+        assert!(!cached && none.is_none(), "a uniform medium has no grid");
     }
 }

@@ -267,9 +267,9 @@ impl Integrator {
     }
 
     /// An integrator for `medium` with its curvature grid already built (from a
-    /// [`crate::curvature::FieldCache`]); `grid` must be the grid of this medium.
+    /// field cache); `grid` must be the grid of this medium.
     #[must_use]
-    pub fn with_grid(
+    pub(crate) fn with_grid(
         medium: Medium,
         tol: Tolerances,
         grid: Option<std::sync::Arc<CurvatureGrid>>,
@@ -750,4 +750,56 @@ pub fn static_observer_direction(position: DVec3, local: DVec3, centre: DVec3, r
     let one_minus_k = (r - rs) / r;
     (radial * (cos_local * one_minus_k.sqrt()) + tangential)
         / (1.0 - k * cos_local * cos_local).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::{FieldKind, Luneburg};
+
+    #[test]
+    fn in_a_uniform_medium_the_ray_equation_is_straight() {
+        let integrator = Integrator::new(Medium::uniform(1.5), Tolerances::default());
+        let d = DVec3::new(1.0, 2.0, -2.0) / 3.0;
+        let s = State {
+            x: DVec3::new(0.3, -1.0, 4.0),
+            p: d * 1.5,
+            opl: 0.0,
+        };
+        let (dx, dp, dopl) = integrator.deriv(&s);
+        assert!((dx - d).length() < 1e-15, "{dx}");
+        assert_eq!(dp, DVec3::ZERO);
+        assert!((dopl - 1.5).abs() < 1e-15);
+        // A whole step: a straight line, optical path n times its length.
+        let (next, _err) = integrator.dp_step(&s, 0.7);
+        assert!((next.x - (s.x + d * 0.7)).length() < 1e-14, "{}", next.x);
+        assert!((next.opl - 1.05).abs() < 1e-14, "{}", next.opl);
+        assert!(!integrator.in_field(s.x));
+        assert_eq!(integrator.straight_distance(s.x, d), None);
+    }
+
+    #[test]
+    fn a_ray_bends_only_where_a_field_can_bend_it() {
+        let medium = Medium::default().with(FieldKind::Luneburg(Luneburg {
+            centre: DVec3::ZERO,
+            radius: 1.0,
+        }));
+        let integrator = Integrator::new(medium, Tolerances::default());
+        let t = integrator
+            .straight_distance(DVec3::new(-5.0, 0.0, 0.0), DVec3::X)
+            .unwrap();
+        assert!((t - 4.0).abs() < 1e-6, "{t}");
+        assert!(integrator.in_field(DVec3::new(0.5, 0.0, 0.0)));
+        assert!(!integrator.in_field(DVec3::new(0.0, 3.0, 0.0)));
+        // Through the lens the ray ends on the far side, bent to the focus.
+        let r = integrator.trace(DVec3::new(-5.0, 0.3, 0.0), DVec3::X, None, |_| {
+            Verdict::Continue
+        });
+        assert_eq!(r.termination, Termination::Escaped);
+        assert!(
+            r.direction.y < -0.1,
+            "not bent towards the axis: {}",
+            r.direction
+        );
+    }
 }

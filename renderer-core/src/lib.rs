@@ -4,28 +4,29 @@
 //!
 //! - [`accel`]: BLAS per mesh (binned SAH, GPU layout), TLAS over instances.
 //! - [`camera`]: pinhole camera, a static observer near a mass.
-//! - [`rng`]: counter-based random numbers (pixel, sample, bounce, seed).
 //! - [`film`]: per-pixel sums, counts and AOVs; tiles commit whole.
 //! - [`frame`]: the frame graph, one module per stage: snapshots, stages 1-2, the
 //!   tile backends (CPU tiles, GPU batches) and the progressive, budgeted,
 //!   deterministic [`Renderer`].
 //! - [`field`]: GRIN primitives and Schwarzschild masses, with analytic curvature
 //!   bounds.
-//! - [`curvature`]: the curvature-bound grid.
 //! - [`environment`]: what escaping rays see, one module per kind.
 //! - [`material`]: how surfaces emit and scatter, one module per kind.
-//! - [`lights`]: point, directional and emissive-geometry lights; next-event
-//!   estimation with curved shadow rays.
-//! - [`path`]: the path tracer (L/n^2 transport, mirror, dielectric, MIS).
 //! - [`builder`]: scenes built in code by a host, without files.
 //! - [`procedural`]: generated meshes (the peer terrain).
 //! - [`scene`]: the RON scene format, loading and validation.
 //! - [`session`]: a host's session: scene, camera and settings in, budgeted steps,
 //!   the image out without an allocation per frame.
-//! - [`shade`]: albedo, environment and direct lighting with curved shadow rays.
 //! - [`texture`]: images for textures and environment maps (linear RGB).
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
 //! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
+//!
+//! Inside the crate only (their unit tests beside them): `curvature` (the
+//! curvature-bound grid and its cache), `lights` (point, directional and
+//! emissive-geometry lights; next-event estimation with curved shadow rays), `path`
+//! (the path tracer: L/n^2 transport, mirror, dielectric, MIS), `rng` (counter-based
+//! random numbers of pixel, sample, bounce and seed) and `shade` (albedo, environment
+//! and Fresnel helpers).
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -33,7 +34,7 @@
 pub mod accel;
 pub mod builder;
 pub mod camera;
-pub mod curvature;
+pub(crate) mod curvature;
 pub mod environment;
 pub mod field;
 pub mod film;
@@ -42,19 +43,22 @@ pub mod gpu;
 pub mod input;
 pub mod integrator;
 mod kinds;
-pub mod lights;
+pub(crate) mod lights;
 pub mod material;
-pub mod path;
+pub(crate) mod path;
 pub mod procedural;
-pub mod rng;
+pub(crate) mod rng;
 pub mod scene;
 pub mod session;
-pub mod shade;
+pub(crate) mod shade;
 pub mod texture;
 pub mod trace;
 mod wide;
 
 pub use scheduler;
+
+/// Linear RGB (radiance, irradiance or reflectance), one `f64` per channel.
+pub type Rgb = [f64; 3];
 
 // The host API at the crate root: what a host needs to load or build a scene, render
 // it progressively on the CPU or a GPU (its own device too), and read the film.

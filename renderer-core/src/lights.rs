@@ -19,28 +19,21 @@ use crate::trace::SceneTracer;
 
 /// Counts of the rays a sample traced, for telemetry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TraceStats {
+pub(crate) struct TraceStats {
     /// Rays traced (camera, bounce and shadow).
-    pub rays: u64,
+    pub(crate) rays: u64,
     /// Segments the integrator emitted for them.
-    pub segments: u64,
+    pub(crate) segments: u64,
     /// Soft-gate subdivisions made.
-    pub subdivisions: u64,
+    pub(crate) subdivisions: u64,
 }
 
 impl TraceStats {
     /// Adds one traced ray.
-    pub fn add(&mut self, r: &crate::trace::RayReport) {
+    pub(crate) fn add(&mut self, r: &crate::trace::RayReport) {
         self.rays += 1;
         self.segments += u64::from(r.result.segments);
         self.subdivisions += u64::from(r.result.subdivisions);
-    }
-
-    /// Adds another tally.
-    pub fn merge(&mut self, o: &Self) {
-        self.rays += o.rays;
-        self.segments += o.segments;
-        self.subdivisions += o.subdivisions;
     }
 }
 
@@ -56,7 +49,7 @@ struct EmitterTriangle {
 /// The scene's emissive triangles in world space, chosen in proportion to area times
 /// emitted luminance.
 #[derive(Debug, Clone, Default)]
-pub struct Emitters {
+pub(crate) struct Emitters {
     triangles: Vec<EmitterTriangle>,
     cdf: Vec<f64>,
     /// Density per unit area of sampling a point of each instance (0: not an
@@ -66,21 +59,21 @@ pub struct Emitters {
 
 /// A point sampled on an emitter.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EmitterSample {
+pub(crate) struct EmitterSample {
     /// World position.
-    pub point: DVec3,
+    pub(crate) point: DVec3,
     /// Unit normal of its triangle.
-    pub normal: DVec3,
+    pub(crate) normal: DVec3,
     /// Its instance.
-    pub instance: u32,
+    pub(crate) instance: u32,
     /// Density of this point per unit area.
-    pub area_pdf: f64,
+    pub(crate) area_pdf: f64,
 }
 
 impl Emitters {
     /// Collects the emissive instances' triangles of `scene`.
     #[must_use]
-    pub fn new(scene: &Scene) -> Self {
+    pub(crate) fn new(scene: &Scene) -> Self {
         let mut out = Self {
             area_pdf: vec![0.0; scene.instances.len()],
             ..Self::default()
@@ -135,21 +128,15 @@ impl Emitters {
             .map(|(t, &c)| (t.instance, [t.a, t.e1, t.e2, t.normal], c))
     }
 
-    /// Whether the scene has no emissive geometry.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.triangles.is_empty()
-    }
-
     /// Density per unit area of sampling a given point of `instance`.
     #[must_use]
-    pub fn area_pdf(&self, instance: u32) -> f64 {
+    pub(crate) fn area_pdf(&self, instance: u32) -> f64 {
         self.area_pdf.get(instance as usize).copied().unwrap_or(0.0)
     }
 
     /// A point from three uniform numbers in [0, 1).
     #[must_use]
-    pub fn sample(&self, u0: f64, u1: f64, u2: f64) -> Option<EmitterSample> {
+    pub(crate) fn sample(&self, u0: f64, u1: f64, u2: f64) -> Option<EmitterSample> {
         let k = self
             .cdf
             .partition_point(|&c| c <= u0)
@@ -169,49 +156,49 @@ impl Emitters {
 
 /// How far rays leave a surface along its normal, relative to `1 + |p|` (f32
 /// rounding of positions scales with their size); the shaders' `SURFACE_OFFSET`.
-pub const SURFACE_OFFSET: f64 = 1e-4;
+pub(crate) const SURFACE_OFFSET: f64 = 1e-4;
 
 /// The radius of the sphere that ends a point light's shadow ray, relative to
 /// `1 + distance`; the shaders' `POINT_LIGHT_STOP`.
-pub const POINT_LIGHT_STOP: f64 = 1e-6;
+pub(crate) const POINT_LIGHT_STOP: f64 = 1e-6;
 
 /// The smallest squared distance to a point light (a point on the light itself);
 /// the shaders' `MIN_DISTANCE2`.
-pub const MIN_DISTANCE2: f64 = 1e-12;
+pub(crate) const MIN_DISTANCE2: f64 = 1e-12;
 
 /// An emitter sample seen more edge-on than this cosine is skipped; the shaders'
 /// `EMITTER_MIN_COSINE`.
-pub const EMITTER_MIN_COSINE: f64 = 1e-9;
+pub(crate) const EMITTER_MIN_COSINE: f64 = 1e-9;
 
 /// The smallest emitter cosine in the MIS weight of a bounce that hits an emitter;
 /// the shaders' `MIS_MIN_COSINE`.
-pub const MIS_MIN_COSINE: f64 = 1e-12;
+pub(crate) const MIS_MIN_COSINE: f64 = 1e-12;
 
 /// Power heuristic weight of a sample drawn with density `a` against `b`.
 #[must_use]
-pub fn power_heuristic(a: f64, b: f64) -> f64 {
+pub(crate) fn power_heuristic(a: f64, b: f64) -> f64 {
     let (a2, b2) = (a * a, b * b);
     if a2 + b2 == 0.0 { 0.0 } else { a2 / (a2 + b2) }
 }
 
 /// Where direct light is gathered: a diffuse point facing the viewer.
 #[derive(Debug, Clone, Copy)]
-pub struct ShadingPoint {
+pub(crate) struct ShadingPoint {
     /// Position on the surface.
-    pub position: DVec3,
+    pub(crate) position: DVec3,
     /// Unit normal on the viewer's side.
-    pub normal: DVec3,
+    pub(crate) normal: DVec3,
     /// Diffuse albedo.
-    pub albedo: Rgb,
+    pub(crate) albedo: Rgb,
     /// Refractive index of the medium at the point.
-    pub index: f64,
+    pub(crate) index: f64,
 }
 
 impl ShadingPoint {
     /// The start of rays leaving the surface (offset along the normal so they do
     /// not hit it again).
     #[must_use]
-    pub fn origin(&self) -> DVec3 {
+    pub(crate) fn origin(&self) -> DVec3 {
         self.position + self.normal * SURFACE_OFFSET * (1.0 + self.position.length())
     }
 }
@@ -224,7 +211,7 @@ impl ShadingPoint {
 /// environment seen by diffuse bounce rays, so it is counted once).
 /// Radiance is carried as L / n^2, so light arriving from where the index differs is
 /// scaled by (n_here / n_there)^2.
-pub fn direct(
+pub(crate) fn direct(
     scene: &Scene,
     tracer: &SceneTracer,
     emitters: &Emitters,
@@ -283,26 +270,26 @@ pub fn direct(
 /// Radiance is carried as L / n^2: light arriving where the index is `here` from
 /// where it is `there` is scaled by (here / there)^2.
 #[must_use]
-pub fn index_ratio2(here: f64, there: f64) -> f64 {
+pub(crate) fn index_ratio2(here: f64, there: f64) -> f64 {
     (here / there).powi(2)
 }
 
 /// A point or directional light seen from a diffuse point.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LightSample {
+pub(crate) struct LightSample {
     /// Unit direction towards the light.
-    pub direction: DVec3,
+    pub(crate) direction: DVec3,
     /// What it adds to the point's reflected radiance per unit albedo, if its shadow
     /// ray is free: irradiance (or intensity / r^2) x cos / pi x the L / n^2 ratio.
-    pub value: Rgb,
+    pub(crate) value: Rgb,
     /// Where the shadow ray ends (a small sphere around a point light).
-    pub stop: Option<StopSurface>,
+    pub(crate) stop: Option<StopSurface>,
 }
 
 /// Light `light` at the shadow-ray origin `origin` of a point with unit normal
 /// `normal` in index `index_here`; `None` when it is behind the surface.
 #[must_use]
-pub fn light_sample(
+pub(crate) fn light_sample(
     light: &Light,
     origin: DVec3,
     normal: DVec3,
@@ -350,19 +337,19 @@ pub fn light_sample(
 
 /// The ray from a diffuse point towards an emitter sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct EmitterRay {
+pub(crate) struct EmitterRay {
     /// Unit direction towards the sample.
-    pub direction: DVec3,
+    pub(crate) direction: DVec3,
     /// Cosine at the diffuse point.
-    pub cos_x: f64,
+    pub(crate) cos_x: f64,
     /// Density of this direction by the emitter sampler (per solid angle).
-    pub pdf_light: f64,
+    pub(crate) pdf_light: f64,
 }
 
 /// The ray from `origin` (normal `normal`) to emitter sample `e`; `None` when the
 /// sample is behind the point or seen edge-on.
 #[must_use]
-pub fn emitter_ray(e: &EmitterSample, origin: DVec3, normal: DVec3) -> Option<EmitterRay> {
+pub(crate) fn emitter_ray(e: &EmitterSample, origin: DVec3, normal: DVec3) -> Option<EmitterRay> {
     let w = e.point - origin;
     let d2 = w.length_squared();
     let direction = w / d2.sqrt();
@@ -378,7 +365,7 @@ pub fn emitter_ray(e: &EmitterSample, origin: DVec3, normal: DVec3) -> Option<Em
 /// reflected radiance: the Lambertian BSDF over the light density, MIS-weighted
 /// against the diffuse bounce when `mis`, times the L / n^2 ratio `ratio2`.
 #[must_use]
-pub fn emitter_scale(pdf_light: f64, cos_x: f64, mis: bool, ratio2: f64) -> f64 {
+pub(crate) fn emitter_scale(pdf_light: f64, cos_x: f64, mis: bool, ratio2: f64) -> f64 {
     let pdf_bsdf = cos_x / std::f64::consts::PI;
     let weight = if mis {
         power_heuristic(pdf_light, pdf_bsdf)
@@ -390,6 +377,9 @@ pub fn emitter_scale(pdf_light: f64, cos_x: f64, mis: bool, ratio2: f64) -> f64 
 
 /// Whether the environment sends no light (then no ray is spent on it).
 #[must_use]
-pub fn environment_is_black(env: &Environment) -> bool {
+pub(crate) fn environment_is_black(env: &Environment) -> bool {
     env.is_black()
 }
+
+#[cfg(test)]
+mod tests;

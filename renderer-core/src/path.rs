@@ -24,17 +24,17 @@ use crate::trace::SceneTracer;
 
 /// What a path needs from the frame: the scene, its tracer and its emitters.
 #[derive(Debug, Clone, Copy)]
-pub struct PathContext<'a> {
+pub(crate) struct PathContext<'a> {
     /// The scene (materials, lights, environment).
-    pub scene: &'a Scene,
+    pub(crate) scene: &'a Scene,
     /// Its acceleration structures and integrator.
-    pub tracer: &'a SceneTracer,
+    pub(crate) tracer: &'a SceneTracer,
     /// Its emissive triangles.
-    pub emitters: &'a Emitters,
+    pub(crate) emitters: &'a Emitters,
     /// Scattering events after the first hit (0: direct lighting only).
-    pub max_bounces: u32,
+    pub(crate) max_bounces: u32,
     /// Seed of every random choice.
-    pub seed: u64,
+    pub(crate) seed: u64,
 }
 
 fn add_scaled(acc: &mut [f64; 3], t: &[f64; 3], v: &[f64; 3], s: f64) {
@@ -47,7 +47,7 @@ impl PathContext<'_> {
     /// The radiance and first-hit AOVs of the camera ray (`origin`, `dir`) of
     /// sample `sample` of pixel `pixel`; the rays it traced are added to `stats`.
     #[must_use]
-    pub fn sample(
+    pub(crate) fn sample(
         &self,
         pixel: u32,
         sample: u32,
@@ -173,3 +173,6 @@ impl PathContext<'_> {
         record
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,18 +2,10 @@
 //! dimension), never drawn from shared state, so an image never depends on which
 //! thread rendered which tile, or in what order.
 
-/// A stream of uniform numbers for one (pixel, sample, bounce) under one seed.
-///
-/// ```
-/// use renderer_core::rng::Sampler;
-/// let mut a = Sampler::new(7, 3, 0, 42);
-/// let mut b = Sampler::new(7, 3, 0, 42);
-/// assert_eq!(a.next_f64(), b.next_f64()); // same counters, same numbers
-/// let x = Sampler::new(8, 3, 0, 42).next_f64();
-/// assert!((0.0..1.0).contains(&x));
-/// ```
+/// A stream of uniform numbers for one (pixel, sample, bounce) under one seed: the
+/// same counters give the same numbers (tests below).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     key: u64,
     dimension: u32,
 }
@@ -22,7 +14,7 @@ pub struct Sampler {
 /// avalanche.
 #[inline]
 #[must_use]
-pub fn mix64(mut z: u64) -> u64 {
+pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -32,7 +24,7 @@ impl Sampler {
     /// The stream for `pixel` (a linear index), `sample`, `bounce`, under `seed`.
     #[inline]
     #[must_use]
-    pub fn new(pixel: u32, sample: u32, bounce: u32, seed: u64) -> Self {
+    pub(crate) fn new(pixel: u32, sample: u32, bounce: u32, seed: u64) -> Self {
         let key = mix64(seed ^ 0x9E37_79B9_7F4A_7C15)
             ^ mix64(
                 (u64::from(pixel) << 32 | u64::from(sample)).wrapping_add(0x632B_E59B_D9B4_E019),
@@ -47,7 +39,7 @@ impl Sampler {
 
     /// The next 64 random bits.
     #[inline]
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         let v = mix64(
             self.key
                 .wrapping_add(u64::from(self.dimension).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -58,7 +50,7 @@ impl Sampler {
 
     /// Uniform in [0, 1), 53 bits.
     #[inline]
-    pub fn next_f64(&mut self) -> f64 {
+    pub(crate) fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
@@ -66,6 +58,15 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_counters_give_the_same_numbers_in_0_1() {
+        let mut a = Sampler::new(7, 3, 0, 42);
+        let mut b = Sampler::new(7, 3, 0, 42);
+        assert_eq!(a.next_f64(), b.next_f64());
+        let x = Sampler::new(8, 3, 0, 42).next_f64();
+        assert!((0.0..1.0).contains(&x));
+    }
 
     #[test]
     fn streams_differ_by_every_counter() {

@@ -8,17 +8,18 @@ use std::f64::consts::{PI, TAU};
 
 use glam::DVec3;
 
+pub(crate) use crate::Rgb;
 use crate::environment::Environment;
-use crate::material::{Lobe, Material, Surface};
-
-/// Linear RGB.
-pub type Rgb = [f64; 3];
+use crate::material::Material;
+#[cfg(test)]
+use crate::material::{Lobe, Surface};
 
 /// The diffuse albedo of `material` at world position `p` on a surface with unit
 /// normal `n`, with texture coordinates `uv` when the mesh has them (zero for
 /// materials that do not scatter diffusely).
+#[cfg(test)]
 #[must_use]
-pub fn albedo(material: &Material, p: DVec3, n: DVec3, uv: Option<[f32; 2]>) -> Rgb {
+pub(crate) fn albedo(material: &Material, p: DVec3, n: DVec3, uv: Option<[f32; 2]>) -> Rgb {
     let at = Surface {
         position: p,
         normal: n,
@@ -33,33 +34,34 @@ pub fn albedo(material: &Material, p: DVec3, n: DVec3, uv: Option<[f32; 2]>) -> 
 }
 
 /// Whether `material` scatters diffusely (and so takes next-event estimation).
+#[cfg(test)]
 #[must_use]
-pub fn is_diffuse(material: &Material) -> bool {
+pub(crate) fn is_diffuse(material: &Material) -> bool {
     material.is_diffuse()
 }
 
 /// Radiance emitted by `material` (both sides).
 #[must_use]
-pub fn emitted(material: &Material) -> Rgb {
+pub(crate) fn emitted(material: &Material) -> Rgb {
     material.emitted()
 }
 
 /// Luminance of linear RGB (Rec. 709 weights).
 #[must_use]
-pub fn luminance(c: Rgb) -> f64 {
+pub(crate) fn luminance(c: Rgb) -> f64 {
     0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
 }
 
 /// Radiance seen by a ray escaping along unit `dir` (+y is up).
 #[must_use]
-pub fn environment(env: &Environment, dir: DVec3) -> Rgb {
+pub(crate) fn environment(env: &Environment, dir: DVec3) -> Rgb {
     env.radiance(dir)
 }
 
 /// Latitude-longitude coordinates of a unit direction: u along the azimuth from -z
 /// towards +x (0..1), v from +y (0) to -y (1).
 #[must_use]
-pub fn equirect_uv(dir: DVec3) -> (f64, f64) {
+pub(crate) fn equirect_uv(dir: DVec3) -> (f64, f64) {
     // At the poles the azimuth is undefined (atan2(0, 0) differs between CPU and
     // GPU maths libraries): take the middle of the map.
     let u = if dir.x == 0.0 && dir.z == 0.0 {
@@ -74,7 +76,7 @@ pub fn equirect_uv(dir: DVec3) -> (f64, f64) {
 
 /// Mirror reflection of unit `d` about unit normal `n`.
 #[must_use]
-pub fn reflect(d: DVec3, n: DVec3) -> DVec3 {
+pub(crate) fn reflect(d: DVec3, n: DVec3) -> DVec3 {
     d - n * (2.0 * d.dot(n))
 }
 
@@ -82,7 +84,7 @@ pub fn reflect(d: DVec3, n: DVec3) -> DVec3 {
 /// cosine of incidence, `eta` = n_incident / n_transmitted. Returns the reflectance
 /// and, unless the reflection is total, the cosine of the refracted ray.
 #[must_use]
-pub fn fresnel(cos_i: f64, eta: f64) -> (f64, Option<f64>) {
+pub(crate) fn fresnel(cos_i: f64, eta: f64) -> (f64, Option<f64>) {
     let sin2_t = eta * eta * (1.0 - cos_i * cos_i).max(0.0);
     if sin2_t >= 1.0 {
         return (1.0, None);
@@ -96,7 +98,7 @@ pub fn fresnel(cos_i: f64, eta: f64) -> (f64, Option<f64>) {
 /// Refraction of unit `d` through unit normal `n` (facing against `d`) with
 /// `eta` = n_incident / n_transmitted and the refracted cosine `cos_t`.
 #[must_use]
-pub fn refract(d: DVec3, n: DVec3, eta: f64, cos_t: f64) -> DVec3 {
+pub(crate) fn refract(d: DVec3, n: DVec3, eta: f64, cos_t: f64) -> DVec3 {
     let cos_i = -d.dot(n);
     (d * eta + n * (eta * cos_i - cos_t)).normalize()
 }
@@ -104,7 +106,7 @@ pub fn refract(d: DVec3, n: DVec3, eta: f64, cos_t: f64) -> DVec3 {
 /// A cosine-weighted direction about unit `n` from two uniform numbers; its density
 /// is cos(theta) / pi.
 #[must_use]
-pub fn cosine_direction(n: DVec3, u1: f64, u2: f64) -> DVec3 {
+pub(crate) fn cosine_direction(n: DVec3, u1: f64, u2: f64) -> DVec3 {
     let (a, b) = n.any_orthonormal_pair();
     let phi = TAU * u1;
     let r = u2.sqrt();

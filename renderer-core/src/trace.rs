@@ -329,3 +329,6 @@ impl SceneTracer {
 
 /// Shared-ownership convenience for hosts.
 pub type SharedTracer = Arc<SceneTracer>;
+
+#[cfg(test)]
+mod tests;

@@ -293,8 +293,7 @@ fn ray_parity(name: &str) -> Option<(f64, f64, f64)> {
     let snapshot = Snapshot::new(Arc::clone(&scene), settings).unwrap();
     let cache = renderer_core::accel::BlasCache::default();
     let tracer = renderer_core::trace::SceneTracer::new(&scene, &cache);
-    let emitters = renderer_core::lights::Emitters::new(&scene);
-    let gpu_scene = GpuScene::upload(&ctx, &scene, &tracer, &emitters).unwrap();
+    let gpu_scene = GpuScene::for_scene(&ctx, &scene, &cache).unwrap();
     let mut queries = Vec::new();
     for y in 0..24 {
         for x in 0..32 {
@@ -563,8 +562,7 @@ fn no_ray_slips_between_triangles_that_share_an_edge() {
     let Some(ctx) = context() else {
         return;
     };
-    let emitters = renderer_core::lights::Emitters::new(&scene);
-    let gpu_scene = GpuScene::upload(&ctx, &scene, &tracer, &emitters).unwrap();
+    let gpu_scene = GpuScene::for_scene(&ctx, &scene, &cache).unwrap();
     let ends = gpu_scene.trace_rays(&ctx, &queries, true).unwrap();
     let missed: Vec<_> = queries
         .iter()
@@ -590,9 +588,7 @@ fn field_scene(ctx: &GpuContext, background: f64, field: FieldKind, tol: Toleran
     b.background_index(background).field(field).tolerances(tol);
     let scene = b.build().unwrap();
     let cache = renderer_core::accel::BlasCache::default();
-    let tracer = renderer_core::trace::SceneTracer::new(&scene, &cache);
-    let emitters = renderer_core::lights::Emitters::new(&scene);
-    GpuScene::upload(ctx, &scene, &tracer, &emitters).unwrap()
+    GpuScene::for_scene(ctx, &scene, &cache).unwrap()
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! Each primitive knows its *region*: the box outside which it has no gradient. GRIN
 //! primitives add their deviations from the background index; masses add their
 //! accelerations. Each also gives an analytic, conservative bound on ray curvature over
-//! any box, which the [`CurvatureGrid`](crate::curvature::CurvatureGrid) is built from.
+//! any box, which the renderer's curvature grid is built from.
 //!
 //! # One module per primitive
 //!

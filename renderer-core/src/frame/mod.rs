@@ -66,3 +66,6 @@ pub use prepare::{Footprint, ReadyScene};
 pub use renderer::Renderer;
 pub use report::{StageTime, StepReport, counter, stage};
 pub use snapshot::{RenderSettings, Snapshot, SnapshotError};
+
+#[cfg(test)]
+mod tests;

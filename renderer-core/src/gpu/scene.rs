@@ -99,7 +99,7 @@ impl GpuSceneData {
     /// The buffers for `scene` with its acceleration structures and emitters (stage
     /// 1's results).
     #[must_use]
-    pub fn build(scene: &Scene, tracer: &SceneTracer, emitters: &Emitters) -> Self {
+    pub(crate) fn build(scene: &Scene, tracer: &SceneTracer, emitters: &Emitters) -> Self {
         let tlas = tracer.tlas();
         let mut nodes: Vec<GpuNode> = tlas
             .bvh()
@@ -357,13 +357,30 @@ impl GpuSceneData {
 }
 
 impl GpuScene {
+    /// Builds `scene`'s acceleration structures (BLASes from `cache`) and emitter
+    /// table and uploads them: a scene for single-ray queries
+    /// ([`GpuScene::trace_rays`]) without a renderer. A renderer's scenes come from
+    /// its own stages 1-2 instead ([`crate::frame::ReadyScene::upload`]).
+    ///
+    /// # Errors
+    /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
+    /// allocated is freed.
+    pub fn for_scene(
+        ctx: &GpuContext,
+        scene: &Scene,
+        cache: &crate::accel::BlasCache,
+    ) -> Result<Self, GpuError> {
+        let tracer = SceneTracer::new(scene, cache);
+        Self::upload(ctx, scene, &tracer, &Emitters::new(scene))
+    }
+
     /// Uploads `scene` with its acceleration structures and emitters (stage 1's
     /// results).
     ///
     /// # Errors
     /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
     /// allocated is freed.
-    pub fn upload(
+    pub(crate) fn upload(
         ctx: &GpuContext,
         scene: &Scene,
         tracer: &SceneTracer,

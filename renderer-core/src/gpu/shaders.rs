@@ -95,3 +95,6 @@ pub fn locate(files: &[(&'static str, &str)], line: usize) -> (&'static str, usi
     }
     ("<end>", line - start)
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,10 +7,9 @@
 //!
 //! Every kind answers the same questions (`Kind`): what it emits, how it scatters
 //! at a point ([`Lobe`]: a Lambertian lobe of some albedo, which takes next-event
-//! estimation and a cosine-distributed bounce, or delta lobes sampled by
-//! [`Material::sample_specular`], or nothing), and its GPU parameter block. The path
-//! tracer ([`crate::path`]), next-event estimation ([`crate::lights`]) and the GPU
-//! kernel use only these.
+//! estimation and a cosine-distributed bounce, or delta lobes sampled by the kind's
+//! `sample_specular`, or nothing), and its GPU parameter block. The path tracer
+//! (`path`), next-event estimation (`lights`) and the GPU kernel use only these.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +30,7 @@ pub enum Lobe {
     /// cosine density cos / pi; takes next-event estimation.
     Lambert(Rgb),
     /// Delta lobes only (mirror, smooth dielectric): no next-event estimation; the
-    /// bounce comes from [`Material::sample_specular`].
+    /// bounce comes from the kind's specular sampling.
     Specular,
     /// Scatters nothing (a pure emitter).
     None,
@@ -215,7 +214,7 @@ macro_rules! material_kinds {
             }
 
             /// Samples its delta lobes (`None` for other kinds).
-            pub fn sample_specular(
+            pub(crate) fn sample_specular(
                 &self,
                 at: &Surface,
                 incoming: DVec3,

@@ -2,7 +2,7 @@
 //! have the same layout in WGSL as in Rust, and a broken shader's error names the file
 //! and line.
 
-use renderer_core::gpu::{layout, shaders};
+use crate::gpu::{layout, shaders};
 
 fn validate(src: &str) -> Result<naga::Module, String> {
     validate_files(src, &shaders::files())
@@ -200,7 +200,7 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
 
 #[test]
 fn generated_constants_have_the_rust_values() {
-    use renderer_core::integrator::{DP_A, DP_E, Termination, Verdict};
+    use crate::integrator::{DP_A, DP_E, Termination, Verdict};
     let src = shaders::source();
     let module = validate(&src).unwrap_or_else(|e| panic!("{e}"));
     let value = |name: &str| -> naga::Expression {
@@ -252,15 +252,12 @@ fn generated_constants_have_the_rust_values() {
     }
     assert_eq!(scalar_u32("NONE"), layout::NONE);
     for (name, v) in [
-        ("SURFACE_OFFSET", renderer_core::lights::SURFACE_OFFSET),
-        ("POINT_LIGHT_STOP", renderer_core::lights::POINT_LIGHT_STOP),
-        ("MIN_DISTANCE2", renderer_core::lights::MIN_DISTANCE2),
-        (
-            "EMITTER_MIN_COSINE",
-            renderer_core::lights::EMITTER_MIN_COSINE,
-        ),
-        ("MIS_MIN_COSINE", renderer_core::lights::MIS_MIN_COSINE),
-        ("SEGMENT_START_EPS", renderer_core::trace::SEGMENT_START_EPS),
+        ("SURFACE_OFFSET", crate::lights::SURFACE_OFFSET),
+        ("POINT_LIGHT_STOP", crate::lights::POINT_LIGHT_STOP),
+        ("MIN_DISTANCE2", crate::lights::MIN_DISTANCE2),
+        ("EMITTER_MIN_COSINE", crate::lights::EMITTER_MIN_COSINE),
+        ("MIS_MIN_COSINE", crate::lights::MIS_MIN_COSINE),
+        ("SEGMENT_START_EPS", crate::trace::SEGMENT_START_EPS),
     ] {
         match value(name) {
             naga::Expression::Literal(naga::Literal::F32(f)) => assert_eq!(f, v as f32, "{name}"),

@@ -2,12 +2,13 @@
 //! reflects albedo / pi * E * cos(theta); an occluder puts it in shadow.
 
 use glam::DVec3;
-use renderer_core::accel::BlasCache;
-use renderer_core::integrator::Termination;
-use renderer_core::lights::{Emitters, ShadingPoint, TraceStats, direct};
-use renderer_core::scene::Scene;
-use renderer_core::shade::albedo;
-use renderer_core::trace::SceneTracer;
+
+use super::{Emitters, ShadingPoint, TraceStats, direct};
+use crate::accel::BlasCache;
+use crate::integrator::Termination;
+use crate::scene::Scene;
+use crate::shade::albedo;
+use crate::trace::SceneTracer;
 
 fn scene(light_dir: DVec3, occluder: bool) -> Scene {
     let extra = if occluder {

@@ -2,11 +2,9 @@
 
 use std::sync::Arc;
 
+use crate::accel::{Blas, BlasCache, Instance, Mesh, Ray, Tlas, Triangle, intersect_triangle};
 use glam::{Affine3A, Quat, Vec3};
 use proptest::prelude::*;
-use renderer_core::accel::{
-    Blas, BlasCache, Instance, Mesh, Ray, Tlas, Triangle, intersect_triangle,
-};
 
 fn mesh_from(tris: &[[f32; 9]]) -> Mesh {
     let mut m = Mesh::default();
@@ -161,7 +159,7 @@ fn the_blas_cache_reuses_by_content() {
 
 #[test]
 fn nodes_and_triangles_are_gpu_plain_data() {
-    assert_eq!(std::mem::size_of::<renderer_core::accel::BvhNode>(), 32);
+    assert_eq!(std::mem::size_of::<crate::accel::BvhNode>(), 32);
     assert_eq!(std::mem::size_of::<Triangle>(), 48);
     let blas = Blas::build(&mesh_from(
         &[[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]; 9],

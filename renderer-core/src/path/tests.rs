@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use renderer_core::frame::{RenderSettings, Renderer, Snapshot};
-use renderer_core::scene::Scene;
+use crate::frame::{RenderSettings, Renderer, Snapshot};
+use crate::scene::Scene;
 use scheduler::{Pool, PoolConfig};
 
 fn render(text: &str, size: u32, spp: u32, bounces: u32) -> Vec<[f32; 3]> {

@@ -1,12 +1,12 @@
 //! Soft gate: a thin object that the true curved path hits but the coarse chord
 //! misses is found when uncertain misses are subdivided, and missed with a budget of 0.
 
+use crate::accel::{BlasCache, Mesh};
+use crate::builder::SceneBuilder;
+use crate::field::{FieldKind, Luneburg, Medium};
+use crate::integrator::{Integrator, Segment, Termination, Tolerances, Verdict};
+use crate::trace::SceneTracer;
 use glam::{Affine3A, DVec3};
-use renderer_core::accel::{BlasCache, Mesh};
-use renderer_core::builder::SceneBuilder;
-use renderer_core::field::{FieldKind, Luneburg, Medium};
-use renderer_core::integrator::{Integrator, Segment, Termination, Tolerances, Verdict};
-use renderer_core::trace::SceneTracer;
 
 fn lens() -> Medium {
     Medium::default().with(FieldKind::Luneburg(Luneburg {
@@ -92,13 +92,9 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
     let scene = |tol| {
         let mut b = SceneBuilder::new();
         let m = b.mesh(std::sync::Arc::new(mesh.clone()));
-        b.instance(
-            m,
-            Affine3A::IDENTITY,
-            renderer_core::scene::Material::default(),
-        )
-        .medium(lens())
-        .tolerances(tol);
+        b.instance(m, Affine3A::IDENTITY, crate::scene::Material::default())
+            .medium(lens())
+            .tolerances(tol);
         b.build().unwrap()
     };
     let cache = BlasCache::default();
@@ -113,7 +109,7 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
     assert!(with.result.subdivisions > 0);
     assert!((with.hit.unwrap().position - centre).length() < gap);
     // A frame whose shared soft-gate budget is spent finds it no more.
-    let frame = renderer_core::trace::GateBudget::new(0);
+    let frame = crate::trace::GateBudget::new(0);
     let spent = SceneTracer::new(&scene(coarse(64)), &cache).trace_within(
         origin,
         DVec3::X,
@@ -122,7 +118,7 @@ fn a_thin_object_between_chord_and_curve_is_found_only_with_the_soft_gate() {
         &frame,
     );
     assert_ne!(spent.result.termination, Termination::Hit);
-    let frame = renderer_core::trace::GateBudget::new(1000);
+    let frame = crate::trace::GateBudget::new(1000);
     let fresh = SceneTracer::new(&scene(coarse(64)), &cache).trace_within(
         origin,
         DVec3::X,

@@ -1,0 +1,106 @@
+//! The frame graph against references computed here without it.
+
+use std::sync::Arc;
+
+use scheduler::order::Order;
+use scheduler::{Pool, PoolConfig};
+
+use super::{RenderSettings, Renderer, Snapshot};
+use crate::accel::BlasCache;
+use crate::camera::Camera;
+use crate::integrator::Segment;
+use crate::rng::Sampler;
+use crate::scene::Scene;
+use crate::shade::albedo;
+use crate::trace::SceneTracer;
+
+#[test]
+fn a_uniform_medium_renders_like_straight_ray_casting() {
+    // Direct light only, black sky: every sample is albedo / pi * E * cos or 0.
+    let text = r#"(
+        camera: Some((position: (0.5, 2.0, -6.0), look_at: (0.0, 0.5, 0.0), fov_deg: 40.0)),
+        meshes: [(name: "floor", source: Plane(size: 8.0)), (name: "ball", source: Sphere(radius: 1.0)),
+                 (name: "crate", source: Box(min: (-0.5, 0.0, -0.5), max: (0.5, 1.0, 0.5)))],
+        materials: [(name: "floor", kind: Checker(a: (0.8, 0.8, 0.8), b: (0.3, 0.3, 0.3), scale: 1.0)),
+                    (name: "red", kind: Diffuse(colour: (0.8, 0.2, 0.1)))],
+        instances: [(mesh: "floor", material: Some("floor")), (mesh: "ball", translate: (-1.0, 1.0, 0.5), material: Some("red")),
+                    (mesh: "crate", translate: (1.3, 0.0, -0.5), rotate_deg: (0.0, 30.0, 0.0))],
+        lights: [Directional(direction: (0.4, -1.0, 0.3), irradiance: (2.0, 2.0, 2.0))],
+    )"#;
+    let scene = Arc::new(Scene::from_str(text, "uniform.ron".as_ref()).unwrap());
+    let (w, h, seed) = (64u32, 48u32, 9u64);
+    let settings = RenderSettings {
+        width: w,
+        height: h,
+        spp: 1,
+        seed,
+        tile: (16, 16),
+        order: Order::Scanline,
+        max_bounces: 0,
+    };
+    let mut r = Renderer::new(Arc::new(Pool::new(PoolConfig::with_threads(2)).unwrap()));
+    r.render_all(&Snapshot::new(Arc::clone(&scene), settings).unwrap())
+        .unwrap();
+    let grin = r.film().rgb();
+    // The straight-ray reference: the same jittered camera rays cast as one straight
+    // segment each, shaded in closed form with a straight shadow ray.
+    let tracer = SceneTracer::new(&scene, &BlasCache::default());
+    let camera = Camera::new(&scene.camera().unwrap(), w, h, scene.medium());
+    let sun = glam::DVec3::new(0.4, -1.0, 0.3).normalize();
+    let cast = |o: glam::DVec3, d: glam::DVec3| {
+        tracer.intersect_segment(&Segment {
+            start: o,
+            end: o + d * 100.0,
+            deviation: 0.0,
+            index: 0,
+        })
+    };
+    let (mut agree, mut lit_pixels) = (0, 0);
+    for y in 0..h {
+        for x in 0..w {
+            let mut rng = Sampler::new(y * w + x, 0, 0, seed);
+            let (jx, jy) = (rng.next_f64(), rng.next_f64());
+            let (o, d) = camera.ray(f64::from(x) + jx, f64::from(y) + jy);
+            let expect = match cast(o, d) {
+                None => [0.0; 3],
+                Some(hit) => {
+                    let p = o + d * 100.0 * f64::from(hit.t);
+                    let mut n = hit.normal.as_dvec3();
+                    if n.dot(d) > 0.0 {
+                        n = -n;
+                    }
+                    let rho = albedo(
+                        &scene.instances()[hit.instance as usize].material,
+                        p,
+                        n,
+                        None,
+                    );
+                    let cos = n.dot(-sun);
+                    let lit = cos > 0.0 && cast(p + n * 1e-4 * (1.0 + p.length()), -sun).is_none();
+                    rho.map(|a| {
+                        if lit {
+                            (a / std::f64::consts::PI * 2.0 * cos) as f32
+                        } else {
+                            0.0
+                        }
+                    })
+                }
+            };
+            let got = grin[(y * w + x) as usize];
+            lit_pixels += usize::from(expect[0] > 0.0);
+            if (0..3).all(|c| (got[c] - expect[c]).abs() <= 1e-4 * (1.0 + expect[c].abs())) {
+                agree += 1;
+            }
+        }
+    }
+    // f32 rounding may flip a ray grazing an edge; nothing else may differ.
+    let total = (w * h) as usize;
+    assert!(
+        agree * 1000 >= total * 995,
+        "{agree} of {total} pixels agree"
+    );
+    assert!(
+        lit_pixels * 2 > total,
+        "only {lit_pixels} lit pixels: a weak test"
+    );
+}
