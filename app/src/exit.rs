@@ -8,7 +8,7 @@ use std::process::ExitCode;
 /// Why a command failed, as its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-pub(crate) enum Exit {
+pub enum Exit {
     /// Something failed while running: a render step, frames of a batch, the window
     /// or device, writing a report.
     Failed = 1,
@@ -23,16 +23,16 @@ pub(crate) enum Exit {
 
 /// A failed command: its exit code and the message printed to stderr.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Failure {
+pub struct Failure {
     /// The exit code.
-    pub(crate) exit: Exit,
+    pub exit: Exit,
     /// What to print (prefixed with the command's name).
-    pub(crate) message: String,
+    pub message: String,
 }
 
 impl Failure {
     /// A failure with `exit` and `message`.
-    pub(crate) fn new(exit: Exit, message: impl Display) -> Self {
+    pub fn new(exit: Exit, message: impl Display) -> Self {
         Self {
             exit,
             message: message.to_string(),
@@ -40,7 +40,7 @@ impl Failure {
     }
 
     /// Prints the message and gives the process exit code.
-    pub(crate) fn report(&self) -> ExitCode {
+    pub fn report(&self) -> ExitCode {
         eprintln!("{}", self.message);
         ExitCode::from(self.exit as u8)
     }

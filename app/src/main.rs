@@ -22,9 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 mod batch;
-mod cli_args;
-mod exit;
 mod render_cmd;
+
+pub(crate) use grin_app::{cli_args, exit};
 
 use clap::{Parser, Subcommand};
 use glam::DVec3;

@@ -23,10 +23,9 @@
 //! Exit codes: 0 done, 1 a window or device failure, 2 bad input.
 
 mod camera;
-#[path = "../cli_args.rs"]
-mod cli_args;
-#[path = "../exit.rs"]
-mod exit;
+mod display;
+
+use grin_app::{cli_args, exit};
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -38,19 +37,20 @@ use renderer_core::field::Medium;
 use renderer_core::frame::{RenderSettings, Renderer, StepError, StepReport};
 use renderer_core::gpu::{Backend, GpuConfig, GpuError};
 use renderer_core::scene::{CameraDesc, Scene};
+use renderer_core::scheduler::telemetry::Stats;
 use renderer_core::scheduler::{CancelToken, Pool, PoolConfig};
 use renderer_core::session::{Session, SessionError};
 use renderer_core::texture::linear_to_srgb;
 use winit::application::ApplicationHandler;
-use winit::dpi::PhysicalSize;
 use winit::event::{ElementState, MouseButton, MouseScrollDelta, WindowEvent};
 use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::keyboard::{Key, NamedKey};
-use winit::window::{Window, WindowId};
+use winit::window::WindowId;
 
 use crate::exit::{Exit, Failure};
 
 use camera::{Event, Orbit};
+use display::{Display, Source};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -117,499 +117,6 @@ enum View {
     Segments,
 }
 
-/// The presentation side: a surface, and the image drawn over it 1:1, either from a
-/// texture the host uploads or from the renderer's film buffer on this device.
-struct Display {
-    window: Arc<Window>,
-    surface: wgpu::Surface<'static>,
-    device: wgpu::Device,
-    queue: wgpu::Queue,
-    info: wgpu::AdapterInfo,
-    config: wgpu::SurfaceConfiguration,
-    pipeline: wgpu::RenderPipeline,
-    layout: wgpu::BindGroupLayout,
-    texture: Option<(wgpu::Texture, wgpu::BindGroup, u32, u32)>,
-    film_pipeline: wgpu::RenderPipeline,
-    film_layout: wgpu::BindGroupLayout,
-    /// The film pass's uniform: width, height, whether to encode sRGB, unused.
-    film_frame: wgpu::Buffer,
-    adapter: String,
-    readable: bool,
-}
-
-/// What a UI frame shows.
-enum Source<'a> {
-    /// sRGB-encoded RGBA8 from the host, with its size.
-    Rgba(&'a [u8], u32, u32),
-    /// The renderer's film on this device.
-    Film(renderer_core::gpu::GpuFilmView<'a>),
-}
-
-impl Source<'_> {
-    fn size(&self) -> (u32, u32) {
-        match self {
-            Self::Rgba(_, w, h) => (*w, *h),
-            Self::Film(f) => (f.width, f.height),
-        }
-    }
-}
-
-/// The fragment shader that shows a film from its accumulators; the `GpuPixel`
-/// declaration comes from renderer-core's layout.
-const FILM_BLIT: &str = r"
-struct Frame {
-    width: u32,
-    height: u32,
-    encode_srgb: u32,
-    unused: u32,
-}
-
-@group(0) @binding(0) var<storage, read> film: array<GpuPixel>;
-@group(0) @binding(1) var<uniform> frame: Frame;
-
-@vertex
-fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
-    let uv = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
-    return vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
-}
-
-fn srgb(c: f32) -> f32 {
-    if c <= 0.0031308 {
-        return 12.92 * c;
-    }
-    return 1.055 * pow(c, 1.0 / 2.4) - 0.055;
-}
-
-@fragment
-fn fs(@builtin(position) p: vec4<f32>) -> @location(0) vec4<f32> {
-    let xy = min(vec2<u32>(p.xy), vec2<u32>(frame.width - 1u, frame.height - 1u));
-    let px = film[xy.y * frame.width + xy.x];
-    var c = clamp(px.rgb / f32(max(px.count, 1u)), vec3<f32>(0.0), vec3<f32>(1.0));
-    if frame.encode_srgb != 0u {
-        c = vec3<f32>(srgb(c.x), srgb(c.y), srgb(c.z));
-    }
-    return vec4<f32>(c, 1.0);
-}
-";
-
-const BLIT: &str = r"
-@group(0) @binding(0) var film: texture_2d<f32>;
-
-@vertex
-fn vs(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
-    let uv = vec2<f32>(f32((i << 1u) & 2u), f32(i & 2u));
-    return vec4<f32>(uv * 2.0 - 1.0, 0.0, 1.0);
-}
-
-@fragment
-fn fs(@builtin(position) p: vec4<f32>) -> @location(0) vec4<f32> {
-    let size = vec2<i32>(textureDimensions(film));
-    let xy = clamp(vec2<i32>(p.xy), vec2<i32>(0), size - 1);
-    return textureLoad(film, xy, 0);
-}
-";
-
-impl Display {
-    fn new(event_loop: &ActiveEventLoop, size: (u32, u32)) -> Result<Self, String> {
-        let attrs = Window::default_attributes()
-            .with_title("grin-preview")
-            .with_inner_size(PhysicalSize::new(size.0, size.1));
-        let window = Arc::new(
-            event_loop
-                .create_window(attrs)
-                .map_err(|e| format!("window: {e}"))?,
-        );
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
-                Box::new(event_loop.owned_display_handle()),
-            ));
-        let surface = instance
-            .create_surface(Arc::clone(&window))
-            .map_err(|e| format!("surface: {e}"))?;
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            compatible_surface: Some(&surface),
-            ..Default::default()
-        }))
-        .map_err(|e| format!("no adapter for the window: {e}"))?;
-        let info = adapter.get_info();
-        // The adapter's limits, not wgpu's defaults: the renderer's kernels run on this
-        // device too (they bind more storage buffers than the defaults allow).
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("grin-preview"),
-            required_limits: adapter.limits(),
-            ..Default::default()
-        }))
-        .map_err(|e| format!("device: {e}"))?;
-        device.on_uncaptured_error(Arc::new(|e: wgpu::Error| {
-            eprintln!("grin-preview: GPU error: {e}");
-        }));
-        let caps = surface.get_capabilities(&adapter);
-        let format = caps
-            .formats
-            .iter()
-            .copied()
-            .find(|f| f.is_srgb())
-            .or_else(|| caps.formats.first().copied())
-            .ok_or("the surface supports no format")?;
-        let readable = caps.usages.contains(wgpu::TextureUsages::COPY_SRC);
-        let inner = window.inner_size();
-        let config = wgpu::SurfaceConfiguration {
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                | if readable {
-                    wgpu::TextureUsages::COPY_SRC
-                } else {
-                    wgpu::TextureUsages::empty()
-                },
-            format,
-            width: inner.width.max(1),
-            height: inner.height.max(1),
-            present_mode: wgpu::PresentMode::AutoVsync,
-            desired_maximum_frame_latency: 2,
-            alpha_mode: caps
-                .alpha_modes
-                .first()
-                .copied()
-                .unwrap_or(wgpu::CompositeAlphaMode::Auto),
-            view_formats: Vec::new(),
-            color_space: wgpu::SurfaceColorSpace::Auto,
-        };
-        surface.configure(&device, &config);
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("blit"),
-            source: wgpu::ShaderSource::Wgsl(BLIT.into()),
-        });
-        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("film"),
-            entries: &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            }],
-        });
-        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("blit"),
-            bind_group_layouts: &[Some(&layout)],
-            immediate_size: 0,
-        });
-        let pipeline = fullscreen_pipeline(&device, &module, &pipeline_layout, format);
-        let film_module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("film blit"),
-            source: wgpu::ShaderSource::Wgsl(
-                format!(
-                    "{}{FILM_BLIT}",
-                    <renderer_core::gpu::layout::GpuPixel as renderer_core::gpu::layout::WgslStruct>::wgsl()
-                )
-                .into(),
-            ),
-        });
-        let fragment_buffer =
-            |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Buffer {
-                    ty,
-                    has_dynamic_offset: false,
-                    min_binding_size: None,
-                },
-                count: None,
-            };
-        let film_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("film buffer"),
-            entries: &[
-                fragment_buffer(0, wgpu::BufferBindingType::Storage { read_only: true }),
-                fragment_buffer(1, wgpu::BufferBindingType::Uniform),
-            ],
-        });
-        let film_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("film blit"),
-            bind_group_layouts: &[Some(&film_layout)],
-            immediate_size: 0,
-        });
-        let film_pipeline =
-            fullscreen_pipeline(&device, &film_module, &film_pipeline_layout, format);
-        let film_frame = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("film frame"),
-            size: 16,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        Ok(Self {
-            window,
-            surface,
-            device,
-            queue,
-            adapter: format!("{} ({:?}, {:?})", info.name, info.backend, info.device_type),
-            info,
-            config,
-            pipeline,
-            layout,
-            texture: None,
-            film_pipeline,
-            film_layout,
-            film_frame,
-            readable,
-        })
-    }
-
-    fn resize(&mut self, w: u32, h: u32) {
-        self.config.width = w.max(1);
-        self.config.height = h.max(1);
-        self.surface.configure(&self.device, &self.config);
-    }
-
-    /// Draws `source` (uploading it first when it comes from the host); with `grab`,
-    /// also reads the drawn swapchain image back (RGBA8).
-    fn show(&mut self, source: &Source<'_>, grab: bool) -> Result<Option<Vec<u8>>, String> {
-        let (w, h) = source.size();
-        if let Source::Rgba(rgba, ..) = source {
-            self.upload(rgba, w, h);
-        }
-        let film_group;
-        let (pipeline, group) = match source {
-            Source::Rgba(..) => (
-                &self.pipeline,
-                &self.texture.as_ref().expect("uploaded above").1,
-            ),
-            Source::Film(film) => {
-                let encode = u32::from(!self.config.format.is_srgb());
-                self.queue.write_buffer(
-                    &self.film_frame,
-                    0,
-                    &[film.width, film.height, encode, 0]
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect::<Vec<u8>>(),
-                );
-                film_group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("film buffer"),
-                    layout: &self.film_layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: film.buffer.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: self.film_frame.as_entire_binding(),
-                        },
-                    ],
-                });
-                (&self.film_pipeline, &film_group)
-            }
-        };
-        let frame = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(f)
-            | wgpu::CurrentSurfaceTexture::Suboptimal(f) => f,
-            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                self.surface.configure(&self.device, &self.config);
-                return Ok(None);
-            }
-            _ => return Ok(None),
-        };
-        let view = frame
-            .texture
-            .create_view(&wgpu::TextureViewDescriptor::default());
-        let mut encoder = self
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("frame"),
-            });
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("blit"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, group, &[]);
-            pass.draw(0..3, 0..1);
-        }
-        let (fw, fh) = (frame.texture.width(), frame.texture.height());
-        let row = (4 * fw).next_multiple_of(256);
-        let readback = (grab && self.readable).then(|| {
-            let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("screenshot"),
-                size: u64::from(row) * u64::from(fh),
-                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-                mapped_at_creation: false,
-            });
-            encoder.copy_texture_to_buffer(
-                frame.texture.as_image_copy(),
-                wgpu::TexelCopyBufferInfo {
-                    buffer: &buffer,
-                    layout: wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(row),
-                        rows_per_image: Some(fh),
-                    },
-                },
-                frame.texture.size(),
-            );
-            buffer
-        });
-        self.queue.submit([encoder.finish()]);
-        let grabbed = match readback {
-            Some(buffer) => {
-                let slice = buffer.slice(..);
-                slice.map_async(wgpu::MapMode::Read, |_| {});
-                self.device
-                    .poll(wgpu::PollType::wait_indefinitely())
-                    .map_err(|e| format!("screenshot: {e}"))?;
-                let data = slice
-                    .get_mapped_range()
-                    .map_err(|e| format!("screenshot: {e}"))?;
-                let bgra = matches!(
-                    self.config.format,
-                    wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb
-                );
-                let mut out = Vec::with_capacity((4 * fw * fh) as usize);
-                for y in 0..fh as usize {
-                    for px in data[y * row as usize..][..4 * fw as usize].chunks_exact(4) {
-                        if bgra {
-                            out.extend_from_slice(&[px[2], px[1], px[0], 255]);
-                        } else {
-                            out.extend_from_slice(&[px[0], px[1], px[2], 255]);
-                        }
-                    }
-                }
-                drop(data);
-                buffer.unmap();
-                Some(out)
-            }
-            None if grab => {
-                eprintln!(
-                    "grin-preview: the surface cannot be read back; saving the film as shown"
-                );
-                match source {
-                    Source::Rgba(rgba, ..) => Some(rgba.to_vec()),
-                    // The caller converts the film on the host instead.
-                    Source::Film(_) => None,
-                }
-            }
-            None => None,
-        };
-        self.window.pre_present_notify();
-        self.queue.present(frame);
-        Ok(grabbed.map(|mut v| {
-            // The swapchain may be larger than the film (a resize in flight): crop.
-            if (fw, fh) != (w, h) {
-                v = crop(&v, fw, w.min(fw), h.min(fh));
-            }
-            v
-        }))
-    }
-}
-
-impl Display {
-    /// Uploads `rgba` (sRGB-encoded RGBA8, `w` x `h`) into the film texture.
-    fn upload(&mut self, rgba: &[u8], w: u32, h: u32) {
-        if !self.texture.as_ref().is_some_and(|t| t.2 == w && t.3 == h) {
-            let texture = self.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("film"),
-                size: wgpu::Extent3d {
-                    width: w,
-                    height: h,
-                    depth_or_array_layers: 1,
-                },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8UnormSrgb,
-                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-                view_formats: &[],
-            });
-            let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-            let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("film"),
-                layout: &self.layout,
-                entries: &[wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                }],
-            });
-            self.texture = Some((texture, group, w, h));
-        }
-        let Some((texture, ..)) = self.texture.as_ref() else {
-            return;
-        };
-        self.queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4 * w),
-                rows_per_image: Some(h),
-            },
-            wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-        );
-    }
-}
-
-/// A pipeline that draws one full-screen triangle with `module`'s `vs` and `fs`.
-fn fullscreen_pipeline(
-    device: &wgpu::Device,
-    module: &wgpu::ShaderModule,
-    layout: &wgpu::PipelineLayout,
-    format: wgpu::TextureFormat,
-) -> wgpu::RenderPipeline {
-    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some("blit"),
-        layout: Some(layout),
-        vertex: wgpu::VertexState {
-            module,
-            entry_point: Some("vs"),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-            buffers: &[],
-        },
-        primitive: wgpu::PrimitiveState::default(),
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        fragment: Some(wgpu::FragmentState {
-            module,
-            entry_point: Some("fs"),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
-            targets: &[Some(wgpu::ColorTargetState {
-                format,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-        }),
-        multiview_mask: None,
-        cache: None,
-    })
-}
-
-fn crop(v: &[u8], stride_px: u32, w: u32, h: u32) -> Vec<u8> {
-    (0..h as usize)
-        .flat_map(|y| v[y * 4 * stride_px as usize..][..4 * w as usize].to_vec())
-        .collect()
-}
-
 /// The renderer side and the interaction state.
 struct Preview {
     args: Args,
@@ -642,8 +149,8 @@ struct Preview {
     display: Option<Display>,
     failure: Option<Failure>,
     interactive_spp: u32,
-    /// Wall time of every UI frame after the first, ms.
-    frame_times: Vec<f64>,
+    /// UI frame wall times after the first, in nanoseconds.
+    frame_times: Vec<u64>,
 }
 
 fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
@@ -858,13 +365,47 @@ impl Preview {
         );
     }
 
-    /// One UI frame: reload, scripted input, a budgeted render step, the image.
+    /// One UI frame: reload, scripted input, a budgeted render step, the image; `true`
+    /// when a scripted run is done.
     fn frame(&mut self) -> Result<bool, Failure> {
         let t = Instant::now();
         self.check_reload();
         if let Some(e) = self.script.pop_front() {
             self.apply(&e);
         }
+        let complete = self.step()?;
+        self.frames += 1;
+        let done = self.scripted()
+            && self.script.is_empty()
+            && self.reloads >= self.args.wait_reloads
+            && (complete || self.args.frames.is_some_and(|n| self.frames >= n))
+            || self
+                .args
+                .frames
+                .is_some_and(|n| self.frames >= n.saturating_mul(20));
+        let grab = done && self.args.screenshot.is_some();
+        let (shot, w, h) = self.present(grab)?;
+        if self.frames == 1 {
+            eprintln!(
+                "grin-preview: showing {} ({}x{})",
+                self.args.scene.display(),
+                w,
+                h
+            );
+        }
+        if done {
+            self.finish(shot, w, h)?;
+        }
+        self.record_frame_time(t.elapsed(), done);
+        if self.last_title.elapsed() > Duration::from_millis(250) || done {
+            self.update_title();
+        }
+        Ok(done)
+    }
+
+    /// The UI frame's render step on the session (the scene, camera and settings as
+    /// they are now); whether the frame has all its samples.
+    fn step(&mut self) -> Result<bool, Failure> {
         let settings = RenderSettings {
             width: self.size.0,
             height: self.size.1,
@@ -902,100 +443,100 @@ impl Preview {
             };
         }
         self.last_report = Some(report);
-        self.frames += 1;
-        let done = self.scripted()
-            && self.script.is_empty()
-            && self.reloads >= self.args.wait_reloads
-            && (complete || self.args.frames.is_some_and(|n| self.frames >= n))
-            || self
-                .args
-                .frames
-                .is_some_and(|n| self.frames >= n.saturating_mul(20));
-        let grab = done && self.args.screenshot.is_some();
+        Ok(complete)
+    }
+
+    /// Shows the image (straight from the film on the device when it can), and with
+    /// `grab` gives it back as RGBA8 with its size.
+    fn present(&mut self, grab: bool) -> Result<(Option<Vec<u8>>, u32, u32), Failure> {
         let in_place = self.film_on_device
             && self.view == View::Image
             && self.display.is_some()
             && self.session.renderer().gpu_film().is_some();
-        let (shot, w, h) = if in_place {
+        if in_place {
             let film = self.session.renderer().gpu_film().expect("checked above");
             let d = self.display.as_mut().expect("checked above");
             let shot = d
                 .show(&Source::Film(film), grab)
                 .map_err(|e| Failure::new(Exit::Failed, e))?;
-            (shot, film.width, film.height)
-        } else {
-            let (rgba, w, h) = self.image().map_err(|e| Failure::new(Exit::Failed, e))?;
-            let shot = match self.display.as_mut() {
-                Some(d) => d
-                    .show(&Source::Rgba(&rgba, w, h), grab)
-                    .map_err(|e| Failure::new(Exit::Failed, e))?,
-                None => None,
-            };
-            (shot.or(grab.then_some(rgba)), w, h)
+            return Ok((shot, film.width, film.height));
+        }
+        let (rgba, w, h) = self.image().map_err(|e| Failure::new(Exit::Failed, e))?;
+        let shot = match self.display.as_mut() {
+            Some(d) => d
+                .show(&Source::Rgba(&rgba, w, h), grab)
+                .map_err(|e| Failure::new(Exit::Failed, e))?,
+            None => None,
         };
-        if self.frames == 1 {
-            eprintln!(
-                "grin-preview: showing {} ({}x{})",
-                self.args.scene.display(),
-                w,
-                h
-            );
+        Ok((shot.or(grab.then_some(rgba)), w, h))
+    }
+
+    /// The end of a scripted run: the screenshot (`shot`, or the film converted on
+    /// the host) and the camera, as asked.
+    fn finish(&mut self, shot: Option<Vec<u8>>, w: u32, h: u32) -> Result<(), Failure> {
+        if let Some(path) = self.args.screenshot.clone() {
+            let data = match shot {
+                Some(data) => data,
+                None => self.image().map_err(|e| Failure::new(Exit::Failed, e))?.0,
+            };
+            save_png(&path, &data, w, h).map_err(|e| Failure::new(Exit::Failed, e))?;
+            eprintln!("grin-preview: screenshot {}", path.display());
         }
-        if done {
-            if let Some(path) = self.args.screenshot.clone() {
-                let data = match shot {
-                    Some(data) => data,
-                    None => self.image().map_err(|e| Failure::new(Exit::Failed, e))?.0,
-                };
-                save_png(&path, &data, w, h).map_err(|e| Failure::new(Exit::Failed, e))?;
-                eprintln!("grin-preview: screenshot {}", path.display());
-            }
-            if self.args.print_camera {
-                println!("{}", camera::format_camera(&self.camera()));
-            }
+        if self.args.print_camera {
+            println!("{}", camera::format_camera(&self.camera()));
         }
-        let ms = t.elapsed().as_secs_f64() * 1e3;
+        Ok(())
+    }
+
+    /// Records a UI frame's wall time (the first, which opens the device, is left out
+    /// of the statistics); at the end of a run, prints them.
+    fn record_frame_time(&mut self, took: Duration, done: bool) {
+        let ms = took.as_secs_f64() * 1e3;
         self.frame_ms = if self.frames == 1 {
             ms
         } else {
             0.9 * self.frame_ms + 0.1 * ms
         };
         if self.frames > 1 {
-            self.frame_times.push(ms);
+            self.frame_times
+                .push(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         }
         if done && !self.frame_times.is_empty() {
-            let mut v = self.frame_times.clone();
-            v.sort_by(f64::total_cmp);
-            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let st = Stats::of(&self.frame_times);
+            let ms = |ns: u64| ns as f64 / 1e6;
+            let mean = st.mean / 1e6;
             eprintln!(
                 "grin-preview: {} UI frames, mean {mean:.1} ms ({:.0} fps), median {:.1} ms, p95 {:.1} ms",
-                v.len() + 1,
+                st.count + 1,
                 1e3 / mean,
-                v[v.len() / 2],
-                v[v.len() * 95 / 100]
+                ms(st.p50),
+                ms(st.p95)
             );
         }
-        if self.last_title.elapsed() > Duration::from_millis(250) || done {
-            self.last_title = Instant::now();
-            if let Some(d) = &self.display {
-                let spp = self.last_report.as_ref().map_or(0, |r| r.passes_done);
-                let mut title = format!(
-                    "grin-preview - {} - {spp} spp - {:.1} ms/frame - {:.2} M rays/s - {}",
-                    self.args
-                        .scene
-                        .file_name()
-                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-                    self.frame_ms,
-                    self.rays_per_s / 1e6,
-                    self.backend
-                );
-                if let Some(e) = &self.error {
-                    title.push_str(&format!(" - RELOAD FAILED: {e}"));
-                }
-                d.window.set_title(&title);
-            }
+    }
+
+    /// The window title: scene, samples, frame time, ray rate, backend, and a failed
+    /// reload.
+    fn update_title(&mut self) {
+        self.last_title = Instant::now();
+        let Some(d) = &self.display else {
+            return;
+        };
+        let spp = self.last_report.as_ref().map_or(0, |r| r.passes_done);
+        let mut title = format!(
+            "grin-preview - {} - {spp} spp - {:.1} ms/frame - {:.2} M rays/s - {}",
+            self.args
+                .scene
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            self.frame_ms,
+            self.rays_per_s / 1e6,
+            self.backend
+        );
+        if let Some(e) = &self.error {
+            title.push_str(&format!(" - RELOAD FAILED: {e}"));
         }
-        Ok(done)
+        d.window.set_title(&title);
     }
 
     fn screenshot_now(&mut self) {
@@ -1152,9 +693,14 @@ impl ApplicationHandler for Preview {
     }
 }
 
-fn run(args: Args) -> Result<(), Failure> {
-    let fail2 = |m: String| Failure::new(Exit::BadInput, format!("grin-preview: {m}"));
-    let scene = Scene::load(&args.scene).map_err(|e| fail2(e.to_string()))?;
+/// A bad-input failure of the preview.
+fn bad_input(m: String) -> Failure {
+    Failure::new(Exit::BadInput, format!("grin-preview: {m}"))
+}
+
+/// The first view: the scene's camera, or a default one when `--camera` is given,
+/// with `--camera` applied.
+fn initial_camera(args: &Args, scene: &Scene) -> Result<CameraDesc, Failure> {
     let mut cam = match scene.camera() {
         Some(c) => c,
         None if args.camera.is_some() => CameraDesc {
@@ -1164,45 +710,64 @@ fn run(args: Args) -> Result<(), Failure> {
             fov_deg: 45.0,
         },
         None => {
-            return Err(fail2(format!(
+            return Err(bad_input(format!(
                 "{}: the scene has no camera; pass --camera",
                 args.scene.display()
             )));
         }
     };
     if let Some(c) = &args.camera {
-        let (p, l, fov) = camera::parse_camera(c).map_err(|e| fail2(format!("--camera: {e}")))?;
+        let (p, l, fov) =
+            camera::parse_camera(c).map_err(|e| bad_input(format!("--camera: {e}")))?;
         cam.position = p;
         cam.look_at = l;
         if let Some(f) = fov {
             cam.fov_deg = f;
         }
     }
-    let script = match &args.input {
-        Some(p) => {
-            let text = renderer_core::input::read_text(p, renderer_core::input::SCENE_BYTES)
-                .map_err(|e| fail2(format!("{}: {e}", p.display())))?;
-            camera::parse_script(&text).map_err(|e| fail2(format!("{}: {e}", p.display())))?
-        }
-        None => Vec::new(),
+    Ok(cam)
+}
+
+/// The `--input` script's events, one per UI frame.
+fn read_script(args: &Args) -> Result<Vec<Event>, Failure> {
+    let Some(p) = &args.input else {
+        return Ok(Vec::new());
     };
-    let backend = Backend::from(args.backend);
+    let text = renderer_core::input::read_text(p, renderer_core::input::SCENE_BYTES)
+        .map_err(|e| bad_input(format!("{}: {e}", p.display())))?;
+    camera::parse_script(&text).map_err(|e| bad_input(format!("{}: {e}", p.display())))
+}
+
+/// The renderer `--backend` and `--threads` ask for, its pool, and the backend's
+/// name for the title (the CPU fallback logged once).
+fn open_renderer(args: &Args) -> Result<(Renderer, Arc<Pool>, String), Failure> {
     let pool = match args.threads {
-        Some(0) => return Err(fail2("--threads must be at least 1".into())),
+        Some(0) => return Err(bad_input("--threads must be at least 1".into())),
         Some(n) => PoolConfig::with_threads(n),
         None => PoolConfig::default(),
     };
-    let pool = Arc::new(Pool::new(pool).map_err(|e| fail2(e.to_string()))?);
-    let renderer = Renderer::with_backend(Arc::clone(&pool), backend, &GpuConfig::from_env())
-        .map_err(|e| Failure::new(Exit::NoGpu, format!("grin-preview: --backend gpu: {e}")))?;
-    let backend = match (renderer.gpu(), renderer.fallback_reason()) {
-        (Some(ctx), _) => format!("GPU {}", ctx.adapter_name()),
-        (None, Some(_)) => format!("CPU, {} threads", pool.threads()),
-        (None, None) => format!("CPU, {} threads", pool.threads()),
+    let pool = Arc::new(Pool::new(pool).map_err(|e| bad_input(e.to_string()))?);
+    let renderer = Renderer::with_backend(
+        Arc::clone(&pool),
+        Backend::from(args.backend),
+        &GpuConfig::from_env(),
+    )
+    .map_err(|e| Failure::new(Exit::NoGpu, format!("grin-preview: --backend gpu: {e}")))?;
+    let backend = match renderer.gpu() {
+        Some(ctx) => format!("GPU {}", ctx.adapter_name()),
+        None => format!("CPU, {} threads", pool.threads()),
     };
     if let Some(why) = renderer.fallback_reason() {
         eprintln!("grin-preview: rendering on the CPU ({why})");
     }
+    Ok((renderer, pool, backend))
+}
+
+fn run(args: Args) -> Result<(), Failure> {
+    let scene = Scene::load(&args.scene).map_err(|e| bad_input(e.to_string()))?;
+    let cam = initial_camera(&args, &scene)?;
+    let script = read_script(&args)?;
+    let (renderer, pool, backend) = open_renderer(&args)?;
     let event_loop = EventLoop::new()
         .map_err(|e| Failure::new(Exit::Failed, format!("grin-preview: no display: {e}")))?;
     let mut app = Preview {
