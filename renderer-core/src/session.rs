@@ -186,6 +186,15 @@ impl Session {
         budget: Duration,
         token: &CancelToken,
     ) -> Result<StepReport, SessionError> {
+        self.step_with(budget, token, false)
+    }
+
+    fn step_with(
+        &mut self,
+        budget: Duration,
+        token: &CancelToken,
+        whole: bool,
+    ) -> Result<StepReport, SessionError> {
         if self.snapshot.is_none() {
             let scene = self.scene.clone().ok_or(SessionError::NoScene)?;
             let camera = self.camera.or(scene.camera).ok_or(SessionError::NoCamera)?;
@@ -194,13 +203,19 @@ impl Session {
         let Some(snapshot) = self.snapshot.as_ref() else {
             return Err(SessionError::NoScene);
         };
-        let report = self.renderer.render_step(snapshot, budget, token)?;
+        let report = if whole {
+            self.renderer.render_step_whole(snapshot, budget, token)?
+        } else {
+            self.renderer.render_step(snapshot, budget, token)?
+        };
         self.passes = report.passes_done;
         Ok(report)
     }
 
     /// Steps until the frame has all its samples (or `token` is cancelled), calling
-    /// `progress` after each step. A frame already complete is not rendered again.
+    /// `progress` after each step; offline, every tile started finishes
+    /// ([`Renderer::render_step_whole`]). A frame already complete is not rendered
+    /// again.
     ///
     /// # Errors
     /// As [`Session::step`].
@@ -210,7 +225,7 @@ impl Session {
         mut progress: impl FnMut(&StepReport),
     ) -> Result<(), SessionError> {
         loop {
-            let report = self.step(Duration::from_millis(250), token)?;
+            let report = self.step_with(Duration::from_millis(250), token, true)?;
             progress(&report);
             if report.frame_complete || token.is_cancelled() {
                 return Ok(());

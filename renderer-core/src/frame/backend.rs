@@ -31,6 +31,9 @@ pub(super) struct TileJob<'a> {
     pub(super) budget: Duration,
     /// Cancels the step at the next safe point.
     pub(super) token: &'a CancelToken,
+    /// Every tile started finishes (offline): the budget sizes the batch but does not
+    /// cut it.
+    pub(super) whole: bool,
     /// The host's film, which present fills.
     pub(super) film: &'a mut Film,
 }

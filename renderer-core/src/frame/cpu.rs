@@ -72,13 +72,17 @@ impl TileBackend for CpuTiles {
             budget,
             token,
             film,
+            whole,
         } = job;
         self.sizer.set_target(budget.max(Duration::from_micros(1)));
         let take = self.sizer.next_batch().min(self.pending.len());
         let batch = &self.pending[..take];
         // Progress is guaranteed: after a step that committed nothing (a tile longer
-        // than the budget), the next step finishes one tile whatever its cost.
-        let limits = if self.starved {
+        // than the budget), the next step finishes one tile whatever its cost. An
+        // offline step finishes every tile of its batch: nothing is discarded.
+        let limits = if whole {
+            Budget::unlimited()
+        } else if self.starved {
             Budget::unlimited().with_max_items(1)
         } else {
             Budget::within(budget)

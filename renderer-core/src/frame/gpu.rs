@@ -214,6 +214,8 @@ impl TileBackend for GpuTiles {
             budget,
             token,
             film,
+            // Dispatches always complete; the budget only decides how many start.
+            whole: _,
         } = job;
         let ctx = Arc::clone(&self.ctx);
         let film = (!self.keep_film).then_some(film);

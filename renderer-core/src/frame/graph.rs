@@ -51,6 +51,33 @@ impl Renderer {
         budget: Duration,
         token: &CancelToken,
     ) -> Result<StepReport, StepError> {
+        self.step(snapshot, budget, token, false)
+    }
+
+    /// As [`Renderer::render_step`], but every tile the step starts finishes: the
+    /// budget sizes the step's batch of tiles instead of cutting it short, so offline
+    /// rendering discards no work and traces the same rays in every run (interactive
+    /// hosts, which need the deadline, use `render_step`). Cancelling `token` still
+    /// stops it at the next pixel.
+    ///
+    /// # Errors
+    /// As [`Renderer::render_step`].
+    pub fn render_step_whole(
+        &mut self,
+        snapshot: &Snapshot,
+        budget: Duration,
+        token: &CancelToken,
+    ) -> Result<StepReport, StepError> {
+        self.step(snapshot, budget, token, true)
+    }
+
+    fn step(
+        &mut self,
+        snapshot: &Snapshot,
+        budget: Duration,
+        token: &CancelToken,
+        whole: bool,
+    ) -> Result<StepReport, StepError> {
         let started = Instant::now();
         // Stage 0: the snapshot. Another frame starts a new film.
         let same = self
@@ -94,6 +121,7 @@ impl Renderer {
             budget: budget.saturating_sub(started.elapsed()),
             token,
             film: &mut self.film,
+            whole,
         };
         if backend.tiles(job, &mut report)? {
             self.pass += 1;
@@ -104,8 +132,9 @@ impl Renderer {
         Ok(report)
     }
 
-    /// Renders the whole frame (all passes), step after step, calling `progress`
-    /// after each step.
+    /// Renders the whole frame (all passes), step after step
+    /// ([`Renderer::render_step_whole`]: nothing started is discarded), calling
+    /// `progress` after each step.
     ///
     /// # Errors
     /// As [`Renderer::render_step`].
@@ -117,7 +146,7 @@ impl Renderer {
     ) -> Result<(), StepError> {
         self.reset(snapshot);
         loop {
-            let report = self.render_step(snapshot, Duration::from_millis(250), token)?;
+            let report = self.render_step_whole(snapshot, Duration::from_millis(250), token)?;
             progress(&report);
             if report.frame_complete || token.is_cancelled() {
                 return Ok(());

@@ -104,3 +104,49 @@ fn a_uniform_medium_renders_like_straight_ray_casting() {
         "only {lit_pixels} lit pixels: a weak test"
     );
 }
+
+#[test]
+fn offline_steps_finish_every_tile_they_start() {
+    // A budget far shorter than a tile: interactive steps would cut tiles short at
+    // the deadline; offline ones finish their batch, so every run traces the same
+    // rays and makes the same image whatever the budget.
+    let text = r#"(
+        camera: Some((position: (0.0, 0.5, -5.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+        meshes: [(name: "ball", source: Sphere(radius: 0.5))],
+        instances: [(mesh: "ball", translate: (0.0, 0.0, 1.5))],
+        lights: [Directional(direction: (0.3, -1.0, 0.5), irradiance: (2.0, 2.0, 2.0))],
+        fields: [Luneburg(centre: (0.0, 0.0, 0.0), radius: 1.0)],
+    )"#;
+    let scene = Arc::new(Scene::from_str(text, "offline.ron".as_ref()).unwrap());
+    let settings = RenderSettings {
+        width: 48,
+        height: 32,
+        spp: 2,
+        tile: (8, 8),
+        ..RenderSettings::default()
+    };
+    let snapshot = Snapshot::new(scene, settings).unwrap();
+    let token = scheduler::CancelToken::new();
+    let run = |budget: std::time::Duration| {
+        let mut r = Renderer::new(Arc::new(Pool::new(PoolConfig::with_threads(2)).unwrap()));
+        let (mut rays, mut steps) = (0, 0);
+        loop {
+            let report = r.render_step_whole(&snapshot, budget, &token).unwrap();
+            assert_eq!(report.tiles_discarded, 0, "{report:?}");
+            rays += report.rays;
+            steps += 1;
+            if report.frame_complete {
+                return (rays, steps, r.film().rgb());
+            }
+        }
+    };
+    let (rays, steps, image) = run(std::time::Duration::from_micros(1));
+    let (all_rays, all_steps, all_image) = run(std::time::Duration::from_secs(600));
+    // The long budget takes a first, measuring step of one tile per worker, then all.
+    assert!(
+        steps > 4 && all_steps < steps,
+        "{steps} and {all_steps} steps"
+    );
+    assert_eq!(rays, all_rays);
+    assert_eq!(image, all_image);
+}
