@@ -231,6 +231,7 @@ impl Graph {
                 items_started: AtomicU64::new(0),
                 work: AtomicU64::new(0),
                 limit: OnceLock::new(),
+                halted: AtomicBool::new(false),
                 progress,
                 start,
                 record_spans: self.config.telemetry == Level::Tasks,
@@ -423,6 +424,9 @@ pub(crate) struct RunShared {
     items_started: AtomicU64,
     work: AtomicU64,
     limit: OnceLock<Limit>,
+    /// Set once anything has seen that no new task may start (a cancelled token, a
+    /// limit reached): the one flag a runner reads before each item of a claim.
+    halted: AtomicBool,
     progress: Option<Arc<AtomicU64>>,
     start: Instant,
     record_spans: bool,
@@ -431,6 +435,14 @@ pub(crate) struct RunShared {
 impl RunShared {
     /// Whether a new task may start; reserves one item of the item cap when it may.
     fn may_start(&self) -> bool {
+        let may = self.check_start();
+        if !may {
+            self.halted.store(true, Ordering::Relaxed);
+        }
+        may
+    }
+
+    fn check_start(&self) -> bool {
         if self.token.is_cancelled() || self.limit.get().is_some() {
             return false;
         }
@@ -453,9 +465,21 @@ impl RunShared {
         true
     }
 
+    /// The check before each further item of a claim (the claim itself passed
+    /// [`RunShared::may_start`] about a microsecond ago): whether nothing has halted
+    /// the run, reserving the item when there is an item cap. A cancel that no task
+    /// observed is seen at the next claim.
+    #[inline]
+    fn may_continue(&self) -> bool {
+        !self.halted.load(Ordering::Relaxed) && (self.max_items.is_none() || self.may_start())
+    }
+
     fn add_work(&self, units: u64) {
-        if self.max_work.is_some() && units > 0 {
-            self.work.fetch_add(units, Ordering::AcqRel);
+        if let (Some(max), true) = (self.max_work, units > 0) {
+            if self.work.fetch_add(units, Ordering::AcqRel) + units >= max {
+                let _ = self.limit.set(Limit::Work);
+                self.halted.store(true, Ordering::Relaxed);
+            }
         }
     }
 
@@ -469,6 +493,7 @@ impl RunShared {
         if !self.token.is_cancelled() {
             return None;
         }
+        self.halted.store(true, Ordering::Relaxed);
         Some(self.interrupt_kind())
     }
 
@@ -481,10 +506,12 @@ impl RunShared {
 
     /// Trips the token when the deadline has passed (the watchdog does the same, but
     /// on a machine whose cores are all busy its wake-up can lag by milliseconds).
+    #[inline]
     fn check_deadline(&self) {
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             let _ = self.limit.set(Limit::Deadline);
             self.token.cancel(CancelReason::Deadline);
+            self.halted.store(true, Ordering::Relaxed);
         }
     }
 
