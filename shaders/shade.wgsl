@@ -154,17 +154,19 @@ fn index_ratio2(here: f32, there: f32) -> f32 {
 }
 
 // A point or directional light seen from a diffuse point (lights::light_sample):
-// direction, value per unit albedo, the shadow ray's stop, and whether it is in
-// front of the surface.
+// direction, value per unit albedo, the irradiance on a surface facing it (for a
+// glossy lobe's f cos), the shadow ray's stop, and whether it is in front of the
+// surface.
 struct LightSample {
     dir: vec3<f32>,
     value: vec3<f32>,
+    incident: vec3<f32>,
     stop: Stop,
     ok: bool,
 }
 
 fn light_sample(light: GpuLight, origin: vec3<f32>, n: vec3<f32>, index_here: f32) -> LightSample {
-    var out = LightSample(vec3<f32>(0.0), vec3<f32>(0.0), no_stop(), false);
+    var out = LightSample(vec3<f32>(0.0), vec3<f32>(0.0), vec3<f32>(0.0), no_stop(), false);
     if light.kind == LIGHT_DIRECTIONAL {
         out.dir = -normalize(light.v.xyz);
         out.value = light.c.xyz;
@@ -177,7 +179,9 @@ fn light_sample(light: GpuLight, origin: vec3<f32>, n: vec3<f32>, index_here: f3
     }
     let cos = dot(n, out.dir);
     // light.c.w: the index at the light.
-    out.value *= index_ratio2(index_here, light.c.w) * cos / PI;
+    let ratio2 = index_ratio2(index_here, light.c.w);
+    out.incident = out.value * ratio2;
+    out.value *= ratio2 * cos / PI;
     out.ok = cos > 0.0;
     return out;
 }
@@ -293,6 +297,10 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
     var task = s.flags.y;
     var light_i = s.flags.z;
     var specular = (s.flags.w & FLAG_SPECULAR) != 0u;
+    var glossy = (s.flags.w & FLAG_GLOSSY) != 0u;
+    // At a glossy vertex at_albedo holds the outgoing direction wo, and at_instance
+    // its instance (for the material).
+    var at_instance = s.rec.w;
     var last = (s.flags.w & FLAG_LAST) != 0u;
     let background = params.tol.x;
     let max_bounces = params.dims.z;
@@ -320,11 +328,16 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
                 light_value = ls.value;
                 stop = ls.stop;
                 skip = !ls.ok;
+                if glossy && !skip {
+                    light_value = ls.incident * glossy_eval(materials[at_instance], at_n, at_albedo, rd);
+                    skip = all(light_value == vec3<f32>(0.0));
+                }
             }
         } else if task == TASK_ENV {
             ro = at_origin;
             mode = MODE_ANY;
-            skip = environment_is_black();
+            // A glossy vertex's bounce ray gathers the environment instead.
+            skip = environment_is_black() || glossy;
             rd = cosine_direction(at_n, u[3], u[4]);
         } else if task == TASK_EMITTER {
             ro = at_origin;
@@ -345,7 +358,11 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         }
         if task == TASK_LIGHT {
             if !skip && r.term != TERM_HIT {
-                radiance += throughput * at_albedo * light_value;
+                if glossy {
+                    radiance += throughput * light_value;
+                } else {
+                    radiance += throughput * at_albedo * light_value;
+                }
             }
             if light_i >= params.dims.w {
                 task = TASK_ENV;
@@ -364,18 +381,38 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             if !skip && r.hit.slot != NONE && r.hit.instance == emitter.instance {
                 let le = emitted(materials[emitter.instance]);
                 let ratio2 = index_ratio2(index_here, medium_index(r.position).x);
-                radiance += throughput * at_albedo * le * emitter_scale(pdf_light, cos_x, !last, ratio2);
+                if glossy {
+                    let gm = materials[at_instance];
+                    var weight = 1.0;
+                    if !last {
+                        weight = power_heuristic(pdf_light, glossy_pdf(gm, at_n, at_albedo, rd));
+                    }
+                    radiance += throughput * glossy_eval(gm, at_n, at_albedo, rd) * le * (weight / pdf_light * ratio2);
+                } else {
+                    radiance += throughput * at_albedo * le * emitter_scale(pdf_light, cos_x, !last, ratio2);
+                }
             }
-            // The diffuse bounce.
+            // The diffuse or glossy bounce.
             if last {
                 done = true;
                 break;
             }
             let u1 = next_f(&rng);
             let u2 = next_f(&rng);
-            dir = cosine_direction(at_n, u1, u2);
-            pdf_bsdf = dot(at_n, dir) / PI;
-            throughput *= at_albedo;
+            if glossy {
+                let gs = glossy_sample(materials[at_instance], at_n, at_albedo, u1, u2);
+                if !gs.ok {
+                    done = true;
+                    break;
+                }
+                dir = gs.dir;
+                pdf_bsdf = gs.pdf;
+                throughput *= gs.weight;
+            } else {
+                dir = cosine_direction(at_n, u1, u2);
+                pdf_bsdf = dot(at_n, dir) / PI;
+                throughput *= at_albedo;
+            }
             origin = at_origin;
             specular = false;
             previous = at;
@@ -393,7 +430,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         }
         if r.hit.slot == NONE {
             // After a diffuse vertex the environment was gathered by its own ray.
-            if r.term == TERM_ESCAPED && specular {
+            if r.term == TERM_ESCAPED && (specular || glossy) {
                 radiance += throughput * environment(r.direction) * index_ratio2(index_here, background);
             }
             done = true;
@@ -426,10 +463,16 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         last = depth == max_bounces;
         rng = sampler_new(pixel, sample, depth + 1u);
         let eps = SURFACE_OFFSET * (1.0 + length(position));
-        if is_diffuse(m) {
+        if is_diffuse(m) || is_glossy(m) {
+            glossy = is_glossy(m);
             at = position;
             at_n = n;
-            at_albedo = albedo(m, position, n, hit);
+            if glossy {
+                at_albedo = -incoming;
+                at_instance = hit.instance;
+            } else {
+                at_albedo = albedo(m, position, n, hit);
+            }
             at_origin = surface_origin(position, n);
             for (var j = 0u; j < 5u; j++) {
                 u[j] = next_f(&rng);
@@ -446,6 +489,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             done = true;
             break;
         }
+        glossy = false;
         let bounce = specular_bounce(m, incoming, n, front, index_here, &rng);
         dir = bounce.dir;
         throughput *= bounce.weight;
@@ -458,7 +502,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             break;
         }
     }
-    var flags = select(0u, FLAG_SPECULAR, specular) | select(0u, FLAG_LAST, last) | select(0u, FLAG_DONE, done);
+    var flags = select(0u, FLAG_SPECULAR, specular) | select(0u, FLAG_LAST, last) | select(0u, FLAG_DONE, done) | select(0u, FLAG_GLOSSY, glossy);
     *st = GpuPathState(
         vec4<f32>(origin, index_here),
         vec4<f32>(dir, pdf_bsdf),
@@ -475,7 +519,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         vec4<f32>(rec.normal, 0.0),
         vec4<u32>(rng.key, rng.dim, turn),
         vec4<u32>(depth, task, light_i, flags),
-        vec4<u32>(rec.instance, rec.segments, emitter.instance, 0u),
+        vec4<u32>(rec.instance, rec.segments, emitter.instance, at_instance),
     );
     return done;
 }

@@ -12,6 +12,7 @@ use glam::DVec3;
 
 use crate::field::Medium;
 use crate::integrator::{StopSurface, Termination};
+use crate::material::{Material, Surface};
 use crate::scene::Environment;
 use crate::scene::{Light, Scene};
 use crate::shade::{Rgb, cosine_direction, emitted, environment, luminance};
@@ -267,6 +268,67 @@ pub(crate) fn direct(
     out
 }
 
+/// Direct light reflected by a glossy lobe at `at` towards `wo` (unit, away from the
+/// surface): point and directional lights evaluated through the lobe, and one emitter
+/// sample (`u[0..3]`) with its multiple-importance weight against the lobe's own
+/// sampling when `mis` (a bounce ray will also look for emitters). The environment is
+/// not gathered here: the glossy bounce ray counts it when it escapes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn direct_glossy(
+    scene: &Scene,
+    tracer: &SceneTracer,
+    emitters: &Emitters,
+    material: &Material,
+    at: &Surface,
+    wo: DVec3,
+    u: [f64; 3],
+    mis: bool,
+    stats: &mut TraceStats,
+) -> Rgb {
+    let mut out = [0.0; 3];
+    let origin = at.position + at.normal * SURFACE_OFFSET * (1.0 + at.position.length());
+    let medium = tracer.integrator().medium();
+    let n = at.normal;
+    for light in &scene.lights {
+        let Some(l) = light_sample(light, origin, n, at.index, medium) else {
+            continue;
+        };
+        let f = material.glossy_eval(at, wo, l.direction);
+        if f.iter().all(|&v| v == 0.0) {
+            continue;
+        }
+        let shadow = tracer.trace_shadow(origin, l.direction, l.stop);
+        stats.add(&shadow);
+        if shadow.result.termination == Termination::Hit {
+            continue;
+        }
+        for c in 0..3 {
+            out[c] += f[c] * l.incident[c];
+        }
+    }
+    if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
+        if let Some(r) = emitter_ray(&e, origin, n) {
+            let shadow = tracer.trace(origin, r.direction, None, false);
+            stats.add(&shadow);
+            if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
+                let f = material.glossy_eval(at, wo, r.direction);
+                let le = emitted(&scene.instances[hit.instance as usize].material);
+                let ratio2 = index_ratio2(at.index, medium.index(hit.position).0);
+                let weight = if mis {
+                    power_heuristic(r.pdf_light, material.glossy_pdf(at, wo, r.direction))
+                } else {
+                    1.0
+                };
+                let scale = weight / r.pdf_light * ratio2;
+                for c in 0..3 {
+                    out[c] += f[c] * le[c] * scale;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Radiance is carried as L / n^2: light arriving where the index is `here` from
 /// where it is `there` is scaled by (here / there)^2.
 #[must_use]
@@ -282,6 +344,9 @@ pub(crate) struct LightSample {
     /// What it adds to the point's reflected radiance per unit albedo, if its shadow
     /// ray is free: irradiance (or intensity / r^2) x cos / pi x the L / n^2 ratio.
     pub(crate) value: Rgb,
+    /// The irradiance it gives a surface facing it (intensity / r^2 for a point
+    /// light) times the L / n^2 ratio: what a glossy lobe's `f cos` multiplies.
+    pub(crate) incident: Rgb,
     /// Where the shadow ray ends (a small sphere around a point light).
     pub(crate) stop: Option<StopSurface>,
 }
@@ -327,10 +392,12 @@ pub(crate) fn light_sample(
     if cos <= 0.0 {
         return None;
     }
-    let scale = index_ratio2(index_here, index_there) * cos / std::f64::consts::PI;
+    let ratio2 = index_ratio2(index_here, index_there);
+    let scale = ratio2 * cos / std::f64::consts::PI;
     Some(LightSample {
         direction,
         value: irradiance.map(|v| v * scale),
+        incident: irradiance.map(|v| v * ratio2),
         stop,
     })
 }

@@ -13,8 +13,8 @@ use glam::DVec3;
 use crate::film::SampleRecord;
 use crate::integrator::Termination;
 use crate::lights::{
-    Emitters, MIS_MIN_COSINE, SURFACE_OFFSET, ShadingPoint, TraceStats, direct, index_ratio2,
-    power_heuristic,
+    Emitters, MIS_MIN_COSINE, SURFACE_OFFSET, ShadingPoint, TraceStats, direct, direct_glossy,
+    index_ratio2, power_heuristic,
 };
 use crate::material::{Lobe, Surface};
 use crate::rng::Sampler;
@@ -63,6 +63,9 @@ impl PathContext<'_> {
         let mut index_here = medium.index(origin).0;
         // The camera ray counts as specular: what it sees emitted counts in full.
         let mut specular = true;
+        // Whether an escaping ray counts the environment: not after a diffuse vertex,
+        // whose direct light gathered it with its own ray.
+        let mut sees_environment = true;
         let mut pdf_bsdf = 0.0;
         let mut previous = origin;
         for depth in 0..=self.max_bounces {
@@ -74,7 +77,7 @@ impl PathContext<'_> {
             let Some(hit) = report.hit else {
                 // After a diffuse vertex the environment was gathered by its direct
                 // light ray; after the camera or a specular bounce it counts here.
-                if report.result.termination == Termination::Escaped && specular {
+                if report.result.termination == Termination::Escaped && sees_environment {
                     let env = environment(&scene.environment, report.result.direction);
                     let s = index_ratio2(index_here, medium.background);
                     add_scaled(&mut radiance, &throughput, &env, s);
@@ -146,6 +149,39 @@ impl PathContext<'_> {
                     throughput = std::array::from_fn(|c| throughput[c] * at.albedo[c]);
                     origin = at.origin();
                     specular = false;
+                    sees_environment = false;
+                }
+                Lobe::Glossy => {
+                    let wo = -incoming;
+                    // Five numbers, as a diffuse vertex takes (the shaders draw the same).
+                    let u: [f64; 5] = std::array::from_fn(|_| rng.next_f64());
+                    let u = [u[0], u[1], u[2]];
+                    let d = direct_glossy(
+                        scene,
+                        tracer,
+                        self.emitters,
+                        material,
+                        &surface,
+                        wo,
+                        u,
+                        !last,
+                        stats,
+                    );
+                    add_scaled(&mut radiance, &throughput, &d, 1.0);
+                    if last {
+                        break;
+                    }
+                    let Some(b) =
+                        material.glossy_sample(&surface, wo, [rng.next_f64(), rng.next_f64()])
+                    else {
+                        break;
+                    };
+                    dir = b.direction;
+                    pdf_bsdf = b.pdf;
+                    throughput = std::array::from_fn(|c| throughput[c] * b.weight[c]);
+                    origin = hit.position + n * eps;
+                    specular = false;
+                    sees_environment = true;
                 }
                 _ if last => break,
                 Lobe::Specular => {
@@ -160,6 +196,7 @@ impl PathContext<'_> {
                         hit.position + n * eps
                     };
                     specular = true;
+                    sees_environment = true;
                 }
                 // Pure emitters reflect nothing.
                 Lobe::None => break,

@@ -29,7 +29,7 @@ pub(crate) fn albedo(material: &Material, p: DVec3, n: DVec3, uv: Option<[f32; 2
     };
     match material.lobe(&at) {
         Lobe::Lambert(albedo) => albedo,
-        Lobe::Specular | Lobe::None => [0.0; 3],
+        Lobe::Glossy | Lobe::Specular | Lobe::None => [0.0; 3],
     }
 }
 

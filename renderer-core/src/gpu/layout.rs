@@ -204,6 +204,9 @@ pub mod path_flag {
     pub const LAST: u32 = 2;
     /// The path is finished.
     pub const DONE: u32 = 4;
+    /// The current (or last) vertex is glossy: its direct light evaluates the lobe,
+    /// and its bounce ray counts the environment when it escapes.
+    pub const GLOSSY: u32 = 8;
 }
 
 /// Operations of the kernel probe (`OP_*`): the test-only entry point `probe`
@@ -641,6 +644,7 @@ pub fn prelude() -> String {
                 ("SPECULAR", path_flag::SPECULAR),
                 ("LAST", path_flag::LAST),
                 ("DONE", path_flag::DONE),
+                ("GLOSSY", path_flag::GLOSSY),
             ][..],
         ),
         (

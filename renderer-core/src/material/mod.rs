@@ -7,8 +7,10 @@
 //!
 //! Every kind answers the same questions (`Kind`): what it emits, how it scatters
 //! at a point ([`Lobe`]: a Lambertian lobe of some albedo, which takes next-event
-//! estimation and a cosine-distributed bounce, or delta lobes sampled by the kind's
-//! `sample_specular`, or nothing), and its GPU parameter block. The path tracer
+//! estimation and a cosine-distributed bounce; a glossy lobe the kind evaluates
+//! (f cos), gives the density of and samples, which takes next-event estimation
+//! through the lobe with MIS and sampled bounces; delta lobes sampled by the kind's
+//! `sample_specular`; or nothing), and its GPU parameter block. The path tracer
 //! (`path`), next-event estimation (`lights`) and the GPU kernel use only these.
 
 use std::path::Path;
@@ -29,6 +31,11 @@ pub enum Lobe {
     /// Lambertian reflection of this albedo: f = albedo / pi, sampled with the
     /// cosine density cos / pi; takes next-event estimation.
     Lambert(Rgb),
+    /// A glossy lobe (rough metal): the kind evaluates, samples and gives the density
+    /// of its reflection (`glossy_eval`, `glossy_sample`, `glossy_pdf`); next-event
+    /// estimation evaluates it towards each light, with multiple importance sampling
+    /// against its own samples, and bounces sample it.
+    Glossy,
     /// Delta lobes only (mirror, smooth dielectric): no next-event estimation; the
     /// bounce comes from the kind's specular sampling.
     Specular,
@@ -51,6 +58,17 @@ pub struct Surface {
     pub index: f64,
 }
 
+/// A direction sampled from a glossy lobe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GlossySample {
+    /// The new direction (away from the surface, on the viewer's side).
+    pub direction: DVec3,
+    /// Throughput factor per channel: the lobe's `f cos` over `pdf`.
+    pub weight: Rgb,
+    /// The density of `direction` (per solid angle).
+    pub pdf: f64,
+}
+
 /// A sampled delta-lobe bounce.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SpecularBounce {
@@ -67,7 +85,9 @@ pub struct SpecularBounce {
 /// What every material kind provides, each in its own module. The shader side is
 /// the module's WGSL file: `fn <module>_emitted(m: GpuMaterial) -> vec3<f32>` if it
 /// emits, `fn <module>_albedo(m: GpuMaterial, p: vec3<f32>, n: vec3<f32>, h: Hit) ->
-/// vec3<f32>` for a Lambertian kind, `fn <module>_bounce(m: GpuMaterial, incoming:
+/// vec3<f32>` for a Lambertian kind, `fn <module>_eval(m, n, wo, wi) -> vec3<f32>`,
+/// `fn <module>_pdf(m, n, wo, wi) -> f32` and `fn <module>_sample(m, n, wo, u1, u2)
+/// -> GlossySample` for a glossy one, `fn <module>_bounce(m: GpuMaterial, incoming:
 /// vec3<f32>, n: vec3<f32>, front: bool, index_here: f32, rng: ptr<function,
 /// Sampler>) -> Bounce` for a specular one, reading the block [`Kind::gpu`] writes.
 pub(crate) trait Kind {
@@ -83,6 +103,22 @@ pub(crate) trait Kind {
 
     /// How it scatters at `at`.
     fn lobe(&self, at: &Surface) -> Lobe;
+
+    /// A glossy kind's BSDF times the cosine at `wi`, f(wo, wi) cos(n, wi), for light
+    /// arriving from `wi` and leaving towards `wo` (both unit, away from the surface).
+    fn glossy_eval(&self, _at: &Surface, _wo: DVec3, _wi: DVec3) -> Rgb {
+        [0.0; 3]
+    }
+
+    /// The density (per solid angle) with which [`Kind::glossy_sample`] picks `wi`.
+    fn glossy_pdf(&self, _at: &Surface, _wo: DVec3, _wi: DVec3) -> f64 {
+        0.0
+    }
+
+    /// Samples an incoming direction for outgoing `wo` from two uniform numbers.
+    fn glossy_sample(&self, _at: &Surface, _wo: DVec3, _u: [f64; 2]) -> Option<GlossySample> {
+        None
+    }
 
     /// Samples its delta lobes for a ray arriving along `incoming` (specular kinds).
     fn sample_specular(
@@ -148,7 +184,7 @@ pub struct KindInfo {
     pub constant: &'static str,
     /// Whether it emits.
     pub emits: bool,
-    /// Its lobe kind: 0 Lambert, 1 specular, 2 none.
+    /// Its lobe kind: 0 Lambert, 1 specular, 2 none, 3 glossy.
     pub lobe: u32,
     /// Its WGSL file, relative to the workspace.
     pub wgsl_path: &'static str,
@@ -162,6 +198,8 @@ pub const LOBE_LAMBERT: u32 = 0;
 pub const LOBE_SPECULAR: u32 = 1;
 /// [`KindInfo::lobe`] of a kind that scatters nothing.
 pub const LOBE_NONE: u32 = 2;
+/// [`KindInfo::lobe`] of a glossy kind.
+pub const LOBE_GLOSSY: u32 = 3;
 
 macro_rules! material_kinds {
     ($( $(#[$doc:meta])* $kind:ident($module:ident) = $gpu:literal, $constant:literal; )*) => {
@@ -211,6 +249,26 @@ macro_rules! material_kinds {
             #[must_use]
             pub fn is_diffuse(&self) -> bool {
                 self.info().lobe == LOBE_LAMBERT
+            }
+
+            /// A glossy kind's f(wo, wi) cos(n, wi) (zero for other kinds).
+            pub(crate) fn glossy_eval(&self, at: &Surface, wo: DVec3, wi: DVec3) -> Rgb {
+                match self { $( Self::$kind(m) => m.glossy_eval(at, wo, wi), )* }
+            }
+
+            /// The density of a glossy kind's samples at `wi` (zero for other kinds).
+            pub(crate) fn glossy_pdf(&self, at: &Surface, wo: DVec3, wi: DVec3) -> f64 {
+                match self { $( Self::$kind(m) => m.glossy_pdf(at, wo, wi), )* }
+            }
+
+            /// Samples a glossy kind's lobe (`None` for other kinds).
+            pub(crate) fn glossy_sample(
+                &self,
+                at: &Surface,
+                wo: DVec3,
+                u: [f64; 2],
+            ) -> Option<GlossySample> {
+                match self { $( Self::$kind(m) => m.glossy_sample(at, wo, u), )* }
             }
 
             /// Samples its delta lobes (`None` for other kinds).
@@ -301,6 +359,7 @@ pub fn wgsl_dispatch() -> String {
     }
     s +=
         "struct Bounce {\n    dir: vec3<f32>,\n    weight: vec3<f32>,\n    transmitted: bool,\n}\n";
+    s += "struct GlossySample {\n    dir: vec3<f32>,\n    weight: vec3<f32>,\n    pdf: f32,\n    ok: bool,\n}\n";
     let kinds = |lobe: u32| KINDS.iter().filter(move |k| k.lobe == lobe);
     s += "fn emitted(m: GpuMaterial) -> vec3<f32> {\n";
     for k in KINDS.iter().filter(|k| k.emits) {
@@ -336,6 +395,40 @@ pub fn wgsl_dispatch() -> String {
         );
     }
     s += "    return Bounce(incoming, vec3<f32>(0.0), false);\n}\n";
+    s += "fn is_glossy(m: GpuMaterial) -> bool {\n    return false";
+    for k in kinds(LOBE_GLOSSY) {
+        s += &format!(" || m.kind == MAT_{}", k.constant);
+    }
+    s += ";\n}\n";
+    for (f, args, ret, none) in [
+        (
+            "eval",
+            "wo: vec3<f32>, wi: vec3<f32>",
+            "vec3<f32>",
+            "vec3<f32>(0.0)",
+        ),
+        ("pdf", "wo: vec3<f32>, wi: vec3<f32>", "f32", "0.0"),
+        (
+            "sample",
+            "wo: vec3<f32>, u1: f32, u2: f32",
+            "GlossySample",
+            "GlossySample(vec3<f32>(0.0), vec3<f32>(0.0), 0.0, false)",
+        ),
+    ] {
+        let call = args
+            .split(", ")
+            .map(|a| a.split(':').next().unwrap_or(a))
+            .collect::<Vec<_>>()
+            .join(", ");
+        s += &format!("fn glossy_{f}(m: GpuMaterial, n: vec3<f32>, {args}) -> {ret} {{\n");
+        for k in kinds(LOBE_GLOSSY) {
+            s += &format!(
+                "    if m.kind == MAT_{} {{\n        return {}_{f}(m, n, {call});\n    }}\n",
+                k.constant, k.module
+            );
+        }
+        s += &format!("    return {none};\n}}\n");
+    }
     s
 }
 
@@ -358,6 +451,7 @@ mod tests {
             match k.lobe {
                 LOBE_LAMBERT => entries.push("_albedo("),
                 LOBE_SPECULAR => entries.push("_bounce("),
+                LOBE_GLOSSY => entries.extend(["_eval(", "_pdf(", "_sample("]),
                 _ => {}
             }
             for entry in entries {
@@ -395,6 +489,25 @@ mod tests {
                 m.info().emits && m.emitted() != [0.0; 3],
                 "{m:?}"
             );
+            // A glossy lobe samples directions above the surface, with the density
+            // and weight its eval and pdf give.
+            let wo = DVec3::new(-0.6, 0.8, 0.0);
+            let glossy = m.glossy_sample(&at, wo, [0.3, 0.6]);
+            assert_eq!(glossy.is_some(), lobe == Lobe::Glossy, "{m:?}");
+            if let Some(g) = glossy {
+                assert!(
+                    g.direction.dot(at.normal) > 0.0 && g.pdf > 0.0,
+                    "{m:?}: {g:?}"
+                );
+                let (f, pdf) = (
+                    m.glossy_eval(&at, wo, g.direction),
+                    m.glossy_pdf(&at, wo, g.direction),
+                );
+                assert!((pdf - g.pdf).abs() <= 1e-12 * pdf, "{m:?}");
+                for (w, f) in g.weight.iter().zip(f) {
+                    assert!((w - f / pdf).abs() <= 1e-12 * w.max(1.0), "{m:?}");
+                }
+            }
             let mut rng = Sampler::new(1, 2, 3, 4);
             let bounce = m.sample_specular(&at, DVec3::new(0.6, -0.8, 0.0), &mut rng);
             assert_eq!(bounce.is_some(), lobe == Lobe::Specular, "{m:?}");

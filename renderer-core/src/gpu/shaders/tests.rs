@@ -245,6 +245,7 @@ fn generated_constants_have_the_rust_values() {
         ("FLAG_SPECULAR", path_flag::SPECULAR),
         ("FLAG_LAST", path_flag::LAST),
         ("FLAG_DONE", path_flag::DONE),
+        ("FLAG_GLOSSY", path_flag::GLOSSY),
         ("OP_RNG", layout::probe_op::RNG),
         ("OP_BOX", layout::probe_op::BOX),
     ] {
