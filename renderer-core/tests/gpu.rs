@@ -245,6 +245,13 @@ fn parity_terrain() {
     parity("terrain.ron");
 }
 
+#[test]
+fn parity_metals() {
+    // Glossy lobes: next-event estimation through the GGX lobe (sun, point light,
+    // emissive panel with MIS) and sampled bounces that find the sky.
+    parity("metals.ron");
+}
+
 /// The direction tolerance of the single-ray test (rad), by which a ray whose hit is
 /// off is turned to tell whether the hit is ill-conditioned.
 const ILL_CONDITIONED_TURN: f64 = 1e-4;

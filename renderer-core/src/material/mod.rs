@@ -336,6 +336,8 @@ material_kinds! {
     /// A smooth dielectric interface (glass, water): Fresnel reflection and
     /// refraction.
     Dielectric(dielectric) = 5, "DIELECTRIC";
+    /// A rough metal: GGX microfacets with Schlick's Fresnel (a glossy lobe).
+    RoughConductor(rough_conductor) = 6, "ROUGH_CONDUCTOR";
 }
 
 impl Default for Material {

@@ -221,3 +221,68 @@ fn an_equirectangular_sky_is_looked_up_by_direction() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_white_rough_metal_in_a_uniform_sky_reflects_at_most_the_sky() {
+    // A convex ball of white (F0 = 1) rough metal under uniform radiance 0.8: each
+    // pixel on it is 0.8 times the lobe's directional albedo, at most 1 (single
+    // scattering loses the light that would bounce between microfacets), and close to
+    // 1 for a smooth one (a rough one's albedo is checked against quadrature in
+    // material/rough_conductor.rs; here only that it conserves energy). The
+    // background pixels are the sky exactly.
+    for (roughness, floor) in [(0.1f64, 0.99), (0.5, 0.0)] {
+        let text = format!(
+            r#"(
+            camera: Some((position: (0.0, 0.0, -4.0), look_at: (0.0, 0.0, 0.0), fov_deg: 30.0)),
+            meshes: [(name: "ball", source: Sphere(radius: 1.0))],
+            materials: [(name: "metal", kind: RoughConductor(colour: (1.0, 1.0, 1.0), roughness: {roughness}))],
+            instances: [(mesh: "ball", material: Some("metal"))],
+            environment: Constant((0.8, 0.8, 0.8)),
+        )"#
+        );
+        let m = mean(&render(&text, 32, 64, 4));
+        for c in m {
+            let albedo = c / 0.8;
+            assert!(
+                albedo <= 1.0 + 2e-3 && albedo >= floor,
+                "roughness {roughness}: mean {c}, albedo {albedo}"
+            );
+        }
+    }
+}
+
+#[test]
+fn glossy_next_event_estimation_and_bounces_agree() {
+    // A rough metal ball lit by an emitting enclosure (next-event estimation of the
+    // emitter with MIS against the lobe's samples, plus bounces that hit it) and by a
+    // sky of the same radiance (only bounce rays find it): the same light field, so
+    // the same image up to noise.
+    let ball = r#"(mesh: "ball", material: Some("metal"))"#;
+    let common = r#"camera: Some((position: (0.0, 0.0, -3.0), look_at: (0.0, 0.0, 0.0), fov_deg: 35.0)),
+        materials: [(name: "metal", kind: RoughConductor(colour: (0.9, 0.7, 0.5), roughness: 0.45)),
+                    (name: "glow", kind: Emissive(radiance: (1.0, 1.0, 1.0)))],"#;
+    let enclosed = format!(
+        r#"({common}
+        meshes: [(name: "ball", source: Sphere(radius: 1.0)), (name: "shell", source: Sphere(radius: 6.0))],
+        instances: [{ball}, (mesh: "shell", material: Some("glow"))],
+    )"#
+    );
+    let open = format!(
+        r#"({common}
+        meshes: [(name: "ball", source: Sphere(radius: 1.0))],
+        instances: [{ball}],
+        environment: Constant((1.0, 1.0, 1.0)),
+    )"#
+    );
+    let a = mean(&render(&enclosed, 32, 64, 3));
+    let b = mean(&render(&open, 32, 64, 3));
+    for c in 0..3 {
+        let rel = (a[c] - b[c]).abs() / b[c];
+        assert!(
+            rel < 0.01,
+            "channel {c}: enclosure {} vs sky {} ({rel:.4})",
+            a[c],
+            b[c]
+        );
+    }
+}

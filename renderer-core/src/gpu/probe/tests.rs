@@ -418,6 +418,14 @@ fn rich(environment: Environment) -> Scene {
             emission: [0.5, 0.2, 0.1],
         }),
     );
+    b.instance(
+        tetra,
+        at(1.2, Quat::from_rotation_y(-0.5), [-1.0, -0.6, 2.2]),
+        Material::RoughConductor(crate::material::RoughConductor {
+            colour: [0.95, 0.64, 0.54],
+            roughness: 0.35,
+        }),
+    );
     b.light(Light::Directional {
         direction: DVec3::new(0.3, -1.0, 0.2),
         irradiance: [1.0, 0.9, 0.8],
