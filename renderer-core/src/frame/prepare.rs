@@ -8,7 +8,7 @@ use std::sync::Arc;
 use scheduler::{Budget, CancelToken, Graph, Outcome};
 
 use super::report::{StepReport, stage};
-use crate::accel::BlasCache;
+use crate::accel::{Blas, BlasCache};
 use crate::curvature::FieldCache;
 use crate::gpu::{GpuContext, GpuError, GpuScene, GpuSceneData};
 use crate::integrator::Integrator;
@@ -23,7 +23,10 @@ pub(crate) struct Prepared {
     /// Shared with the next scene when only its materials, lights or environment
     /// differ ([`Scene::same_geometry`]).
     pub(crate) tracer: Arc<SceneTracer>,
-    pub(crate) emitters: Emitters,
+    /// One BLAS per mesh, by mesh index: kept when only instances move.
+    pub(crate) blases: Vec<Arc<Blas>>,
+    /// Kept when the emissive instances are unchanged.
+    pub(crate) emitters: Arc<Emitters>,
 }
 
 /// A scene ready to render: its acceleration structures, field grid and emitter
@@ -223,7 +226,43 @@ impl Caches {
             let prepared = Arc::new(Prepared {
                 scene: Arc::clone(scene),
                 tracer: Arc::clone(&p.tracer),
-                emitters: Emitters::new(scene),
+                blases: p.blases.clone(),
+                emitters: Arc::new(Emitters::new(scene)),
+            });
+            self.prepared = Some(Arc::clone(&prepared));
+            return Ok(prepared);
+        }
+        // The same meshes and fields, other instances (a host moving objects): the
+        // BLASes and the curvature grid stand, the TLAS is rebuilt, and the emitter
+        // table too only when emissive instances changed.
+        if let Some(p) = self
+            .prepared
+            .clone()
+            .filter(|p| p.scene.same_meshes_and_fields(scene))
+        {
+            let run = graph.run(&CancelToken::new(), Budget::unlimited(), |frame| {
+                frame.serial(stage::TLAS, |_| {
+                    let integrator = p.tracer.integrator().clone();
+                    let emitters = if p.scene.same_emitters(scene) {
+                        Arc::clone(&p.emitters)
+                    } else {
+                        Arc::new(Emitters::new(scene))
+                    };
+                    (
+                        SceneTracer::from_parts(scene, &p.blases, integrator),
+                        emitters,
+                    )
+                })
+            })?;
+            report.add_run(&run.summary, run.trace());
+            let (tracer, emitters) = run.value;
+            report.prepared = true;
+            report.fields_cached = true;
+            let prepared = Arc::new(Prepared {
+                scene: Arc::clone(scene),
+                tracer: Arc::new(tracer),
+                blases: p.blases.clone(),
+                emitters,
             });
             self.prepared = Some(Arc::clone(&prepared));
             return Ok(prepared);
@@ -241,18 +280,20 @@ impl Caches {
                 (
                     SceneTracer::from_parts(scene, &blases, integrator),
                     Emitters::new(scene),
+                    blases,
                 )
             });
             (tracer_emitters, cached)
         })?;
         report.add_run(&run.summary, run.trace());
-        let ((tracer, emitters), cached) = run.value;
+        let ((tracer, emitters, blases), cached) = run.value;
         report.prepared = true;
         report.fields_cached = cached;
         let prepared = Arc::new(Prepared {
             scene: Arc::clone(scene),
             tracer: Arc::new(tracer),
-            emitters,
+            blases,
+            emitters: Arc::new(emitters),
         });
         self.prepared = Some(Arc::clone(&prepared));
         Ok(prepared)

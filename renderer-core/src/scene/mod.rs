@@ -265,6 +265,33 @@ impl Scene {
     }
 }
 
+impl Scene {
+    /// Whether `other` has the same meshes (the same `Arc`s or equal), medium and
+    /// tolerances: then the BLASes (by mesh index) and the curvature grid of one serve
+    /// the other, whatever its instances.
+    pub(crate) fn same_meshes_and_fields(&self, other: &Scene) -> bool {
+        self.meshes.len() == other.meshes.len()
+            && self.tolerances == other.tolerances
+            && self.medium == other.medium
+            && self
+                .meshes
+                .iter()
+                .zip(&other.meshes)
+                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+    }
+
+    /// Whether `other`'s emissive geometry is the same (the same instances emit, with
+    /// the same mesh, material and transform), given the same meshes: then the
+    /// emitter table of one serves the other.
+    pub(crate) fn same_emitters(&self, other: &Scene) -> bool {
+        self.instances.len() == other.instances.len()
+            && self.instances.iter().zip(&other.instances).all(|(a, b)| {
+                let emits = |i: &Instance| i.material.emitted().iter().any(|&v| v > 0.0);
+                !(emits(a) || emits(b)) || a == b
+            })
+    }
+}
+
 pub(crate) struct Check<'a> {
     path: &'a Path,
 }
