@@ -254,14 +254,7 @@ impl Scene {
                 .iter()
                 .zip(&other.instances)
                 .all(|(a, b)| a.mesh == b.mesh && a.transform == b.transform)
-            && self.meshes.len() == other.meshes.len()
-            && self.tolerances == other.tolerances
-            && self.medium == other.medium
-            && self
-                .meshes
-                .iter()
-                .zip(&other.meshes)
-                .all(|(a, b)| Arc::ptr_eq(a, b) || a == b)
+            && self.same_meshes_and_fields(other)
     }
 }
 
