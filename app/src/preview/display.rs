@@ -474,32 +474,17 @@ fn texture_blit(
     device: &wgpu::Device,
     format: wgpu::TextureFormat,
 ) -> (wgpu::RenderPipeline, wgpu::BindGroupLayout) {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("blit"),
-        source: wgpu::ShaderSource::Wgsl(BLIT.into()),
-    });
-    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("film"),
-        entries: &[wgpu::BindGroupLayoutEntry {
-            binding: 0,
-            visibility: wgpu::ShaderStages::FRAGMENT,
-            ty: wgpu::BindingType::Texture {
-                sample_type: wgpu::TextureSampleType::Float { filterable: false },
-                view_dimension: wgpu::TextureViewDimension::D2,
-                multisampled: false,
-            },
-            count: None,
-        }],
-    });
-    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("blit"),
-        bind_group_layouts: &[Some(&layout)],
-        immediate_size: 0,
-    });
-    (
-        fullscreen_pipeline(device, &module, &pipeline_layout, format),
-        layout,
-    )
+    let texture = wgpu::BindGroupLayoutEntry {
+        binding: 0,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Texture {
+            sample_type: wgpu::TextureSampleType::Float { filterable: false },
+            view_dimension: wgpu::TextureViewDimension::D2,
+            multisampled: false,
+        },
+        count: None,
+    };
+    blit_pipeline(device, "blit", BLIT.into(), &[texture], format)
 }
 
 /// The pipeline that draws the renderer's film buffer (averaging each pixel's sums),
@@ -508,16 +493,10 @@ fn film_blit(
     device: &wgpu::Device,
     format: wgpu::TextureFormat,
 ) -> (wgpu::RenderPipeline, wgpu::BindGroupLayout) {
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("film blit"),
-        source: wgpu::ShaderSource::Wgsl(
-            format!(
-                "{}{FILM_BLIT}",
-                <renderer_core::gpu::layout::GpuPixel as renderer_core::gpu::layout::WgslStruct>::wgsl()
-            )
-            .into(),
-        ),
-    });
+    let source = format!(
+        "{}{FILM_BLIT}",
+        <renderer_core::gpu::layout::GpuPixel as renderer_core::gpu::layout::WgslStruct>::wgsl()
+    );
     let fragment_buffer = |binding: u32, ty: wgpu::BufferBindingType| wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::FRAGMENT,
@@ -528,15 +507,32 @@ fn film_blit(
         },
         count: None,
     };
+    let entries = [
+        fragment_buffer(0, wgpu::BufferBindingType::Storage { read_only: true }),
+        fragment_buffer(1, wgpu::BufferBindingType::Uniform),
+    ];
+    blit_pipeline(device, "film blit", source, &entries, format)
+}
+
+/// A full-screen pipeline from WGSL `source` (entry points `vs` and `fs`) whose one
+/// bind group has `entries`, and that group's layout.
+fn blit_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    source: String,
+    entries: &[wgpu::BindGroupLayoutEntry],
+    format: wgpu::TextureFormat,
+) -> (wgpu::RenderPipeline, wgpu::BindGroupLayout) {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("film buffer"),
-        entries: &[
-            fragment_buffer(0, wgpu::BufferBindingType::Storage { read_only: true }),
-            fragment_buffer(1, wgpu::BufferBindingType::Uniform),
-        ],
+        label: Some(label),
+        entries,
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-        label: Some("film blit"),
+        label: Some(label),
         bind_group_layouts: &[Some(&layout)],
         immediate_size: 0,
     });
