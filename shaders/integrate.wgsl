@@ -365,7 +365,7 @@ fn segment_ray(start: vec3<f32>, end: vec3<f32>, first: bool) -> Ray {
 }
 
 fn envelope_overlaps(start: vec3<f32>, end: vec3<f32>, r: f32) -> bool {
-    return scene_overlaps(min(start, end) - vec3<f32>(r), max(start, end) + vec3<f32>(r));
+    return scene_envelope(start, end, r);
 }
 
 fn consume(c: ptr<function, Consumer>, start: vec3<f32>, end: vec3<f32>, deviation: f32, first: bool) -> u32 {

@@ -285,6 +285,104 @@ fn blas_overlaps(root: u32, lo: vec3<f32>, hi: vec3<f32>) -> bool {
     return false;
 }
 
+// Whether the spindle over the chord from height `da` to `db` above a plane, straying
+// by at most 4 `dev` l (1 - l) at the chord's fraction l, stays more than `margin`
+// above it (accel.rs, `Blas::envelope_overlaps`).
+fn spindle_above(da: f32, db: f32, dev: f32, margin: f32) -> bool {
+    let c = 4.0 * dev;
+    var l = select(0.0, 1.0, db < da);
+    if c > 0.0 {
+        l = clamp((c - (db - da)) / (2.0 * c), 0.0, 1.0);
+    }
+    return da + l * (db - da) - c * l * (1.0 - l) > margin;
+}
+
+// Whether a path with chord a-b straying by at most `dev` may meet a triangle of the
+// BLAS (object space): the triangle's box overlaps the chord's grown by `dev`, and
+// the path may reach its plane.
+fn blas_envelope(root: u32, a: vec3<f32>, b: vec3<f32>, dev: f32) -> bool {
+    let margin = 1e-6 * (1.0 + max3(max(abs(a), abs(b))));
+    let lo = min(a, b) - vec3<f32>(dev + margin);
+    let hi = max(a, b) + vec3<f32>(dev + margin);
+    var stack: array<u32, STACK_DEPTH>;
+    var sp = 1u;
+    stack[0] = root;
+    while sp > 0u {
+        sp -= 1u;
+        let n = nodes[stack[sp]];
+        if !boxes_overlap(n.min, n.max, lo, hi) {
+            continue;
+        }
+        if n.count > 0u {
+            for (var k = 0u; k < n.count; k++) {
+                let t = triangles[n.left_or_first + k];
+                let p = t.v0.xyz;
+                let q = t.v1.xyz;
+                let r = t.v2.xyz;
+                if !boxes_overlap(min(p, min(q, r)), max(p, max(q, r)), lo, hi) {
+                    continue;
+                }
+                let nrm = cross(q - p, r - p);
+                let len = length(nrm);
+                if len == 0.0 {
+                    return true;
+                }
+                let da = dot(a - p, nrm) / len;
+                let db = dot(b - p, nrm) / len;
+                if !(spindle_above(da, db, dev, margin) || spindle_above(-da, -db, dev, margin)) {
+                    return true;
+                }
+            }
+        } else if sp + 2u <= STACK_DEPTH {
+            stack[sp] = n.left_or_first;
+            stack[sp + 1u] = n.left_or_first + 1u;
+            sp += 2u;
+        }
+    }
+    return false;
+}
+
+// The soft gate's test: whether a path with chord a-b straying by at most `dev` may
+// meet geometry (world space; the chord is carried into each instance's space, its
+// deviation stretched by the inverse's Frobenius norm).
+fn scene_envelope(a: vec3<f32>, b: vec3<f32>, dev: f32) -> bool {
+    if params.misc.x == 0u {
+        return false;
+    }
+    let pad = 1e-5 * (1.0 + max3(max(abs(a), abs(b))));
+    let lo = min(a, b) - vec3<f32>(dev + pad);
+    let hi = max(a, b) + vec3<f32>(dev + pad);
+    var stack: array<u32, STACK_DEPTH>;
+    var sp = 1u;
+    stack[0] = 0u;
+    while sp > 0u {
+        sp -= 1u;
+        let n = nodes[stack[sp]];
+        if !boxes_overlap(n.min, n.max, lo, hi) {
+            continue;
+        }
+        if n.count > 0u {
+            for (var k = 0u; k < n.count; k++) {
+                let i = tlas_prims[n.left_or_first + k];
+                let inst = instances[i];
+                if inst.root == NONE {
+                    continue;
+                }
+                let stretch = sqrt(dot(inst.inv0.xyz, inst.inv0.xyz) + dot(inst.inv1.xyz, inst.inv1.xyz)
+                    + dot(inst.inv2.xyz, inst.inv2.xyz));
+                if blas_envelope(inst.root, to_object(inst, a, 1.0), to_object(inst, b, 1.0), dev * stretch) {
+                    return true;
+                }
+            }
+        } else if sp + 2u <= STACK_DEPTH {
+            stack[sp] = n.left_or_first;
+            stack[sp + 1u] = n.left_or_first + 1u;
+            sp += 2u;
+        }
+    }
+    return false;
+}
+
 // The soft gate's test: whether geometry may lie in the world box [lo, hi] (the box
 // is carried into each instance's space as the bounds of its transformed corners).
 fn scene_overlaps(lo: vec3<f32>, hi: vec3<f32>) -> bool {

@@ -15,7 +15,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytemuck::{Pod, Zeroable};
-use glam::{Affine3A, Vec3, Vec3A};
+use glam::{Affine3A, DVec3, Vec3, Vec3A};
 
 /// A BVH node in GPU layout.
 #[repr(C)]
@@ -360,8 +360,21 @@ impl Bvh {
         if self.nodes.is_empty() || self.prims.is_empty() {
             return false;
         }
-        let mut stack = vec![0u32];
-        while let Some(i) = stack.pop() {
+        // A stack on the stack (this runs for every curved step near geometry: a
+        // heap stack was a third of a black-hole render in malloc), spilling to the
+        // heap only past 64 entries.
+        let mut stack = [0u32; 64];
+        let mut sp = 1usize;
+        let mut spill: Vec<u32> = Vec::new();
+        loop {
+            let i = if sp > 0 {
+                sp -= 1;
+                stack[sp]
+            } else if let Some(i) = spill.pop() {
+                i
+            } else {
+                return false;
+            };
             let n = &self.nodes[i as usize];
             let (nmin, nmax) = (Vec3::from(n.min), Vec3::from(n.max));
             if nmin.cmpgt(hi).any() || nmax.cmplt(lo).any() {
@@ -373,11 +386,16 @@ impl Bvh {
                     return true;
                 }
             } else {
-                stack.push(n.left_or_first);
-                stack.push(n.left_or_first + 1);
+                for child in [n.left_or_first, n.left_or_first + 1] {
+                    if sp < stack.len() {
+                        stack[sp] = child;
+                        sp += 1;
+                    } else {
+                        spill.push(child);
+                    }
+                }
             }
         }
-        false
     }
 }
 
@@ -704,6 +722,52 @@ impl Blas {
         self.wide.intersect(ray, true).is_some()
     }
 
+    /// Whether a path whose chord is `a`-`b` and which strays from it by at most
+    /// `deviation` (object space) may meet some triangle: the triangle's bounding
+    /// box overlaps the chord's grown by `deviation`, and the path may reach the
+    /// triangle's plane. A path of bounded curvature through both ends of its chord
+    /// strays by at most 4 `deviation` l (1 - l) at the chord's fraction l (a
+    /// spindle, thin at the ends), so a chord leaving a surface, or passing
+    /// outside a convex mesh, is not taken for one that may hit it.
+    #[must_use]
+    pub fn envelope_overlaps(&self, a: DVec3, b: DVec3, deviation: f64) -> bool {
+        // f32 triangles: the margin covers their rounding.
+        let margin = 1e-6 * (1.0 + a.abs().max(b.abs()).max_element());
+        let r = deviation + margin;
+        let lo = (a.min(b) - DVec3::splat(r)).as_vec3();
+        let hi = (a.max(b) + DVec3::splat(r)).as_vec3();
+        // Whether the spindle stays more than the margin above the plane, given
+        // the chord ends' heights above it.
+        let above = |da: f64, db: f64| {
+            let c = 4.0 * deviation;
+            let l = if c > 0.0 {
+                ((c - (db - da)) / (2.0 * c)).clamp(0.0, 1.0)
+            } else if db < da {
+                1.0
+            } else {
+                0.0
+            };
+            da + l * (db - da) - c * l * (1.0 - l) > margin
+        };
+        self.bvh.any_overlap(lo, hi, |first, prims| {
+            (0..prims.len()).any(|k| {
+                let [p, q, t] = self.triangles[first + k].vertices();
+                let (tmin, tmax) = (p.min(q).min(t), p.max(q).max(t));
+                if tmin.cmpgt(hi).any() || tmax.cmplt(lo).any() {
+                    return false;
+                }
+                let (p, q, t) = (p.as_dvec3(), q.as_dvec3(), t.as_dvec3());
+                let n = (q - p).cross(t - p);
+                let len = n.length();
+                if len == 0.0 {
+                    return true;
+                }
+                let (da, db) = ((a - p).dot(n) / len, (b - p).dot(n) / len);
+                !(above(da, db) || above(-da, -db))
+            })
+        })
+    }
+
     /// Whether some triangle's bounding box overlaps the box `[lo, hi]` (object
     /// space): a conservative "geometry may be here" test.
     #[must_use]
@@ -824,6 +888,31 @@ impl Tlas {
                 self.instances[i as usize]
                     .blas
                     .overlaps_box(b.min.into(), b.max.into())
+            })
+        })
+    }
+
+    /// Whether a path with chord `a`-`b` straying by at most `deviation` may meet
+    /// some instance's triangle (world space; see [`Blas::envelope_overlaps`]).
+    #[must_use]
+    pub fn envelope_overlaps(&self, a: DVec3, b: DVec3, deviation: f64) -> bool {
+        let pad = 1e-5 * (1.0 + a.abs().max(b.abs()).max_element());
+        let lo = (a.min(b) - DVec3::splat(deviation + pad)).as_vec3();
+        let hi = (a.max(b) + DVec3::splat(deviation + pad)).as_vec3();
+        self.bvh.any_overlap(lo, hi, |_, prims| {
+            prims.iter().any(|&i| {
+                let inv = self.inverses[i as usize].as_daffine3();
+                // The inverse stretches distances by at most its Frobenius norm.
+                let m = inv.matrix3;
+                let stretch = (m.x_axis.length_squared()
+                    + m.y_axis.length_squared()
+                    + m.z_axis.length_squared())
+                .sqrt();
+                self.instances[i as usize].blas.envelope_overlaps(
+                    inv.transform_point3(a),
+                    inv.transform_point3(b),
+                    deviation * stretch,
+                )
             })
         })
     }

@@ -7,7 +7,7 @@
 use glam::DVec3;
 
 use crate::field::Medium;
-use crate::integrator::static_observer_direction;
+use crate::integrator::{RayCone, static_observer_direction};
 use crate::scene::CameraDesc;
 
 /// A camera for an image of `width` x `height` pixels.
@@ -52,6 +52,35 @@ impl Camera {
     #[must_use]
     pub fn is_static_observer(&self) -> bool {
         self.observer.is_some()
+    }
+
+    /// The angle a pixel subtends (radians), at the image's corner where pixels are
+    /// smallest: the spread of a camera ray's beam ([`RayCone`]).
+    ///
+    /// ```
+    /// use glam::DVec3;
+    /// use renderer_core::camera::Camera;
+    /// use renderer_core::field::Medium;
+    /// use renderer_core::scene::CameraDesc;
+    /// let desc = CameraDesc {
+    ///     position: DVec3::new(0.0, 0.0, -5.0),
+    ///     look_at: DVec3::ZERO,
+    ///     up: DVec3::Y,
+    ///     fov_deg: 35.0,
+    /// };
+    /// let camera = Camera::new(&desc, 320, 240, &Medium::default());
+    /// let cone = camera.pixel_cone();
+    /// // A little under the 2.5 mrad of a centre pixel: corner pixels are smaller.
+    /// assert!(cone.spread > 2.0e-3 && cone.spread < desc.fov_deg.to_radians() / 240.0);
+    /// ```
+    #[must_use]
+    pub fn pixel_cone(&self) -> RayCone {
+        let aspect = f64::from(self.width) / f64::from(self.height);
+        let t2 = self.tan_half * self.tan_half * (1.0 + aspect * aspect);
+        RayCone {
+            width: 0.0,
+            spread: 2.0 * self.tan_half / f64::from(self.height) / (1.0 + t2),
+        }
     }
 
     /// The ray through image position (`x`, `y`) in pixels (0..width, 0..height; the

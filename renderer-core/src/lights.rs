@@ -11,7 +11,7 @@
 use glam::DVec3;
 
 use crate::field::Medium;
-use crate::integrator::{StopSurface, Termination};
+use crate::integrator::{RayCone, StopSurface, Termination};
 use crate::material::{Material, Surface};
 use crate::scene::Environment;
 use crate::scene::{Light, Scene};
@@ -193,6 +193,9 @@ pub(crate) struct ShadingPoint {
     pub(crate) albedo: Rgb,
     /// Refractive index of the medium at the point.
     pub(crate) index: f64,
+    /// The beam of the ray that found the point, there: the rays leaving it are
+    /// traced for it.
+    pub(crate) cone: RayCone,
 }
 
 impl ShadingPoint {
@@ -229,7 +232,7 @@ pub(crate) fn direct(
         let Some(l) = light_sample(light, origin, n, at.index, medium) else {
             continue;
         };
-        let shadow = tracer.trace_shadow(origin, l.direction, l.stop);
+        let shadow = tracer.trace_shadow(origin, l.direction, at.cone, l.stop);
         stats.add(&shadow);
         if shadow.result.termination == Termination::Hit {
             continue;
@@ -240,7 +243,7 @@ pub(crate) fn direct(
     }
     if !environment_is_black(&scene.environment) {
         let dir = cosine_direction(n, u[3], u[4]);
-        let ray = tracer.trace_shadow(origin, dir, None);
+        let ray = tracer.trace_shadow(origin, dir, at.cone, None);
         stats.add(&ray);
         if ray.result.termination == Termination::Escaped {
             // The cosine density cancels the Lambertian cos / pi.
@@ -253,7 +256,7 @@ pub(crate) fn direct(
     }
     if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
         if let Some(r) = emitter_ray(&e, origin, n) {
-            let shadow = tracer.trace(origin, r.direction, None, false);
+            let shadow = tracer.trace_cone(origin, r.direction, at.cone, None, false);
             stats.add(&shadow);
             if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
                 let le = emitted(&scene.instances[hit.instance as usize].material);
@@ -281,6 +284,7 @@ pub(crate) fn direct_glossy(
     material: &Material,
     at: &Surface,
     wo: DVec3,
+    cone: RayCone,
     u: [f64; 3],
     mis: bool,
     stats: &mut TraceStats,
@@ -297,7 +301,7 @@ pub(crate) fn direct_glossy(
         if f.iter().all(|&v| v == 0.0) {
             continue;
         }
-        let shadow = tracer.trace_shadow(origin, l.direction, l.stop);
+        let shadow = tracer.trace_shadow(origin, l.direction, cone, l.stop);
         stats.add(&shadow);
         if shadow.result.termination == Termination::Hit {
             continue;
@@ -308,7 +312,7 @@ pub(crate) fn direct_glossy(
     }
     if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
         if let Some(r) = emitter_ray(&e, origin, n) {
-            let shadow = tracer.trace(origin, r.direction, None, false);
+            let shadow = tracer.trace_cone(origin, r.direction, cone, None, false);
             stats.add(&shadow);
             if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
                 let f = material.glossy_eval(at, wo, r.direction);

@@ -11,7 +11,7 @@
 use glam::DVec3;
 
 use crate::film::SampleRecord;
-use crate::integrator::Termination;
+use crate::integrator::{RayCone, Termination};
 use crate::lights::{
     Emitters, MIS_MIN_COSINE, SURFACE_OFFSET, ShadingPoint, TraceStats, direct, direct_glossy,
     index_ratio2, power_heuristic,
@@ -44,8 +44,10 @@ fn add_scaled(acc: &mut [f64; 3], t: &[f64; 3], v: &[f64; 3], s: f64) {
 }
 
 impl PathContext<'_> {
-    /// The radiance and first-hit AOVs of the camera ray (`origin`, `dir`) of
-    /// sample `sample` of pixel `pixel`; the rays it traced are added to `stats`.
+    /// The radiance and first-hit AOVs of the camera ray (`origin`, `dir`, standing
+    /// for the beam `cone`) of sample `sample` of pixel `pixel`; the rays it traced
+    /// are added to `stats`. Every ray of the path is traced for the camera beam
+    /// where it starts.
     #[must_use]
     pub(crate) fn sample(
         &self,
@@ -53,6 +55,7 @@ impl PathContext<'_> {
         sample: u32,
         mut origin: DVec3,
         mut dir: DVec3,
+        mut cone: RayCone,
         stats: &mut TraceStats,
     ) -> SampleRecord {
         let (scene, tracer) = (self.scene, self.tracer);
@@ -69,7 +72,7 @@ impl PathContext<'_> {
         let mut pdf_bsdf = 0.0;
         let mut previous = origin;
         for depth in 0..=self.max_bounces {
-            let report = tracer.trace(origin, dir, None, false);
+            let report = tracer.trace_cone(origin, dir, cone, None, false);
             stats.add(&report);
             if depth == 0 {
                 record.segments = report.result.segments;
@@ -84,6 +87,7 @@ impl PathContext<'_> {
                 }
                 break;
             };
+            cone = cone.advanced(report.path_length);
             let index_there = medium.index(hit.position).0;
             let s = index_ratio2(index_here, index_there);
             throughput = throughput.map(|t| t * s);
@@ -134,6 +138,7 @@ impl PathContext<'_> {
                         normal: n,
                         albedo,
                         index: index_here,
+                        cone,
                     };
                     let u = std::array::from_fn(|_| rng.next_f64());
                     // Without a bounce ray to share with, the emitter sample takes
@@ -163,6 +168,7 @@ impl PathContext<'_> {
                         material,
                         &surface,
                         wo,
+                        cone,
                         u,
                         !last,
                         stats,

@@ -8,14 +8,20 @@ use glam::DVec3;
 use serde::Serialize;
 
 use crate::accel::{BlasCache, Instance, Ray, Tlas};
-use crate::integrator::{Integrator, Segment, StopSurface, Termination, TraceResult, Verdict};
+use crate::integrator::{
+    Integrator, RayCone, Segment, StopSurface, Termination, TraceResult, Verdict,
+};
 use crate::scene::Scene;
 
 /// A scene ready for tracing: its integrator and its acceleration structures.
 #[derive(Debug)]
 pub struct SceneTracer {
     integrator: Integrator,
-    tlas: Tlas,
+    tlas: Arc<Tlas>,
+    /// The fields' region, when no geometry lies in it: segments inside it cannot
+    /// hit anything and skip the TLAS (a lens in front of a wall, a black hole
+    /// before a star field).
+    clear: Option<crate::field::Aabb>,
 }
 
 /// Soft-gate attempts shared by all the rays of one frame (the per-frame budget; the
@@ -116,9 +122,12 @@ impl SceneTracer {
                 transform: inst.transform,
             })
             .collect();
+        let tlas = Arc::new(Tlas::build(instances));
+        let integrator = integrator.with_geometry(Arc::clone(&tlas));
         Self {
+            clear: integrator.clear_region(),
             integrator,
-            tlas: Tlas::build(instances),
+            tlas,
         }
     }
 
@@ -208,15 +217,22 @@ fn segment_ray(seg: &Segment) -> Ray {
 }
 
 impl SceneTracer {
-    /// Whether the segment's deviation envelope (the capsule of radius `deviation`
-    /// around its chord, bounded by a box) overlaps any triangle's bounds: a miss of
-    /// such a segment is uncertain.
+    /// Whether the segment, with its deviation envelope, lies where no geometry
+    /// is (see [`SceneTracer::clear`]).
+    fn in_clear(&self, seg: &Segment) -> bool {
+        self.clear.is_some_and(|b| {
+            let r = DVec3::splat(seg.deviation);
+            b.contains(seg.start.min(seg.end) - r) && b.contains(seg.start.max(seg.end) + r)
+        })
+    }
+
+    /// Whether the segment's deviation envelope may meet a triangle (see
+    /// [`crate::accel::Tlas::envelope_overlaps`]): a miss of such a segment is
+    /// uncertain.
     #[must_use]
     pub fn envelope_overlaps(&self, seg: &Segment) -> bool {
-        let r = seg.deviation;
-        let lo = seg.start.min(seg.end) - glam::DVec3::splat(r);
-        let hi = seg.start.max(seg.end) + glam::DVec3::splat(r);
-        self.tlas.overlaps_box(lo.as_vec3(), hi.as_vec3())
+        self.tlas
+            .envelope_overlaps(seg.start, seg.end, seg.deviation)
     }
 
     /// Traces a ray from `origin` along `direction`, until a hit, `stop`, or the
@@ -232,28 +248,57 @@ impl SceneTracer {
         self.trace_within(origin, direction, stop, with_path, &GateBudget::unlimited())
     }
 
+    /// Like [`SceneTracer::trace`], for a ray that stands for the beam `cone`: the
+    /// integrator needs its path only to a fraction of the beam's width (see
+    /// [`RayCone`]). The renderer traces every ray this way.
+    #[must_use]
+    pub fn trace_cone(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        cone: RayCone,
+        stop: Option<StopSurface>,
+        with_path: bool,
+    ) -> RayReport {
+        self.trace_full(
+            origin,
+            direction,
+            cone,
+            stop,
+            with_path,
+            &GateBudget::unlimited(),
+        )
+    }
+
     /// Whether a shadow ray from `origin` along `direction` is blocked before
     /// `stop` or its own end (any hit, not the nearest: cheaper than
-    /// [`SceneTracer::trace`]). The report's `hit` is `None`; its termination is
+    /// [`SceneTracer::trace`]), for the beam `cone` ([`RayCone::EXACT`]: the scene's
+    /// tolerances). The report's `hit` is `None`; its termination is
     /// [`Termination::Hit`] when blocked, and its direction is the ray's final one.
     #[must_use]
     pub fn trace_shadow(
         &self,
         origin: DVec3,
         direction: DVec3,
+        cone: RayCone,
         stop: Option<StopSurface>,
     ) -> RayReport {
         let mut ray_left = self.integrator.tolerances().soft_gate_attempts;
-        let mut result = self.integrator.trace(origin, direction, stop, |seg| {
-            if self.segment_occluded(seg) {
-                return Verdict::Hit;
-            }
-            if seg.deviation > 0.0 && ray_left > 0 && self.envelope_overlaps(seg) {
-                ray_left -= 1;
-                return Verdict::Uncertain;
-            }
-            Verdict::Continue
-        });
+        let mut result = self
+            .integrator
+            .trace_cone(origin, direction, cone, stop, |seg| {
+                if self.in_clear(seg) {
+                    return Verdict::Continue;
+                }
+                if self.segment_occluded(seg) {
+                    return Verdict::Hit;
+                }
+                if seg.deviation > 0.0 && ray_left > 0 && self.envelope_overlaps(seg) {
+                    ray_left -= 1;
+                    return Verdict::Uncertain;
+                }
+                Verdict::Continue
+            });
         if result.termination == Termination::Hit {
             result.position = origin;
         }
@@ -276,43 +321,68 @@ impl SceneTracer {
         with_path: bool,
         budget: &GateBudget,
     ) -> RayReport {
+        self.trace_full(origin, direction, RayCone::EXACT, stop, with_path, budget)
+    }
+
+    fn trace_full(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        cone: RayCone,
+        stop: Option<StopSurface>,
+        with_path: bool,
+        budget: &GateBudget,
+    ) -> RayReport {
         let mut hit = None;
         let mut unused = 0.0;
         let mut ray_left = self.integrator.tolerances().soft_gate_attempts;
         let mut length = 0.0;
         let mut path = if with_path { vec![origin] } else { Vec::new() };
-        let mut result = self.integrator.trace(origin, direction, stop, |seg| {
-            if let Some(h) = self.intersect_segment(seg) {
-                let t = f64::from(h.t);
-                let position = seg.start + (seg.end - seg.start) * t;
-                length += seg.length() * t;
-                // The integrator counted the whole segment's optical path.
-                unused = self.integrator.medium().index(position).0 * (1.0 - t) * seg.length();
-                if with_path {
-                    path.push(position);
+        let mut result = self
+            .integrator
+            .trace_cone(origin, direction, cone, stop, |seg| {
+                if self.in_clear(seg) {
+                    if with_path {
+                        path.push(seg.end);
+                    }
+                    length += seg.length();
+                    return Verdict::Continue;
                 }
-                hit = Some(SurfaceHit {
-                    position,
-                    instance: h.instance,
-                    triangle: h.triangle,
-                    segment: seg.index,
-                    normal: h.normal.as_dvec3(),
-                    barycentric: [h.u, h.v],
-                });
-                return Verdict::Hit;
-            }
-            // Draw from the frame's budget only while the ray's own budget lasts, so
-            // the frame is charged exactly for the subdivisions the integrator makes.
-            if seg.deviation > 0.0 && ray_left > 0 && self.envelope_overlaps(seg) && budget.take() {
-                ray_left -= 1;
-                return Verdict::Uncertain;
-            }
-            if with_path {
-                path.push(seg.end);
-            }
-            length += seg.length();
-            Verdict::Continue
-        });
+                if let Some(h) = self.intersect_segment(seg) {
+                    let t = f64::from(h.t);
+                    let position = seg.start + (seg.end - seg.start) * t;
+                    length += seg.length() * t;
+                    // The integrator counted the whole segment's optical path.
+                    unused = self.integrator.medium().index(position).0 * (1.0 - t) * seg.length();
+                    if with_path {
+                        path.push(position);
+                    }
+                    hit = Some(SurfaceHit {
+                        position,
+                        instance: h.instance,
+                        triangle: h.triangle,
+                        segment: seg.index,
+                        normal: h.normal.as_dvec3(),
+                        barycentric: [h.u, h.v],
+                    });
+                    return Verdict::Hit;
+                }
+                // Draw from the frame's budget only while the ray's own budget lasts, so
+                // the frame is charged exactly for the subdivisions the integrator makes.
+                if seg.deviation > 0.0
+                    && ray_left > 0
+                    && self.envelope_overlaps(seg)
+                    && budget.take()
+                {
+                    ray_left -= 1;
+                    return Verdict::Uncertain;
+                }
+                if with_path {
+                    path.push(seg.end);
+                }
+                length += seg.length();
+                Verdict::Continue
+            });
         if let Some(h) = hit {
             result.position = h.position;
             result.termination = Termination::Hit;

@@ -90,7 +90,20 @@ const CLOSE_SHARE: f64 = 0.99;
 /// (to DIR, else to the system's temporary directory) and their paths printed.
 fn parity_within(name: &str, chaotic: Option<Sensitive>) {
     let Some(ctx) = context() else { return };
-    let scene = load(name);
+    // The GPU traces every ray at the scene's tolerances: so does the CPU here (its
+    // default relaxes them to the pixel's footprint, which `tests/render.rs` holds
+    // to the exact render's image error).
+    let loaded = load(name);
+    let scene = Arc::new(
+        loaded
+            .edit()
+            .tolerances(Tolerances {
+                pixel_footprint: false,
+                ..*loaded.tolerances()
+            })
+            .build()
+            .unwrap(),
+    );
     let settings = RenderSettings {
         width: 128,
         height: 96,

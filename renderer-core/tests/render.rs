@@ -316,3 +316,75 @@ fn a_material_or_light_change_keeps_the_acceleration_structures() {
     assert!(prepared);
     assert_eq!(r.film().rgb(), fresh.film().rgb());
 }
+
+/// Relative RMSE of 4x4 block means of `a` against `b` (`width` a multiple of 4).
+fn block_error(a: &[[f32; 3]], b: &[[f32; 3]], width: usize) -> f64 {
+    let height = a.len() / width;
+    let (bw, bh) = (width / 4, height / 4);
+    let blocks = |img: &[[f32; 3]]| {
+        let mut out = vec![[0.0f64; 3]; bw * bh];
+        for (i, p) in img.iter().enumerate() {
+            let (x, y) = (i % width, i / width);
+            for c in 0..3 {
+                out[(y / 4) * bw + x / 4][c] += f64::from(p[c]);
+            }
+        }
+        out
+    };
+    let (ba, bb) = (blocks(a), blocks(b));
+    let (mut num, mut den) = (0.0, 0.0);
+    for (p, q) in ba.iter().zip(&bb) {
+        for c in 0..3 {
+            num += (p[c] - q[c]).powi(2);
+            den += q[c] * q[c];
+        }
+    }
+    (num / den).sqrt()
+}
+
+#[test]
+fn footprint_tolerances_render_as_accurately_as_exact_ones() {
+    // Each ray integrated to its pixel's footprint (the default) against every ray
+    // at the scene's tolerances: the same image error against a converged exact
+    // reference (within 5% of it), which at 16 spp is the Monte Carlo noise.
+    let pool = Arc::new(Pool::new(PoolConfig::with_threads(2)).unwrap());
+    let (width, height) = (64u32, 48u32);
+    for name in ["luneburg.ron", "black_hole.ron", "heat_haze.ron"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../assets/scenes")
+            .join(name);
+        let footprint = Arc::new(Scene::load(&path).unwrap());
+        assert!(footprint.tolerances().pixel_footprint, "the default");
+        let exact = Arc::new(
+            footprint
+                .edit()
+                .tolerances(renderer_core::integrator::Tolerances {
+                    pixel_footprint: false,
+                    ..*footprint.tolerances()
+                })
+                .build()
+                .unwrap(),
+        );
+        let image = |scene: &Arc<Scene>, spp: u32, seed: u64| {
+            let settings = RenderSettings {
+                width,
+                height,
+                spp,
+                seed,
+                ..RenderSettings::default()
+            };
+            let mut r = Renderer::new(Arc::clone(&pool));
+            r.render_all(&Snapshot::new(Arc::clone(scene), settings).unwrap())
+                .unwrap();
+            r.film().rgb()
+        };
+        let reference = image(&exact, 128, 99);
+        let e_exact = block_error(&image(&exact, 16, 1), &reference, width as usize);
+        let e_footprint = block_error(&image(&footprint, 16, 1), &reference, width as usize);
+        eprintln!("{name}: block error footprint {e_footprint:.5}, exact {e_exact:.5}");
+        assert!(
+            e_footprint <= 1.05 * e_exact,
+            "{name}: footprint error {e_footprint:.5}, exact {e_exact:.5}"
+        );
+    }
+}

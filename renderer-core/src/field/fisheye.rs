@@ -5,7 +5,7 @@
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
-use super::{Aabb, At, CurvatureTerms, Primitive, block, check_extent, grin_terms, v4};
+use super::{Aabb, Kink, At, CurvatureTerms, Primitive, block, check_extent, grin_terms, v4};
 use crate::gpu::layout::GpuField;
 use crate::scene::SceneError;
 
@@ -34,6 +34,10 @@ impl MaxwellFishEye {
 impl Primitive for MaxwellFishEye {
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.extent)
+    }
+
+    fn kink(&self) -> Option<Kink> {
+        Some(Kink::Sphere(self.centre, self.extent))
     }
 
     fn index_deviation(&self, p: DVec3, _background: f64) -> (f64, DVec3) {

@@ -3,7 +3,7 @@
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
-use super::{Aabb, At, CurvatureTerms, Primitive, block, grin_terms, v4};
+use super::{Aabb, Kink, At, CurvatureTerms, Primitive, block, grin_terms, v4};
 use crate::gpu::layout::GpuField;
 use crate::scene::SceneError;
 
@@ -23,6 +23,11 @@ pub struct GaussianBlob {
 impl Primitive for GaussianBlob {
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, 4.0 * self.sigma)
+    }
+
+    fn kink(&self) -> Option<Kink> {
+        // Cut off at 4 sigma, where the index steps by e^-8 of the amplitude.
+        Some(Kink::Sphere(self.centre, 4.0 * self.sigma))
     }
 
     fn index_deviation(&self, p: DVec3, _background: f64) -> (f64, DVec3) {

@@ -4,7 +4,7 @@
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
-use super::{Aabb, At, CurvatureTerms, Primitive, block, v4};
+use super::{Aabb, Kink, At, CurvatureTerms, Primitive, block, v4};
 use crate::gpu::layout::GpuField;
 use crate::scene::SceneError;
 
@@ -23,6 +23,10 @@ pub struct LinearGradient {
 impl Primitive for LinearGradient {
     fn region(&self) -> Aabb {
         self.region
+    }
+
+    fn kink(&self) -> Option<Kink> {
+        Some(Kink::Box(self.region))
     }
 
     fn index_deviation(&self, p: DVec3, background: f64) -> (f64, DVec3) {

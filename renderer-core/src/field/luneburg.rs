@@ -4,7 +4,7 @@
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
-use super::{Aabb, At, CurvatureTerms, Primitive, block, grin_terms, v4};
+use super::{Aabb, Kink, At, CurvatureTerms, Primitive, block, grin_terms, v4};
 use crate::gpu::layout::GpuField;
 use crate::scene::SceneError;
 
@@ -21,6 +21,11 @@ pub struct Luneburg {
 impl Primitive for Luneburg {
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.radius)
+    }
+
+    fn kink(&self) -> Option<Kink> {
+        // n = sqrt(2 - u^2) meets the background 1 at u = 1 with |grad n| = 1/R.
+        Some(Kink::Sphere(self.centre, self.radius))
     }
 
     fn index_deviation(&self, p: DVec3, _background: f64) -> (f64, DVec3) {

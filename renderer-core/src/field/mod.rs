@@ -42,6 +42,49 @@ pub(crate) struct CurvatureTerms {
     pub(crate) mass: f64,
 }
 
+/// A surface across which a primitive's gradient jumps (its edge): a Runge-Kutta
+/// step across it has a large error whatever its length, so the integrator ends
+/// steps on it instead of shrinking them until the error passes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kink {
+    /// A sphere.
+    Sphere(DVec3, f64),
+    /// A box's faces.
+    Box(Aabb),
+}
+
+impl Kink {
+    /// The first distance `t > 0` at which the line `o + t d` (unit `d`) crosses
+    /// the surface.
+    pub(crate) fn distance(&self, o: DVec3, d: DVec3) -> Option<f64> {
+        match *self {
+            Self::Sphere(c, r) => {
+                let oc = o - c;
+                let b = oc.dot(d);
+                let disc = b * b - (oc.length_squared() - r * r);
+                if disc <= 0.0 {
+                    return None;
+                }
+                let root = disc.sqrt();
+                let (t0, t1) = (-b - root, -b + root);
+                if t0 > 0.0 {
+                    Some(t0)
+                } else {
+                    (t1 > 0.0).then_some(t1)
+                }
+            }
+            Self::Box(b) => {
+                let (t0, t1) = b.ray_interval(o, d)?;
+                if t0 > 0.0 {
+                    Some(t0)
+                } else {
+                    (t1 > 0.0).then_some(t1)
+                }
+            }
+        }
+    }
+}
+
 /// What every field primitive provides, each in its own module. The shader side is
 /// the module's WGSL file: `fn <module>_deviation(f: GpuField, p: vec3<f32>,
 /// background: f32) -> vec4<f32>` for a GRIN primitive (deviation, gradient), or
@@ -58,6 +101,11 @@ pub(crate) trait Primitive {
     /// Index deviation from `background` and its gradient at `p` (zero for masses).
     fn index_deviation(&self, _p: DVec3, _background: f64) -> (f64, DVec3) {
         (0.0, DVec3::ZERO)
+    }
+
+    /// The surface across which its gradient jumps, if it has one (see [`Kink`]).
+    fn kink(&self) -> Option<Kink> {
+        None
     }
 
     /// Geodesic acceleration at `p` for direction `v` (zero for GRIN primitives).
@@ -212,6 +260,10 @@ macro_rules! field_kinds {
             #[must_use]
             pub fn acceleration(&self, p: DVec3, v: DVec3) -> DVec3 {
                 match self { $( Self::$kind(f) => f.acceleration(p, v), )* }
+            }
+
+            pub(crate) fn kink(&self) -> Option<Kink> {
+                match self { $( Self::$kind(f) => f.kink(), )* }
             }
 
             pub(crate) fn curvature(&self, cell: &Aabb, background: f64) -> CurvatureTerms {

@@ -13,7 +13,7 @@
 use glam::DVec3;
 use serde::{Deserialize, Serialize};
 
-use super::{Aabb, At, CurvatureTerms, Primitive, block, grin_terms, v4};
+use super::{Aabb, Kink, At, CurvatureTerms, Primitive, block, grin_terms, v4};
 use crate::gpu::layout::GpuField;
 use crate::scene::SceneError;
 
@@ -179,6 +179,10 @@ impl RadialProfile {
 impl Primitive for RadialProfile {
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.radius)
+    }
+
+    fn kink(&self) -> Option<Kink> {
+        Some(Kink::Sphere(self.centre, self.radius))
     }
 
     fn index_deviation(&self, p: DVec3, _background: f64) -> (f64, DVec3) {

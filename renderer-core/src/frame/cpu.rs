@@ -162,6 +162,7 @@ fn render_tile(
         seed: s.seed,
     };
     let mut film = TileFilm::new(tile);
+    let cone = snapshot.camera.pixel_cone();
     for y in tile.y0..tile.y1 {
         for x in tile.x0..tile.x1 {
             // A safe point per pixel: a pixel is microseconds, a row can be a
@@ -173,7 +174,7 @@ fn render_tile(
             let mut rng = Sampler::new(pixel, sample, 0, s.seed);
             let (jx, jy) = (rng.next_f64(), rng.next_f64());
             let (origin, dir) = snapshot.camera.ray(f64::from(x) + jx, f64::from(y) + jy);
-            film.add(x, y, &ctx.sample(pixel, sample, origin, dir, stats));
+            film.add(x, y, &ctx.sample(pixel, sample, origin, dir, cone, stats));
         }
     }
     Some(film)

@@ -35,6 +35,7 @@ fn lit(s: &Scene, tracer: &SceneTracer, p: DVec3, rho: [f64; 3]) -> [f64; 3] {
         normal: DVec3::Y,
         albedo: rho,
         index: 1.0,
+        cone: crate::integrator::RayCone::EXACT,
     };
     direct(
         s,
