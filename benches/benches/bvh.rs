@@ -1,6 +1,7 @@
 //! BVH build and straight-ray traversal on the peer terrain (100k triangles here, to
 //! keep criterion's runs short; `compare -- bvh` measures the full 1M mesh), and curved
-//! rays through the Luneburg and Schwarzschild fields (ns per integrator step).
+//! rays through the Luneburg (exact and with a pixel's cone), fish-eye (extents 16
+//! and 1000) and Schwarzschild fields (ns per integrator step; steps per ray printed).
 
 use std::time::Duration;
 
@@ -8,8 +9,8 @@ use benches::terrain::{coherent_rays, incoherent_rays, terrain};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use glam::DVec3;
 use renderer_core::accel::Blas;
-use renderer_core::field::{FieldKind, Luneburg, Medium, Schwarzschild};
-use renderer_core::integrator::{Integrator, Tolerances, Verdict};
+use renderer_core::field::{FieldKind, Luneburg, MaxwellFishEye, Medium, Schwarzschild};
+use renderer_core::integrator::{Integrator, RayCone, Tolerances, Verdict};
 
 fn bvh(c: &mut Criterion) {
     let mesh = terrain(225);
@@ -41,8 +42,21 @@ fn bvh(c: &mut Criterion) {
     g.finish();
 }
 
-/// A named set of rays (origin, direction) through one integrator.
-type Case<'a> = (&'a str, &'a Integrator, Vec<(DVec3, DVec3)>);
+/// A named set of rays (origin, direction) through one integrator, each standing
+/// for the beam `RayCone` (`EXACT`: the tolerances alone).
+type Case<'a> = (&'a str, &'a Integrator, Vec<(DVec3, DVec3)>, RayCone);
+
+fn fisheye(extent: f64) -> Integrator {
+    Integrator::new(
+        Medium::default().with(FieldKind::MaxwellFishEye(MaxwellFishEye {
+            centre: DVec3::ZERO,
+            radius: 1.0,
+            n0: 2.0,
+            extent,
+        })),
+        Tolerances::default(),
+    )
+}
 
 fn curved(c: &mut Criterion) {
     let luneburg = Integrator::new(
@@ -60,20 +74,50 @@ fn curved(c: &mut Criterion) {
         })),
         Tolerances::default(),
     );
+    let (fish16, fish1000) = (fisheye(16.0), fisheye(1000.0));
+    // A 320x240 pixel of a 35 degree view (the README scene's).
+    let pixel = RayCone {
+        width: 0.0,
+        spread: 2.5e-3,
+    };
+    let lens_rays: Vec<(DVec3, DVec3)> = (0..100)
+        .map(|k| {
+            (
+                DVec3::new(-2.0, -0.95 + 0.019 * f64::from(k), 0.1),
+                DVec3::X,
+            )
+        })
+        .collect();
+    // Through the fish-eye off its centre, out past its extent.
+    let fish_rays: Vec<(DVec3, DVec3)> = (0..100)
+        .map(|k| {
+            (
+                DVec3::new(-3.0, -0.9 + 0.018 * f64::from(k), 0.2),
+                DVec3::new(1.0, 0.05, 0.0).normalize(),
+            )
+        })
+        .collect();
     let mut g = c.benchmark_group("curved_rays");
     g.sample_size(20);
-    let cases: [Case<'_>; 2] = [
+    let cases: [Case<'_>; 5] = [
         (
             "luneburg_100_rays",
             &luneburg,
-            (0..100)
-                .map(|k| {
-                    (
-                        DVec3::new(-2.0, -0.95 + 0.019 * f64::from(k), 0.1),
-                        DVec3::X,
-                    )
-                })
-                .collect(),
+            lens_rays.clone(),
+            RayCone::EXACT,
+        ),
+        ("luneburg_100_pixel_rays", &luneburg, lens_rays, pixel),
+        (
+            "fisheye_extent16_100_rays",
+            &fish16,
+            fish_rays.clone(),
+            RayCone::EXACT,
+        ),
+        (
+            "fisheye_extent1000_100_rays",
+            &fish1000,
+            fish_rays,
+            RayCone::EXACT,
         ),
         (
             "schwarzschild_100_rays",
@@ -81,11 +125,12 @@ fn curved(c: &mut Criterion) {
             (0..100)
                 .map(|k| (DVec3::new(-99.0, 5.5 + 0.3 * f64::from(k), 0.0), DVec3::X))
                 .collect(),
+            RayCone::EXACT,
         ),
     ];
-    for (name, integrator, rays) in cases {
+    for (name, integrator, rays, cone) in cases {
         let (steps, segments) = rays.iter().fold((0u64, 0u64), |(s, g), &(o, d)| {
-            let r = integrator.trace(o, d, None, |_| Verdict::Continue);
+            let r = integrator.trace_cone(o, d, cone, None, |_| Verdict::Continue);
             (s + u64::from(r.steps), g + u64::from(r.segments))
         });
         println!(
@@ -98,7 +143,11 @@ fn curved(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter(|| {
                 rays.iter()
-                    .map(|&(o, d)| integrator.trace(o, d, None, |_| Verdict::Continue).steps)
+                    .map(|&(o, d)| {
+                        integrator
+                            .trace_cone(o, d, cone, None, |_| Verdict::Continue)
+                            .steps
+                    })
                     .sum::<u32>()
             })
         });

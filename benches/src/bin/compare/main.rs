@@ -2,9 +2,10 @@
 //! `benches/results/`.
 //!
 //! `cargo run --release -p benches --bin compare -- scheduler` (or `bvh`, `render`,
-//! `gpu`, `batch`)
+//! `gpu`, `batch`, `curved`)
 
 mod batch;
+mod curved;
 mod gpu;
 mod render;
 
@@ -26,8 +27,9 @@ fn main() -> ExitCode {
         "render" => render::compare(),
         "gpu" => gpu::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         "batch" => batch::compare(),
+        "curved" => curved::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: compare scheduler|bvh|render|gpu|batch");
+            eprintln!("usage: compare scheduler|bvh|render|gpu|batch|curved");
             ExitCode::from(2)
         }
     }

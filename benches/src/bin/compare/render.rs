@@ -114,24 +114,26 @@ fn mitsuba(
     serde_json::from_str(last).map_err(|e| format!("{e}: {last}"))
 }
 
-/// 4x4 block means of a `SIZE` x `SIZE` image.
-fn blocks(px: &[[f32; 3]]) -> Vec<[f64; 3]> {
-    let n = SIZE as usize / 4;
-    let mut out = vec![[0.0; 3]; n * n];
-    for y in 0..SIZE as usize {
-        for x in 0..SIZE as usize {
+/// 4x4 block means of a `width` x `height` image (both multiples of 4).
+fn blocks(px: &[[f32; 3]], width: u32, height: u32) -> Vec<[f64; 3]> {
+    let (w, h) = (width as usize, height as usize);
+    let n = w / 4;
+    let mut out = vec![[0.0; 3]; n * (h / 4)];
+    for y in 0..h {
+        for x in 0..w {
             let b = &mut out[(y / 4) * n + x / 4];
             for c in 0..3 {
-                b[c] += f64::from(px[y * SIZE as usize + x][c]) / 16.0;
+                b[c] += f64::from(px[y * w + x][c]) / 16.0;
             }
         }
     }
     out
 }
 
-/// sqrt(sum (a - b)^2 / sum b^2) over block means and channels.
-fn block_rel_rmse(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
-    let (ba, bb) = (blocks(a), blocks(b));
+/// sqrt(sum (a - b)^2 / sum b^2) over 4x4 block means and channels of two
+/// `width` x `height` images.
+pub(crate) fn block_rel_rmse(a: &[[f32; 3]], b: &[[f32; 3]], width: u32, height: u32) -> f64 {
+    let (ba, bb) = (blocks(a, width, height), blocks(b, width, height));
     let (mut num, mut den) = (0.0, 0.0);
     for (p, q) in ba.iter().zip(&bb) {
         for c in 0..3 {
@@ -142,18 +144,29 @@ fn block_rel_rmse(a: &[[f32; 3]], b: &[[f32; 3]]) -> f64 {
     (num / den.max(1e-300)).sqrt()
 }
 
-fn read_exr(path: &Path) -> Result<Vec<[f32; 3]>, String> {
+/// An OpenEXR image of `width` x `height` pixels as linear RGB.
+pub(crate) fn read_exr_sized(
+    path: &Path,
+    width: u32,
+    height: u32,
+) -> Result<Vec<[f32; 3]>, String> {
     let img = image::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let rgb = img.to_rgb32f();
-    if rgb.dimensions() != (SIZE, SIZE) {
+    if rgb.dimensions() != (width, height) {
         return Err(format!("{}: size {:?}", path.display(), rgb.dimensions()));
     }
     Ok(rgb.pixels().map(|p| p.0).collect())
 }
 
-fn write_exr(path: &Path, px: &[[f32; 3]]) -> Result<(), String> {
+/// Writes linear RGB as an OpenEXR image of `width` x `height` pixels.
+pub(crate) fn write_exr_sized(
+    path: &Path,
+    px: &[[f32; 3]],
+    width: u32,
+    height: u32,
+) -> Result<(), String> {
     let flat: Vec<f32> = px.iter().flatten().copied().collect();
-    image::Rgb32FImage::from_raw(SIZE, SIZE, flat)
+    image::Rgb32FImage::from_raw(width, height, flat)
         .ok_or("image size")?
         .save_with_format(path, image::ImageFormat::OpenExr)
         .map_err(|e| e.to_string())
@@ -192,7 +205,7 @@ fn run() -> Result<PathBuf, String> {
         grin.load_s
     );
     let grin_exr = dir.join("grin.exr");
-    write_exr(&grin_exr, &grin.reference)?;
+    write_exr_sized(&grin_exr, &grin.reference, SIZE, SIZE)?;
     let mut doc = serde_json::json!({
         "machine": benches::machine(),
         "threads": threads,
@@ -215,8 +228,9 @@ fn run() -> Result<PathBuf, String> {
                 println!("mitsuba {variant}: {:.2} M samples/s", rate / 1e6);
                 doc["ratios"][format!("grin_over_{variant}")] = (grin_rate / rate).into();
                 if reference_spp == REFERENCE_SPP {
-                    let theirs = read_exr(&dir.join(format!("mitsuba_{variant}.exr")))?;
-                    let rmse = block_rel_rmse(&grin.reference, &theirs);
+                    let theirs =
+                        read_exr_sized(&dir.join(format!("mitsuba_{variant}.exr")), SIZE, SIZE)?;
+                    let rmse = block_rel_rmse(&grin.reference, &theirs, SIZE, SIZE);
                     // A mirrored camera convention would show as a large error here and
                     // a small one mirrored: recorded to catch it.
                     let mirrored: Vec<[f32; 3]> = (0..(SIZE * SIZE) as usize)
@@ -225,7 +239,7 @@ fn run() -> Result<PathBuf, String> {
                             theirs[y * SIZE as usize + (SIZE as usize - 1 - x)]
                         })
                         .collect();
-                    let rmse_mirrored = block_rel_rmse(&grin.reference, &mirrored);
+                    let rmse_mirrored = block_rel_rmse(&grin.reference, &mirrored, SIZE, SIZE);
                     println!(
                         "agreement at {REFERENCE_SPP} spp: block relative RMSE {:.3}% (mirrored: {:.1}%)",
                         rmse * 100.0,
