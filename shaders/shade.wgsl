@@ -357,7 +357,9 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             tally(t, r);
         }
         if task == TASK_LIGHT {
-            if !skip && r.term != TERM_HIT {
+            // The light arrives only along a ray that left every field or crossed
+            // the light's stop surface (lights.rs, `reaches_light`).
+            if !skip && (r.term == TERM_ESCAPED || r.term == TERM_STOPPED) {
                 if glossy {
                     radiance += throughput * light_value;
                 } else {

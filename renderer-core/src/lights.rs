@@ -182,6 +182,14 @@ pub(crate) fn power_heuristic(a: f64, b: f64) -> f64 {
     if a2 + b2 == 0.0 { 0.0 } else { a2 / (a2 + b2) }
 }
 
+/// Whether a shadow ray that ended this way brought its light: it left every field
+/// towards a light at infinity, or crossed a point light's stop surface. A ray
+/// that hit something, fell into a horizon or was still circling when its step
+/// budget ran out (a fish-eye's trapped orbits) never reached the light.
+pub(crate) fn reaches_light(t: Termination) -> bool {
+    matches!(t, Termination::Escaped | Termination::Stopped)
+}
+
 /// Where direct light is gathered: a diffuse point facing the viewer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ShadingPoint {
@@ -234,7 +242,7 @@ pub(crate) fn direct(
         };
         let shadow = tracer.trace_shadow(origin, l.direction, at.cone, l.stop);
         stats.add(&shadow);
-        if shadow.result.termination == Termination::Hit {
+        if !reaches_light(shadow.result.termination) {
             continue;
         }
         for ((o, a), v) in out.iter_mut().zip(at.albedo).zip(l.value) {
@@ -303,7 +311,7 @@ pub(crate) fn direct_glossy(
         }
         let shadow = tracer.trace_shadow(origin, l.direction, cone, l.stop);
         stats.add(&shadow);
-        if shadow.result.termination == Termination::Hit {
+        if !reaches_light(shadow.result.termination) {
             continue;
         }
         for c in 0..3 {

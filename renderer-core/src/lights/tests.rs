@@ -90,3 +90,31 @@ fn an_occluder_casts_a_shadow_through_the_same_tracer() {
     let beside = lit(&s, &tracer, DVec3::new(4.0, 0.0, 0.0), rho);
     assert!(beside[0] > 0.0);
 }
+
+#[test]
+fn light_behind_a_black_hole_does_not_reach_the_floor() {
+    // The sun straight overhead, a black hole (r_s 2) hovering 10 above the point:
+    // the shadow ray falls into it. Only a ray that escapes brings a light at
+    // infinity (before, any ray that did not hit geometry counted as lit).
+    let text = r#"(
+        meshes: [(name: "floor", source: Plane(size: 10.0))],
+        materials: [(name: "paint", kind: Diffuse(colour: (0.5, 0.5, 0.5)))],
+        instances: [(mesh: "floor", material: Some("paint"))],
+        lights: [Directional(direction: (0.0, -1.0, 0.0), irradiance: (2.0, 2.0, 2.0))],
+        fields: [Schwarzschild(centre: (0.0, 10.0, 0.0), rs: 2.0, extent: 50.0)],
+    )"#;
+    let s = Scene::from_str(text, "hole.ron".as_ref()).unwrap();
+    let tracer = SceneTracer::new(&s, &BlasCache::default());
+    let shadow = tracer.trace_shadow(
+        DVec3::new(0.0, 1e-3, 0.0),
+        DVec3::Y,
+        crate::integrator::RayCone::EXACT,
+        None,
+    );
+    assert_eq!(shadow.result.termination, Termination::Captured);
+    let under = lit(&s, &tracer, DVec3::ZERO, [0.5; 3]);
+    assert_eq!(under, [0.0; 3]);
+    // Off to the side (impact parameter 30, far above the critical 5.2): lit.
+    let aside = lit(&s, &tracer, DVec3::new(30.0, 0.0, 0.0), [0.5; 3]);
+    assert!(aside[0] > 0.0, "{aside:?}");
+}
