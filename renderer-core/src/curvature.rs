@@ -31,15 +31,7 @@ impl CurvatureGrid {
     /// when the medium has no GRIN primitive.
     #[must_use]
     pub(crate) fn build(medium: &Medium, resolution: usize) -> Option<Self> {
-        let grin_only = Medium {
-            background: medium.background,
-            fields: medium
-                .fields
-                .iter()
-                .filter(|f| !f.is_mass())
-                .cloned()
-                .collect(),
-        };
+        let grin_only = medium.grin_only();
         let bounds = grin_only.bounds()?;
         let size = bounds.max - bounds.min;
         let longest = size.max_element().max(1e-12);

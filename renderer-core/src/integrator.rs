@@ -404,15 +404,7 @@ impl Integrator {
             .masses()
             .map(|m| (m.centre, m.rs, m.extent))
             .collect();
-        let grin = medium.fields.iter().any(|f| !f.is_mass()).then(|| Medium {
-            background: medium.background,
-            fields: medium
-                .fields
-                .iter()
-                .filter(|f| !f.is_mass())
-                .cloned()
-                .collect(),
-        });
+        let grin = Some(medium.grin_only()).filter(|g| !g.fields.is_empty());
         let kinks = medium.fields.iter().filter_map(FieldKind::kink).collect();
         let orbit = match (
             grin.is_none(),
@@ -549,15 +541,19 @@ impl Integrator {
     #[cfg(test)]
     pub(crate) fn kappa(&self, x: DVec3, h: f64) -> f64 {
         let grin = self.grid.as_ref().map_or(0.0, |g| g.kappa_at(x));
-        let mass: f64 = self
-            .masses
+        grin + self.mass_kappa(x, h)
+    }
+
+    /// The masses' curvature bound for a step of up to `h` from `x`: 1.5 r_s / r^2
+    /// at the nearest distance the step can reach (at least r_s).
+    fn mass_kappa(&self, x: DVec3, h: f64) -> f64 {
+        self.masses
             .iter()
             .map(|&(c, rs, _)| {
                 let r = ((x - c).length() - h).max(rs);
                 1.5 * rs / (r * r)
             })
-            .sum();
-        grin + mass
+            .sum()
     }
 
     pub(crate) fn captured(&self, x: DVec3) -> bool {
@@ -709,14 +705,7 @@ impl Integrator {
     /// `h` within one cell). With it, steps follow the field's own scale, not the
     /// grid's: a fish-eye with a large extent takes long steps far from its centre.
     pub(crate) fn local_kappa(&self, x: DVec3, h: f64, tol: f64) -> f64 {
-        let mass: f64 = self
-            .masses
-            .iter()
-            .map(|&(c, rs, _)| {
-                let r = ((x - c).length() - h).max(rs);
-                1.5 * rs / (r * r)
-            })
-            .sum();
+        let mass = self.mass_kappa(x, h);
         let (Some(grid), Some(grin)) = (&self.grid, &self.grin) else {
             return mass;
         };

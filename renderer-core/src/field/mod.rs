@@ -389,6 +389,20 @@ impl Medium {
         self.fields.iter().any(FieldKind::is_mass)
     }
 
+    /// The same medium without its masses (its GRIN primitives alone).
+    #[must_use]
+    pub(crate) fn grin_only(&self) -> Medium {
+        Medium {
+            background: self.background,
+            fields: self
+                .fields
+                .iter()
+                .filter(|f| !f.is_mass())
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// The masses.
     pub fn masses(&self) -> impl Iterator<Item = &Schwarzschild> {
         self.fields.iter().filter_map(|f| match f {
