@@ -24,13 +24,11 @@ cargo build --release -p app -p benches --bin grin --bin compare
 rm -rf .devbin && mkdir -p .devbin
 cp target/release/grin target/release/compare .devbin/
 # Test binaries: `cargo test --no-run` prints where each one is.
-for t in gpu shaders; do
-  exe=$(cargo test --release -p renderer-core --test "$t" --no-run --message-format=json 2>/dev/null |
-    grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
-  cp "$exe" ".devbin/test-$t"
-done
-# The kernel probe (each shader leaf function against the CPU's) is in the library's
-# unit tests.
+exe=$(cargo test --release -p renderer-core --test gpu --no-run --message-format=json 2>/dev/null |
+  grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+cp "$exe" .devbin/test-gpu
+# The shader module tests (WGSL parses and validates) and the kernel probe (each shader
+# leaf function against the CPU's) are in the library's unit tests.
 exe=$(cargo test --release -p renderer-core --lib --no-run --message-format=json 2>/dev/null |
   grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
 cp "$exe" .devbin/test-probe

@@ -48,7 +48,7 @@ if true; then
   log "GPU tests"
   mkdir -p /tmp/parity
   GRIN_PARITY_DUMP=/tmp/parity timeout 120 .devbin/test-gpu --nocapture --test-threads=4 2>&1 | tee "$OUT/tests.log" | grep -E '^(test |[a-z_]+\.ron:|test result)|panicked|within'
-  .devbin/test-shaders 2>&1 | tail -3
+  .devbin/test-probe gpu::shaders 2>&1 | tail -3
   tar -C /tmp -czf "$OUT/parity.tgz" parity
   log "kernel probe (each shader leaf function against the CPU's, on this GPU)"
   timeout 120 .devbin/test-probe gpu::probe --nocapture 2>&1 | tee "$OUT/probe.log" | grep -E 'checks|test result|panicked|GPU .*CPU' | head -60
