@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use bytemuck::{Pod, Zeroable};
 use glam::{Affine3A, DVec3, Vec3, Vec3A};
+use smallvec::SmallVec;
 
 /// A BVH node in GPU layout.
 #[repr(C)]
@@ -302,8 +303,7 @@ impl Bvh {
         let mut t_max = ray.t_max;
         // Far children wait with their entry distance: a pop beyond the nearest hit
         // so far is skipped without another box test.
-        let mut stack = [(0u32, 0f32); 64];
-        let mut sp = 0usize;
+        let mut stack: SmallVec<[(u32, f32); 64]> = SmallVec::new();
         let mut node = 0u32;
         loop {
             let n = &self.nodes[node as usize];
@@ -324,9 +324,8 @@ impl Bvh {
                     (b, a, tb, ta)
                 };
                 if tn.is_finite() {
-                    if tf.is_finite() && sp < stack.len() {
-                        stack[sp] = (far, tf);
-                        sp += 1;
+                    if tf.is_finite() {
+                        stack.push((far, tf));
                     }
                     node = near;
                     continue;
@@ -334,11 +333,9 @@ impl Bvh {
             }
             // Pop, skipping boxes now beyond the nearest hit.
             loop {
-                if sp == 0 {
+                let Some((cand, t_enter)) = stack.pop() else {
                     return;
-                }
-                sp -= 1;
-                let (cand, t_enter) = stack[sp];
+                };
                 if t_enter <= t_max {
                     node = cand;
                     break;
@@ -363,18 +360,9 @@ impl Bvh {
         // A stack on the stack (this runs for every curved step near geometry: a
         // heap stack was a third of a black-hole render in malloc), spilling to the
         // heap only past 64 entries.
-        let mut stack = [0u32; 64];
-        let mut sp = 1usize;
-        let mut spill: Vec<u32> = Vec::new();
-        loop {
-            let i = if sp > 0 {
-                sp -= 1;
-                stack[sp]
-            } else if let Some(i) = spill.pop() {
-                i
-            } else {
-                return false;
-            };
+        let mut stack: SmallVec<[u32; 64]> = SmallVec::new();
+        stack.push(0);
+        while let Some(i) = stack.pop() {
             let n = &self.nodes[i as usize];
             let (nmin, nmax) = (Vec3::from(n.min), Vec3::from(n.max));
             if nmin.cmpgt(hi).any() || nmax.cmplt(lo).any() {
@@ -386,16 +374,10 @@ impl Bvh {
                     return true;
                 }
             } else {
-                for child in [n.left_or_first, n.left_or_first + 1] {
-                    if sp < stack.len() {
-                        stack[sp] = child;
-                        sp += 1;
-                    } else {
-                        spill.push(child);
-                    }
-                }
+                stack.extend([n.left_or_first, n.left_or_first + 1]);
             }
         }
+        false
     }
 }
 

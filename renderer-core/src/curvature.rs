@@ -107,23 +107,55 @@ impl CurvatureGrid {
     #[must_use]
     pub(crate) fn straight_run(&self, p: DVec3, d: DVec3) -> Option<f64> {
         let (t_in, t_out) = self.bounds.ray_interval(p, d)?;
-        let mut t = t_in.max(0.0);
-        // Walk cell by cell (a 3D DDA), nudging past each boundary.
-        let eps = 1e-9 * self.cell_size();
-        let mut guard = 0;
-        while t <= t_out && guard < 4 * (self.dims[0] + self.dims[1] + self.dims[2]) + 8 {
-            guard += 1;
-            let q = p + d * (t + eps);
-            let [i, j, k] = self.cell_of(q)?;
-            if self.kappa[(k * self.dims[1] + j) * self.dims[0] + i] > 0.0 {
+        let t0 = t_in.max(0.0);
+        if t0 > t_out {
+            return None;
+        }
+        // An incremental 3D DDA (Amanatides and Woo): per axis, the t of the next
+        // cell face and the t between faces, so a cell costs a compare and an add.
+        let f = (p + d * t0 - self.bounds.min) / self.cell;
+        let mut cell = [0usize; 3];
+        let mut next = [f64::INFINITY; 3];
+        let mut delta = [f64::INFINITY; 3];
+        for a in 0..3 {
+            let i = (f[a].max(0.0) as usize).min(self.dims[a] - 1);
+            cell[a] = i;
+            if d[a] != 0.0 {
+                let face = if d[a] > 0.0 { i + 1 } else { i };
+                let at = self.bounds.min[a] + self.cell[a] * face as f64;
+                next[a] = ((at - p[a]) / d[a]).max(t0);
+                delta[a] = self.cell[a] / d[a].abs();
+            }
+        }
+        let mut t = t0;
+        loop {
+            if self.kappa[(cell[2] * self.dims[1] + cell[1]) * self.dims[0] + cell[0]] > 0.0 {
                 return Some(t);
             }
-            let lo = self.bounds.min + self.cell * DVec3::new(i as f64, j as f64, k as f64);
-            let cell = Aabb::new(lo, lo + self.cell);
-            let (_, exit) = cell.ray_interval(q, d)?;
-            t += eps + exit.max(0.0);
+            let a = if next[0] <= next[1] && next[0] <= next[2] {
+                0
+            } else if next[1] <= next[2] {
+                1
+            } else {
+                2
+            };
+            t = next[a];
+            if t > t_out {
+                return None;
+            }
+            if d[a] > 0.0 {
+                cell[a] += 1;
+                if cell[a] >= self.dims[a] {
+                    return None;
+                }
+            } else {
+                if cell[a] == 0 {
+                    return None;
+                }
+                cell[a] -= 1;
+            }
+            next[a] += delta[a];
         }
-        None
     }
 }
 

@@ -984,7 +984,10 @@ impl Integrator {
     /// allows (phi^5 / 120 per step) and, where geometry may be hit, as the chord
     /// tolerance allows; chords go to `emit` like the Runge-Kutta path's. Only a
     /// `relaxed` ray (one for a beam) takes long steps where no geometry is.
+    // Not inlined: inlined into `trace_cone`, LLVM hoisted its pow (speculatable)
+    // out of the orbit branch, and every ray paid for it (3% of a Luneburg render).
     #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
     fn orbit_passage<E: FnMut(Segment, &mut u32) -> Verdict>(
         &self,
         o: Orbit,

@@ -4,6 +4,7 @@
 //! operations, and a traversal visits about half as many nodes.
 
 use glam::Vec3;
+use smallvec::SmallVec;
 
 use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame, Triangle};
 
@@ -204,8 +205,8 @@ impl Bvh4 {
         let o = [ray.origin.x, ray.origin.y, ray.origin.z];
         let iv = [inv.x, inv.y, inv.z];
         let mut t_max = ray.t_max;
-        let mut stack: [(Child, f32); 192] = [(Child::Empty, 0.0); 192];
-        let mut sp = 0usize;
+        // Not zeroed per query (that was half of a query's time); deeper trees spill.
+        let mut stack: SmallVec<[(Child, f32); 64]> = SmallVec::new();
         let mut current = Child::Node(0);
         loop {
             match current {
@@ -240,12 +241,7 @@ impl Bvh4 {
                         }
                     }
                     if k > 0 {
-                        for h in &hits[..k - 1] {
-                            if sp < stack.len() {
-                                stack[sp] = *h;
-                                sp += 1;
-                            }
-                        }
+                        stack.extend_from_slice(&hits[..k - 1]);
                         current = hits[k - 1].0;
                         continue;
                     }
@@ -262,11 +258,9 @@ impl Bvh4 {
                 Child::Empty => {}
             }
             loop {
-                if sp == 0 {
+                let Some((c, t_enter)) = stack.pop() else {
                     return best;
-                }
-                sp -= 1;
-                let (c, t_enter) = stack[sp];
+                };
                 if t_enter <= t_max {
                     current = c;
                     break;
@@ -325,5 +319,85 @@ mod tests {
         let hit = wide.intersect(&ray, false).expect("the stack is hit");
         assert_eq!((hit.0, hit.1), (11, 6.0));
         assert!(wide.intersect(&ray, true).is_some());
+    }
+
+    /// A tree far deeper than the traversal stacks' inline size (a chain of 300
+    /// levels whose far leaves all wait on the stack while the near, interior, child is
+    /// opened): the nearest triangle sits in one of the last far leaves pushed. Stacks
+    /// that dropped entries past a fixed size (64 binary, 192 wide) missed it.
+    #[test]
+    fn deep_trees_lose_no_nodes() {
+        const D: u32 = 300;
+        // Triangle k at z = -(D - k) - 1, the deeper the nearer to the camera, but
+        // for the last level's two (the near one there is visited, not pushed): the
+        // nearest is D - 2, in a far leaf pushed after 298 others.
+        let tris: Vec<Triangle> = (0..=D)
+            .map(|k| {
+                let z = if k + 1 >= D {
+                    -(D as f32) - 1.5
+                } else {
+                    -((D - k) as f32) - 1.0
+                };
+                Triangle::new([-1.0, -1.0, z], [1.0, -1.0, z], [0.0, 1.0, z])
+            })
+            .collect();
+        let leaf = |k: u32| {
+            let z = tris[k as usize].v0[2];
+            BvhNode {
+                min: [-1.0, -1.0, z],
+                max: [1.0, 1.0, z],
+                left_or_first: k,
+                count: 1,
+            }
+        };
+        let mut nodes = vec![BvhNode {
+            min: [-1.0, -1.0, -(D as f32) - 2.0],
+            max: [1.0, 1.0, 4.0],
+            left_or_first: 1,
+            count: 0,
+        }];
+        for k in 0..D {
+            // Children of level k at 1 + 2k (the next level, entered first) and 2 + 2k.
+            nodes.push(if k + 1 < D {
+                BvhNode {
+                    left_or_first: 3 + 2 * k,
+                    ..nodes[0]
+                }
+            } else {
+                leaf(D)
+            });
+            nodes.push(leaf(k));
+        }
+        let bvh = Bvh {
+            nodes,
+            prims: (0..=D).collect(),
+        };
+        let ray = Ray {
+            origin: glam::Vec3::new(0.0, 0.0, 5.0),
+            dir: -glam::Vec3::Z,
+            t_min: 0.0,
+            t_max: f32::INFINITY,
+        };
+        let mut nearest = None;
+        bvh.traverse(&ray, |_, prims, t_max| {
+            let mut t_max = t_max;
+            for &p in prims {
+                if let Some((t, _, _)) = intersect_triangle(&tris[p as usize], &ray, t_max) {
+                    t_max = t;
+                    nearest = Some(p);
+                }
+            }
+            t_max
+        });
+        assert_eq!(nearest, Some(D - 2), "binary traversal");
+        let wide = Bvh4::from_binary(&bvh, &tris);
+        let hit = wide.intersect(&ray, false).expect("a leaf is hit");
+        assert_eq!((hit.0, hit.1), ((D - 2) as usize, 8.0), "wide traversal");
+        let boxed = bvh.any_overlap(
+            glam::Vec3::new(-0.1, -0.1, -3.5),
+            glam::Vec3::new(0.1, 0.1, -2.5),
+            |_, prims| prims == [D - 2],
+        );
+        assert!(boxed, "box overlap");
     }
 }
