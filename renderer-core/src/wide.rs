@@ -17,13 +17,48 @@ enum Child {
     Leaf(u32, u32),
 }
 
+/// A [`Child`] in one word, as nodes and the traversal stack hold it (a node is then
+/// 128 bytes, two cache lines, where the enum made it 160): an interior node's
+/// index; or, with the top bit set, a leaf's first [`Leaf4`] in the low 27 bits and
+/// its count less one in the next 4; or `u32::MAX` for nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed(u32);
+
+impl Packed {
+    const EMPTY: Self = Self(u32::MAX);
+    const LEAF: u32 = 1 << 31;
+    /// The most [`Leaf4`]s one packed leaf holds.
+    const LEAF_RUN: u32 = 16;
+    /// Leaves and nodes are indexed below this.
+    const INDEX_LIMIT: u32 = 1 << 27;
+
+    fn pack(c: Child) -> Self {
+        match c {
+            Child::Empty => Self::EMPTY,
+            Child::Node(i) => Self(i),
+            Child::Leaf(first, n) => Self(Self::LEAF | ((n - 1) << 27) | first),
+        }
+    }
+
+    #[inline(always)]
+    fn unpack(self) -> Child {
+        if self.0 == u32::MAX {
+            Child::Empty
+        } else if self.0 & Self::LEAF == 0 {
+            Child::Node(self.0)
+        } else {
+            Child::Leaf(self.0 & (Self::INDEX_LIMIT - 1), ((self.0 >> 27) & 15) + 1)
+        }
+    }
+}
+
 /// Four children's boxes, one lane each, and what each child is.
 #[derive(Debug, Clone, Copy)]
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 struct Node4 {
     min: [[f32; 4]; 3],
     max: [[f32; 4]; 3],
-    child: [Child; 4],
+    child: [Packed; 4],
 }
 
 /// Up to four triangles of one leaf as structure-of-arrays lanes, tested against a
@@ -31,10 +66,11 @@ struct Node4 {
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(32))]
 struct Leaf4 {
+    // First: each lane's test begins by reading it, with v0 in the same cache line.
+    slot: [u32; 4],
     v0: [[f32; 4]; 3],
     v1: [[f32; 4]; 3],
     v2: [[f32; 4]; 3],
-    slot: [u32; 4],
 }
 
 /// A leaf hit: triangle slot, t, barycentric u and v.
@@ -170,24 +206,63 @@ impl Bvh4 {
         self.nodes.push(Node4 {
             min: [[f32::INFINITY; 4]; 3],
             max: [[f32::NEG_INFINITY; 4]; 3],
-            child: [Child::Empty; 4],
+            child: [Packed::EMPTY; 4],
         });
         for (lane, &k) in kids.iter().enumerate() {
             let c = &bvh.nodes[k as usize];
             let child = if c.count > 0 {
-                let (first, n) = self.leaf(c.left_or_first, c.count, triangles);
-                Child::Leaf(first, n)
+                self.leaf_child(c.left_or_first, c.count, triangles)
             } else {
                 Child::Node(self.collapse(bvh, k, triangles))
             };
-            let w = &mut self.nodes[index as usize];
-            for axis in 0..3 {
-                w.min[axis][lane] = c.min[axis];
-                w.max[axis][lane] = c.max[axis];
-            }
-            w.child[lane] = child;
+            self.set(index, lane, c.min, c.max, child);
         }
         index
+    }
+
+    fn set(&mut self, node: u32, lane: usize, min: [f32; 3], max: [f32; 3], child: Child) {
+        debug_assert!(self.nodes.len() < Packed::INDEX_LIMIT as usize);
+        debug_assert!(self.leaves.len() < Packed::INDEX_LIMIT as usize);
+        let w = &mut self.nodes[node as usize];
+        for axis in 0..3 {
+            w.min[axis][lane] = min[axis];
+            w.max[axis][lane] = max[axis];
+        }
+        w.child[lane] = Packed::pack(child);
+    }
+
+    /// The child for the triangles of slots `first..first + count`: a leaf, or, for
+    /// more than one packed leaf holds (the builder makes none), a node over
+    /// quarters of them.
+    fn leaf_child(&mut self, first: u32, count: u32, triangles: &[Triangle]) -> Child {
+        if count <= 4 * Packed::LEAF_RUN {
+            let (start, n) = self.leaf(first, count, triangles);
+            return Child::Leaf(start, n);
+        }
+        let index = self.nodes.len() as u32;
+        self.nodes.push(Node4 {
+            min: [[f32::INFINITY; 4]; 3],
+            max: [[f32::NEG_INFINITY; 4]; 3],
+            child: [Packed::EMPTY; 4],
+        });
+        let quarter = count.div_ceil(4);
+        for lane in 0..4 {
+            let lo = first + quarter * lane as u32;
+            let hi = (lo + quarter).min(first + count);
+            if lo >= hi {
+                break;
+            }
+            let (mut min, mut max) = (Vec3::INFINITY, Vec3::NEG_INFINITY);
+            for t in &triangles[lo as usize..hi as usize] {
+                for v in t.vertices() {
+                    min = min.min(v);
+                    max = max.max(v);
+                }
+            }
+            let child = self.leaf_child(lo, hi - lo, triangles);
+            self.set(index, lane, min.into(), max.into(), child);
+        }
+        Child::Node(index)
     }
 
     /// The nearest triangle hit within the ray's interval, or with `any`, the
@@ -206,7 +281,7 @@ impl Bvh4 {
         let iv = [inv.x, inv.y, inv.z];
         let mut t_max = ray.t_max;
         // Not zeroed per query (that was half of a query's time); deeper trees spill.
-        let mut stack: SmallVec<[(Child, f32); 64]> = SmallVec::new();
+        let mut stack: SmallVec<[(Packed, f32); 64]> = SmallVec::new();
         let mut current = Child::Node(0);
         loop {
             match current {
@@ -227,10 +302,10 @@ impl Bvh4 {
                     }
                     // Children hit, sorted far to near so the nearest is visited now
                     // and the others wait on the stack.
-                    let mut hits: [(Child, f32); 4] = [(Child::Empty, 0.0); 4];
+                    let mut hits: [(Packed, f32); 4] = [(Packed::EMPTY, 0.0); 4];
                     let mut k = 0;
                     for l in 0..4 {
-                        if lo[l] <= hi[l] && n.child[l] != Child::Empty {
+                        if lo[l] <= hi[l] && n.child[l] != Packed::EMPTY {
                             let mut j = k;
                             while j > 0 && hits[j - 1].1 < lo[l] {
                                 hits[j] = hits[j - 1];
@@ -242,7 +317,7 @@ impl Bvh4 {
                     }
                     if k > 0 {
                         stack.extend_from_slice(&hits[..k - 1]);
-                        current = hits[k - 1].0;
+                        current = hits[k - 1].0.unpack();
                         continue;
                     }
                 }
@@ -262,7 +337,7 @@ impl Bvh4 {
                     return best;
                 };
                 if t_enter <= t_max {
-                    current = c;
+                    current = c.unpack();
                     break;
                 }
             }
@@ -399,5 +474,54 @@ mod tests {
             |_, prims| prims == [D - 2],
         );
         assert!(boxed, "box overlap");
+    }
+
+    /// A binary leaf of more triangles than one packed leaf holds (64; the builder
+    /// makes none, but a hand-made tree may) becomes a node over quarters of it,
+    /// and every triangle stays reachable.
+    #[test]
+    fn oversized_leaves_become_nodes() {
+        const N: u32 = 150;
+        let tris: Vec<Triangle> = (0..N)
+            .map(|k| {
+                // Spread along x; each a unit triangle facing +z.
+                let x = k as f32 * 3.0;
+                Triangle::new([x - 1.0, -1.0, 0.0], [x + 1.0, -1.0, 0.0], [x, 1.0, 0.0])
+            })
+            .collect();
+        let bvh = Bvh {
+            nodes: vec![
+                BvhNode {
+                    min: [-1.0, -1.0, 0.0],
+                    max: [3.0 * N as f32, 1.0, 1.0],
+                    left_or_first: 1,
+                    count: 0,
+                },
+                BvhNode {
+                    min: [-1.0, -1.0, 0.0],
+                    max: [3.0 * (N - 1) as f32 - 2.0, 1.0, 0.0],
+                    left_or_first: 0,
+                    count: N - 1,
+                },
+                BvhNode {
+                    min: [3.0 * (N - 1) as f32 - 1.0, -1.0, 0.0],
+                    max: [3.0 * (N - 1) as f32 + 1.0, 1.0, 0.0],
+                    left_or_first: N - 1,
+                    count: 1,
+                },
+            ],
+            prims: (0..N).collect(),
+        };
+        let wide = Bvh4::from_binary(&bvh, &tris);
+        for k in 0..N {
+            let ray = Ray {
+                origin: glam::Vec3::new(k as f32 * 3.0, 0.0, 5.0),
+                dir: -glam::Vec3::Z,
+                t_min: 0.0,
+                t_max: f32::INFINITY,
+            };
+            let hit = wide.intersect(&ray, false).map(|h| (h.0, h.1));
+            assert_eq!(hit, Some((k as usize, 5.0)), "triangle {k}");
+        }
     }
 }
