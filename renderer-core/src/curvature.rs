@@ -85,6 +85,11 @@ impl CurvatureGrid {
         self.cell.min_element()
     }
 
+    /// The index of cell `[i, j, k]` in `kappa` (x fastest).
+    fn index(&self, [i, j, k]: [usize; 3]) -> usize {
+        (k * self.dims[1] + j) * self.dims[0] + i
+    }
+
     fn cell_of(&self, p: DVec3) -> Option<[usize; 3]> {
         if !self.bounds.contains(p) {
             return None;
@@ -96,9 +101,7 @@ impl CurvatureGrid {
     /// The curvature bound for a step of at most one cell from `p` (0 outside the grid).
     #[must_use]
     pub(crate) fn kappa_at(&self, p: DVec3) -> f64 {
-        self.cell_of(p).map_or(0.0, |[i, j, k]| {
-            self.kappa[(k * self.dims[1] + j) * self.dims[0] + i]
-        })
+        self.cell_of(p).map_or(0.0, |c| self.kappa[self.index(c)])
     }
 
     /// How far a straight ray from `p` along unit `d` can go through zero-curvature
@@ -129,7 +132,7 @@ impl CurvatureGrid {
         }
         let mut t = t0;
         loop {
-            if self.kappa[(cell[2] * self.dims[1] + cell[1]) * self.dims[0] + cell[0]] > 0.0 {
+            if self.kappa[self.index(cell)] > 0.0 {
                 return Some(t);
             }
             let a = if next[0] <= next[1] && next[0] <= next[2] {
