@@ -61,14 +61,20 @@ impl CountLatch {
     }
 }
 
-/// Runs borrowed jobs on the pool and blocks until all of them have finished.
+/// Runs borrowed jobs on the pool, runs `here` on the calling thread meanwhile, and
+/// blocks until all of the jobs have finished.
 ///
 /// This is the crate's one lifetime erasure: the jobs may borrow from the caller's
 /// stack (the stage's items, its closure, its result slots) because this function does
 /// not return, and does not unwind, before `latch` has been counted down once per job.
 /// Each job must count the latch down exactly once, as its last action, through its
-/// own `Arc` of the latch.
-pub(crate) fn run_scoped<'a>(pool: &Pool, latch: &Arc<CountLatch>, jobs: Vec<ScopedJob<'a>>) {
+/// own `Arc` of the latch. A panic of `here` is re-raised only after that wait.
+pub(crate) fn run_scoped<'a>(
+    pool: &Pool,
+    latch: &Arc<CountLatch>,
+    jobs: Vec<ScopedJob<'a>>,
+    here: impl FnOnce(),
+) {
     let erased: Vec<Job> = jobs
         .into_iter()
         // SAFETY: This is sound because:
@@ -78,14 +84,19 @@ pub(crate) fn run_scoped<'a>(pool: &Pool, latch: &Arc<CountLatch>, jobs: Vec<Sco
         //     catch user panics, so each job either has finished touching its borrows
         //     or (for a bug) aborts the process; it never unwinds past the count-down.
         // [3] The wait below runs before this function returns and cannot be skipped:
-        //     it is inside `catch_unwind`, and an unwinding wait aborts.
+        //     `here` runs inside `catch_unwind` (its panic is re-raised after the
+        //     wait), and an unwinding wait aborts.
         // So no job can use an `'a` borrow after `'a` ends.
         .map(|job| unsafe { erase(job) })
         .collect();
     pool.inject(erased);
+    let here = catch_unwind(AssertUnwindSafe(here));
     if catch_unwind(AssertUnwindSafe(|| latch.wait(pool.spin()))).is_err() {
         eprintln!("grin scheduler: barrier wait panicked; aborting");
         std::process::abort();
+    }
+    if let Err(payload) = here {
+        std::panic::resume_unwind(payload);
     }
 }
 

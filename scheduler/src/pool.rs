@@ -158,7 +158,8 @@ pub struct Pool {
 static NEXT_POOL_ID: AtomicUsize = AtomicUsize::new(1);
 
 thread_local! {
-    /// `(pool id, worker index)` of the pool worker this thread is, if any.
+    /// `(pool id, worker index)` of the pool worker this thread is, if any (index
+    /// `threads()`: a frame's own thread running its share of a stage).
     static CURRENT: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
 }
 
@@ -248,7 +249,9 @@ impl Pool {
         self.shared.stealers.len()
     }
 
-    /// Whether the calling thread is one of this pool's workers.
+    /// Whether the calling thread is one of this pool's workers, or is running a
+    /// stage's tasks beside them (the thread that runs a frame takes a share of each
+    /// parallel stage).
     #[must_use]
     pub fn is_worker_thread(&self) -> bool {
         CURRENT.with(|c| c.get().is_some_and(|(id, _)| id == self.shared.id))
@@ -256,6 +259,21 @@ impl Pool {
 
     pub(crate) fn shared(&self) -> &Shared {
         &self.shared
+    }
+
+    /// Runs `f` on the calling thread as a member of this pool: meanwhile
+    /// [`is_worker_thread`](Self::is_worker_thread) is true there, so a task that the
+    /// caller runs for a stage is refused a nested run exactly as on a worker.
+    pub(crate) fn as_member<T>(&self, f: impl FnOnce() -> T) -> T {
+        /// Restores the thread's previous membership, also when `f` unwinds.
+        struct Restore(Option<(usize, usize)>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                CURRENT.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Restore(CURRENT.with(|c| c.replace(Some((self.shared.id, self.threads())))));
+        f()
     }
 
     pub(crate) fn spin(&self) -> Duration {
@@ -300,8 +318,10 @@ fn worker_loop(shared: &Shared, index: usize, local: &Worker<Job>) {
             run_job(job, &ctx);
             continue;
         }
-        // Spin: a short, bounded look for work before parking.
+        // Spin: a short, bounded look for work before parking. While this worker is
+        // counted as spinning, pushers leave the sleepers asleep.
         let epoch = shared.sleep.epoch();
+        shared.sleep.spinning.fetch_add(1, Ordering::SeqCst);
         let started = Instant::now();
         let mut round = 0u32;
         let mut found = None;
@@ -319,6 +339,8 @@ fn worker_loop(shared: &Shared, index: usize, local: &Worker<Job>) {
                 break;
             }
         }
+        // Before `sleep` counts this worker as a sleeper (see `Sleep`).
+        shared.sleep.spinning.fetch_sub(1, Ordering::SeqCst);
         if let Some(job) = found {
             run_job(job, &ctx);
             continue;
@@ -369,13 +391,23 @@ fn find_job(shared: &Shared, index: usize, local: &Worker<Job>) -> Option<Job> {
 }
 
 /// Parking for idle workers without lost wake-ups: a pusher bumps `epoch` and then
-/// reads `sleepers`; a sleeper bumps `sleepers` and then re-reads `epoch` under the
-/// lock. With sequentially consistent operations at least one of them sees the other.
+/// reads `spinning` and `sleepers`; a worker reads `epoch` before it starts spinning,
+/// stops counting itself as spinning, then bumps `sleepers` and re-reads `epoch`
+/// under the lock before it waits. With sequentially consistent operations, either
+/// the worker sees the new epoch (and looks for work again instead of waiting) or the
+/// pusher sees it as a sleeper (and wakes it).
+///
+/// A pusher wakes sleepers only for the jobs that the spinning workers will not take:
+/// without that, every frame woke a parked worker that a spinning one then beat to the
+/// job, and on a 2-core machine the woken worker's 50 us of spinning competed with the
+/// two threads doing the work.
 #[derive(Default)]
 struct Sleep {
     lock: Mutex<()>,
     cvar: Condvar,
     sleepers: AtomicUsize,
+    /// Workers in their spin phase (looking for work, not yet parked).
+    spinning: AtomicUsize,
     epoch: AtomicU64,
 }
 
@@ -384,11 +416,14 @@ impl Sleep {
         self.epoch.load(Ordering::SeqCst)
     }
 
+    /// `jobs` new jobs were pushed: wakes sleepers for those that the spinning
+    /// workers will not take.
     fn notify(&self, jobs: usize) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
+        let wake = jobs.saturating_sub(self.spinning.load(Ordering::SeqCst));
+        if wake > 0 && self.sleepers.load(Ordering::SeqCst) > 0 {
             let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-            if jobs == 1 {
+            if wake == 1 {
                 self.cvar.notify_one();
             } else {
                 self.cvar.notify_all();

@@ -120,7 +120,9 @@ pub struct TaskSpan {
     pub item: u32,
     /// Position in the stage's start sequence (0 = first claimed).
     pub seq: u32,
-    /// Worker index that ran it (`None`: the calling thread).
+    /// Worker index that ran it (as [`TaskCtx::worker`](crate::TaskCtx::worker):
+    /// `threads()` is the frame's own thread in a parallel stage; `None`: a serial
+    /// stage).
     pub worker: Option<u32>,
     /// Start, ns since the frame started.
     pub start_ns: u64,
@@ -377,7 +379,8 @@ struct TraceEvent<'a> {
 
 /// Builds a Chrome trace event document (opens in Perfetto and `chrome://tracing`):
 /// one complete ("X") event per stage on the host track (tid 0), one per task on its
-/// worker's track (tid = worker + 1; tasks run on the caller are on tid 0), and
+/// worker's track (tid = worker + 1, so the frame's own thread's share of a parallel
+/// stage is on "worker N" for a pool of N threads; serial tasks are on tid 0), and
 /// thread-name metadata for each track.
 #[must_use]
 pub fn chrome_trace(frames: &[FrameTrace]) -> serde_json::Value {

@@ -2,10 +2,17 @@
 //!
 //! The items are claimed from one shared cursor over the start order, so items start
 //! exactly in that order (on one thread, the start order *is* the enumeration; on N
-//! threads the first N claimed are the first N of the order). Each worker that joins
-//! the stage runs one *runner* job that claims items until the cursor runs out, so
+//! threads the first N claimed are the first N of the order). Each thread that joins
+//! the stage runs one *runner* that claims items until the cursor runs out, so
 //! balance comes from the cursor itself and a stage costs one deque job per worker,
-//! not one per item.
+//! not one per item. The frame's own thread is one of the runners: a stage on a pool
+//! of N threads wakes N - 1 workers and runs beside them (it would otherwise wait
+//! idle, and on a machine with N cores its waiting competes with the workers).
+//!
+//! Outputs go straight into the result vector's slots (each slot is written by the
+//! one runner that claimed its item), and a stage with nothing to account per item
+//! (no task spans, item or work cap, or stall watch) runs its items in a loop with
+//! only the `halted` check between them: about 2 ns per empty item.
 //!
 //! Claims adapt to the items' cost: a runner's first claim is one item (so the first
 //! N items start first, in order), and a runner whose items prove cheap then claims
@@ -112,7 +119,8 @@ impl<'f, 'g> Stage<'f, 'g> {
         let frame = self.frame;
         let start = Instant::now();
         // Allocated (and paged in) before the stage starts, so that a cancelled stage
-        // returns without touching memory in proportion to its size.
+        // returns without touching memory in proportion to its size. Runners write
+        // their outputs into it in place (see `Slots`).
         let mut results: Vec<Option<R>> =
             std::iter::repeat_with(|| None).take(items.len()).collect();
         let claims = items.len().div_ceil(self.grain.unwrap_or(1));
@@ -127,12 +135,22 @@ impl<'f, 'g> Stage<'f, 'g> {
             stop: AtomicBool::new(false),
             panic: Mutex::new(None),
             locals: Mutex::new(Vec::new()),
+            slots: Slots::new(&mut results),
+            plain: self.grain.is_none()
+                && !frame.run.record_spans
+                && frame.run.max_items.is_none()
+                && frame.run.max_work.is_none()
+                && frame.run.progress.is_none(),
             run: &frame.run,
             stage: frame.stages.len() as u32,
         };
         if runners > 0 {
-            let latch = CountLatch::new(runners);
-            let jobs = (0..runners)
+            // The calling thread is one of the runners (it would only wait otherwise,
+            // competing with the workers for cores), so a stage wakes `runners - 1`
+            // workers and a one-runner stage none. Its tasks see worker index
+            // `threads()` (the pool's own workers are `0..threads()`).
+            let latch = CountLatch::new(runners - 1);
+            let jobs = (1..runners)
                 .map(|_| {
                     let latch = Arc::clone(&latch);
                     let state = &state;
@@ -142,26 +160,22 @@ impl<'f, 'g> Stage<'f, 'g> {
                     }) as ScopedJob<'_>
                 })
                 .collect();
-            run_scoped(frame.pool, &latch, jobs);
+            run_scoped(frame.pool, &latch, jobs, || {
+                let caller = frame.pool.threads();
+                frame.pool.as_member(|| state.runner(Some(caller)));
+            });
         }
         let (locals, panic) = {
             let ItemStage { locals, panic, .. } = { state };
             (locals, panic)
         };
         let locals = locals.into_inner().unwrap_or_else(PoisonError::into_inner);
-        let mut plain = Vec::with_capacity(locals.len());
-        for (local, outputs) in locals {
-            for (index, r) in outputs {
-                results[index] = Some(r);
-            }
-            plain.push(local);
-        }
         let counts = frame.finish_stage(
             &self.name,
             StageKind::Parallel,
             start,
             items.len() as u64,
-            plain,
+            locals,
         );
         reraise(
             &self.name,
@@ -182,8 +196,45 @@ fn is_permutation(order: &[u32], n: usize) -> bool {
     })
 }
 
-/// What one runner hands over at the barrier: its telemetry and its outputs.
-type RunnerOutput<R> = (Local, Vec<(usize, R)>);
+/// The stage's result slots, written in place by the runners.
+///
+/// Each item's output goes straight into its slot of the `Vec` that the stage returns,
+/// so a stage needs no per-runner output lists and no serial merge after the barrier
+/// (for 8,192 tiny items that merge alone took longer than rayon's whole `par_iter`).
+struct Slots<R> {
+    base: *mut Option<R>,
+    len: usize,
+}
+
+// SAFETY: `Slots` hands each slot to exactly one runner (see `put`), so sharing it
+// between threads only moves `R` values across threads, which `R: Send` allows.
+unsafe impl<R: Send> Sync for Slots<R> {}
+
+impl<R> Slots<R> {
+    /// Slots over `results`, which must not be touched through any other path until
+    /// the stage's barrier has passed (the stage holds it mutably borrowed meanwhile).
+    fn new(results: &mut [Option<R>]) -> Self {
+        Self {
+            base: results.as_mut_ptr(),
+            len: results.len(),
+        }
+    }
+
+    /// Stores item `index`'s output.
+    ///
+    /// # Safety
+    /// At most one call per `index` per stage, and none after the barrier.
+    unsafe fn put(&self, index: usize, r: R) {
+        // Callers pass the index of an item they just read from the stage's slice of
+        // the same length, so this holds; checked anyway, it costs one compare.
+        assert!(index < self.len, "result slot {index} out of {}", self.len);
+        // SAFETY: `index` is in bounds (checked above) of a live allocation that
+        // `Stage::run` keeps borrowed until every runner has counted the latch down;
+        // the caller guarantees no other thread writes (or reads) this slot meanwhile.
+        // The slot holds `None` (from `Stage::run`), so overwriting it leaks nothing.
+        unsafe { self.base.add(index).write(Some(r)) };
+    }
+}
 
 struct ItemStage<'a, T, R, F> {
     items: &'a [T],
@@ -196,7 +247,11 @@ struct ItemStage<'a, T, R, F> {
     cursor: CachePadded<AtomicUsize>,
     stop: AtomicBool,
     panic: Mutex<Option<PanicRecord>>,
-    locals: Mutex<Vec<RunnerOutput<R>>>,
+    locals: Mutex<Vec<Local>>,
+    slots: Slots<R>,
+    /// Adaptive claims with nothing to account per item (no task spans, item or work
+    /// cap, or stall watch): items then run through `run_plain`.
+    plain: bool,
     run: &'a RunShared,
     stage: u32,
 }
@@ -207,16 +262,16 @@ where
     R: Send,
     F: Fn(&mut TaskCtx<'_>, &T) -> Outcome<R> + Sync,
 {
-    /// Claims and runs items until the cursor runs out or the run stops, then merges
-    /// what it gathered.
+    /// Claims and runs items until the cursor runs out or the run stops, then hands
+    /// its telemetry over.
     fn runner(&self, worker: Option<usize>) {
         let mut local = Local::default();
-        // About this runner's share of the outputs, so pushing never reallocates in the
-        // common case.
-        let mut outputs = Vec::with_capacity(self.items.len() / self.runners + 1);
         let n = self.items.len();
         let mut claim = self.grain.unwrap_or(1);
-        'claims: loop {
+        // When the current adaptive claim began: the end of the previous one, so a
+        // claim costs one clock read.
+        let mut mark = self.grain.is_none().then(Instant::now);
+        loop {
             if self.stop.load(Ordering::Relaxed) || !self.run.may_start() {
                 break;
             }
@@ -225,34 +280,113 @@ where
                 break;
             }
             let last = (first + claim).min(n);
-            let started = self.grain.is_none().then(Instant::now);
-            for pos in first..last {
-                // A fixed grain's items may be long: each passes the full check.
-                let go_on = || match self.grain {
-                    Some(_) => self.run.may_start(),
-                    None => self.run.may_continue(),
-                };
-                if pos > first && (self.stop.load(Ordering::Relaxed) || !go_on()) {
-                    break 'claims;
-                }
-                self.run_one(pos, worker, &mut local, &mut outputs);
+            let ran = self.run_claim(first..last, worker, &mut local);
+            if ran < last - first {
+                break;
             }
-            if let Some(started) = started {
-                claim = self.next_claim(last - first, started.elapsed());
+            if let Some(began) = mark {
+                let now = Instant::now();
+                claim = self.next_claim(last - first, now - began);
+                mark = Some(now);
             }
+        }
+        if self.plain {
+            let c = &mut local.counts;
+            c.done = c.started - c.cancelled - c.over_budget - c.failed;
         }
         self.locals
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push((local, outputs));
+            .push(local);
+    }
+
+    /// Runs the claimed positions `claim` in order; returns how many it ran (fewer
+    /// when the run stopped or an item panicked). One `catch_unwind` covers the
+    /// claim: a panic ends it, is recorded against the item that raised it, and stops
+    /// the stage.
+    fn run_claim(
+        &self,
+        claim: std::ops::Range<usize>,
+        worker: Option<usize>,
+        local: &mut Local,
+    ) -> usize {
+        let first = claim.start;
+        // The position running now: read after a panic to name its item.
+        let mut at = first;
+        // When the running item started, where task spans are recorded.
+        let mut began = None;
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            if self.plain {
+                self.run_plain(claim.clone(), &mut at, worker, local);
+                return;
+            } else {
+                for pos in claim.clone() {
+                    at = pos;
+                    if pos > first && !self.go_on() {
+                        return;
+                    }
+                    began = self.run.record_spans.then(Instant::now);
+                    self.run_one(pos, began, worker, local);
+                }
+            }
+            at = claim.end;
+        }));
+        if self.plain {
+            // `run_plain` counts only the rare outcomes; `done` is derived from
+            // `started` when the runner hands its counts over.
+            local.counts.started += (at - first) as u64 + u64::from(result.is_err());
+        }
+        if let Err(payload) = result {
+            let index = self.order.map_or(at, |o| o[at] as usize);
+            local.counts.failed += 1;
+            self.stop.store(true, Ordering::Relaxed);
+            let mut slot = self.panic.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(PanicRecord {
+                    task: format!("item {index}"),
+                    message: panic_message(payload.as_ref()),
+                });
+            }
+            // The span of the failed item (the others of the claim recorded theirs).
+            if let Some(began) = began {
+                local.spans.push(TaskSpan {
+                    stage: self.stage,
+                    item: index as u32,
+                    seq: at as u32,
+                    worker: worker.map(|w| w as u32),
+                    start_ns: self.run.since_start(began),
+                    end_ns: self.run.since_start(Instant::now()),
+                    end: SpanEnd::Failed,
+                });
+            }
+        }
+        at - first
+    }
+
+    /// Whether the next item of a claim may start: a fixed grain's items may be long,
+    /// so each passes the full check; adaptive claims read the `halted` flag (and
+    /// reserve an item under an item cap).
+    #[inline]
+    fn go_on(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed)
+            && match self.grain {
+                Some(_) => self.run.may_start(),
+                None => self.run.may_continue(),
+            }
     }
 
     /// The next adaptive claim after `items` took `took`: about [`CLAIM_NS`] of work
     /// at that rate, at least one item and at most this runner's share of half of
     /// what is left (so the runners finish together).
     fn next_claim(&self, items: usize, took: std::time::Duration) -> usize {
-        let per_item = (took.as_nanos() / items.max(1) as u128).max(1);
-        let want = usize::try_from(u128::from(CLAIM_NS) / per_item).unwrap_or(usize::MAX);
+        // In u64: a u128 division is a library call of about 50 ns, paid per claim.
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        if took >= CLAIM_NS {
+            // Items of about `CLAIM_NS` or more (tiles): one at a time, in order.
+            return 1;
+        }
+        let per_item = (took / items.max(1) as u64).max(1);
+        let want = usize::try_from(CLAIM_NS / per_item).unwrap_or(usize::MAX);
         let left = self
             .items
             .len()
@@ -260,46 +394,75 @@ where
         want.min(left / (2 * self.runners)).max(1)
     }
 
+    /// The items of one claim of a plain stage (see `ItemStage::plain`): the same
+    /// outcomes as [`run_one`](Self::run_one), without the checks that cannot apply,
+    /// and with the stage's fields in registers (the atomics in `self` would otherwise
+    /// make the compiler reload every field for every item). Sets `at` to the position
+    /// running (on return: the first not run). Counts only the rare outcomes:
+    /// `started` and `done` are counted by the caller.
+    #[inline]
+    fn run_plain(
+        &self,
+        claim: std::ops::Range<usize>,
+        at: &mut usize,
+        worker: Option<usize>,
+        local: &mut Local,
+    ) {
+        let (items, order, f, slots) = (self.items, self.order, self.f, &self.slots);
+        let (stop, halted) = (&self.stop, &self.run.halted);
+        let first = claim.start;
+        for pos in claim.clone() {
+            if pos > first && (stop.load(Ordering::Relaxed) || halted.load(Ordering::Relaxed)) {
+                *at = pos;
+                return;
+            }
+            *at = pos;
+            let index = order.map_or(pos, |o| o[pos] as usize);
+            let mut ctx = TaskCtx::new(self.run, &mut local.counters, worker, index);
+            match f(&mut ctx, &items[index]) {
+                Outcome::Done(r) => {
+                    // SAFETY: as in `run_one`.
+                    unsafe { slots.put(index, r) };
+                }
+                Outcome::Cancelled => local.counts.cancelled += 1,
+                Outcome::OverBudget => local.counts.over_budget += 1,
+            }
+        }
+        *at = claim.end;
+    }
+
+    #[inline]
     fn run_one(
         &self,
         pos: usize,
+        started: Option<Instant>,
         worker: Option<usize>,
         local: &mut Local,
-        outputs: &mut Vec<(usize, R)>,
     ) {
         let index = self.order.map_or(pos, |o| o[pos] as usize);
-        let started = self.run.record_spans.then(Instant::now);
         local.counts.started += 1;
         let mut ctx = TaskCtx::new(self.run, &mut local.counters, worker, index);
-        let result = catch_unwind(AssertUnwindSafe(|| (self.f)(&mut ctx, &self.items[index])));
+        let result = (self.f)(&mut ctx, &self.items[index]);
         let work = ctx.work;
         self.run.add_work(work);
         let end = match result {
-            Ok(Outcome::Done(r)) => {
-                outputs.push((index, r));
+            Outcome::Done(r) => {
+                // SAFETY: positions are claimed once each (disjoint `fetch_add` ranges
+                // of the cursor) and the start order is a permutation (checked in
+                // `Stage::run`), so this is the only write of slot `index`; runners
+                // all finish before `Stage::run` reads `results`.
+                unsafe { self.slots.put(index, r) };
                 local.counts.done += 1;
                 self.run.note_progress();
                 SpanEnd::Done
             }
-            Ok(Outcome::Cancelled) => {
+            Outcome::Cancelled => {
                 local.counts.cancelled += 1;
                 SpanEnd::Cancelled
             }
-            Ok(Outcome::OverBudget) => {
+            Outcome::OverBudget => {
                 local.counts.over_budget += 1;
                 SpanEnd::OverBudget
-            }
-            Err(payload) => {
-                local.counts.failed += 1;
-                self.stop.store(true, Ordering::Relaxed);
-                let mut slot = self.panic.lock().unwrap_or_else(PoisonError::into_inner);
-                if slot.is_none() {
-                    *slot = Some(PanicRecord {
-                        task: format!("item {index}"),
-                        message: panic_message(payload.as_ref()),
-                    });
-                }
-                SpanEnd::Failed
             }
         };
         if let Some(started) = started {

@@ -11,6 +11,7 @@
 
 #[allow(unsafe_code)]
 mod dag;
+#[allow(unsafe_code)]
 mod items;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -474,6 +475,7 @@ impl RunShared {
         !self.halted.load(Ordering::Relaxed) && (self.max_items.is_none() || self.may_start())
     }
 
+    #[inline]
     fn add_work(&self, units: u64) {
         if let (Some(max), true) = (self.max_work, units > 0) {
             if self.work.fetch_add(units, Ordering::AcqRel) + units >= max {
@@ -483,6 +485,7 @@ impl RunShared {
         }
     }
 
+    #[inline]
     fn note_progress(&self) {
         if let Some(p) = &self.progress {
             p.fetch_add(1, Ordering::Relaxed);
@@ -595,7 +598,12 @@ impl<'r> TaskCtx<'r> {
         self.work += units;
     }
 
-    /// The pool worker running this task (`None` on the calling thread).
+    /// Which thread runs this task: `Some(i)` with `i < threads()` for pool worker
+    /// `i`; `Some(threads())` for the thread that runs the frame, which takes a share
+    /// of every parallel stage beside `threads() - 1` workers; `None` in a serial
+    /// stage (on the frame's thread). Within one stage no two threads running at once
+    /// share an index, so per-thread scratch can be indexed by it (`threads() + 1`
+    /// slots).
     #[must_use]
     pub fn worker(&self) -> Option<usize> {
         self.worker
