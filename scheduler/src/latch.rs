@@ -34,7 +34,13 @@ impl CountLatch {
         }
     }
 
-    fn is_open(&self) -> bool {
+    /// Expects one more count-down (a job added after the latch was made). Only the
+    /// waiter calls it, before it waits.
+    pub(crate) fn add_one(&self) {
+        self.remaining.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
         self.remaining.load(Ordering::Acquire) == 0
     }
 
@@ -61,8 +67,9 @@ impl CountLatch {
     }
 }
 
-/// Runs borrowed jobs on the pool, runs `here` on the calling thread meanwhile, and
-/// blocks until all of the jobs have finished.
+/// Runs borrowed jobs on the pool, runs `here` on the calling thread meanwhile, runs
+/// the job `here` may return on the pool too, and blocks until all of the jobs have
+/// finished.
 ///
 /// This is the crate's one lifetime erasure: the jobs may borrow from the caller's
 /// stack (the stage's items, its closure, its result slots) because this function does
@@ -73,24 +80,38 @@ pub(crate) fn run_scoped<'a>(
     pool: &Pool,
     latch: &Arc<CountLatch>,
     jobs: Vec<ScopedJob<'a>>,
-    here: impl FnOnce(),
+    here: impl FnOnce() -> Option<ScopedJob<'a>>,
 ) {
+    // Why each `erase` below is sound:
+    // [1] Both types are `Box<dyn FnOnce(&WorkerCtx) + Send>` and differ only in the
+    //     lifetime bound, which has no effect on layout.
+    // [2] Every job counts `latch` down once as its last action (a job that `here`
+    //     returns is counted in with `add_one` before it is queued), and the jobs
+    //     catch user panics, so each job either has finished touching its borrows or
+    //     (for a bug) aborts the process; it never unwinds past the count-down.
+    // [3] The wait below runs before this function returns and cannot be skipped:
+    //     `here` runs inside `catch_unwind` (its panic is re-raised after the wait),
+    //     and an unwinding wait aborts.
+    // So no job can use an `'a` borrow after `'a` ends.
     let erased: Vec<Job> = jobs
         .into_iter()
-        // SAFETY: This is sound because:
-        // [1] Both types are `Box<dyn FnOnce(&WorkerCtx) + Send>` and differ only in
-        //     the lifetime bound, which has no effect on layout.
-        // [2] Every job counts `latch` down once as its last action, and the jobs
-        //     catch user panics, so each job either has finished touching its borrows
-        //     or (for a bug) aborts the process; it never unwinds past the count-down.
-        // [3] The wait below runs before this function returns and cannot be skipped:
-        //     `here` runs inside `catch_unwind` (its panic is re-raised after the
-        //     wait), and an unwinding wait aborts.
-        // So no job can use an `'a` borrow after `'a` ends.
+        // SAFETY: [1]-[3] above: the job counts the latch down last, and this
+        // function waits for the latch before it returns.
         .map(|job| unsafe { erase(job) })
         .collect();
     pool.inject(erased);
-    let here = catch_unwind(AssertUnwindSafe(here));
+    let here = match catch_unwind(AssertUnwindSafe(here)) {
+        Ok(Some(job)) => {
+            latch.add_one();
+            // SAFETY: [1]-[3] above (counted in by `add_one` first). A parked worker
+            // is woken for it explicitly: `here` hands a job back when the spinning
+            // workers did not take theirs.
+            pool.inject_waking(unsafe { erase(job) });
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(payload) => Err(payload),
+    };
     if catch_unwind(AssertUnwindSafe(|| latch.wait(pool.spin()))).is_err() {
         eprintln!("grin scheduler: barrier wait panicked; aborting");
         std::process::abort();

@@ -12,8 +12,8 @@
 //!   A *serial* stage runs on the calling thread ([`Frame::serial`]); a *parallel*
 //!   stage fans a list of items out as tasks ([`Frame::stage`]) or runs a small graph
 //!   of dependent tasks ([`Frame::dag`]). Results come back in item order whichever
-//!   worker ran them. The frame's own thread runs a share of each item stage beside
-//!   `threads() - 1` workers rather than waiting idle.
+//!   worker ran them. The frame's own thread runs a share of an item stage beside
+//!   `threads() - 1` spinning workers rather than waiting idle.
 //! - **Barrier**: every stage call returns only when all the tasks it started have
 //!   ended, so nothing of stage k+1 starts before stage k is finished. Task closures
 //!   may therefore borrow from the caller's stack, like `std::thread::scope`.

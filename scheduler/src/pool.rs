@@ -276,6 +276,11 @@ impl Pool {
         f()
     }
 
+    /// Workers now in their spin phase: they take new jobs without being woken.
+    pub(crate) fn spinning(&self) -> usize {
+        self.shared.sleep.spinning.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn spin(&self) -> Duration {
         self.shared.spin
     }
@@ -290,6 +295,14 @@ impl Pool {
         if n > 0 {
             self.shared.sleep.notify(n);
         }
+    }
+
+    /// Queues one job and wakes a parked worker for it even if others are spinning:
+    /// for a job that the spinning workers cannot be relied on to take (see
+    /// `HELPER_GRACE` in the item stages).
+    pub(crate) fn inject_waking(&self, job: Job) {
+        self.shared.injector.push(job);
+        self.shared.sleep.wake_sleeper();
     }
 }
 
@@ -428,6 +441,15 @@ impl Sleep {
             } else {
                 self.cvar.notify_all();
             }
+        }
+    }
+
+    /// Wakes one parked worker, if any (after bumping the epoch, as `notify`).
+    fn wake_sleeper(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            self.cvar.notify_one();
         }
     }
 

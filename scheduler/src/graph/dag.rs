@@ -218,7 +218,7 @@ pub(super) fn run<R: Send + Sync>(
             .filter(|&t| state.deps[t].is_empty())
             .map(|t| state.job(t))
             .collect();
-        run_scoped(frame.pool, &latch, roots, || ());
+        run_scoped(frame.pool, &latch, roots, || None);
     }
     // Drop the rest of the state (its borrow of the frame) before touching the frame.
     let (results, locals, panic) = {

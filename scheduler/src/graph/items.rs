@@ -5,9 +5,13 @@
 //! threads the first N claimed are the first N of the order). Each thread that joins
 //! the stage runs one *runner* that claims items until the cursor runs out, so
 //! balance comes from the cursor itself and a stage costs one deque job per worker,
-//! not one per item. The frame's own thread is one of the runners: a stage on a pool
-//! of N threads wakes N - 1 workers and runs beside them (it would otherwise wait
-//! idle, and on a machine with N cores its waiting competes with the workers).
+//! not one per item. At most N runners run a stage on a pool of N threads. The
+//! frame's own thread is one of them when no parked worker must be woken (back-to-back
+//! frames find the workers spinning): the stage then hands N - 1 jobs to the spinning
+//! workers and the caller runs beside them (it would otherwise wait idle, and on a
+//! machine with N cores its waiting competes with the workers). Grace periods
+//! ([`HELPER_GRACE`], [`WAKE_GRACE`]) keep a worker that the kernel holds off from
+//! leaving a core idle.
 //!
 //! Outputs go straight into the result vector's slots (each slot is written by the
 //! one runner that claimed its item), and a stage with nothing to account per item
@@ -48,6 +52,21 @@ pub struct Stage<'f, 'g> {
 /// About how much work (nanoseconds of items) one adaptive claim takes: a claim costs
 /// one contended atomic (tens of nanoseconds across cores), so this keeps it near 1%.
 pub(crate) const CLAIM_NS: u64 = 4_000;
+
+/// How long the calling thread runs its share of a stage while a worker it counted on
+/// (one that was spinning, so not woken) has not started. Such a worker starts within a
+/// few microseconds unless the kernel queued it on the caller's own core, where it
+/// waits until the caller stops: measured on a 2-vCPU machine, every frame of an
+/// 8,192-item stage then ran on the caller alone while the other core idled. After the
+/// grace the caller hands its share to the pool as one more job, waking a parked
+/// worker for it, and waits, yielding its core.
+pub(crate) const HELPER_GRACE: std::time::Duration = std::time::Duration::from_micros(30);
+
+/// How long the calling thread waits for woken workers to start before it takes a
+/// free seat itself: above the usual wake-up latency of an idle core (25-75 us
+/// measured on this project's 2-vCPU machines), far below the milliseconds a worker
+/// queued behind a busy thread waits.
+pub(crate) const WAKE_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
 
 /// The outputs of a parallel stage, in item (or task) order: `Some` for each task that
 /// finished (`Done`), `None` for every other.
@@ -125,7 +144,7 @@ impl<'f, 'g> Stage<'f, 'g> {
             std::iter::repeat_with(|| None).take(items.len()).collect();
         let claims = items.len().div_ceil(self.grain.unwrap_or(1));
         let runners = frame.pool.threads().min(claims);
-        let state = ItemStage {
+        let mut state = ItemStage {
             items,
             order: self.order,
             f: &f,
@@ -136,6 +155,7 @@ impl<'f, 'g> Stage<'f, 'g> {
             panic: Mutex::new(None),
             locals: Mutex::new(Vec::new()),
             slots: Slots::new(&mut results),
+            seats: AtomicUsize::new(0),
             plain: self.grain.is_none()
                 && !frame.run.record_spans
                 && frame.run.max_items.is_none()
@@ -145,24 +165,48 @@ impl<'f, 'g> Stage<'f, 'g> {
             stage: frame.stages.len() as u32,
         };
         if runners > 0 {
-            // The calling thread is one of the runners (it would only wait otherwise,
-            // competing with the workers for cores), so a stage wakes `runners - 1`
-            // workers and a one-runner stage none. Its tasks see worker index
-            // `threads()` (the pool's own workers are `0..threads()`).
-            let latch = CountLatch::new(runners - 1);
-            let jobs = (1..runners)
-                .map(|_| {
-                    let latch = Arc::clone(&latch);
-                    let state = &state;
-                    Box::new(move |w: &WorkerCtx<'_>| {
-                        state.runner(Some(w.index));
-                        latch.count_down();
-                    }) as ScopedJob<'_>
-                })
-                .collect();
+            // Seats: at most `runners` runners at a time, whoever they are. The calling
+            // thread takes a seat at once when no parked worker has to be woken (a
+            // one-runner stage, or enough workers spinning to take the other jobs
+            // without a wake-up: back-to-back frames); it would otherwise only wait,
+            // competing with the workers for cores. Otherwise it hands out a job per
+            // seat and waits, and takes a seat itself only if a woken worker has not
+            // started within `WAKE_GRACE`. Either way a worker can be held off: the
+            // kernel may queue it on the core of the thread that is running, where it
+            // waits until that thread stops (measured on 2 vCPUs: whole frames ran on
+            // one core while the other idled). The grace periods bound that. Its tasks
+            // see worker index `threads()` (the pool's workers are `0..threads()`).
+            let joins = runners == 1 || frame.pool.spinning() >= runners - 1;
+            let from = usize::from(joins);
+            *state.seats.get_mut() = from;
+            let latch = CountLatch::new(runners - from);
+            let runner_job = |latch: &Arc<CountLatch>| {
+                let latch = Arc::clone(latch);
+                let state = &state;
+                Box::new(move |w: &WorkerCtx<'_>| {
+                    // A worker that finds every seat taken (the caller took its place
+                    // while it was held off) has nothing to do.
+                    if state.take_seat() {
+                        state.runner(Some(w.index), None);
+                    }
+                    latch.count_down();
+                }) as ScopedJob<'_>
+            };
+            let jobs = (from..runners).map(|_| runner_job(&latch)).collect();
+            let caller = frame.pool.threads();
             run_scoped(frame.pool, &latch, jobs, || {
-                let caller = frame.pool.threads();
-                frame.pool.as_member(|| state.runner(Some(caller)));
+                if joins {
+                    let handed_back = frame
+                        .pool
+                        .as_member(|| state.runner(Some(caller), Some(Instant::now())));
+                    // The caller's share goes back to the pool as one more runner job,
+                    // for a woken worker: the one it counted on was held off.
+                    return handed_back.then(|| runner_job(&latch));
+                }
+                if state.wait_for_seats(&latch, WAKE_GRACE) && state.take_seat() {
+                    frame.pool.as_member(|| state.runner(Some(caller), None));
+                }
+                None
             });
         }
         let (locals, panic) = {
@@ -249,6 +293,8 @@ struct ItemStage<'a, T, R, F> {
     panic: Mutex<Option<PanicRecord>>,
     locals: Mutex<Vec<Local>>,
     slots: Slots<R>,
+    /// Runners started (and not handed back): at most `runners`.
+    seats: AtomicUsize,
     /// Adaptive claims with nothing to account per item (no task spans, item or work
     /// cap, or stall watch): items then run through `run_plain`.
     plain: bool,
@@ -262,9 +308,41 @@ where
     R: Send,
     F: Fn(&mut TaskCtx<'_>, &T) -> Outcome<R> + Sync,
 {
+    /// Takes a runner's seat if one is free.
+    fn take_seat(&self) -> bool {
+        self.seats
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s < self.runners).then_some(s + 1)
+            })
+            .is_ok()
+    }
+
+    /// Waits (yielding) up to `grace` for the handed-out jobs to start; `true` when
+    /// a seat is still free after it, with items left and the stage not over.
+    fn wait_for_seats(&self, latch: &CountLatch, grace: std::time::Duration) -> bool {
+        let t0 = Instant::now();
+        loop {
+            if latch.is_open()
+                || self.seats.load(Ordering::Acquire) >= self.runners
+                || self.cursor.load(Ordering::Relaxed) >= self.items.len()
+            {
+                return false;
+            }
+            if t0.elapsed() >= grace {
+                return true;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// Claims and runs items until the cursor runs out or the run stops, then hands
     /// its telemetry over.
-    fn runner(&self, worker: Option<usize>) {
+    ///
+    /// `hand_back` is the time the calling thread started its own share: it stops
+    /// claiming, and returns `true`, when a worker runner it counted on has not
+    /// started within [`HELPER_GRACE`] and items remain.
+    fn runner(&self, worker: Option<usize>, hand_back: Option<Instant>) -> bool {
+        let mut handed_back = false;
         let mut local = Local::default();
         let n = self.items.len();
         let mut claim = self.grain.unwrap_or(1);
@@ -289,6 +367,17 @@ where
                 claim = self.next_claim(last - first, now - began);
                 mark = Some(now);
             }
+            if let Some(t0) = hand_back {
+                if self.seats.load(Ordering::Relaxed) < self.runners
+                    && self.cursor.load(Ordering::Relaxed) < n
+                    && t0.elapsed() >= HELPER_GRACE
+                {
+                    // Gives the seat up for the job that replaces this share.
+                    self.seats.fetch_sub(1, Ordering::Relaxed);
+                    handed_back = true;
+                    break;
+                }
+            }
         }
         if self.plain {
             let c = &mut local.counts;
@@ -298,6 +387,7 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(local);
+        handed_back
     }
 
     /// Runs the claimed positions `claim` in order; returns how many it ran (fewer
