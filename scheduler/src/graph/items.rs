@@ -308,6 +308,27 @@ where
     R: Send,
     F: Fn(&mut TaskCtx<'_>, &T) -> Outcome<R> + Sync,
 {
+    /// Records the span of item `index` (start position `pos`), begun at `began`
+    /// and ending now.
+    fn push_span(
+        &self,
+        local: &mut Local,
+        (index, pos): (usize, usize),
+        worker: Option<usize>,
+        began: Instant,
+        end: SpanEnd,
+    ) {
+        local.spans.push(TaskSpan {
+            stage: self.stage,
+            item: index as u32,
+            seq: pos as u32,
+            worker: worker.map(|w| w as u32),
+            start_ns: self.run.since_start(began),
+            end_ns: self.run.since_start(Instant::now()),
+            end,
+        });
+    }
+
     /// Takes a runner's seat if one is free.
     fn take_seat(&self) -> bool {
         self.seats
@@ -439,15 +460,7 @@ where
             }
             // The span of the failed item (the others of the claim recorded theirs).
             if let Some(began) = began {
-                local.spans.push(TaskSpan {
-                    stage: self.stage,
-                    item: index as u32,
-                    seq: at as u32,
-                    worker: worker.map(|w| w as u32),
-                    start_ns: self.run.since_start(began),
-                    end_ns: self.run.since_start(Instant::now()),
-                    end: SpanEnd::Failed,
-                });
+                self.push_span(local, (index, at), worker, began, SpanEnd::Failed);
             }
         }
         at - first
@@ -556,15 +569,7 @@ where
             }
         };
         if let Some(started) = started {
-            local.spans.push(TaskSpan {
-                stage: self.stage,
-                item: index as u32,
-                seq: pos as u32,
-                worker: worker.map(|w| w as u32),
-                start_ns: self.run.since_start(started),
-                end_ns: self.run.since_start(Instant::now()),
-                end,
-            });
+            self.push_span(local, (index, pos), worker, started, end);
         }
     }
 }
