@@ -430,15 +430,14 @@ where
             if self.plain {
                 self.run_plain(claim.clone(), &mut at, worker, local);
                 return;
-            } else {
-                for pos in claim.clone() {
-                    at = pos;
-                    if pos > first && !self.go_on() {
-                        return;
-                    }
-                    began = self.run.record_spans.then(Instant::now);
-                    self.run_one(pos, began, worker, local);
+            }
+            for pos in claim.clone() {
+                at = pos;
+                if pos > first && !self.go_on() {
+                    return;
                 }
+                began = self.run.record_spans.then(Instant::now);
+                self.run_one(pos, began, worker, local);
             }
             at = claim.end;
         }));
