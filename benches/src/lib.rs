@@ -33,6 +33,11 @@ pub struct Row {
     /// The lower bound (total work / threads), ns, where it is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ideal_ns: Option<f64>,
+    /// The median over rounds of ours / peer within the same round, where recorded:
+    /// drift in the machine's speed between rounds cancels in each pair, which the
+    /// ratio of the two medians does not do.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paired_ratio: Option<f64>,
 }
 
 /// Another contender's median.
@@ -63,6 +68,7 @@ impl Row {
             others: Vec::new(),
             goal_ns: None,
             ideal_ns: None,
+            paired_ratio: None,
         }
     }
 
@@ -81,6 +87,21 @@ impl Row {
     #[must_use]
     pub fn goal(mut self, goal: Duration) -> Self {
         self.goal_ns = Some(ns(goal));
+        self
+    }
+
+    /// Records the median of per-round ratios ours / peer (see
+    /// [`paired_ratio`](Self::paired_ratio)); `ours` and `peer` are the two
+    /// contenders' samples, one per round, in round order.
+    #[must_use]
+    pub fn paired(mut self, ours: &[Duration], peer: &[Duration]) -> Self {
+        let mut r: Vec<f64> = ours
+            .iter()
+            .zip(peer)
+            .map(|(&a, &b)| ns(a) / ns(b))
+            .collect();
+        r.sort_by(f64::total_cmp);
+        self.paired_ratio = r.get(r.len() / 2).copied();
         self
     }
 
@@ -180,6 +201,9 @@ impl Table {
             }
             if let Some(i) = r.ideal_ns {
                 extra.push_str(&format!(" ideal {}", fmt(i)));
+            }
+            if let Some(p) = r.paired_ratio {
+                extra.push_str(&format!(" paired ratio {p:.4}"));
             }
             println!(
                 "{:<28} {:>12} {:>12} {:>7.3}  {}",

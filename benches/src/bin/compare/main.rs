@@ -57,12 +57,49 @@ fn interleaved<const N: usize>(
             times[k].push(t.elapsed() / per);
         }
     }
-    let mut out = [Duration::ZERO; N];
-    for (k, t) in times.iter_mut().enumerate() {
-        t.sort_unstable();
-        out[k] = t[t.len() / 2];
+    times.map_medians()
+}
+
+/// Every sample of single long runs (makespans), one per contender per round, in
+/// round order: the machine is left idle for `quiet` (untimed) before each contender,
+/// and the contenders' order rotates every round. A pool's workers keep spinning for a
+/// while after its run (Grin's for 50 us, rayon's similarly): in a fixed order that
+/// spinning took a core from whichever contender ran next, and the one after a run of
+/// its own pool found its workers still awake. After `quiet`, every contender starts
+/// from parked workers and pays its own wake-up.
+fn interleaved_quiet<const N: usize>(
+    rounds: usize,
+    quiet: Duration,
+    contenders: [&mut dyn FnMut(); N],
+) -> Vec<Vec<Duration>> {
+    let mut times = vec![Vec::with_capacity(rounds); N];
+    for round in 0..rounds {
+        for j in 0..N {
+            let k = (j + round) % N;
+            settle_allocator();
+            std::thread::sleep(quiet);
+            let t = std::time::Instant::now();
+            contenders[k]();
+            times[k].push(t.elapsed());
+        }
     }
-    out
+    times
+}
+
+/// Per-contender medians of samples.
+trait Medians {
+    fn map_medians<const N: usize>(self) -> [Duration; N];
+}
+
+impl Medians for Vec<Vec<Duration>> {
+    fn map_medians<const N: usize>(mut self) -> [Duration; N] {
+        let mut out = [Duration::ZERO; N];
+        for (k, t) in self.iter_mut().enumerate().take(N) {
+            t.sort_unstable();
+            out[k] = t[t.len() / 2];
+        }
+        out
+    }
 }
 
 /// Makes one large allocation, untimed, between contenders. glibc defers work on
@@ -143,9 +180,9 @@ fn scheduler() -> ExitCode {
         let load = Arc::new(SkewedLoad::new(32, 20, cx, cy, light));
         let centre = load.sequence(Order::CentreFirst);
         let rows = load.sequence(Order::Scanline);
-        let [centre_first, scanline, par_iter, fixed, mutex] = interleaved(
-            21,
-            1,
+        let samples = interleaved_quiet(
+            151,
+            Duration::from_millis(2),
             [
                 &mut || {
                     grin.skewed(&load, &centre);
@@ -162,8 +199,10 @@ fn scheduler() -> ExitCode {
                 &mut || queue.skewed(&load),
             ],
         );
+        let paired = |row: Row| row.paired(&samples[0], &samples[2]);
+        let [centre_first, scanline, par_iter, fixed, mutex] = samples.clone().map_medians();
         table.push(
-            Row::new(name, "makespan", centre_first, par_iter)
+            paired(Row::new(name, "makespan", centre_first, par_iter))
                 .other("grin_scanline", scanline)
                 .other("static_partition", fixed)
                 .other("mutex_vecdeque", mutex)
