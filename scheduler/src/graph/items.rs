@@ -5,13 +5,12 @@
 //! threads the first N claimed are the first N of the order). Each thread that joins
 //! the stage runs one *runner* that claims items until the cursor runs out, so
 //! balance comes from the cursor itself and a stage costs one deque job per worker,
-//! not one per item. At most N runners run a stage on a pool of N threads. The
-//! frame's own thread is one of them when no parked worker must be woken (back-to-back
-//! frames find the workers spinning): the stage then hands N - 1 jobs to the spinning
-//! workers and the caller runs beside them (it would otherwise wait idle, and on a
-//! machine with N cores its waiting competes with the workers). Grace periods
-//! ([`HELPER_GRACE`], [`WAKE_GRACE`]) keep a worker that the kernel holds off from
-//! leaving a core idle.
+//! not one per item. At most N runners run a stage on a pool of N threads, and the
+//! frame's own thread is one of them: the stage hands N - 1 jobs to the workers and
+//! the caller runs beside them (it would otherwise wait idle, and on a machine with N
+//! cores its waiting competes with the workers), starting at once while parked
+//! workers wake up. Grace periods ([`HELPER_GRACE`], [`WAKE_GRACE`]) keep a worker
+//! that the kernel holds off from leaving a core idle.
 //!
 //! Outputs go straight into the result vector's slots (each slot is written by the
 //! one runner that claimed its item), and a stage with nothing to account per item
@@ -20,10 +19,10 @@
 //!
 //! Claims adapt to the items' cost: a runner's first claim is one item (so the first
 //! N items start first, in order), and a runner whose items prove cheap then claims
-//! as many as take about [`CLAIM_NS`], never more than its share of what is left. Tiny
-//! items stop paying a contended atomic each; items of a microsecond or more (tiles)
-//! are still claimed one at a time, in the start order. [`Stage::grain`] fixes the
-//! claim size instead.
+//! as many as take about [`CLAIM_NS`], never more than its share of what is left. Cheap
+//! items stop paying a contended atomic each (the start order then holds per claim);
+//! items of [`CLAIM_NS`] or more (a real frame's tiles) are still claimed one at a
+//! time, in the start order. [`Stage::grain`] fixes the claim size instead.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -49,24 +48,30 @@ pub struct Stage<'f, 'g> {
     grain: Option<usize>,
 }
 
-/// About how much work (nanoseconds of items) one adaptive claim takes: a claim costs
-/// one contended atomic (tens of nanoseconds across cores), so this keeps it near 1%.
-pub(crate) const CLAIM_NS: u64 = 4_000;
+/// About how much work (nanoseconds of items) one adaptive claim takes. A claim costs
+/// one contended atomic whose cache line moves between cores each time (about 150 ns
+/// of the claiming thread on this project's 2-vCPU machines), so this keeps it under
+/// 1%; measured, 4 us claims made a skewed-tile frame 0.5-0.8% longer. Larger claims
+/// gain little more and risk imbalance when a claim sized on cheap items meets dear
+/// ones (`scheduler/ARCHITECTURE.md`).
+pub(crate) const CLAIM_NS: u64 = 20_000;
 
 /// How long the calling thread runs its share of a stage while a worker it counted on
-/// (one that was spinning, so not woken) has not started. Such a worker starts within a
-/// few microseconds unless the kernel queued it on the caller's own core, where it
-/// waits until the caller stops: measured on a 2-vCPU machine, every frame of an
-/// 8,192-item stage then ran on the caller alone while the other core idled. After the
-/// grace the caller hands its share to the pool as one more job, waking a parked
+/// has not started, when that worker was spinning (so not woken). Such a worker starts
+/// within a few microseconds unless the kernel queued it on the caller's own core,
+/// where it waits until the caller stops: measured on a 2-vCPU machine, every frame of
+/// an 8,192-item stage then ran on the caller alone while the other core idled. After
+/// the grace the caller hands its share to the pool as one more job, waking a parked
 /// worker for it, and waits, yielding its core.
 pub(crate) const HELPER_GRACE: std::time::Duration = std::time::Duration::from_micros(30);
 
-/// How long the calling thread waits for woken workers to start before it takes a
-/// free seat itself: above the usual wake-up latency of an idle core (25-75 us
-/// measured on this project's 2-vCPU machines), far below the milliseconds a worker
-/// queued behind a busy thread waits.
-pub(crate) const WAKE_GRACE: std::time::Duration = std::time::Duration::from_micros(200);
+/// [`HELPER_GRACE`] for a worker that had to be woken: above the usual wake-up latency
+/// of an idle core (25-75 us measured on this project's 2-vCPU machines), far below
+/// the milliseconds a worker queued behind the caller would wait. Until the woken
+/// workers start, the caller runs the stage's first items itself instead of waiting
+/// idle (measured: skewed-tile frames from parked workers 1.2-1.5% shorter than when
+/// the caller waited for the wake-ups).
+pub(crate) const WAKE_GRACE: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The outputs of a parallel stage, in item (or task) order: `Some` for each task that
 /// finished (`Done`), `None` for every other.
@@ -166,47 +171,41 @@ impl<'f, 'g> Stage<'f, 'g> {
         };
         if runners > 0 {
             // Seats: at most `runners` runners at a time, whoever they are. The calling
-            // thread takes a seat at once when no parked worker has to be woken (a
-            // one-runner stage, or enough workers spinning to take the other jobs
-            // without a wake-up: back-to-back frames); it would otherwise only wait,
-            // competing with the workers for cores. Otherwise it hands out a job per
-            // seat and waits, and takes a seat itself only if a woken worker has not
-            // started within `WAKE_GRACE`. Either way a worker can be held off: the
-            // kernel may queue it on the core of the thread that is running, where it
-            // waits until that thread stops (measured on 2 vCPUs: whole frames ran on
-            // one core while the other idled). The grace periods bound that. Its tasks
-            // see worker index `threads()` (the pool's workers are `0..threads()`).
-            let joins = runners == 1 || frame.pool.spinning() >= runners - 1;
-            let from = usize::from(joins);
-            *state.seats.get_mut() = from;
-            let latch = CountLatch::new(runners - from);
+            // thread takes one at once and hands out a job for each other seat: it
+            // would otherwise only wait, and on a machine with as many cores as
+            // workers its waiting competes with them. A worker it counted on can be
+            // held off: the kernel may queue it on the caller's own core, where it
+            // waits until the caller stops (measured on 2 vCPUs: whole frames ran on
+            // one core while the other idled). So the caller gives its seat back, as
+            // one more job that wakes a parked worker, if a seat is still empty after
+            // a grace: `HELPER_GRACE` when the other workers were spinning (they start
+            // at once), `WAKE_GRACE` when they had to be woken. Its tasks see worker
+            // index `threads()` (the pool's workers are `0..threads()`).
+            let warm = runners == 1 || frame.pool.spinning() >= runners - 1;
+            let grace = if warm { HELPER_GRACE } else { WAKE_GRACE };
+            *state.seats.get_mut() = 1;
+            let latch = CountLatch::new(runners - 1);
             let runner_job = |latch: &Arc<CountLatch>| {
                 let latch = Arc::clone(latch);
                 let state = &state;
                 Box::new(move |w: &WorkerCtx<'_>| {
-                    // A worker that finds every seat taken (the caller took its place
-                    // while it was held off) has nothing to do.
+                    // A worker that finds every seat taken (a late worker, after the
+                    // caller's hand-back went to another) has nothing to do.
                     if state.take_seat() {
                         state.runner(Some(w.index), None);
                     }
                     latch.count_down();
                 }) as ScopedJob<'_>
             };
-            let jobs = (from..runners).map(|_| runner_job(&latch)).collect();
+            let jobs = (1..runners).map(|_| runner_job(&latch)).collect();
             let caller = frame.pool.threads();
             run_scoped(frame.pool, &latch, jobs, || {
-                if joins {
-                    let handed_back = frame
-                        .pool
-                        .as_member(|| state.runner(Some(caller), Some(Instant::now())));
-                    // The caller's share goes back to the pool as one more runner job,
-                    // for a woken worker: the one it counted on was held off.
-                    return handed_back.then(|| runner_job(&latch));
-                }
-                if state.wait_for_seats(&latch, WAKE_GRACE) && state.take_seat() {
-                    frame.pool.as_member(|| state.runner(Some(caller), None));
-                }
-                None
+                let handed_back = frame
+                    .pool
+                    .as_member(|| state.runner(Some(caller), Some((Instant::now(), grace))));
+                // The caller's share goes back to the pool as one more runner job, for
+                // a woken worker: the one it counted on was held off.
+                handed_back.then(|| runner_job(&latch))
             });
         }
         let (locals, panic) = {
@@ -338,31 +337,17 @@ where
             .is_ok()
     }
 
-    /// Waits (yielding) up to `grace` for the handed-out jobs to start; `true` when
-    /// a seat is still free after it, with items left and the stage not over.
-    fn wait_for_seats(&self, latch: &CountLatch, grace: std::time::Duration) -> bool {
-        let t0 = Instant::now();
-        loop {
-            if latch.is_open()
-                || self.seats.load(Ordering::Acquire) >= self.runners
-                || self.cursor.load(Ordering::Relaxed) >= self.items.len()
-            {
-                return false;
-            }
-            if t0.elapsed() >= grace {
-                return true;
-            }
-            std::thread::yield_now();
-        }
-    }
-
     /// Claims and runs items until the cursor runs out or the run stops, then hands
     /// its telemetry over.
     ///
-    /// `hand_back` is the time the calling thread started its own share: it stops
-    /// claiming, and returns `true`, when a worker runner it counted on has not
-    /// started within [`HELPER_GRACE`] and items remain.
-    fn runner(&self, worker: Option<usize>, hand_back: Option<Instant>) -> bool {
+    /// `hand_back` is when the calling thread started its own share and its grace: it
+    /// stops claiming, and returns `true`, when a worker runner it counted on has not
+    /// started within the grace and items remain.
+    fn runner(
+        &self,
+        worker: Option<usize>,
+        hand_back: Option<(Instant, std::time::Duration)>,
+    ) -> bool {
         let mut handed_back = false;
         let mut local = Local::default();
         let n = self.items.len();
@@ -385,13 +370,13 @@ where
             }
             if let Some(began) = mark {
                 let now = Instant::now();
-                claim = self.next_claim(last - first, now - began);
+                claim = self.next_claim(last - first, now - began, n - last);
                 mark = Some(now);
             }
-            if let Some(t0) = hand_back {
+            if let Some((t0, grace)) = hand_back {
                 if self.seats.load(Ordering::Relaxed) < self.runners
                     && self.cursor.load(Ordering::Relaxed) < n
-                    && t0.elapsed() >= HELPER_GRACE
+                    && t0.elapsed() >= grace
                 {
                     // Gives the seat up for the job that replaces this share.
                     self.seats.fetch_sub(1, Ordering::Relaxed);
@@ -479,8 +464,10 @@ where
 
     /// The next adaptive claim after `items` took `took`: about [`CLAIM_NS`] of work
     /// at that rate, at least one item and at most this runner's share of half of
-    /// what is left (so the runners finish together).
-    fn next_claim(&self, items: usize, took: std::time::Duration) -> usize {
+    /// what is left (so the runners finish together). `left` is what was left after
+    /// this runner's claim: at most what is left now (other runners claim too), read
+    /// without touching the cursor's cache line again.
+    fn next_claim(&self, items: usize, took: std::time::Duration, left: usize) -> usize {
         // In u64: a u128 division is a library call of about 50 ns, paid per claim.
         let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
         if took >= CLAIM_NS {
@@ -489,10 +476,6 @@ where
         }
         let per_item = (took / items.max(1) as u64).max(1);
         let want = usize::try_from(CLAIM_NS / per_item).unwrap_or(usize::MAX);
-        let left = self
-            .items
-            .len()
-            .saturating_sub(self.cursor.load(Ordering::Relaxed));
         want.min(left / (2 * self.runners)).max(1)
     }
 
