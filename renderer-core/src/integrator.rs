@@ -334,6 +334,8 @@ pub struct Integrator {
     masses: Vec<(DVec3, f64, f64)>,
     /// A single mass in vacuum: rays cross it along its planar photon orbits.
     orbit: Option<Orbit>,
+    /// A single linear gradient: rays cross it along their exact catenaries.
+    linear: Option<Linear>,
     /// Whether the mass's region holds no geometry (rays then cross it in long
     /// steps, with one chord from entry to exit).
     orbit_clear: bool,
@@ -355,7 +357,23 @@ struct Orbit {
     extent: f64,
 }
 
-/// A ray's counters, lent to [`Integrator::orbit_passage`].
+/// How far `p` is outside `b` (the largest coordinate excess; 0 or below inside).
+fn outside(b: &crate::field::Aabb, p: DVec3) -> f64 {
+    (b.min - p).max(p - b.max).max_element()
+}
+
+/// A single linear gradient and nothing else (see [`Integrator::linear_passage`]).
+#[derive(Debug, Clone, Copy)]
+struct Linear {
+    field: crate::field::LinearGradient,
+    /// Upper bound on the paths' curvature in the region: |G| over the lowest index.
+    kappa: f64,
+    /// The region's diagonal: no chord is longer.
+    diagonal: f64,
+}
+
+/// A ray's counters, lent to [`Integrator::orbit_passage`] and
+/// [`Integrator::linear_passage`].
 struct Walk {
     steps: u32,
     segments: u32,
@@ -417,12 +435,29 @@ impl Integrator {
             }),
             _ => None,
         };
+        let linear = match (medium.fields.as_slice(), orbit) {
+            ([FieldKind::LinearGradient(field)], None) => {
+                let low = field
+                    .region
+                    .corners()
+                    .into_iter()
+                    .map(|c| field.n0 + field.gradient.dot(c))
+                    .fold(f64::INFINITY, f64::min);
+                (low > 0.0).then(|| Linear {
+                    field: *field,
+                    kappa: field.gradient.length() / low,
+                    diagonal: (field.region.max - field.region.min).length(),
+                })
+            }
+            _ => None,
+        };
         Self {
             medium,
             grin,
             grid,
             kinks,
             orbit,
+            linear,
             orbit_clear: false,
             geometry: None,
             clear: None,
@@ -807,6 +842,36 @@ impl Integrator {
                     }
                 }
             }
+            if let Some(l) = self
+                .linear
+                .filter(|l| stop.is_none() && l.field.region.contains(s.x))
+            {
+                let mut walk = Walk {
+                    steps,
+                    segments,
+                    subdivisions,
+                    gate_budget,
+                    travelled,
+                };
+                let passage = self.linear_passage(l, &mut s, cone, relaxed, &mut walk, &mut emit);
+                Walk {
+                    steps,
+                    segments,
+                    subdivisions,
+                    gate_budget,
+                    travelled,
+                } = walk;
+                match passage {
+                    Passage::NotPlanar => {}
+                    Passage::Left => {
+                        at = None;
+                        continue;
+                    }
+                    Passage::Ended(t) => {
+                        return finish(t, &s, steps, segments, subdivisions);
+                    }
+                }
+            }
             let dir = s.p.normalize_or(DVec3::X);
             if !self.in_field(s.x) {
                 // Straight flight to the next field, or to infinity.
@@ -975,6 +1040,180 @@ impl Integrator {
         }
     }
 
+    /// Carries a ray across a single linear gradient's region along its exact path
+    /// ([`LinearRay`](crate::field::LinearRay): a catenary in closed form), emitting
+    /// chords to `emit` as the Runge-Kutta path does: within the chord tolerance of
+    /// the path where geometry may be hit (sagitta |G| / n_min h^2 / 8), and, for a
+    /// `relaxed` ray, as long as the region allows where none is (the path is exact
+    /// at any length, so only the chord's envelope limits it). The path ends where it
+    /// leaves the region, found on the exact path; beyond it the index is the
+    /// background's and the general path takes over.
+    // Not inlined, like `orbit_passage`: the general loop stays as it was.
+    #[inline(never)]
+    fn linear_passage<E: FnMut(Segment, &mut u32) -> Verdict>(
+        &self,
+        l: Linear,
+        s: &mut State,
+        cone: RayCone,
+        relaxed: bool,
+        walk: &mut Walk,
+        emit: &mut E,
+    ) -> Passage {
+        let region = l.field.region;
+        let n_start = self.medium.index(s.x).0;
+        let dir = s.p.normalize_or(DVec3::X);
+        let Some(ray) = crate::field::LinearRay::new(s.x, dir * n_start, l.field.gradient) else {
+            return Passage::NotPlanar;
+        };
+        let opl0 = s.opl;
+        // Arc length along the path so far, and the point there.
+        let mut done = 0.0;
+        let mut here = crate::field::LinearPoint {
+            x: s.x,
+            p: dir * n_start,
+            opl: 0.0,
+        };
+        let mut cap = f64::INFINITY;
+        // Where the path leaves the region (arc length, point), once found: a
+        // chord that reached it and was too long to keep finds it again here.
+        let mut exit: Option<(f64, crate::field::LinearPoint)> = None;
+        // Whether the last chord could reach geometry: this one then starts at the
+        // chord tolerance's length.
+        let mut near = true;
+        let place = |s: &mut State, at: &crate::field::LinearPoint| {
+            s.x = at.x;
+            s.p = at.p;
+            s.opl = opl0 + at.opl;
+        };
+        loop {
+            if walk.steps >= self.tol.max_steps {
+                place(s, &here);
+                return Passage::Ended(Termination::StepBudget);
+            }
+            walk.steps += 1;
+            let geometric = self
+                .tol
+                .geometric
+                .max(RayCone::GEOMETRIC_FRACTION * cone.width_at(walk.travelled));
+            let chord_len = (8.0 * geometric / l.kappa).sqrt();
+            let mut h = cap.min(l.diagonal);
+            if near {
+                h = h.min(chord_len);
+            }
+            // A known exit within reach: the chord ends there.
+            let known = exit.filter(|&(t, _)| done + h >= t);
+            if let Some((t, _)) = known {
+                h = t - done;
+            }
+            let mut end = known.map_or_else(|| ray.at(done + h), |(_, at)| at);
+            let left = known.is_some() || !region.contains(end.x);
+            if left && known.is_none() {
+                // The exit, on the exact path: regula falsi (Illinois) on the
+                // distance outside the box, from inside (`lo`) to outside (`hi`),
+                // with a bisection every third try so the bracket always shrinks.
+                let (mut lo, mut hi) = (done, done + h);
+                let (mut d_lo, mut d_hi) = (outside(&region, here.x), outside(&region, end.x));
+                let mut side = 0;
+                let edge = 1e-12 * (1.0 + end.x.abs().max_element());
+                for k in 0..96 {
+                    if hi - lo <= 1e-12 * (1.0 + hi) {
+                        break;
+                    }
+                    let t = if k % 3 == 2 || d_hi <= d_lo {
+                        0.5 * (lo + hi)
+                    } else {
+                        (lo + (hi - lo) * (-d_lo / (d_hi - d_lo))).clamp(lo, hi)
+                    };
+                    let at = ray.at(t);
+                    let d = outside(&region, at.x);
+                    if d > 0.0 {
+                        (hi, d_hi, end) = (t, d, at);
+                        if side == 1 {
+                            d_lo *= 0.5;
+                        }
+                        side = 1;
+                        if d <= edge {
+                            break;
+                        }
+                    } else {
+                        (lo, d_lo) = (t, d);
+                        if side == -1 {
+                            d_hi *= 0.5;
+                        }
+                        side = -1;
+                        if -d <= edge {
+                            // On the edge from inside: over it by a hair.
+                            let t = (t + 1e-9 * (1.0 + t)).min(hi);
+                            let at = ray.at(t);
+                            if outside(&region, at.x) > 0.0 {
+                                (hi, end) = (t, at);
+                                break;
+                            }
+                            lo = t;
+                        }
+                    }
+                }
+                h = hi - done;
+                exit = Some((hi, end));
+            }
+            let deviation = (l.kappa * h * h / 8.0).min(h);
+            let pad = DVec3::splat(deviation);
+            let (lo, hi) = (here.x.min(end.x) - pad, here.x.max(end.x) + pad);
+            // A chord longer than the tolerance allows must keep its envelope in
+            // the region (the path could otherwise leave it and come back) and away
+            // from geometry.
+            let open = relaxed
+                && !left
+                && region.contains(lo)
+                && region.contains(hi)
+                && !self.geometry_near(lo, hi);
+            if !open && deviation > 2.0 * geometric && h > 1e-9 {
+                // Geometry (or the region's edge) within reach of a long chord:
+                // straight to the tolerance's length (each try costs a point of
+                // the path, and the long chords grow from it again).
+                cap = if near {
+                    0.5 * h
+                } else {
+                    (0.25 * h).max(chord_len)
+                };
+                near = true;
+                continue;
+            }
+            near = !open;
+            let seg = Segment {
+                start: here.x,
+                end: end.x,
+                deviation,
+                index: walk.segments,
+            };
+            match emit(seg, &mut walk.segments) {
+                Verdict::Hit => {
+                    place(s, &end);
+                    return Passage::Ended(Termination::Hit);
+                }
+                Verdict::Uncertain if walk.gate_budget > 0 && h > 1e-9 => {
+                    walk.gate_budget -= 1;
+                    walk.subdivisions += 1;
+                    walk.segments -= 1;
+                    cap = 0.25 * h;
+                    near = true;
+                    continue;
+                }
+                _ => {}
+            }
+            walk.travelled += h;
+            done += h;
+            here = end;
+            cap = 5.0 * h;
+            if left {
+                place(s, &here);
+                // Outside, the background's index: the same direction at its speed.
+                s.p = s.p.normalize_or(dir) * self.medium.index(s.x).0;
+                return Passage::Left;
+            }
+        }
+    }
+
     /// Carries a ray across a single mass's region along its photon orbit: in the
     /// plane of the centre and the ray, u = 1/r obeys u'' + u = 1.5 r_s u^2 over the
     /// orbit's angle phi (Binet; the same paths as the Cartesian optical form),
@@ -1032,6 +1271,9 @@ impl Integrator {
         let accurate = (120.0 * rk).powf(0.2).min(0.5);
         let clear = relaxed && self.orbit_clear;
         let entry = s.x;
+        // cos(dphi) for the clear region's chords, kept while dphi repeats (it does:
+        // after the first step every step is `accurate` long until the last).
+        let mut cos_of = (f64::NAN, f64::NAN);
         let mut cap = f64::INFINITY;
         // Whether the last step could reach geometry: this one then starts at the
         // chord tolerance's length, not the accuracy's.
@@ -1086,7 +1328,10 @@ impl Integrator {
                 // needed until the path leaves (two `sin_cos` per step saved; the
                 // chord's length, for the path length, from the law of cosines).
                 let (ra, rb) = (1.0 / u, 1.0 / u1.min(u_capture * 2.0));
-                let chord = (ra * ra + rb * rb - 2.0 * ra * rb * dphi.cos())
+                if cos_of.0 != dphi {
+                    cos_of = (dphi, dphi.cos());
+                }
+                let chord = (ra * ra + rb * rb - 2.0 * ra * rb * cos_of.1)
                     .max(0.0)
                     .sqrt();
                 cap = 5.0 * dphi;

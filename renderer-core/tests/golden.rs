@@ -184,6 +184,89 @@ fn mirage_follows_the_catenary() {
     assert!(((0.5f64.cosh() - 1.0) / 0.1 - 1.276_259_652_064).abs() < 1e-11);
 }
 
+/// The same catenaries without a stop surface: the ray crosses the gradient along its
+/// closed-form path (not Runge-Kutta steps), leaves the region where the catenary
+/// does, and every chord it hands on keeps within its stated deviation of the path.
+#[test]
+fn mirage_chords_lie_on_the_catenary_and_leave_where_it_does() {
+    let (n0, g, exit_x) = (1.0, 0.1, 8.0);
+    let medium = Medium::default().with(FieldKind::LinearGradient(LinearGradient {
+        n0,
+        gradient: DVec3::new(0.0, g, 0.0),
+        // The index stays positive over the whole region (0.5 at its floor), as a
+        // scene's must.
+        region: Aabb::new(DVec3::new(-1.0, -5.0, -5.0), DVec3::new(exit_x, 20.0, 5.0)),
+    }));
+    let air = Integrator::new(medium, Tolerances::default());
+    for theta0 in [0.0f64, 0.1, -0.05, 0.2, -0.3] {
+        let a = n0 * theta0.cos();
+        let xv = -(a / g) * theta0.tan().asinh();
+        let y = |x: f64| (a * (g * (x - xv) / a).cosh() - n0) / g;
+        let mut chords = Vec::new();
+        let r = air.trace(
+            DVec3::ZERO,
+            DVec3::new(theta0.cos(), theta0.sin(), 0.0),
+            None,
+            |seg| {
+                chords.push(*seg);
+                Verdict::Continue
+            },
+        );
+        assert_eq!(r.termination, Termination::Escaped, "theta {theta0}");
+        // The chord that leaves the region ends on the catenary at its face.
+        let last = chords
+            .iter()
+            .find(|c| c.end.x >= exit_x)
+            .expect("a chord leaves the region");
+        assert!(
+            (last.end.x - exit_x).abs() < 1e-9,
+            "theta {theta0}: {}",
+            last.end
+        );
+        assert!(
+            (last.end.y - y(exit_x)).abs() < 1e-9,
+            "theta {theta0}: y {} vs {}",
+            last.end.y,
+            y(exit_x)
+        );
+        // Beyond it the ray flies straight along the catenary's exit slope.
+        let slope = (g * (exit_x - xv) / a).sinh();
+        assert!(
+            (r.direction.y / r.direction.x - slope).abs() < 1e-9,
+            "theta {theta0}"
+        );
+        for c in chords.iter().filter(|c| c.start.x < exit_x) {
+            // Chord ends on the path, and the path between them within the
+            // deviation the chord states (sampled at 32 points).
+            assert!((c.start.y - y(c.start.x)).abs() < 1e-9, "theta {theta0}");
+            assert!(c.deviation <= Tolerances::default().geometric * 2.0 + 1e-15);
+            let (p, q) = (c.start, c.end);
+            let d = (q - p).normalize();
+            for k in 1..32 {
+                let x = p.x + (q.x - p.x) * f64::from(k) / 32.0;
+                let on = DVec3::new(x, y(x), 0.0) - p;
+                let off = (on - d * on.dot(d)).length();
+                assert!(
+                    off <= c.deviation + 1e-12,
+                    "theta {theta0}: {off} > {}",
+                    c.deviation
+                );
+            }
+        }
+    }
+    // A ray from outside: straight to the region (n = 1 at y = 0, as outside), then
+    // the catenary that starts level at its face x = -1.
+    let r = air.trace(DVec3::new(-3.0, 0.0, 0.0), DVec3::X, None, |_| {
+        Verdict::Continue
+    });
+    let slope = (g * (exit_x + 1.0)).sinh();
+    assert!(
+        (r.direction.y / r.direction.x - slope).abs() < 1e-6,
+        "{}",
+        r.direction
+    );
+}
+
 use common::exact_deflection;
 
 fn black_hole(extent: f64, tol: Tolerances) -> Integrator {

@@ -29,6 +29,7 @@ mod aabb;
 
 pub use aabb::Aabb;
 pub use grid::{GridError, SampledGrid};
+pub(crate) use linear::{LinearPoint, LinearRay};
 
 /// A primitive's contribution to the curvature bound over a box (see
 /// [`Medium::curvature_bound`]).
