@@ -315,34 +315,34 @@ impl SampledGrid {
         let (lo, _) = self.locate(cell.min.max(self.min));
         let (hi, _) = self.locate(cell.max.min(self.max));
         let h = self.spacing();
-        let (mut g, mut low) = (
-            DVec3::ZERO,
-            if region.contains(cell.min) && region.contains(cell.max) {
-                f64::MAX
-            } else {
-                0.0
-            },
-        );
-        for k in lo[2]..=hi[2] {
-            for j in lo[1]..=hi[1] {
-                for i in lo[0]..=hi[0] {
-                    for (di, dj, dk) in (0..8).map(|c| (c & 1, (c >> 1) & 1, (c >> 2) & 1)) {
-                        let v = self.at(i + di, j + dj, k + dk);
-                        low = low.min(v);
-                        if di == 0 {
-                            g.x = g.x.max((self.at(i + 1, j + dj, k + dk) - v).abs() / h.x);
-                        }
-                        if dj == 0 {
-                            g.y = g.y.max((self.at(i + di, j + 1, k + dk) - v).abs() / h.y);
-                        }
-                        if dk == 0 {
-                            g.z = g.z.max((self.at(i + di, j + dj, k + 1) - v).abs() / h.z);
-                        }
+        let mut low = if region.contains(cell.min) && region.contains(cell.max) {
+            f64::MAX
+        } else {
+            0.0
+        };
+        // Every sample point and every edge of the cells [lo, hi], each visited once
+        // (a point is a corner of up to 8 of the cells, an edge a side of up to 4),
+        // and each axis's largest difference divided by the spacing once: the same
+        // maxima as cell by cell, at an eighth of the reads for a box over many cells.
+        let mut d = DVec3::ZERO;
+        for k in lo[2]..=hi[2] + 1 {
+            for j in lo[1]..=hi[1] + 1 {
+                for i in lo[0]..=hi[0] + 1 {
+                    let v = self.at(i, j, k);
+                    low = low.min(v);
+                    if i <= hi[0] {
+                        d.x = d.x.max((self.at(i + 1, j, k) - v).abs());
+                    }
+                    if j <= hi[1] {
+                        d.y = d.y.max((self.at(i, j + 1, k) - v).abs());
+                    }
+                    if k <= hi[2] {
+                        d.z = d.z.max((self.at(i, j, k + 1) - v).abs());
                     }
                 }
             }
         }
-        (g.length(), low.min(0.0))
+        ((d / h).length(), low.min(0.0))
     }
 }
 
