@@ -1408,12 +1408,14 @@ impl Integrator {
             s.opl += n * chord;
             s.x = end;
             (u, w, phi) = (u1, w1, phi + dphi);
-            s.p = tangent(u, w, phi) * n;
-            let left = u <= u_exit;
+            // The direction only where the walk ends (a `sin_cos` and a
+            // normalisation per step saved).
             if captured {
+                s.p = tangent(u, w, phi) * n;
                 return Passage::Ended(Termination::Captured);
             }
-            if left {
+            if u <= u_exit {
+                s.p = tangent(u, w, phi) * n;
                 return Passage::Left;
             }
         }
