@@ -382,9 +382,19 @@ struct Walk {
     travelled: f64,
 }
 
-/// How a ray's passage through a mass's region ended.
+/// A region a ray crosses without Runge-Kutta steps.
+#[derive(Debug, Clone, Copy)]
+enum Closed {
+    /// A lone mass's region, along the planar photon orbit.
+    Orbit(Orbit),
+    /// A lone linear gradient's region, along the exact catenary.
+    Linear(Linear),
+}
+
+/// How a ray's passage through a closed-form region ended.
 enum Passage {
-    /// Not along an orbit (a radial ray): the general path takes it.
+    /// Not for the closed form (a radial ray through a mass; a gradient too weak to
+    /// bend the ray): the general path takes it.
     NotPlanar,
     /// Left the region.
     Left,
@@ -815,37 +825,21 @@ impl Integrator {
             if self.captured(s.x) {
                 return finish(Termination::Captured, &s, steps, segments, subdivisions);
             }
-            if let Some(o) = self.orbit.filter(|o| {
-                stop.is_none() && (s.x - o.centre).length_squared() < o.extent * o.extent
-            }) {
-                let mut walk = Walk {
-                    steps,
-                    segments,
-                    subdivisions,
-                    gate_budget,
-                    travelled,
-                };
-                let passage =
-                    self.orbit_passage(o, &mut s, cone, rk, relaxed, &mut walk, &mut emit);
-                Walk {
-                    steps,
-                    segments,
-                    subdivisions,
-                    gate_budget,
-                    travelled,
-                } = walk;
-                match passage {
-                    Passage::NotPlanar => {}
-                    Passage::Left => continue,
-                    Passage::Ended(t) => {
-                        return finish(t, &s, steps, segments, subdivisions);
-                    }
-                }
-            }
-            if let Some(l) = self
-                .linear
-                .filter(|l| stop.is_none() && l.field.region.contains(s.x))
+            // A region crossed in closed form or along planar orbits (at most one
+            // applies: an orbit needs a lone mass, a catenary a lone linear gradient).
+            let closed = if stop.is_some() {
+                None
+            } else if let Some(o) = self
+                .orbit
+                .filter(|o| (s.x - o.centre).length_squared() < o.extent * o.extent)
             {
+                Some(Closed::Orbit(o))
+            } else {
+                self.linear
+                    .filter(|l| l.field.region.contains(s.x))
+                    .map(Closed::Linear)
+            };
+            if let Some(closed) = closed {
                 let mut walk = Walk {
                     steps,
                     segments,
@@ -853,7 +847,14 @@ impl Integrator {
                     gate_budget,
                     travelled,
                 };
-                let passage = self.linear_passage(l, &mut s, cone, relaxed, &mut walk, &mut emit);
+                let passage = match closed {
+                    Closed::Orbit(o) => {
+                        self.orbit_passage(o, &mut s, cone, rk, relaxed, &mut walk, &mut emit)
+                    }
+                    Closed::Linear(l) => {
+                        self.linear_passage(l, &mut s, cone, relaxed, &mut walk, &mut emit)
+                    }
+                };
                 Walk {
                     steps,
                     segments,
@@ -864,6 +865,7 @@ impl Integrator {
                 match passage {
                     Passage::NotPlanar => {}
                     Passage::Left => {
+                        // The index carried from the last step is for another point.
                         at = None;
                         continue;
                     }
