@@ -382,6 +382,20 @@ struct Walk {
     travelled: f64,
 }
 
+impl Walk {
+    /// The soft gate found a chord uncertain: if attempts are left, takes one (the
+    /// chord is forgotten, to be redone finer) and says so.
+    fn subdivide(&mut self) -> bool {
+        if self.gate_budget == 0 {
+            return false;
+        }
+        self.gate_budget -= 1;
+        self.subdivisions += 1;
+        self.segments -= 1;
+        true
+    }
+}
+
 /// A region a ray crosses without Runge-Kutta steps.
 #[derive(Debug, Clone, Copy)]
 enum Closed {
@@ -1193,10 +1207,7 @@ impl Integrator {
                     place(s, &end);
                     return Passage::Ended(Termination::Hit);
                 }
-                Verdict::Uncertain if walk.gate_budget > 0 && h > 1e-9 => {
-                    walk.gate_budget -= 1;
-                    walk.subdivisions += 1;
-                    walk.segments -= 1;
+                Verdict::Uncertain if h > 1e-9 && walk.subdivide() => {
                     cap = 0.25 * h;
                     near = true;
                     continue;
@@ -1395,10 +1406,7 @@ impl Integrator {
                         s.p = tangent(u1, w1, phi + dphi) * n;
                         return Passage::Ended(Termination::Hit);
                     }
-                    Verdict::Uncertain if walk.gate_budget > 0 && dphi > 1e-9 => {
-                        walk.gate_budget -= 1;
-                        walk.subdivisions += 1;
-                        walk.segments -= 1;
+                    Verdict::Uncertain if dphi > 1e-9 && walk.subdivide() => {
                         cap = 0.25 * dphi;
                         continue;
                     }
