@@ -267,6 +267,42 @@ fn mirage_chords_lie_on_the_catenary_and_leave_where_it_does() {
     );
 }
 
+/// Rays that start on the gradient's faces, graze them or run along the gradient
+/// leave the region in a few chords, never stall on a face.
+#[test]
+fn catenaries_from_faces_and_along_the_gradient_leave_cleanly() {
+    let region = Aabb::new(DVec3::new(-1.0, 0.0, -1.0), DVec3::new(1.0, 2.0, 1.0));
+    let medium = Medium::default().with(FieldKind::LinearGradient(LinearGradient {
+        n0: 1.0,
+        gradient: DVec3::new(0.0, 0.05, 0.0),
+        region,
+    }));
+    let air = Integrator::new(medium, Tolerances::default());
+    let starts = [
+        DVec3::new(1.0, 1.0, 0.0),
+        DVec3::new(-1.0, 0.0, -1.0),
+        DVec3::new(0.0, 2.0, 0.0),
+        DVec3::new(0.0, 1.0, 0.0),
+    ];
+    let dirs = [
+        DVec3::X,
+        -DVec3::X,
+        DVec3::Y,
+        -DVec3::Y,
+        DVec3::new(1.0, 0.0, 1.0),
+        DVec3::new(0.0, 1e-12, 1.0),
+    ];
+    for o in starts {
+        for d in dirs {
+            let r = trace(&air, o, d, None);
+            assert_eq!(r.termination, Termination::Escaped, "{o} {d}");
+            // The chord tolerance over a path of at most a few units: a few hundred
+            // chords at most, not the step budget.
+            assert!(r.segments < 2_000, "{o} {d}: {} segments", r.segments);
+        }
+    }
+}
+
 use common::exact_deflection;
 
 fn black_hole(extent: f64, tol: Tolerances) -> Integrator {
