@@ -359,10 +359,20 @@ impl Bvh {
         }
         // A stack on the stack (this runs for every curved step near geometry: a
         // heap stack was a third of a black-hole render in malloc), spilling to the
-        // heap only past 64 entries.
-        let mut stack: SmallVec<[u32; 64]> = SmallVec::new();
-        stack.push(0);
-        while let Some(i) = stack.pop() {
+        // heap only past 64 entries; a plain array, as `SmallVec`'s checks on every
+        // push were a twentieth of the query.
+        let mut local = [0u32; 64];
+        let mut len = 1;
+        let mut spill: Vec<u32> = Vec::new();
+        loop {
+            let i = if let Some(i) = spill.pop() {
+                i
+            } else if len > 0 {
+                len -= 1;
+                local[len]
+            } else {
+                break;
+            };
             let n = &self.nodes[i as usize];
             let (nmin, nmax) = (Vec3::from(n.min), Vec3::from(n.max));
             if nmin.cmpgt(hi).any() || nmax.cmplt(lo).any() {
@@ -374,7 +384,14 @@ impl Bvh {
                     return true;
                 }
             } else {
-                stack.extend([n.left_or_first, n.left_or_first + 1]);
+                for child in [n.left_or_first, n.left_or_first + 1] {
+                    if len < local.len() {
+                        local[len] = child;
+                        len += 1;
+                    } else {
+                        spill.push(child);
+                    }
+                }
             }
         }
         false
@@ -866,10 +883,13 @@ impl Tlas {
         self.bvh.any_overlap(lo, hi, |_, prims| {
             prims.iter().any(|&i| {
                 let inv = &self.inverses[i as usize];
+                let blas = &self.instances[i as usize].blas;
+                if *inv == Affine3A::IDENTITY {
+                    // The same box, without transforming its 8 corners.
+                    return blas.overlaps_box(lo, hi);
+                }
                 let b = transformed_bounds(lo.into(), hi.into(), |c| inv.transform_point3a(c));
-                self.instances[i as usize]
-                    .blas
-                    .overlaps_box(b.min.into(), b.max.into())
+                blas.overlaps_box(b.min.into(), b.max.into())
             })
         })
     }

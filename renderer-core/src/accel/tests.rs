@@ -202,3 +202,49 @@ fn hit_normals_are_unit_and_follow_the_instance_rotation() {
     assert!((h.normal - Vec3::X).length() < 1e-5, "{}", h.normal);
     assert!((h.t - 7.0).abs() < 1e-5);
 }
+
+/// A box query through a tree deeper than the traversal's 64-entry stack on the
+/// stack: the entries past it spill to the heap and are visited in the same order.
+#[test]
+fn box_queries_through_a_chain_deeper_than_the_stack() {
+    use crate::accel::{Bvh, BvhNode};
+    // Node 0 is the root; interior node k has its children at 2k+1 (a leaf holding
+    // primitive k) and 2k+2 (the next interior node, visited first), 150 levels.
+    let depth = 150u32;
+    let node = |left_or_first: u32, count: u32| BvhNode {
+        min: [0.0; 3],
+        left_or_first,
+        max: [1.0; 3],
+        count,
+    };
+    let mut nodes = vec![node(1, 0)];
+    for k in 0..depth {
+        nodes.push(node(k, 1));
+        if k + 1 < depth {
+            nodes.push(node(2 * (k + 1) + 1, 0));
+        } else {
+            nodes.push(node(depth, 1));
+        }
+    }
+    let bvh = Bvh {
+        nodes,
+        prims: (0..=depth).collect(),
+    };
+    let (lo, hi) = (Vec3::splat(0.25), Vec3::splat(0.75));
+    // Every leaf is reached: the one holding primitive 3 (near the top, so pushed
+    // first and popped last, below 100 spilled entries) ...
+    let mut seen = Vec::new();
+    assert!(bvh.any_overlap(lo, hi, |_, prims| {
+        seen.push(prims[0]);
+        prims[0] == 3
+    }));
+    assert_eq!(seen.last(), Some(&3));
+    // ... and with no leaf matching, all of them, each once.
+    let mut all = Vec::new();
+    assert!(!bvh.any_overlap(lo, hi, |_, prims| {
+        all.push(prims[0]);
+        false
+    }));
+    all.sort_unstable();
+    assert_eq!(all, (0..=depth).collect::<Vec<_>>());
+}
