@@ -31,6 +31,8 @@ pub struct Renderer {
     pub(super) caches: Caches,
     pub(super) tiles: Tiles,
     fallback: Option<String>,
+    /// The pool's thread count (the film is cleared on as many threads).
+    threads: usize,
 }
 
 impl Renderer {
@@ -45,6 +47,7 @@ impl Renderer {
             caches: Caches::default(),
             tiles: tiles(min_batch),
             fallback: None,
+            threads: min_batch,
         }
     }
 
@@ -154,7 +157,7 @@ impl Renderer {
     /// Starts over (a new film) for `snapshot`.
     pub fn reset(&mut self, snapshot: &Snapshot) {
         let s = snapshot.settings;
-        self.film.clear(s.width, s.height);
+        self.film.clear(s.width, s.height, self.threads);
         self.pass = 0;
         self.current = Some(snapshot.clone());
         self.tiles.backend().restart(snapshot);
