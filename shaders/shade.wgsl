@@ -291,6 +291,8 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
     var u = array<f32, 5>(s.at.w, s.at_n.w, s.at_albedo.w, s.at_origin.w, s.light_value.w);
     var light_value = s.light_value.xyz;
     var emitter = EmitterSample(s.emitter_point.xyz, s.emitter_normal.xyz, s.rec.z, s.emitter_point.w);
+    // The beam's width where the path is (its spread is the pixel's, for every ray).
+    var beam = s.emitter_normal.w;
     var rng = Sampler(s.rng.xy, s.rng.z);
     var turn = s.rng.w;
     var depth = s.flags.x;
@@ -353,7 +355,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         }
         var r: TraceOut;
         if !skip {
-            r = trace(ro, rd, stop, mode);
+            r = trace(ro, rd, vec2<f32>(beam, params.cam_fwd.w), stop, mode);
             tally(t, r);
         }
         if task == TASK_LIGHT {
@@ -440,6 +442,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         }
         let hit = r.hit;
         let position = r.position;
+        beam += params.cam_fwd.w * r.path_length;
         let index_there = medium_index(position).x;
         throughput *= index_ratio2(index_here, index_there);
         index_here = index_there;
@@ -517,7 +520,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         vec4<f32>(at_origin, u[3]),
         vec4<f32>(light_value, u[4]),
         vec4<f32>(emitter.point, emitter.area_pdf),
-        vec4<f32>(emitter.normal, 0.0),
+        vec4<f32>(emitter.normal, beam),
         vec4<f32>(rec.normal, 0.0),
         vec4<u32>(rng.key, rng.dim, turn),
         vec4<u32>(depth, task, light_i, flags),
@@ -603,6 +606,7 @@ fn trace_rays(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ray = rays[i];
     let stop = Stop(ray.stop_kind.x, ray.stop_a.xyz, ray.stop_b.xyz, ray.stop_a.w);
     let mode = select(MODE_NONE, MODE_CLOSEST, params.misc.x > 0u);
-    let r = trace(ray.origin.xyz, ray.dir.xyz, stop, mode);
+    // Single rays keep the scene's tolerances, as `grin trace` does.
+    let r = trace(ray.origin.xyz, ray.dir.xyz, vec2<f32>(0.0), stop, mode);
     results[i] = GpuRayResult(vec4<f32>(r.position, r.opl), vec4<f32>(r.direction, r.path_length), vec4<u32>(r.term, r.segments, r.steps, r.hit.instance));
 }

@@ -437,7 +437,8 @@ gpu_structs! {
         env_seed: [u32; 4],
         /// Camera position; w: tan(fov / 2).
         cam_pos: [f32; 4],
-        /// Camera forward.
+        /// Camera forward; w: the pixel's beam spread (radians per unit of path,
+        /// [`crate::integrator::RayCone`]; 0: every ray at the scene's tolerances).
         cam_fwd: [f32; 4],
         /// Camera right.
         cam_right: [f32; 4],
@@ -509,7 +510,7 @@ gpu_structs! {
         light_value: [f32; 4],
         /// The emitter sample's point; w: its area pdf.
         emitter_point: [f32; 4],
-        /// The emitter sample's normal; w: unused.
+        /// The emitter sample's normal; w: the beam's width at the path's origin.
         emitter_normal: [f32; 4],
         /// The first hit's normal (the record's); w: unused.
         rec_normal: [f32; 4],
@@ -687,6 +688,10 @@ pub fn prelude() -> String {
         ("EMITTER_MIN_COSINE", crate::lights::EMITTER_MIN_COSINE),
         ("MIS_MIN_COSINE", crate::lights::MIS_MIN_COSINE),
         ("SEGMENT_START_EPS", crate::trace::SEGMENT_START_EPS),
+        (
+            "CONE_GEOMETRIC_FRACTION",
+            crate::integrator::RayCone::GEOMETRIC_FRACTION,
+        ),
     ] {
         s += &format!("const {name}: f32 = {v:?};\n");
     }

@@ -37,6 +37,8 @@ pub struct GpuScene {
     kinds: Vec<&'static str>,
     buffers: Vec<TrackedBuffer>,
     base: GpuParams,
+    /// As [`GpuSceneData`]'s.
+    footprint: bool,
 }
 
 /// One ray for [`GpuScene::trace_rays`].
@@ -89,6 +91,9 @@ fn split(v: u64) -> [u32; 2] {
 pub struct GpuSceneData {
     buffers: Vec<(&'static str, Vec<u8>)>,
     base: GpuParams,
+    /// Whether rendered rays relax their tolerances to the pixel's footprint
+    /// ([`crate::integrator::Tolerances::pixel_footprint`]).
+    footprint: bool,
 }
 
 /// The smallest storage buffer the scene binds (an empty array still binds one
@@ -307,7 +312,11 @@ impl GpuSceneData {
             ("scalars", bytes(bytemuck::cast_slice(&scalars))),
             ("texels", bytes(bytemuck::cast_slice(&texels))),
         ];
-        Self { buffers, base }
+        Self {
+            buffers,
+            base,
+            footprint: tol.pixel_footprint,
+        }
     }
 
     /// The contents of buffer `what` ("triangles", "uvs", ...), for the kernel probe.
@@ -352,6 +361,7 @@ impl GpuSceneData {
             kinds: self.buffers.iter().map(|(what, _)| *what).collect(),
             buffers,
             base: self.base,
+            footprint: self.footprint,
         })
     }
 }
@@ -427,7 +437,12 @@ impl GpuScene {
         p.seed[0] = lo;
         p.seed[1] = hi;
         p.cam_pos = v4(c.position, c.tan_half);
-        p.cam_fwd = v4(c.forward, 0.0);
+        let spread = if self.footprint {
+            camera.pixel_cone().spread
+        } else {
+            0.0
+        };
+        p.cam_fwd = v4(c.forward, spread);
         p.cam_right = v4(c.right, 0.0);
         p.cam_up = v4(c.up, 0.0);
         if let Some((centre, rs)) = c.observer {

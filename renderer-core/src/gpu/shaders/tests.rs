@@ -167,6 +167,7 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
         "OP_FILM",
         "SURFACE_OFFSET",
         "SEGMENT_START_EPS",
+        "CONE_GEOMETRIC_FRACTION",
     ] {
         assert!(
             generated.iter().any(|g| g == name),
@@ -259,6 +260,10 @@ fn generated_constants_have_the_rust_values() {
         ("EMITTER_MIN_COSINE", crate::lights::EMITTER_MIN_COSINE),
         ("MIS_MIN_COSINE", crate::lights::MIS_MIN_COSINE),
         ("SEGMENT_START_EPS", crate::trace::SEGMENT_START_EPS),
+        (
+            "CONE_GEOMETRIC_FRACTION",
+            crate::integrator::RayCone::GEOMETRIC_FRACTION,
+        ),
     ] {
         match value(name) {
             naga::Expression::Literal(naga::Literal::F32(f)) => assert_eq!(f, v as f32, "{name}"),
