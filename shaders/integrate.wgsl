@@ -81,6 +81,12 @@ fn kappa_at(p: vec3<f32>) -> f32 {
     return grid_kappa(c);
 }
 
+// How far past a cell boundary at p + t d a point is taken to be in the next cell
+// (f32: more than the rounding of p + t d).
+fn grid_nudge(p: vec3<f32>, t: f32) -> f32 {
+    return 1e-4 * grid_cell_min() + 1e-6 * (max3(abs(p)) + t);
+}
+
 // Distance along p + t d to the first cell with curvature; < 0: none.
 fn straight_run(p: vec3<f32>, d: vec3<f32>) -> f32 {
     if !has_grid() {
@@ -91,8 +97,7 @@ fn straight_run(p: vec3<f32>, d: vec3<f32>) -> f32 {
         return -1.0;
     }
     var t = max(iv.x, 0.0);
-    // f32: the nudge past a cell boundary must exceed the rounding of p + t d.
-    let eps = 1e-4 * grid_cell_min() + 1e-6 * (max3(abs(p)) + t);
+    let eps = grid_nudge(p, t);
     let guard = 4u * (params.grid_dims.x + params.grid_dims.y + params.grid_dims.z) + 8u;
     for (var g = 0u; g < guard && t <= iv.y; g++) {
         let q = p + d * (t + eps);
@@ -495,10 +500,21 @@ fn trace(origin: vec3<f32>, direction: vec3<f32>, cone: vec2<f32>, stop: Stop, m
                 return finish(c, TERM_CAPTURED, s, origin, steps, segments, subdivisions);
             }
             let dir = normalize_or_x(s.p);
-            if !in_field(s.x) {
+            var fly = !in_field(s.x);
+            var run = -1.0;
+            if fly {
+                run = straight_distance(s.x, dir);
+                // A field that starts within a nudge is stepped into, curved: a
+                // flight that short can leave the point where it is in f32. A ray
+                // all but parallel to a cell face crawled along it, its x unchanged
+                // flight after flight, until its turn budget ran out (800,000
+                // turns at the default step budget: most of an H100's heat-haze
+                // frame went to a few such rays).
+                fly = run < 0.0 || run > grid_nudge(s.x, run);
+            }
+            if fly {
                 // Straight flight to the next field, or to infinity.
                 let n = medium_index(s.x).x;
-                let run = straight_distance(s.x, dir);
                 var len = params.tol.w;
                 if run >= 0.0 {
                     len = run + 1e-6 * (1.0 + run + max3(abs(s.x)));
@@ -517,7 +533,7 @@ fn trace(origin: vec3<f32>, direction: vec3<f32>, cone: vec2<f32>, stop: Stop, m
             } else {
                 // Curved step: limited by the chord deviation and the grid cell.
                 h_try = h;
-                if kappa_at(s.x) > 0.0 {
+                if kappa_at(s.x) > 0.0 || run >= 0.0 {
                     h_try = min(h_try, grid_cell_min());
                 }
                 if params.counts.w > 0u {
@@ -529,6 +545,10 @@ fn trace(origin: vec3<f32>, direction: vec3<f32>, cone: vec2<f32>, stop: Stop, m
                     }
                 }
                 kappa = kappa_bound(s.x, h_try);
+                if run >= 0.0 {
+                    // Stepping into a field that starts here: its cell's bound too.
+                    kappa += kappa_at(s.x + dir * (run + grid_nudge(s.x, run)));
+                }
                 if kappa > 0.0 {
                     let geometric = max(params.tol.y, CONE_GEOMETRIC_FRACTION * (cone.x + cone.y * travelled));
                     h_try = min(h_try, sqrt(8.0 * geometric / kappa));

@@ -977,3 +977,44 @@ fn a_host_device_renders_and_the_film_can_stay_on_it() {
     }
     drop(device);
 }
+
+#[test]
+fn rays_along_a_curvature_cell_face_do_not_crawl() {
+    // A ray that leaves a field-free cell of the curvature grid almost parallel to
+    // the face of a curved cell: a straight flight to the curved cell was too short
+    // to move its x in f32, so the ray crawled along the face 1e-6 per turn until its
+    // turn budget ran out (800,000 turns; on lavapipe a loop cap ended it after
+    // ~1,600 segments). Such rays were most of an H100's heat-haze frame. Rays on the
+    // face x = 4.6 of heat_haze.ron's grid (its cell on the -x side is curved, the
+    // one on the +x side not), turning slightly towards it, must end as on the CPU
+    // within a few dozen segments.
+    let Some(ctx) = context() else { return };
+    let scene = load("heat_haze.ron");
+    let gpu = GpuScene::for_scene(&ctx, &scene, &Default::default()).unwrap();
+    let mut rays = Vec::new();
+    for i in 0..16 {
+        for j in 0..16 {
+            let slope = -0.002 - 0.003 * f64::from(i);
+            let y = 0.2 + 0.08 * f64::from(j);
+            rays.push(RayQuery {
+                origin: DVec3::new(4.599_999_427_795_41, y, 1.7 - 0.1 * f64::from(i)),
+                direction: DVec3::new(slope, 0.86, -0.51).normalize(),
+                stop: None,
+            });
+        }
+    }
+    let out = gpu.trace_rays(&ctx, &rays, true).unwrap();
+    let tracer = renderer_core::trace::SceneTracer::new(&scene, &Default::default());
+    let most = out.iter().map(|r| r.segments).max().unwrap();
+    eprintln!("most segments: {most}");
+    for (q, r) in rays.iter().zip(&out) {
+        let cpu = tracer.trace(q.origin, q.direction, None, false);
+        assert!(
+            r.segments <= 64 && r.termination == cpu.result.termination,
+            "{q:?}: GPU {} segments, {:?}; CPU {:?}",
+            r.segments,
+            r.termination,
+            cpu.result.termination
+        );
+    }
+}
