@@ -5,11 +5,28 @@
 # device call carries it). Also downloads Debian's Vulkan/EGL/GL loader packages into
 # .gl/ once (the NVIDIA containers have the driver's ICD but no loader).
 #
-#   bash benches/device/build.sh
+#   bash benches/device/build.sh [--base REV]
 #
 # Then carry ".devbin" and ".gl" in the device call and run benches/device/run.sh.
+# With --base REV, `compare` of commit REV is built too, into .devbin-base/ (carry
+# it as well): run.sh then times that commit's GPU frames and this tree's in one call,
+# interleaved.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+if [ "${1:-}" = --base ]; then
+  rev=$(git rev-parse --short "${2:?--base needs a commit}")
+  wt=$(mktemp -d)
+  git worktree add -q --detach "$wt" "$rev"
+  # The same target folder: only the workspace's own crates build again.
+  root=$PWD
+  (cd "$wt" && CARGO_TARGET_DIR="$root/target" cargo build --release -p benches --bin compare)
+  rm -rf .devbin-base && mkdir -p .devbin-base
+  cp target/release/compare .devbin-base/
+  strip .devbin-base/compare
+  echo "$rev" > .devbin-base/rev
+  git worktree remove --force "$wt"
+fi
 
 if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
   mkdir -p .gl /tmp/amd64/partial

@@ -7,7 +7,8 @@
 #   bash benches/device/run.sh [all|gpu|tests]   # all (default): the CPU path timed
 #                                                # too; tests: the tests only
 #
-# Expects .devbin/ and .gl/ from benches/device/build.sh (carried in the call).
+# Expects .devbin/ and .gl/ from benches/device/build.sh (carried in the call), and
+# .devbin-base/ if built with --base.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 mode=${1:-all}
@@ -55,12 +56,25 @@ if true; then
 fi
 [ "$mode" = tests ] && { log "done"; exit 0; }
 
-log "compare -- gpu at 1920x1080"
-cpu_frames=1
-[ "$mode" = all ] || cpu_frames=0
-.devbin/compare gpu --size 1920x1080 --frames 5 --cpu-frames "$cpu_frames" \
-  --scenes luneburg,black_hole,heat_haze,tetra,terrain,mirage,hot_air,fisheye \
-  --out "$OUT/gpu-1080p.json" 2>&1 | tee "$OUT/compare.log"
+scenes=luneburg,black_hole,heat_haze,tetra,terrain,mirage,hot_air,fisheye
+if [ -x .devbin-base/compare ]; then
+  # A base commit's binary beside this tree's (build.sh --base REV): GPU frames
+  # only, interleaved base, this, this, base.
+  base=$(cat .devbin-base/rev)
+  for run in base-1 this-1 this-2 base-2; do
+    bin=.devbin/compare
+    case $run in base-*) bin=.devbin-base/compare ;; esac
+    log "compare -- gpu at 1920x1080: $run (base is $base)"
+    $bin gpu --size 1920x1080 --frames 5 --cpu-frames 0 --scenes "$scenes" \
+      --out "$OUT/gpu-1080p-$run.json" 2>&1 | tee "$OUT/compare-$run.log"
+  done
+else
+  log "compare -- gpu at 1920x1080"
+  cpu_frames=1
+  [ "$mode" = all ] || cpu_frames=0
+  .devbin/compare gpu --size 1920x1080 --frames 5 --cpu-frames "$cpu_frames" \
+    --scenes "$scenes" --out "$OUT/gpu-1080p.json" 2>&1 | tee "$OUT/compare.log"
+fi
 
 log "profiled (GPU timestamps per dispatch)"
 GRIN_GPU_PROFILE=1 .devbin/compare gpu --size 1920x1080 --frames 3 --cpu-frames 0 \
