@@ -63,6 +63,20 @@ fn render(renderer: &mut Renderer, scene: &Arc<Scene>, settings: RenderSettings)
     renderer.film().rgb()
 }
 
+/// `scene` with its rays relaxing their tolerances to their pixel's footprint or not.
+fn with_footprint(scene: &Scene, footprint: bool) -> Arc<Scene> {
+    Arc::new(
+        scene
+            .edit()
+            .tolerances(Tolerances {
+                pixel_footprint: footprint,
+                ..*scene.tolerances()
+            })
+            .build()
+            .unwrap(),
+    )
+}
+
 fn parity(name: &str) {
     parity_within(name, None, false);
 }
@@ -111,18 +125,7 @@ const CLOSE_SHARE: f64 = 0.99;
 fn parity_within(name: &str, chaotic: Option<Sensitive>, beams: bool) {
     let Some(ctx) = context() else { return };
     let loaded = load(name);
-    let with = |footprint| {
-        Arc::new(
-            loaded
-                .edit()
-                .tolerances(Tolerances {
-                    pixel_footprint: footprint,
-                    ..*loaded.tolerances()
-                })
-                .build()
-                .unwrap(),
-        )
-    };
+    let with = |footprint| with_footprint(&loaded, footprint);
     let scene = with(false);
     let name = &format!("{name}{}", if beams { " (GPU beams)" } else { "" });
     let settings = RenderSettings {
@@ -319,19 +322,10 @@ fn the_shaders_relax_tolerances_to_the_beam_as_the_cpu_does() {
     };
     for name in ["mirage.ron", "fisheye.ron"] {
         let loaded = load(name);
-        let with = |footprint| {
-            Arc::new(
-                loaded
-                    .edit()
-                    .tolerances(Tolerances {
-                        pixel_footprint: footprint,
-                        ..*loaded.tolerances()
-                    })
-                    .build()
-                    .unwrap(),
-            )
-        };
-        let (exact, beams) = (with(false), with(true));
+        let (exact, beams) = (
+            with_footprint(&loaded, false),
+            with_footprint(&loaded, true),
+        );
         let mut gpu = Renderer::with_gpu(pool(), Arc::clone(&ctx));
         let gpu_exact = segments(&mut gpu, &exact, settings);
         let gpu_beams = segments(&mut gpu, &beams, settings);
