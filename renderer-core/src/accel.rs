@@ -346,6 +346,38 @@ impl Bvh {
 }
 
 impl Bvh {
+    /// Levels from the root to the deepest leaf (a lone leaf: 1; empty: 0). A
+    /// traversal keeps at most this many nodes waiting.
+    ///
+    /// ```
+    /// use glam::Vec3A;
+    /// use renderer_core::accel::Bvh;
+    /// let boxes: Vec<(Vec3A, Vec3A)> = (0..64)
+    ///     .map(|i| (Vec3A::splat(i as f32), Vec3A::splat(i as f32 + 0.5)))
+    ///     .collect();
+    /// // 64 boxes in leaves of up to 4: at least 16 leaves, so at least 5 levels.
+    /// assert!(Bvh::build(&boxes).depth() >= 5);
+    /// ```
+    #[must_use]
+    pub fn depth(&self) -> u32 {
+        if self.nodes.is_empty() {
+            return 0;
+        }
+        let mut deepest = 0;
+        let mut stack = vec![(0u32, 1u32)];
+        while let Some((i, level)) = stack.pop() {
+            let n = &self.nodes[i as usize];
+            deepest = deepest.max(level);
+            // An interior node has both children in the list (an empty tree's root
+            // is a leaf of no primitives).
+            if n.count == 0 && (n.left_or_first as usize + 1) < self.nodes.len() {
+                stack.push((n.left_or_first, level + 1));
+                stack.push((n.left_or_first + 1, level + 1));
+            }
+        }
+        deepest
+    }
+
     /// Whether any leaf primitive accepted by `leaf(first slot, prims)` lies in a leaf
     /// whose box overlaps `[lo, hi]`.
     pub fn any_overlap(

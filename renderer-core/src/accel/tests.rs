@@ -230,6 +230,14 @@ fn box_queries_through_a_chain_deeper_than_the_stack() {
         nodes,
         prims: (0..=depth).collect(),
     };
+    // 150 interior levels and the leaves below the last.
+    assert_eq!(bvh.depth(), depth + 1);
+    // An empty tree's root is a leaf of nothing.
+    let empty = Bvh {
+        nodes: vec![node(0, 0)],
+        prims: Vec::new(),
+    };
+    assert_eq!(empty.depth(), 1);
     let (lo, hi) = (Vec3::splat(0.25), Vec3::splat(0.75));
     // Every leaf is reached: the one holding primitive 3 (near the top, so pushed
     // first and popped last, below 100 spilled entries) ...

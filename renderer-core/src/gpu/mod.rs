@@ -241,6 +241,17 @@ pub enum GpuError {
     /// A shader failed to compile on this device.
     #[error("shader: {0}")]
     Shader(String),
+    /// A scene's BVH is deeper than the shaders' traversal stacks hold: a traversal
+    /// would drop nodes (and miss hits), so the scene is refused.
+    #[error(
+        "the scene's BVH is {depth} levels deep; the GPU traversal holds {limit} (render it on the CPU backend)"
+    )]
+    TooDeep {
+        /// Levels of the deepest BVH (the TLAS or a mesh's).
+        depth: u32,
+        /// What the shaders' stacks hold.
+        limit: u32,
+    },
     /// An allocation failed (or was made to fail); the device stays usable.
     #[error("GPU out of memory allocating {bytes} bytes for {what} ({resident} bytes resident)")]
     OutOfMemory {

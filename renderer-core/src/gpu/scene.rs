@@ -94,6 +94,8 @@ pub struct GpuSceneData {
     /// Whether rendered rays relax their tolerances to the pixel's footprint
     /// ([`crate::integrator::Tolerances::pixel_footprint`]).
     footprint: bool,
+    /// Levels of the deepest BVH (the TLAS or a mesh's).
+    deepest: u32,
 }
 
 /// The smallest storage buffer the scene binds (an empty array still binds one
@@ -312,10 +314,16 @@ impl GpuSceneData {
             ("scalars", bytes(bytemuck::cast_slice(&scalars))),
             ("texels", bytes(bytemuck::cast_slice(&texels))),
         ];
+        let deepest = tlas
+            .instances()
+            .iter()
+            .map(|i| i.blas.bvh.depth())
+            .fold(tlas.bvh().depth(), u32::max);
         Self {
             buffers,
             base,
             footprint: tol.pixel_footprint,
+            deepest,
         }
     }
 
@@ -346,9 +354,11 @@ impl GpuSceneData {
     /// Uploads the buffers.
     ///
     /// # Errors
-    /// [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
+    /// [`GpuError::TooDeep`] when a BVH is deeper than the shaders' traversal stacks
+    /// hold; [`GpuError::OutOfMemory`] when a buffer cannot be allocated: what was
     /// allocated is freed.
     pub fn upload(&self, ctx: &GpuContext) -> Result<GpuScene, GpuError> {
+        fits_the_stack(self.deepest)?;
         let owner = format!("scene:{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let storage = wgpu::BufferUsages::STORAGE;
         let buffers = self
@@ -364,6 +374,19 @@ impl GpuSceneData {
             footprint: self.footprint,
         })
     }
+}
+
+/// Whether a BVH `depth` levels deep fits the shaders' traversal stacks: a
+/// closest-hit traversal keeps at most one node waiting per interior level, a box
+/// query one plus the two it pushes, so `STACK_DEPTH` levels fit.
+fn fits_the_stack(depth: u32) -> Result<(), GpuError> {
+    if depth > super::layout::STACK_DEPTH {
+        return Err(GpuError::TooDeep {
+            depth,
+            limit: super::layout::STACK_DEPTH,
+        });
+    }
+    Ok(())
 }
 
 impl GpuScene {
@@ -561,3 +584,31 @@ impl GpuScene {
 }
 
 use bytemuck::Zeroable;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accel::BlasCache;
+
+    #[test]
+    fn a_bvh_deeper_than_the_traversal_stack_is_refused() {
+        let limit = super::super::layout::STACK_DEPTH;
+        assert!(fits_the_stack(limit).is_ok());
+        let e = fits_the_stack(limit + 1).unwrap_err();
+        assert!(
+            matches!(e, GpuError::TooDeep { depth, limit: l } if depth == limit + 1 && l == limit)
+        );
+        assert!(e.to_string().contains("CPU backend"), "{e}");
+    }
+
+    #[test]
+    fn the_million_triangle_terrain_fits_the_traversal_stack() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes/terrain.ron");
+        let scene = Scene::load(&path).unwrap();
+        let tracer = SceneTracer::new(&scene, &BlasCache::default());
+        let data = GpuSceneData::build(&scene, &tracer, &Emitters::new(&scene));
+        eprintln!("terrain: deepest BVH {} levels", data.deepest);
+        assert!(data.deepest >= 10 && fits_the_stack(data.deepest).is_ok());
+    }
+}
