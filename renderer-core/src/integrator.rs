@@ -461,12 +461,7 @@ impl Integrator {
         };
         let linear = match (medium.fields.as_slice(), orbit) {
             ([FieldKind::LinearGradient(field)], None) => {
-                let low = field
-                    .region
-                    .corners()
-                    .into_iter()
-                    .map(|c| field.n0 + field.gradient.dot(c))
-                    .fold(f64::INFINITY, f64::min);
+                let low = field.lowest_index();
                 (low > 0.0).then(|| Linear {
                     field: *field,
                     kappa: field.gradient.length() / low,

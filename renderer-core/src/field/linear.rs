@@ -20,6 +20,17 @@ pub struct LinearGradient {
     pub region: Aabb,
 }
 
+impl LinearGradient {
+    /// The lowest index over the region (at one of its corners: the index is linear).
+    pub(crate) fn lowest_index(&self) -> f64 {
+        self.region
+            .corners()
+            .into_iter()
+            .map(|p| self.n0 + self.gradient.dot(p))
+            .fold(f64::INFINITY, f64::min)
+    }
+}
+
 impl Primitive for LinearGradient {
     fn region(&self) -> Aabb {
         self.region
@@ -63,12 +74,7 @@ impl Primitive for LinearGradient {
             return Err(at.fail("region", self.region, "min must be below max on every axis"));
         }
         // The index must stay positive over the whole box.
-        let lowest = self
-            .region
-            .corners()
-            .into_iter()
-            .map(|p| self.n0 + self.gradient.dot(p))
-            .fold(f64::MAX, f64::min);
+        let lowest = self.lowest_index();
         if lowest <= 0.0 {
             return Err(at.fail(
                 "gradient",
