@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use bytemuck::{Pod, Zeroable};
 use glam::{Affine3A, DVec3, Vec3, Vec3A};
@@ -152,6 +152,13 @@ pub struct Bvh {
 }
 
 const BINS: usize = 16;
+
+/// A box's centre, where the builder bins it (computed where needed: a stored copy
+/// per primitive was 16 MB of a million-triangle build).
+#[inline(always)]
+fn centroid(b: &(Vec3A, Vec3A)) -> Vec3A {
+    (b.0 + b.1) * 0.5
+}
 const LEAF_MAX: usize = 4;
 
 impl Bvh {
@@ -162,26 +169,19 @@ impl Bvh {
             nodes: Vec::with_capacity(2 * boxes.len().max(1)),
             prims: (0..boxes.len() as u32).collect(),
         };
-        let centroids: Vec<Vec3A> = boxes.iter().map(|b| (b.0 + b.1) * 0.5).collect();
         bvh.nodes.push(BvhNode::zeroed());
-        bvh.subdivide(0, 0, boxes.len(), boxes, &centroids);
+        bvh.subdivide(0, 0, boxes.len(), boxes);
+        bvh.nodes.shrink_to_fit();
         bvh
     }
 
-    fn subdivide(
-        &mut self,
-        node: usize,
-        first: usize,
-        count: usize,
-        boxes: &[(Vec3A, Vec3A)],
-        cents: &[Vec3A],
-    ) {
+    fn subdivide(&mut self, node: usize, first: usize, count: usize, boxes: &[(Vec3A, Vec3A)]) {
         let mut b = Bounds::EMPTY;
         let mut cb = Bounds::EMPTY;
         for &p in &self.prims[first..first + count] {
             b.grow(boxes[p as usize].0);
             b.grow(boxes[p as usize].1);
-            cb.grow(cents[p as usize]);
+            cb.grow(centroid(&boxes[p as usize]));
         }
         let make_leaf = |nodes: &mut Vec<BvhNode>| {
             nodes[node] = BvhNode {
@@ -197,7 +197,7 @@ impl Bvh {
         }
         // Binned SAH on each axis; the cheapest split wins.
         let mut best = (f32::INFINITY, 0usize, 0usize);
-        #[allow(clippy::needless_range_loop)] // `axis` indexes vectors, not `cents`
+        #[allow(clippy::needless_range_loop)] // `axis` indexes vectors, not `boxes`
         for axis in 0..3 {
             let (lo, hi) = (cb.min[axis], cb.max[axis]);
             if hi <= lo {
@@ -206,7 +206,8 @@ impl Bvh {
             let scale = BINS as f32 / (hi - lo);
             let mut bins = [(Bounds::EMPTY, 0usize); BINS];
             for &p in &self.prims[first..first + count] {
-                let i = (((cents[p as usize][axis] - lo) * scale) as usize).min(BINS - 1);
+                let i =
+                    (((centroid(&boxes[p as usize])[axis] - lo) * scale) as usize).min(BINS - 1);
                 bins[i].0.grow(boxes[p as usize].0);
                 bins[i].0.grow(boxes[p as usize].1);
                 bins[i].1 += 1;
@@ -233,7 +234,7 @@ impl Bvh {
         let leaf_cost = b.area() * count as f32;
         if !best.0.is_finite() {
             // Every centroid coincides: split the list in the middle.
-            self.split_at(node, first, count, count / 2, b, boxes, cents);
+            self.split_at(node, first, count, count / 2, b, boxes);
             return;
         }
         if best.0 >= leaf_cost && count <= 16 {
@@ -247,7 +248,7 @@ impl Bvh {
         let (mut i, mut j) = (first, first + count);
         while i < j {
             let p = self.prims[i] as usize;
-            let bin = (((cents[p][axis] - lo) * scale) as usize).min(BINS - 1);
+            let bin = (((centroid(&boxes[p])[axis] - lo) * scale) as usize).min(BINS - 1);
             if bin < split_bin {
                 i += 1;
             } else {
@@ -257,10 +258,10 @@ impl Bvh {
         }
         let left_count = i - first;
         if left_count == 0 || left_count == count {
-            self.split_at(node, first, count, count / 2, b, boxes, cents);
+            self.split_at(node, first, count, count / 2, b, boxes);
             return;
         }
-        self.split_at(node, first, count, left_count, b, boxes, cents);
+        self.split_at(node, first, count, left_count, b, boxes);
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -272,7 +273,6 @@ impl Bvh {
         left_count: usize,
         b: Bounds,
         boxes: &[(Vec3A, Vec3A)],
-        cents: &[Vec3A],
     ) {
         let left = self.nodes.len();
         self.nodes.push(BvhNode::zeroed());
@@ -283,14 +283,8 @@ impl Bvh {
             left_or_first: left as u32,
             count: 0,
         };
-        self.subdivide(left, first, left_count, boxes, cents);
-        self.subdivide(
-            left + 1,
-            first + left_count,
-            count - left_count,
-            boxes,
-            cents,
-        );
+        self.subdivide(left, first, left_count, boxes);
+        self.subdivide(left + 1, first + left_count, count - left_count, boxes);
     }
 
     /// Visits the leaves whose boxes the ray meets, nearest first, with `t_max`
@@ -681,66 +675,113 @@ impl Mesh {
     }
 }
 
-/// A bottom-level acceleration structure: one mesh's BVH and its triangles in leaf
-/// order.
+/// A bottom-level acceleration structure: one mesh's BVH, as the CPU traverses it (a
+/// 4-wide tree whose leaves hold the triangles), and, once a GPU asks for it, the
+/// binary layout the shaders read ([`Blas::binary`]).
 #[derive(Debug, Clone)]
 pub struct Blas {
-    /// The BVH (its `prims` map leaf slots to original triangle indices).
+    /// Object-space bounds.
+    pub bounds: (Vec3A, Vec3A),
+    /// The 4-wide BVH the CPU traverses.
+    wide: crate::wide::Bvh4,
+    /// The GPU layout, built on first use.
+    binary: OnceLock<BinaryLayout>,
+}
+
+/// A mesh's BVH in the GPU's layout: binary nodes and the triangles in leaf order.
+#[derive(Debug, Clone)]
+pub struct BinaryLayout {
+    /// The BVH (its `prims` map leaf slots to the mesh's triangle indices).
     pub bvh: Bvh,
     /// Triangles in `bvh.prims` order (GPU layout).
     pub triangles: Vec<Triangle>,
-    /// Object-space bounds.
-    pub bounds: (Vec3A, Vec3A),
-    /// The 4-wide BVH the CPU traverses (same leaves as `bvh`).
-    wide: crate::wide::Bvh4,
+}
+
+impl BinaryLayout {
+    /// The layout of `mesh`; every index must be valid.
+    #[must_use]
+    pub fn build(mesh: &Mesh) -> Self {
+        let bvh = Bvh::build(&triangle_boxes(mesh));
+        let triangles = bvh
+            .prims
+            .iter()
+            .map(|&p| {
+                let [a, b, c] = corners(mesh, p);
+                Triangle::new(a, b, c)
+            })
+            .collect();
+        Self { bvh, triangles }
+    }
+}
+
+/// The vertices of `mesh`'s triangle `t`.
+#[inline]
+fn corners(mesh: &Mesh, t: u32) -> [[f32; 3]; 3] {
+    mesh.indices[t as usize].map(|i| mesh.positions[i as usize])
+}
+
+/// Each triangle's bounding box.
+fn triangle_boxes(mesh: &Mesh) -> Vec<(Vec3A, Vec3A)> {
+    (0..mesh.indices.len() as u32)
+        .map(|t| {
+            let [a, b, c] = corners(mesh, t).map(Vec3A::from);
+            (a.min(b).min(c), a.max(b).max(c))
+        })
+        .collect()
 }
 
 impl Blas {
     /// Builds the BLAS of `mesh`. Indices out of range are skipped by the caller's
     /// validation; here every index must be valid.
+    ///
+    /// The binary tree the 4-wide one is collapsed from is dropped here: a host
+    /// rendering on the CPU keeps one copy of the triangles (in the wide leaves)
+    /// besides its mesh.
     #[must_use]
     pub fn build(mesh: &Mesh) -> Self {
-        let tri = |t: &[u32; 3]| t.map(|i| Vec3A::from(mesh.positions[i as usize]));
-        let boxes: Vec<(Vec3A, Vec3A)> = mesh
-            .indices
-            .iter()
-            .map(|t| {
-                let [a, b, c] = tri(t);
-                (a.min(b).min(c), a.max(b).max(c))
-            })
-            .collect();
-        let bvh = Bvh::build(&boxes);
-        let triangles: Vec<Triangle> = bvh
-            .prims
-            .iter()
-            .map(|&p| {
-                let [a, b, c] = mesh.indices[p as usize].map(|i| mesh.positions[i as usize]);
-                Triangle::new(a, b, c)
-            })
-            .collect();
-        let bounds = boxes.iter().fold(
-            (Vec3A::splat(f32::INFINITY), Vec3A::splat(f32::NEG_INFINITY)),
-            |acc, b| (acc.0.min(b.0), acc.1.max(b.1)),
-        );
+        let (bvh, bounds) = {
+            let boxes = triangle_boxes(mesh);
+            let bounds = boxes.iter().fold(
+                (Vec3A::splat(f32::INFINITY), Vec3A::splat(f32::NEG_INFINITY)),
+                |acc, b| (acc.0.min(b.0), acc.1.max(b.1)),
+            );
+            (Bvh::build(&boxes), bounds)
+        };
         Self {
-            wide: crate::wide::Bvh4::from_binary(&bvh, &triangles),
-            bvh,
-            triangles,
+            wide: crate::wide::Bvh4::from_binary(&bvh, |p| corners(mesh, p)),
             bounds,
+            binary: OnceLock::new(),
         }
+    }
+
+    /// The GPU layout of this BLAS, built from `mesh` (the mesh this BLAS was built
+    /// from) on the first call and kept.
+    pub fn binary(&self, mesh: &Mesh) -> &BinaryLayout {
+        self.binary.get_or_init(|| BinaryLayout::build(mesh))
+    }
+
+    /// Host bytes held: the CPU's tree, and the GPU layout when one was built.
+    #[must_use]
+    pub fn bytes(&self) -> u64 {
+        let binary = self.binary.get().map_or(0, |b| {
+            std::mem::size_of_val(b.bvh.nodes.as_slice())
+                + std::mem::size_of_val(b.bvh.prims.as_slice())
+                + std::mem::size_of_val(b.triangles.as_slice())
+        });
+        self.wide.bytes() + binary as u64
     }
 
     /// The nearest hit of `ray` (object space).
     #[must_use]
     pub fn intersect(&self, ray: &Ray) -> Option<Hit> {
         let best = self.wide.intersect(ray, false);
-        best.map(|(slot, t, u, v)| Hit {
+        best.map(|(lane, t, u, v)| Hit {
             t,
-            triangle: self.bvh.prims[slot],
+            triangle: self.wide.triangle(lane),
             instance: 0,
             u,
             v,
-            normal: self.triangles[slot].normal(),
+            normal: self.wide.normal(lane),
         })
     }
 }
@@ -780,22 +821,19 @@ impl Blas {
             };
             da + l * (db - da) - c * l * (1.0 - l) > margin
         };
-        self.bvh.any_overlap(lo, hi, |first, prims| {
-            (0..prims.len()).any(|k| {
-                let [p, q, t] = self.triangles[first + k].vertices();
-                let (tmin, tmax) = (p.min(q).min(t), p.max(q).max(t));
-                if tmin.cmpgt(hi).any() || tmax.cmplt(lo).any() {
-                    return false;
-                }
-                let (p, q, t) = (p.as_dvec3(), q.as_dvec3(), t.as_dvec3());
-                let n = (q - p).cross(t - p);
-                let len = n.length();
-                if len == 0.0 {
-                    return true;
-                }
-                let (da, db) = ((a - p).dot(n) / len, (b - p).dot(n) / len);
-                !(above(da, db) || above(-da, -db))
-            })
+        self.wide.any_triangle(lo, hi, |[p, q, t]| {
+            let (tmin, tmax) = (p.min(q).min(t), p.max(q).max(t));
+            if tmin.cmpgt(hi).any() || tmax.cmplt(lo).any() {
+                return false;
+            }
+            let (p, q, t) = (p.as_dvec3(), q.as_dvec3(), t.as_dvec3());
+            let n = (q - p).cross(t - p);
+            let len = n.length();
+            if len == 0.0 {
+                return true;
+            }
+            let (da, db) = ((a - p).dot(n) / len, (b - p).dot(n) / len);
+            !(above(da, db) || above(-da, -db))
         })
     }
 
@@ -803,12 +841,9 @@ impl Blas {
     /// space): a conservative "geometry may be here" test.
     #[must_use]
     pub fn overlaps_box(&self, lo: Vec3, hi: Vec3) -> bool {
-        self.bvh.any_overlap(lo, hi, |first, prims| {
-            (0..prims.len()).any(|k| {
-                let [a, b, c] = self.triangles[first + k].vertices();
-                let (tmin, tmax) = (a.min(b).min(c), a.max(b).max(c));
-                !(tmin.cmpgt(hi).any() || tmax.cmplt(lo).any())
-            })
+        self.wide.any_triangle(lo, hi, |[a, b, c]| {
+            let (tmin, tmax) = (a.min(b).min(c), a.max(b).max(c));
+            !(tmin.cmpgt(hi).any() || tmax.cmplt(lo).any())
         })
     }
 }

@@ -1,12 +1,14 @@
 //! The CPU's traversal structure: a 4-wide BVH collapsed from the binary one (whose
 //! GPU layout stays the reference). A node holds its four children's boxes as
 //! structure-of-arrays lanes, so one ray meets four boxes in a handful of vector
-//! operations, and a traversal visits about half as many nodes.
+//! operations, and a traversal visits about half as many nodes. Its leaves hold the
+//! triangles themselves (four to a leaf record, as lanes), so the CPU keeps nothing
+//! else of a mesh's acceleration structure: box queries walk the same tree.
 
 use glam::Vec3;
 use smallvec::SmallVec;
 
-use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame, Triangle};
+use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame};
 
 /// Child slot contents: an interior node, a leaf (its first [`Leaf4`] and how many
 /// follow it: a binary leaf holds up to 16 triangles), or nothing.
@@ -62,39 +64,121 @@ struct Node4 {
 }
 
 /// Up to four triangles of one leaf as structure-of-arrays lanes, tested against a
-/// ray together; `slot` maps lanes back to triangle slots (`u32::MAX`: empty).
+/// ray together; `tri` names each lane's triangle by its index in the mesh
+/// (`u32::MAX`: an empty lane).
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(32))]
 struct Leaf4 {
     // First: each lane's test begins by reading it, with v0 in the same cache line.
-    slot: [u32; 4],
+    tri: [u32; 4],
     v0: [[f32; 4]; 3],
     v1: [[f32; 4]; 3],
     v2: [[f32; 4]; 3],
 }
 
-/// A leaf hit: triangle slot, t, barycentric u and v.
-pub(crate) type LeafHit = (usize, f32, f32, f32);
+/// A leaf hit: the lane's [`LaneRef`], t, barycentric u and v.
+pub(crate) type LeafHit = (LaneRef, f32, f32, f32);
+
+/// One lane of one leaf record: `leaf * 4 + lane`. [`Bvh4::triangle`] and
+/// [`Bvh4::normal`] read the triangle it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LaneRef(u32);
+
+/// A triangle's three vertices, as the mesh stores them.
+pub(crate) type Corners = [[f32; 3]; 3];
 
 impl Leaf4 {
     /// The watertight test on the four lanes: the nearest hit within
-    /// [t_min, t_max].
+    /// [t_min, t_max], as (lane, t, u, v).
     #[inline(always)]
-    fn intersect(&self, frame: &RayFrame, t_max: f32) -> Option<LeafHit> {
-        let mut best: Option<LeafHit> = None;
+    fn intersect(&self, frame: &RayFrame, t_max: f32) -> Option<(usize, f32, f32, f32)> {
+        let mut best = None;
         let mut bt = t_max;
         for l in 0..4 {
-            if self.slot[l] == u32::MAX {
+            if self.tri[l] == u32::MAX {
                 continue;
             }
-            let lane = |v: &[[f32; 4]; 3]| Vec3::new(v[0][l], v[1][l], v[2][l]);
-            if let Some((t, u, v)) = frame.hit(lane(&self.v0), lane(&self.v1), lane(&self.v2), bt) {
+            let [a, b, c] = self.corners(l);
+            if let Some((t, u, v)) = frame.hit(a, b, c, bt) {
                 bt = t;
-                best = Some((self.slot[l] as usize, t, u, v));
+                best = Some((l, t, u, v));
             }
         }
         best
     }
+
+    /// Lane `l`'s vertices.
+    #[inline(always)]
+    fn corners(&self, l: usize) -> [Vec3; 3] {
+        let lane = |v: &[[f32; 4]; 3]| Vec3::new(v[0][l], v[1][l], v[2][l]);
+        [lane(&self.v0), lane(&self.v1), lane(&self.v2)]
+    }
+}
+
+/// The children of the wide node over binary interior node `n`: its descendants
+/// after opening, while fewer than four, the interior one of largest surface area.
+fn kids(bvh: &Bvh, n: u32) -> SmallVec<[u32; 4]> {
+    let node = &bvh.nodes[n as usize];
+    let mut kids: SmallVec<[u32; 4]> = SmallVec::new();
+    kids.extend([node.left_or_first, node.left_or_first + 1]);
+    while kids.len() < 4 {
+        let best = kids
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| bvh.nodes[**k as usize].count == 0)
+            .max_by(|a, b| {
+                let na = &bvh.nodes[*a.1 as usize];
+                let nb = &bvh.nodes[*b.1 as usize];
+                area(na.min, na.max).total_cmp(&area(nb.min, nb.max))
+            })
+            .map(|(i, _)| i);
+        let Some(i) = best else { break };
+        let k = kids.swap_remove(i);
+        let c = &bvh.nodes[k as usize];
+        kids.push(c.left_or_first);
+        kids.push(c.left_or_first + 1);
+    }
+    kids
+}
+
+/// The wide nodes and leaf records that collapsing binary interior node `n` makes
+/// ([`Bvh4::collapse`] counted without building).
+fn census(bvh: &Bvh, n: u32) -> (usize, usize) {
+    kids(bvh, n).iter().fold((1, 0), |(nodes, leaves), &k| {
+        let c = &bvh.nodes[k as usize];
+        let (a, b) = if c.count > 0 {
+            leaf_census(c.count)
+        } else {
+            census(bvh, k)
+        };
+        (nodes + a, leaves + b)
+    })
+}
+
+/// The wide nodes and leaf records of a leaf child of `count` triangles
+/// ([`Bvh4::leaf_child`] counted without building).
+fn leaf_census(count: u32) -> (usize, usize) {
+    if count <= 4 * Packed::LEAF_RUN {
+        return (0, count.div_ceil(4) as usize);
+    }
+    let quarter = count.div_ceil(4);
+    (0..4)
+        .map(|lane| {
+            let lo = quarter * lane;
+            (lo + quarter).min(count).saturating_sub(lo)
+        })
+        .filter(|&n| n > 0)
+        .fold((1, 0), |(nodes, leaves), n| {
+            let (a, b) = leaf_census(n);
+            (nodes + a, leaves + b)
+        })
+}
+
+/// Where [`Bvh4::from_binary`] reads the triangles: the binary tree's slot order and
+/// each primitive's vertices.
+struct Source<'a> {
+    prims: &'a [u32],
+    corners: &'a dyn Fn(u32) -> Corners,
 }
 
 /// A 4-wide BVH over the same leaves (primitive slots) as the binary BVH it came from.
@@ -113,8 +197,9 @@ fn area(min: [f32; 3], max: [f32; 3]) -> f32 {
 
 impl Bvh4 {
     /// Collapses `bvh`: each wide node takes up to four descendants, opening the
-    /// largest interior child first.
-    pub(crate) fn from_binary(bvh: &Bvh, triangles: &[Triangle]) -> Self {
+    /// largest interior child first. `corners(p)` gives the vertices of primitive
+    /// `p` (an entry of `bvh.prims`: a triangle's index in its mesh).
+    pub(crate) fn from_binary(bvh: &Bvh, corners: impl Fn(u32) -> Corners) -> Self {
         let mut out = Self::default();
         let Some(root) = bvh.nodes.first() else {
             return out;
@@ -122,34 +207,68 @@ impl Bvh4 {
         if bvh.prims.is_empty() {
             return out;
         }
+        let src = Source {
+            prims: &bvh.prims,
+            corners: &corners,
+        };
+        // Sized exactly before they are filled: these vectors are over-aligned, and
+        // growing one copies it (a million triangles' leaves are 46 MB: growth was a
+        // 40 MB peak above what the tree keeps).
         if root.count > 0 {
-            out.root_leaf = Some(out.leaf(root.left_or_first, root.count, triangles));
-            return out;
+            out.leaves.reserve_exact(root.count.div_ceil(4) as usize);
+            out.root_leaf = Some(out.leaf(root.left_or_first, root.count, &src));
+        } else {
+            let (nodes, leaves) = census(bvh, 0);
+            out.nodes.reserve_exact(nodes);
+            out.leaves.reserve_exact(leaves);
+            out.collapse(bvh, 0, &src);
+            debug_assert_eq!((out.nodes.len(), out.leaves.len()), (nodes, leaves));
         }
-        out.collapse(bvh, 0, triangles);
         out
+    }
+
+    /// Bytes held (nodes and leaves).
+    pub(crate) fn bytes(&self) -> u64 {
+        (std::mem::size_of_val(self.nodes.as_slice())
+            + std::mem::size_of_val(self.leaves.as_slice())) as u64
+    }
+
+    /// The mesh index of the triangle in `lane`.
+    #[inline]
+    pub(crate) fn triangle(&self, lane: LaneRef) -> u32 {
+        self.leaves[(lane.0 / 4) as usize].tri[(lane.0 % 4) as usize]
+    }
+
+    /// The unit geometric normal of the triangle in `lane`, `(v1 - v0) x (v2 - v0)`
+    /// normalised (zero for a degenerate triangle), as [`crate::accel::Triangle`]
+    /// computes it.
+    #[inline]
+    pub(crate) fn normal(&self, lane: LaneRef) -> Vec3 {
+        let [a, b, c] = self.leaves[(lane.0 / 4) as usize].corners((lane.0 % 4) as usize);
+        (b - a).cross(c - a).normalize_or_zero()
     }
 
     /// Builds the wide node for binary interior node `n`; returns its index.
     /// Packs the triangles of slots `first..first + count` into consecutive leaves of
     /// four lanes; returns the first leaf's index and the number of leaves.
-    fn leaf(&mut self, first: u32, count: u32, triangles: &[Triangle]) -> (u32, u32) {
+    fn leaf(&mut self, first: u32, count: u32, src: &Source<'_>) -> (u32, u32) {
         let start = self.leaves.len() as u32;
         for chunk in (first..first + count).step_by(4) {
             let mut leaf = Leaf4 {
                 v0: [[0.0; 4]; 3],
                 v1: [[0.0; 4]; 3],
                 v2: [[0.0; 4]; 3],
-                slot: [u32::MAX; 4],
+                tri: [u32::MAX; 4],
             };
             for (l, slot) in (chunk..(chunk + 4).min(first + count)).enumerate() {
-                let t = &triangles[slot as usize];
+                let p = src.prims[slot as usize];
+                let [v0, v1, v2] = (src.corners)(p);
                 for a in 0..3 {
-                    leaf.v0[a][l] = t.v0[a];
-                    leaf.v1[a][l] = t.v1[a];
-                    leaf.v2[a][l] = t.v2[a];
+                    leaf.v0[a][l] = v0[a];
+                    leaf.v1[a][l] = v1[a];
+                    leaf.v2[a][l] = v2[a];
                 }
-                leaf.slot[l] = slot;
+                leaf.tri[l] = p;
             }
             self.leaves.push(leaf);
         }
@@ -169,10 +288,13 @@ impl Bvh4 {
     ) -> Option<LeafHit> {
         let mut best = None;
         let mut t_max = t_max;
-        for leaf in &self.leaves[first as usize..(first + n) as usize] {
-            if let Some(hit) = leaf.intersect(frame, t_max) {
-                t_max = hit.1;
-                best = Some(hit);
+        for (k, leaf) in self.leaves[first as usize..(first + n) as usize]
+            .iter()
+            .enumerate()
+        {
+            if let Some((lane, t, u, v)) = leaf.intersect(frame, t_max) {
+                t_max = t;
+                best = Some((LaneRef((first + k as u32) * 4 + lane as u32), t, u, v));
                 if any {
                     break;
                 }
@@ -181,27 +303,8 @@ impl Bvh4 {
         best
     }
 
-    fn collapse(&mut self, bvh: &Bvh, n: u32, triangles: &[Triangle]) -> u32 {
-        let node = &bvh.nodes[n as usize];
-        let mut kids: Vec<u32> = vec![node.left_or_first, node.left_or_first + 1];
-        while kids.len() < 4 {
-            // Open the interior child with the largest surface area.
-            let best = kids
-                .iter()
-                .enumerate()
-                .filter(|(_, k)| bvh.nodes[**k as usize].count == 0)
-                .max_by(|a, b| {
-                    let na = &bvh.nodes[*a.1 as usize];
-                    let nb = &bvh.nodes[*b.1 as usize];
-                    area(na.min, na.max).total_cmp(&area(nb.min, nb.max))
-                })
-                .map(|(i, _)| i);
-            let Some(i) = best else { break };
-            let k = kids.swap_remove(i);
-            let c = &bvh.nodes[k as usize];
-            kids.push(c.left_or_first);
-            kids.push(c.left_or_first + 1);
-        }
+    fn collapse(&mut self, bvh: &Bvh, n: u32, src: &Source<'_>) -> u32 {
+        let kids = kids(bvh, n);
         let index = self.nodes.len() as u32;
         self.nodes.push(Node4 {
             min: [[f32::INFINITY; 4]; 3],
@@ -211,9 +314,9 @@ impl Bvh4 {
         for (lane, &k) in kids.iter().enumerate() {
             let c = &bvh.nodes[k as usize];
             let child = if c.count > 0 {
-                self.leaf_child(c.left_or_first, c.count, triangles)
+                self.leaf_child(c.left_or_first, c.count, src)
             } else {
-                Child::Node(self.collapse(bvh, k, triangles))
+                Child::Node(self.collapse(bvh, k, src))
             };
             self.set(index, lane, c.min, c.max, child);
         }
@@ -234,9 +337,9 @@ impl Bvh4 {
     /// The child for the triangles of slots `first..first + count`: a leaf, or, for
     /// more than one packed leaf holds (the builder makes none), a node over
     /// quarters of them.
-    fn leaf_child(&mut self, first: u32, count: u32, triangles: &[Triangle]) -> Child {
+    fn leaf_child(&mut self, first: u32, count: u32, src: &Source<'_>) -> Child {
         if count <= 4 * Packed::LEAF_RUN {
-            let (start, n) = self.leaf(first, count, triangles);
+            let (start, n) = self.leaf(first, count, src);
             return Child::Leaf(start, n);
         }
         let index = self.nodes.len() as u32;
@@ -253,16 +356,79 @@ impl Bvh4 {
                 break;
             }
             let (mut min, mut max) = (Vec3::INFINITY, Vec3::NEG_INFINITY);
-            for t in &triangles[lo as usize..hi as usize] {
-                for v in t.vertices() {
-                    min = min.min(v);
-                    max = max.max(v);
+            for &p in &src.prims[lo as usize..hi as usize] {
+                for v in (src.corners)(p) {
+                    min = min.min(Vec3::from(v));
+                    max = max.max(Vec3::from(v));
                 }
             }
-            let child = self.leaf_child(lo, hi - lo, triangles);
+            let child = self.leaf_child(lo, hi - lo, src);
             self.set(index, lane, min.into(), max.into(), child);
         }
         Child::Node(index)
+    }
+
+    /// Whether `test` accepts some triangle (its vertices) in a leaf whose box
+    /// overlaps `[lo, hi]` (touching counts): the box queries of curved steps ("may
+    /// this chord meet geometry"). Triangles in leaves the box misses are not
+    /// offered, so `test` must reject those itself if it is to be exact.
+    pub(crate) fn any_triangle(
+        &self,
+        lo: Vec3,
+        hi: Vec3,
+        mut test: impl FnMut([Vec3; 3]) -> bool,
+    ) -> bool {
+        let mut leaves = |first: u32, n: u32| {
+            self.leaves[first as usize..(first + n) as usize]
+                .iter()
+                .any(|leaf| (0..4).any(|l| leaf.tri[l] != u32::MAX && test(leaf.corners(l))))
+        };
+        if let Some((first, n)) = self.root_leaf {
+            return leaves(first, n);
+        }
+        if self.nodes.is_empty() {
+            return false;
+        }
+        let (lo, hi) = (lo.to_array(), hi.to_array());
+        // A plain array on the stack, spilling to the heap only past 64 entries (this
+        // runs for every curved step near geometry).
+        let mut local = [Packed::EMPTY; 64];
+        let mut len = 0;
+        let mut spill: Vec<Packed> = Vec::new();
+        let mut current = Child::Node(0);
+        loop {
+            match current {
+                Child::Node(i) => {
+                    let n = &self.nodes[i as usize];
+                    for l in 0..4 {
+                        let apart = (0..3).any(|a| n.min[a][l] > hi[a] || n.max[a][l] < lo[a]);
+                        if apart || n.child[l] == Packed::EMPTY {
+                            continue;
+                        }
+                        if len < local.len() {
+                            local[len] = n.child[l];
+                            len += 1;
+                        } else {
+                            spill.push(n.child[l]);
+                        }
+                    }
+                }
+                Child::Leaf(first, n) => {
+                    if leaves(first, n) {
+                        return true;
+                    }
+                }
+                Child::Empty => {}
+            }
+            current = if let Some(c) = spill.pop() {
+                c.unpack()
+            } else if len > 0 {
+                len -= 1;
+                local[len].unpack()
+            } else {
+                return false;
+            };
+        }
     }
 
     /// The nearest triangle hit within the ray's interval, or with `any`, the
@@ -348,7 +514,15 @@ impl Bvh4 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accel::{BvhNode, intersect_triangle};
+    use crate::accel::{BvhNode, Triangle, intersect_triangle};
+
+    /// The 4-wide tree of `bvh` over `tris` (indexed by primitive).
+    fn wide_of(bvh: &Bvh, tris: &[Triangle]) -> Bvh4 {
+        Bvh4::from_binary(bvh, |p| {
+            let t = &tris[p as usize];
+            [t.v0, t.v1, t.v2].map(|v| [v[0], v[1], v[2]])
+        })
+    }
 
     /// A binary leaf of twelve stacked triangles (the builder makes leaves of up to 16
     /// where the SAH finds no cheaper split) is held whole: the nearest of the twelve
@@ -380,7 +554,7 @@ mod tests {
             ],
             prims: (0..13).collect(),
         };
-        let wide = Bvh4::from_binary(&bvh, &tris);
+        let wide = wide_of(&bvh, &tris);
         let ray = Ray {
             origin: glam::Vec3::new(0.0, 0.0, 5.0),
             dir: -glam::Vec3::Z,
@@ -392,7 +566,8 @@ mod tests {
             .min_by(|a, b| a.1.total_cmp(&b.1));
         assert_eq!(brute.map(|b| b.0), Some(11));
         let hit = wide.intersect(&ray, false).expect("the stack is hit");
-        assert_eq!((hit.0, hit.1), (11, 6.0));
+        assert_eq!((wide.triangle(hit.0), hit.1), (11, 6.0));
+        assert_eq!(wide.normal(hit.0), tris[11].normal());
         assert!(wide.intersect(&ray, true).is_some());
     }
 
@@ -465,15 +640,26 @@ mod tests {
             t_max
         });
         assert_eq!(nearest, Some(D - 2), "binary traversal");
-        let wide = Bvh4::from_binary(&bvh, &tris);
+        let wide = wide_of(&bvh, &tris);
         let hit = wide.intersect(&ray, false).expect("a leaf is hit");
-        assert_eq!((hit.0, hit.1), ((D - 2) as usize, 8.0), "wide traversal");
-        let boxed = bvh.any_overlap(
+        assert_eq!(
+            (wide.triangle(hit.0), hit.1),
+            (D - 2, 8.0),
+            "wide traversal"
+        );
+        let (lo, hi) = (
             glam::Vec3::new(-0.1, -0.1, -3.5),
             glam::Vec3::new(0.1, 0.1, -2.5),
-            |_, prims| prims == [D - 2],
         );
+        let boxed = bvh.any_overlap(lo, hi, |_, prims| prims == [D - 2]);
         assert!(boxed, "box overlap");
+        // The wide tree's box query reaches the same deep leaf (its stack spills).
+        let z = tris[(D - 2) as usize].v0[2];
+        assert!(
+            wide.any_triangle(lo, hi, |[a, _, _]| a.z == z),
+            "wide box query"
+        );
+        assert!(!wide.any_triangle(lo, hi, |[a, _, _]| a.z == z + 100.0));
     }
 
     /// A binary leaf of more triangles than one packed leaf holds (64; the builder
@@ -512,7 +698,7 @@ mod tests {
             ],
             prims: (0..N).collect(),
         };
-        let wide = Bvh4::from_binary(&bvh, &tris);
+        let wide = wide_of(&bvh, &tris);
         for k in 0..N {
             let ray = Ray {
                 origin: glam::Vec3::new(k as f32 * 3.0, 0.0, 5.0),
@@ -520,8 +706,10 @@ mod tests {
                 t_min: 0.0,
                 t_max: f32::INFINITY,
             };
-            let hit = wide.intersect(&ray, false).map(|h| (h.0, h.1));
-            assert_eq!(hit, Some((k as usize, 5.0)), "triangle {k}");
+            let hit = wide
+                .intersect(&ray, false)
+                .map(|h| (wide.triangle(h.0), h.1));
+            assert_eq!(hit, Some((k, 5.0)), "triangle {k}");
         }
     }
 }

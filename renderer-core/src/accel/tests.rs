@@ -96,6 +96,33 @@ proptest! {
         }
     }
 
+    /// The box query (the CPU's 4-wide tree, whose leaves hold the triangles)
+    /// answers as a test of every triangle's box does, and hits carry the
+    /// triangle's own normal.
+    #[test]
+    fn box_queries_and_hit_normals_match_brute_force(
+        tris in proptest::collection::vec(tri(), 1..300),
+        boxes in proptest::collection::vec((proptest::array::uniform3(-12.0f32..12.0), proptest::array::uniform3(0.0f32..4.0)), 32),
+        rays in proptest::collection::vec(ray(), 32),
+    ) {
+        let mesh = mesh_from(&tris);
+        let blas = Blas::build(&mesh);
+        for (c, h) in &boxes {
+            let (lo, hi) = (Vec3::from(*c) - Vec3::from(*h), Vec3::from(*c) + Vec3::from(*h));
+            let brute = (0..mesh.indices.len()).any(|i| {
+                let [a, b, c] = triangle(&mesh, i).vertices();
+                let (tmin, tmax) = (a.min(b).min(c), a.max(b).max(c));
+                !(tmin.cmpgt(hi).any() || tmax.cmplt(lo).any())
+            });
+            prop_assert_eq!(blas.overlaps_box(lo, hi), brute, "box {:?}-{:?}", lo, hi);
+        }
+        for r in &rays {
+            if let Some(hit) = blas.intersect(r) {
+                prop_assert_eq!(hit.normal, triangle(&mesh, hit.triangle as usize).normal());
+            }
+        }
+    }
+
     #[test]
     fn tlas_matches_brute_force_over_transformed_instances(
         tris in proptest::collection::vec(tri(), 1..60),
@@ -161,11 +188,12 @@ fn the_blas_cache_reuses_by_content() {
 fn nodes_and_triangles_are_gpu_plain_data() {
     assert_eq!(std::mem::size_of::<crate::accel::BvhNode>(), 32);
     assert_eq!(std::mem::size_of::<Triangle>(), 48);
-    let blas = Blas::build(&mesh_from(
-        &[[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]; 9],
-    ));
-    let bytes: &[u8] = bytemuck::cast_slice(&blas.bvh.nodes);
-    assert_eq!(bytes.len(), 32 * blas.bvh.nodes.len());
+    let mesh = mesh_from(&[[0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]; 9]);
+    let blas = Blas::build(&mesh);
+    let layout = blas.binary(&mesh);
+    let bytes: &[u8] = bytemuck::cast_slice(&layout.bvh.nodes);
+    assert_eq!(bytes.len(), 32 * layout.bvh.nodes.len());
+    assert_eq!(layout.triangles.len(), 9);
 }
 
 #[test]

@@ -84,11 +84,7 @@ impl Prepared {
             .instances()
             .iter()
             .filter(|i| seen.insert(Arc::as_ptr(&i.blas)))
-            .map(|i| {
-                bytes_of(&i.blas.bvh.nodes)
-                    + bytes_of(&i.blas.bvh.prims)
-                    + bytes_of(&i.blas.triangles)
-            })
+            .map(|i| i.blas.bytes())
             .sum();
         let tlas_bytes = bytes_of(&tlas.bvh().nodes)
             + bytes_of(&tlas.bvh().prims)

@@ -121,13 +121,16 @@ impl GpuSceneData {
             .collect();
         let mut triangles: Vec<GpuTriangle> = Vec::new();
         let mut uvs: Vec<GpuUv> = Vec::new();
+        let mut deepest = tlas.bvh().depth();
         // Per mesh: (root, slot base, uv base).
         let mut placed: HashMap<usize, (u32, u32, u32)> = HashMap::new();
         let mut instances = Vec::new();
         for (i, inst) in tlas.instances().iter().enumerate() {
             let mesh_index = scene.instances[i].mesh;
             let (root, slot_base, uv_base) = *placed.entry(mesh_index).or_insert_with(|| {
-                let blas = &inst.blas;
+                let mesh = &scene.meshes[mesh_index];
+                let blas = inst.blas.binary(mesh);
+                deepest = deepest.max(blas.bvh.depth());
                 if blas.bvh.nodes.is_empty() || blas.triangles.is_empty() {
                     return (NONE, 0, NONE);
                 }
@@ -145,7 +148,6 @@ impl GpuSceneData {
                     v1: t.v1,
                     v2: t.v2,
                 }));
-                let mesh = &scene.meshes[mesh_index];
                 let uv_base = if mesh.uvs.is_empty() {
                     NONE
                 } else {
@@ -314,11 +316,6 @@ impl GpuSceneData {
             ("scalars", bytes(bytemuck::cast_slice(&scalars))),
             ("texels", bytes(bytemuck::cast_slice(&texels))),
         ];
-        let deepest = tlas
-            .instances()
-            .iter()
-            .map(|i| i.blas.bvh.depth())
-            .fold(tlas.bvh().depth(), u32::max);
         Self {
             buffers,
             base,
