@@ -882,6 +882,29 @@ fn injected_out_of_memory_is_a_typed_error_and_the_device_stays_usable() {
     }
 }
 
+/// On Linux, Auto with the default configuration looks for a GPU device node before
+/// it asks the drivers: where there is none (this project's CI machines) it renders on
+/// the CPU and says so, without loading a driver; where there is one, it asks them.
+#[test]
+fn auto_asks_the_drivers_only_where_a_gpu_device_node_exists() {
+    use renderer_core::gpu::{AdapterChoice, Backend, gpu_device_nodes};
+    let mut config = GpuConfig::from_env();
+    config.backends = String::new();
+    config.adapter = AdapterChoice::Default;
+    let auto = Renderer::with_backend(pool(), Backend::Auto, &config).unwrap();
+    let nodes = gpu_device_nodes(std::path::Path::new("/dev"));
+    let reason = auto.fallback_reason().unwrap_or("");
+    if cfg!(target_os = "linux") && nodes.is_empty() {
+        assert!(auto.gpu().is_none());
+        assert!(reason.contains("no GPU device node"), "{reason}");
+    } else {
+        assert!(
+            !reason.contains("no GPU device node"),
+            "{nodes:?}: {reason}"
+        );
+    }
+}
+
 #[test]
 fn auto_falls_back_without_an_adapter_and_gpu_refuses() {
     use renderer_core::gpu::Backend;

@@ -14,7 +14,7 @@ use super::report::StepReport;
 use super::snapshot::Snapshot;
 use crate::accel::BlasCache;
 use crate::film::Film;
-use crate::gpu::{Backend, GpuConfig, GpuContext, GpuError, GpuFilmView};
+use crate::gpu::{AdapterChoice, Backend, GpuConfig, GpuContext, GpuError, GpuFilmView};
 use crate::scene::Scene;
 
 /// A progressive renderer: owns the film, the progress through the passes, and the
@@ -80,18 +80,36 @@ impl Renderer {
         match backend {
             Backend::Cpu => Ok(Self::new(pool)),
             Backend::Gpu => Ok(Self::with_gpu(pool, Arc::new(GpuContext::new(config)?))),
-            Backend::Auto => match GpuContext::new(config) {
-                // A software adapter (lavapipe) runs the shaders several times slower
-                // than the CPU path: Auto takes only real GPUs.
-                Ok(ctx) if ctx.is_software() => {
+            // A software adapter (lavapipe) runs the shaders several times slower
+            // than the CPU path: Auto takes only real GPUs. On Linux a machine with
+            // no GPU device node has none, and asking the drivers (loading each ICD
+            // and LLVM) cost 60 MB and 0.1-0.8 s, so they are asked only where a
+            // node exists or the configuration names backends or an adapter; a
+            // software adapter is declined before a device is opened on it.
+            Backend::Auto
+                if cfg!(target_os = "linux")
+                    && config.backends.is_empty()
+                    && matches!(
+                        config.adapter,
+                        AdapterChoice::Default | AdapterChoice::LowPower
+                    )
+                    && crate::gpu::gpu_device_nodes(std::path::Path::new("/dev")).is_empty() =>
+            {
+                let mut r = Self::new(pool);
+                r.fallback = Some(
+                    "no GPU device node in /dev (dri/, nvidia*, dxg, kgsl*, mali*, galcore): only a software adapter could exist, slower than the CPU path; --backend gpu uses one".into(),
+                );
+                Ok(r)
+            }
+            Backend::Auto => match GpuContext::new_hardware(config) {
+                Ok(Err(software)) => {
                     let mut r = Self::new(pool);
                     r.fallback = Some(format!(
-                        "the only adapter is a software one ({}), slower than the CPU path; --backend gpu uses it",
-                        ctx.describe()
+                        "the only adapter is a software one ({software}), slower than the CPU path; --backend gpu uses it"
                     ));
                     Ok(r)
                 }
-                Ok(ctx) => Ok(Self::with_gpu(pool, Arc::new(ctx))),
+                Ok(Ok(ctx)) => Ok(Self::with_gpu(pool, Arc::new(ctx))),
                 Err(e) => {
                     let mut r = Self::new(pool);
                     r.fallback = Some(e.to_string());
