@@ -701,7 +701,11 @@ impl BinaryLayout {
     /// The layout of `mesh`; every index must be valid.
     #[must_use]
     pub fn build(mesh: &Mesh) -> Self {
-        let bvh = Bvh::build(&triangle_boxes(mesh));
+        Self::from_bvh(Bvh::build(&triangle_boxes(mesh)), mesh)
+    }
+
+    /// The layout of `bvh`, built over `mesh`'s triangle boxes.
+    fn from_bvh(bvh: Bvh, mesh: &Mesh) -> Self {
         let triangles = bvh
             .prims
             .iter()
@@ -739,6 +743,13 @@ impl Blas {
     /// besides its mesh.
     #[must_use]
     pub fn build(mesh: &Mesh) -> Self {
+        Self::build_keeping(mesh, false)
+    }
+
+    /// As [`Blas::build`], keeping the binary tree as the GPU layout when
+    /// `keep_binary` (a renderer on a GPU: [`Blas::binary`] then builds nothing).
+    #[must_use]
+    pub fn build_keeping(mesh: &Mesh, keep_binary: bool) -> Self {
         let (bvh, bounds) = {
             let boxes = triangle_boxes(mesh);
             let bounds = boxes.iter().fold(
@@ -747,10 +758,15 @@ impl Blas {
             );
             (Bvh::build(&boxes), bounds)
         };
+        let wide = crate::wide::Bvh4::from_binary(&bvh, |p| corners(mesh, p));
+        let binary = OnceLock::new();
+        if keep_binary {
+            let _ = binary.set(BinaryLayout::from_bvh(bvh, mesh));
+        }
         Self {
-            wide: crate::wide::Bvh4::from_binary(&bvh, |p| corners(mesh, p)),
+            wide,
             bounds,
-            binary: OnceLock::new(),
+            binary,
         }
     }
 
@@ -855,9 +871,21 @@ impl Blas {
 #[derive(Debug, Default)]
 pub struct BlasCache {
     map: Mutex<HashMap<u64, Weak<Blas>>>,
+    /// Whether BLASes keep their binary tree as the GPU layout.
+    keep_binary: bool,
 }
 
 impl BlasCache {
+    /// A cache for a renderer on a GPU: the BLASes it builds keep their binary tree
+    /// as the GPU layout ([`Blas::build_keeping`]).
+    #[must_use]
+    pub fn for_gpu() -> Self {
+        Self {
+            keep_binary: true,
+            ..Self::default()
+        }
+    }
+
     /// The BLAS of `mesh`, built unless a live one exists.
     pub fn get(&self, mesh: &Mesh) -> Arc<Blas> {
         let key = mesh.content_hash();
@@ -870,7 +898,7 @@ impl BlasCache {
         {
             return b;
         }
-        let blas = Arc::new(Blas::build(mesh));
+        let blas = Arc::new(Blas::build_keeping(mesh, self.keep_binary));
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         map.retain(|_, b| b.strong_count() > 0);
         if let Some(other) = map.get(&key).and_then(Weak::upgrade) {

@@ -189,6 +189,15 @@ pub(super) struct Caches {
 }
 
 impl Caches {
+    /// Caches for a renderer on a GPU (its BLASes keep the GPU layout they are
+    /// collapsed from).
+    pub(super) fn for_gpu() -> Self {
+        Self {
+            blas: BlasCache::for_gpu(),
+            ..Self::default()
+        }
+    }
+
     /// The BLAS cache.
     pub(super) fn blas(&self) -> &BlasCache {
         &self.blas

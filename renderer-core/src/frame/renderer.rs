@@ -62,7 +62,9 @@ impl Renderer {
     /// to every renderer.
     #[must_use]
     pub fn with_gpu(pool: Arc<Pool>, ctx: Arc<GpuContext>) -> Self {
-        Self::on(pool, |_| Tiles::Gpu(Box::new(GpuTiles::new(ctx))))
+        let mut r = Self::on(pool, |_| Tiles::Gpu(Box::new(GpuTiles::new(ctx))));
+        r.caches = Caches::for_gpu();
+        r
     }
 
     /// A renderer on `backend`: [`Backend::Gpu`] opens the device `config` asks for
