@@ -305,6 +305,12 @@ fn venv_python(packages: &[&str], import: &str) -> Result<PathBuf, String> {
         )?;
     }
     if run_checked(std::process::Command::new(&python).args(["-c", import])).is_err() {
+        // A venv whose creation was interrupted has no pip: give it one.
+        if run_checked(std::process::Command::new(&python).args(["-m", "pip", "--version"]))
+            .is_err()
+        {
+            run_checked(std::process::Command::new(&python).args(["-m", "ensurepip"]))?;
+        }
         println!(
             "installing {} into {} ...",
             packages.join(" "),
