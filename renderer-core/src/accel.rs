@@ -447,11 +447,14 @@ fn slab(n: &BvhNode, o: Vec3, inv: Vec3, t_min: f32, t_max: f32) -> f32 {
 /// vertices. Made once per ray and traversal, used for every triangle.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RayFrame {
-    k: [usize; 3],
-    s: Vec3,
-    origin: Vec3,
-    dir: Vec3,
-    t_min: f32,
+    /// The axis permutation: `k[2]` the direction's largest axis.
+    pub(crate) k: [usize; 3],
+    /// The shear `(x, y)` and the scale `z`; a zero scale for a zero direction,
+    /// which every test takes as a miss.
+    pub(crate) s: Vec3,
+    pub(crate) origin: Vec3,
+    pub(crate) dir: Vec3,
+    pub(crate) t_min: f32,
 }
 
 impl RayFrame {

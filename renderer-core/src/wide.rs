@@ -5,7 +5,7 @@
 //! triangles themselves (four to a leaf record, as lanes), so the CPU keeps nothing
 //! else of a mesh's acceleration structure: box queries walk the same tree.
 
-use glam::Vec3;
+use glam::{Vec3, Vec4};
 use smallvec::SmallVec;
 
 use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame};
@@ -90,21 +90,72 @@ pub(crate) type Corners = [[f32; 3]; 3];
 impl Leaf4 {
     /// The watertight test on the four lanes: the nearest hit within
     /// [t_min, t_max], as (lane, t, u, v).
+    ///
+    /// [`RayFrame::hit`] on every lane at once: the same operations in the same
+    /// order in each lane (IEEE arithmetic per lane, nothing fused), so the same
+    /// values; the nearest lane wins and, where two lanes meet the ray at the same
+    /// t, the later one, as testing them one by one against a shrinking t_max does.
     #[inline(always)]
     fn intersect(&self, frame: &RayFrame, t_max: f32) -> Option<(usize, f32, f32, f32)> {
+        if frame.s.z == 0.0 {
+            return None;
+        }
+        let (k, s, o, d) = (
+            frame.k,
+            frame.s.to_array(),
+            frame.origin.to_array(),
+            frame.dir.to_array(),
+        );
+        let t_min = frame.t_min;
+        let col = |v: &[[f32; 4]; 3], axis: usize| Vec4::from_array(v[axis]);
+        let sub3 = |v: &[[f32; 4]; 3]| [0, 1, 2].map(|a| col(v, a) - Vec4::splat(o[a]));
+        // The normal from the vertices as stored, (b - a) x (c - a).
+        let e1 = [0, 1, 2].map(|a| col(&self.v1, a) - col(&self.v0, a));
+        let e2 = [0, 1, 2].map(|a| col(&self.v2, a) - col(&self.v0, a));
+        let n = [
+            e1[1] * e2[2] - e2[1] * e1[2],
+            e1[2] * e2[0] - e2[2] * e1[0],
+            e1[0] * e2[1] - e2[0] * e1[1],
+        ];
+        let (a, b, c) = (sub3(&self.v0), sub3(&self.v1), sub3(&self.v2));
+        let (sx, sy) = (Vec4::splat(s[0]), Vec4::splat(s[1]));
+        let shear = |p: &[Vec4; 3]| (p[k[0]] - sx * p[k[2]], p[k[1]] - sy * p[k[2]]);
+        let (ax, ay) = shear(&a);
+        let (bx, by) = shear(&b);
+        let (cx, cy) = shear(&c);
+        let u = cx * by - cy * bx;
+        let v = ax * cy - ay * cx;
+        let w = bx * ay - by * ax;
+        let zero = Vec4::ZERO;
+        let mixed = (u.cmplt(zero) | v.cmplt(zero) | w.cmplt(zero))
+            & (u.cmpgt(zero) | v.cmpgt(zero) | w.cmpgt(zero));
+        let det = u + v + w;
+        let facing = n[0] * Vec4::splat(d[0]) + n[1] * Vec4::splat(d[1]) + n[2] * Vec4::splat(d[2]);
+        let t = (n[0] * a[0] + n[1] * a[1] + n[2] * a[2]) / facing;
+        let ok = !mixed
+            & det.cmpne(zero)
+            & facing.cmpne(zero)
+            & t.cmpge(Vec4::splat(t_min))
+            & t.cmple(Vec4::splat(t_max));
+        let mut mask = ok.bitmask();
+        if mask == 0 {
+            return None;
+        }
+        let ts = t.to_array();
         let mut best = None;
         let mut bt = t_max;
-        for l in 0..4 {
-            if self.tri[l] == u32::MAX {
-                continue;
-            }
-            let [a, b, c] = self.corners(l);
-            if let Some((t, u, v)) = frame.hit(a, b, c, bt) {
-                bt = t;
-                best = Some((l, t, u, v));
+        while mask != 0 {
+            let l = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            // Empty lanes hold a zero triangle (no normal): never ok, but say so.
+            if self.tri[l] != u32::MAX && ts[l] <= bt {
+                bt = ts[l];
+                best = Some(l);
             }
         }
-        best
+        let l = best?;
+        let inv = 1.0 / det.to_array()[l];
+        Some((l, ts[l], v.to_array()[l] * inv, w.to_array()[l] * inv))
     }
 
     /// Lane `l`'s vertices.
