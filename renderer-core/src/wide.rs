@@ -575,6 +575,81 @@ mod tests {
         })
     }
 
+    /// The four-lane test gives, bit for bit, what the scalar watertight test gives
+    /// lane by lane with a shrinking t_max (the later lane on a tie), including
+    /// triangles that share edges and vertices with the ray's path, degenerate
+    /// ones, and rays along the axes.
+    #[test]
+    fn the_four_lane_test_is_the_scalar_test() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Small integers and halves: shared edges, ties and zeros are common.
+            ((seed >> 40) % 9) as f32 * 0.5 - 2.0
+        };
+        let mut hits = 0;
+        for case in 0..20_000 {
+            let mut leaf = Leaf4 {
+                tri: [0, 1, 2, 3],
+                v0: [[0.0; 4]; 3],
+                v1: [[0.0; 4]; 3],
+                v2: [[0.0; 4]; 3],
+            };
+            for l in 0..4 {
+                for a in 0..3 {
+                    leaf.v0[a][l] = next();
+                    leaf.v1[a][l] = next();
+                    leaf.v2[a][l] = next();
+                }
+            }
+            if case % 5 == 0 {
+                leaf.tri[3] = u32::MAX;
+            }
+            let origin = glam::Vec3::new(next(), next(), next() - 4.0);
+            // Mostly aimed at a lane's vertex or edge midpoint (rays through shared
+            // edges and corners), else random or along an axis.
+            let [a, b, _] = leaf.corners(case % 4);
+            let dir = match case % 7 {
+                0 => glam::Vec3::Z,
+                1 => glam::Vec3::new(next(), next(), next()),
+                2 | 3 => a - origin,
+                _ => (a + b) * 0.5 - origin,
+            };
+            let ray = Ray {
+                origin,
+                dir,
+                t_min: 0.0,
+                t_max: if case % 3 == 0 { 2.0 } else { f32::INFINITY },
+            };
+            let frame = RayFrame::new(&ray);
+            let mut scalar = None;
+            let mut bt = ray.t_max;
+            for l in 0..4 {
+                if leaf.tri[l] == u32::MAX {
+                    continue;
+                }
+                let [a, b, c] = leaf.corners(l);
+                if let Some((t, u, v)) = frame.hit(a, b, c, bt) {
+                    bt = t;
+                    scalar = Some((l, t, u, v));
+                }
+            }
+            hits += usize::from(scalar.is_some());
+            let bits = |h: Option<(usize, f32, f32, f32)>| {
+                h.map(|(l, t, u, v)| (l, t.to_bits(), u.to_bits(), v.to_bits()))
+            };
+            assert_eq!(
+                bits(leaf.intersect(&frame, ray.t_max)),
+                bits(scalar),
+                "case {case}: {ray:?}"
+            );
+        }
+        // The cases must meet triangles often enough to test something.
+        assert!(hits > 10_000, "{hits} of 20000 cases hit");
+    }
+
     /// A binary leaf of twelve stacked triangles (the builder makes leaves of up to 16
     /// where the SAH finds no cheaper split) is held whole: the nearest of the twelve
     /// is found, whichever lane and leaf it is in.
