@@ -68,9 +68,15 @@ impl Triangle {
     /// degenerate triangle).
     #[must_use]
     pub fn normal(&self) -> Vec3 {
-        let [a, b, c] = self.vertices();
-        (b - a).cross(c - a).normalize_or_zero()
+        geometric_normal(self.vertices())
     }
+}
+
+/// The unit normal of the triangle `a, b, c`: `(b - a) x (c - a)` normalised, zero
+/// for a degenerate one. Hits from either traversal layout report this.
+#[inline]
+pub(crate) fn geometric_normal([a, b, c]: [Vec3; 3]) -> Vec3 {
+    (b - a).cross(c - a).normalize_or_zero()
 }
 
 /// A straight ray with a parameter interval, in f32 (the traversal precision).
@@ -152,6 +158,7 @@ pub struct Bvh {
 }
 
 const BINS: usize = 16;
+const LEAF_MAX: usize = 4;
 
 /// A box's centre, where the builder bins it (computed where needed: a stored copy
 /// per primitive was 16 MB of a million-triangle build).
@@ -159,7 +166,6 @@ const BINS: usize = 16;
 fn centroid(b: &(Vec3A, Vec3A)) -> Vec3A {
     (b.0 + b.1) * 0.5
 }
-const LEAF_MAX: usize = 4;
 
 impl Bvh {
     /// Builds a binned-SAH BVH over primitive boxes `(min, max)`.

@@ -8,7 +8,7 @@
 use glam::{Vec3, Vec4};
 use smallvec::SmallVec;
 
-use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame};
+use crate::accel::{Bvh, ROBUST_EXIT, Ray, RayFrame, geometric_normal};
 
 /// Child slot contents: an interior node, a leaf (its first [`Leaf4`] and how many
 /// follow it: a binary leaf holds up to 16 triangles), or nothing.
@@ -290,13 +290,11 @@ impl Bvh4 {
         self.leaves[(lane.0 / 4) as usize].tri[(lane.0 % 4) as usize]
     }
 
-    /// The unit geometric normal of the triangle in `lane`, `(v1 - v0) x (v2 - v0)`
-    /// normalised (zero for a degenerate triangle), as [`crate::accel::Triangle`]
-    /// computes it.
+    /// The unit geometric normal of the triangle in `lane`
+    /// ([`crate::accel::geometric_normal`]).
     #[inline]
     pub(crate) fn normal(&self, lane: LaneRef) -> Vec3 {
-        let [a, b, c] = self.leaves[(lane.0 / 4) as usize].corners((lane.0 % 4) as usize);
-        (b - a).cross(c - a).normalize_or_zero()
+        geometric_normal(self.leaves[(lane.0 / 4) as usize].corners((lane.0 % 4) as usize))
     }
 
     /// Builds the wide node for binary interior node `n`; returns its index.
