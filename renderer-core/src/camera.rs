@@ -48,6 +48,35 @@ impl Camera {
         }
     }
 
+    /// Eye position.
+    #[must_use]
+    pub fn position(&self) -> DVec3 {
+        self.position
+    }
+
+    /// The camera's orthonormal frame in world coordinates: right, up and forward
+    /// (image x grows to the right, image y downwards).
+    #[must_use]
+    pub fn basis(&self) -> [DVec3; 3] {
+        [self.right, self.up, self.forward]
+    }
+
+    /// Image size in pixels.
+    #[must_use]
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// Focal length in pixels (the same horizontally and vertically: square pixels):
+    /// a direction `(a, b, 1)` in the camera's frame (right, down, forward) meets the
+    /// image at `(cx + f a, cy + f b)`, with `(cx, cy) = (width / 2, height / 2)` in
+    /// coordinates where pixel `(i, j)`'s centre is `(i + 0.5, j + 0.5)`. Near a mass
+    /// ([`Camera::is_static_observer`]) this describes the observer's own frame.
+    #[must_use]
+    pub fn focal_pixels(&self) -> f64 {
+        f64::from(self.height) / 2.0 / self.tan_half
+    }
+
     /// Whether pixel directions are mapped from a static observer's frame.
     #[must_use]
     pub fn is_static_observer(&self) -> bool {

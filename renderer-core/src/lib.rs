@@ -19,6 +19,8 @@
 //!   the image out without an allocation per frame.
 //! - [`texture`]: images for textures and environment maps (linear RGB).
 //! - [`trace`]: one curved ray through a whole scene, stopping at the first hit.
+//! - [`truth`]: ground truth for data generation through the curved light (object
+//!   coordinates, lens maps, image order, instance footprints).
 //! - [`integrator`]: adaptive Dormand-Prince ray integration into straight segments.
 //!
 //! Inside the crate only (their unit tests beside them): `curvature` (the
@@ -53,6 +55,7 @@ pub mod session;
 pub(crate) mod shade;
 pub mod texture;
 pub mod trace;
+pub mod truth;
 mod wide;
 
 pub use scheduler;

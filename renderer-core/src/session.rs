@@ -195,11 +195,7 @@ impl Session {
         token: &CancelToken,
         whole: bool,
     ) -> Result<StepReport, SessionError> {
-        if self.snapshot.is_none() {
-            let scene = self.scene.clone().ok_or(SessionError::NoScene)?;
-            let camera = self.camera.or(scene.camera).ok_or(SessionError::NoCamera)?;
-            self.snapshot = Some(Snapshot::with_camera(scene, camera, self.settings)?);
-        }
+        self.ensure_snapshot()?;
         let Some(snapshot) = self.snapshot.as_ref() else {
             return Err(SessionError::NoScene);
         };
@@ -210,6 +206,40 @@ impl Session {
         };
         self.passes = report.passes_done;
         Ok(report)
+    }
+
+    /// The [ground truth](crate::truth) of the current scene, camera and settings
+    /// (see [`Renderer::ground_truth`]).
+    ///
+    /// # Errors
+    /// As [`Session::step`].
+    pub fn ground_truth(&mut self) -> Result<crate::truth::GroundTruth, SessionError> {
+        self.ensure_snapshot()?;
+        let Some(snapshot) = self.snapshot.as_ref() else {
+            return Err(SessionError::NoScene);
+        };
+        Ok(self.renderer.ground_truth(snapshot)?)
+    }
+
+    /// The snapshot of the current scene, camera and settings, made if needed.
+    fn ensure_snapshot(&mut self) -> Result<(), SessionError> {
+        if self.snapshot.is_none() {
+            let scene = self.scene.clone().ok_or(SessionError::NoScene)?;
+            let camera = self.camera.or(scene.camera).ok_or(SessionError::NoCamera)?;
+            self.snapshot = Some(Snapshot::with_camera(scene, camera, self.settings)?);
+        }
+        Ok(())
+    }
+
+    /// The snapshot the next step renders (made now if needed): its camera, scene
+    /// and settings.
+    ///
+    /// # Errors
+    /// [`SessionError::NoScene`], [`SessionError::NoCamera`] or
+    /// [`SessionError::Snapshot`].
+    pub fn snapshot(&mut self) -> Result<&Snapshot, SessionError> {
+        self.ensure_snapshot()?;
+        self.snapshot.as_ref().ok_or(SessionError::NoScene)
     }
 
     /// Steps until the frame has all its samples (or `token` is cancelled), calling

@@ -32,6 +32,10 @@ impl MaxwellFishEye {
 }
 
 impl Primitive for MaxwellFishEye {
+    fn centre(&self) -> Option<DVec3> {
+        Some(self.centre)
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.extent)
     }

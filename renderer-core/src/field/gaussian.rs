@@ -21,6 +21,10 @@ pub struct GaussianBlob {
 }
 
 impl Primitive for GaussianBlob {
+    fn centre(&self) -> Option<DVec3> {
+        Some(self.centre)
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, 4.0 * self.sigma)
     }

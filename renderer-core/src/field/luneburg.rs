@@ -19,6 +19,10 @@ pub struct Luneburg {
 }
 
 impl Primitive for Luneburg {
+    fn centre(&self) -> Option<DVec3> {
+        Some(self.centre)
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.radius)
     }

@@ -109,6 +109,13 @@ pub(crate) trait Primitive {
         None
     }
 
+    /// The point it is symmetric about, if it has one: the `order` ground truth
+    /// counts how often a camera ray winds half a turn about it
+    /// ([`crate::truth`]).
+    fn centre(&self) -> Option<DVec3> {
+        None
+    }
+
     /// Geodesic acceleration at `p` for direction `v` (zero for GRIN primitives).
     fn acceleration(&self, _p: DVec3, _v: DVec3) -> DVec3 {
         DVec3::ZERO
@@ -217,6 +224,22 @@ macro_rules! field_kinds {
             $( $(#[$doc])* $kind($module), )*
         }
 
+        /// Written as a scene file reads it: the kind's name around its parameters
+        /// (`{"Luneburg": {"centre": [0, 0, 0], "radius": 1}}` in JSON); loaded data
+        /// (a grid's samples) is not written, only the file it came from.
+        impl serde::Serialize for FieldKind {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                match self {
+                    $( Self::$kind(f) => s.serialize_newtype_variant(
+                        "FieldKind",
+                        self.ordinal() as u32,
+                        stringify!($kind),
+                        f,
+                    ), )*
+                }
+            }
+        }
+
         /// Every registered kind, in registration order.
         pub const KINDS: &[KindInfo] = &[
             $( KindInfo {
@@ -261,6 +284,12 @@ macro_rules! field_kinds {
             #[must_use]
             pub fn acceleration(&self, p: DVec3, v: DVec3) -> DVec3 {
                 match self { $( Self::$kind(f) => f.acceleration(p, v), )* }
+            }
+
+            /// The point it is symmetric about (lenses, blobs, masses), if any.
+            #[must_use]
+            pub fn centre(&self) -> Option<DVec3> {
+                match self { $( Self::$kind(f) => <$module::$kind as Primitive>::centre(f), )* }
             }
 
             pub(crate) fn kink(&self) -> Option<Kink> {

@@ -177,6 +177,10 @@ impl RadialProfile {
 }
 
 impl Primitive for RadialProfile {
+    fn centre(&self) -> Option<DVec3> {
+        Some(self.centre)
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.radius)
     }

@@ -26,6 +26,10 @@ pub struct Schwarzschild {
 impl Primitive for Schwarzschild {
     const MASS: bool = true;
 
+    fn centre(&self) -> Option<DVec3> {
+        Some(self.centre)
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.extent)
     }

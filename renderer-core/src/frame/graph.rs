@@ -33,6 +33,9 @@ pub enum StepError {
     /// The GPU backend failed (out of memory, a device error).
     #[error(transparent)]
     Gpu(#[from] crate::gpu::GpuError),
+    /// A stage that must finish every item did not (a task failed).
+    #[error("the {0} stage did not finish every item")]
+    Incomplete(&'static str),
 }
 
 impl Renderer {

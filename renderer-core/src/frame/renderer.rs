@@ -210,6 +210,48 @@ impl Renderer {
         self.tiles.backend().adopt(ready);
     }
 
+    /// The [ground truth](crate::truth) of `snapshot`: the centre ray of every pixel
+    /// traced on this renderer's pool (rows in parallel; deterministic), with the
+    /// scene's stages 1-2 reused when they stand (after a render of the same scene)
+    /// or built. On either backend: the ground truth is traced on the CPU. One ray
+    /// per pixel, so it costs about what one sample per pixel of the render's camera
+    /// rays does.
+    ///
+    /// # Errors
+    /// [`StepError::Graph`] as for [`Renderer::render_step`];
+    /// [`StepError::Incomplete`] if a row's task failed.
+    pub fn ground_truth(
+        &mut self,
+        snapshot: &Snapshot,
+    ) -> Result<crate::truth::GroundTruth, StepError> {
+        let mut report = StepReport::blank(0, 0);
+        let prepared = self
+            .caches
+            .prepare(&self.graph, &snapshot.scene, &mut report)?;
+        let (width, height) = (snapshot.settings.width, snapshot.settings.height);
+        let rows: Vec<u32> = (0..height).collect();
+        let run = self.graph.run(
+            &scheduler::CancelToken::new(),
+            scheduler::Budget::unlimited(),
+            |frame| {
+                frame
+                    .stage("ground truth")
+                    .run(&rows, |_, &y| {
+                        scheduler::Outcome::Done(crate::truth::trace_row(
+                            &prepared.scene,
+                            &prepared.tracer,
+                            &snapshot.camera,
+                            width,
+                            y,
+                        ))
+                    })
+                    .results
+            },
+        )?;
+        crate::truth::from_rows(width, height, run.value)
+            .ok_or(StepError::Incomplete("ground truth"))
+    }
+
     /// Drops this renderer's hold on its current scene (its acceleration structures
     /// and GPU buffers, unless a [`ReadyScene`] elsewhere still holds them) and the
     /// GPU film; the next step prepares its scene again.
