@@ -23,6 +23,7 @@ use std::process::ExitCode;
 
 mod batch;
 mod render_cmd;
+mod truth_out;
 
 pub(crate) use grin_app::{cli_args, exit};
 

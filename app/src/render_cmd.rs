@@ -12,6 +12,7 @@ use renderer_core::gpu::{Backend, GpuConfig, GpuError};
 use renderer_core::scene::Scene;
 use renderer_core::session::{Session, SessionError};
 use renderer_core::texture::linear_to_srgb;
+use renderer_core::truth::GroundTruth;
 use scheduler::CancelToken;
 use scheduler::order::Order;
 
@@ -28,6 +29,20 @@ pub(crate) enum Aov {
     Mask,
     /// Segments per camera ray.
     Segments,
+    /// Traced at the pixel centre: the hit in the instance's own coordinates.
+    Objcoords,
+    /// Traced at the pixel centre: texture coordinates at the hit.
+    Uv,
+    /// Traced at the pixel centre: world position of the hit.
+    Position,
+    /// Traced at the pixel centre: the ray's final direction (at the hit, or the sky
+    /// direction it escapes to: the lens map).
+    Exit,
+    /// Traced at the pixel centre: angle (radians) between the ray's first and final
+    /// directions.
+    Deflection,
+    /// Traced at the pixel centre: the image order (half turns about a lens or mass).
+    Order,
 }
 
 impl Aov {
@@ -38,7 +53,22 @@ impl Aov {
             Self::Instance => "instance",
             Self::Mask => "mask",
             Self::Segments => "segments",
+            Self::Objcoords => "objcoords",
+            Self::Uv => "uv",
+            Self::Position => "position",
+            Self::Exit => "exit",
+            Self::Deflection => "deflection",
+            Self::Order => "order",
         }
+    }
+
+    /// Whether it is traced at pixel centres (the ground truth) rather than kept by
+    /// the film.
+    pub(crate) fn traced(self) -> bool {
+        matches!(
+            self,
+            Self::Objcoords | Self::Uv | Self::Position | Self::Exit | Self::Deflection | Self::Order
+        )
     }
 }
 
@@ -92,6 +122,11 @@ pub(crate) struct RenderArgs {
     /// as OpenEXR, with exact values).
     #[arg(long)]
     exr: bool,
+    /// Write the frame's metadata beside the image (OUT.json): camera intrinsics
+    /// and extrinsics, the fields, per instance its visible pixels, 2-D box and mask
+    /// as seen through the curved light, and its 3-D box.
+    #[arg(long)]
+    metadata: bool,
     /// Write a Chrome trace (chrome://tracing, Perfetto) of the frame graph here.
     #[arg(long)]
     trace_out: Option<PathBuf>,
@@ -197,6 +232,7 @@ fn beside(output: &Path, what: &str, ext: &str) -> PathBuf {
 /// Writes one AOV; returns the file and a note on its encoding.
 pub(crate) fn write_aov(
     film: &Film,
+    truth: Option<&GroundTruth>,
     aov: Aov,
     output: &Path,
     exr: bool,
@@ -205,6 +241,21 @@ pub(crate) fn write_aov(
     let ext = if exr { "exr" } else { "png" };
     let path = beside(output, aov.name(), ext);
     let scalar = |v: Vec<f32>| v.into_iter().map(|x| [x; 3]).collect::<Vec<_>>();
+    if aov.traced() {
+        let truth = truth.ok_or_else(|| {
+            fail(Exit::Failed, format!("the {} AOV needs the ground truth", aov.name()))
+        })?;
+        let note = if exr {
+            let px = crate::truth_out::float_pixels(truth, aov);
+            save(&path, rgb_f32(w, h, px), image::ImageFormat::OpenExr)?;
+            "linear float, traced at pixel centres".to_owned()
+        } else {
+            let (img, note) = crate::truth_out::png16(truth, aov);
+            save(&path, img, image::ImageFormat::Png)?;
+            format!("{note}, traced at pixel centres")
+        };
+        return Ok(format!("{} ({note})", path.display()));
+    }
     let note = if exr {
         let px = match aov {
             Aov::Depth => scalar(film.depth()),
@@ -217,6 +268,7 @@ pub(crate) fn write_aov(
             ),
             Aov::Mask => scalar(film.hit_mask()),
             Aov::Segments => scalar(film.segments()),
+            _ => unreachable!("traced AOVs are written above"),
         };
         save(&path, rgb_f32(w, h, px), image::ImageFormat::OpenExr)?;
         "linear float".to_owned()
@@ -272,6 +324,7 @@ pub(crate) fn write_aov(
                     .collect();
                 (grey16(w, h, px), "16-bit, mean segments per ray".to_owned())
             }
+            _ => unreachable!("traced AOVs are written above"),
         };
         save(&path, img, image::ImageFormat::Png)?;
         note
@@ -440,6 +493,9 @@ fn check_outputs(args: &RenderArgs) -> Result<bool, Failure> {
     }
     if let Some(trace) = &args.trace_out {
         outputs.push((trace.clone(), "--trace-out"));
+    }
+    if args.metadata {
+        outputs.push((args.output.with_extension("json"), "--metadata"));
     }
     let same = |a: &Path, b: &Path| {
         a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
@@ -624,8 +680,43 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
             written.push(format!("{} (linear float)", path.display()));
         }
     }
+    let truth = if args.metadata || args.aov.iter().any(|a| a.traced()) {
+        let t = Instant::now();
+        let truth = session
+            .ground_truth()
+            .map_err(|e| fail(Exit::Failed, format!("ground truth: {e}")))?;
+        eprintln!(
+            "grin render: ground truth traced at pixel centres in {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+        Some(truth)
+    } else {
+        None
+    };
+    let film = session.renderer().film();
     for &aov in &args.aov {
-        written.push(write_aov(film, aov, &args.output, args.exr || exr_output)?);
+        written.push(write_aov(
+            film,
+            truth.as_ref(),
+            aov,
+            &args.output,
+            args.exr || exr_output,
+        )?);
+    }
+    if let (true, Some(truth)) = (args.metadata, &truth) {
+        let path = args.output.with_extension("json");
+        let image = args
+            .output
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let snapshot = session
+            .snapshot()
+            .map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
+        let meta = crate::truth_out::metadata(snapshot, truth, &image, None);
+        let bytes = serde_json::to_vec_pretty(&meta)
+            .map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
+        write_file(&path, &bytes)?;
+        written.push(format!("{} (metadata)", path.display()));
     }
     if let Some(path) = &args.trace_out {
         scheduler::telemetry::write_chrome_trace(path, &traces).map_err(|e| {

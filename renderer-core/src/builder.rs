@@ -82,13 +82,27 @@ impl SceneBuilder {
         MeshId(self.meshes.len() - 1)
     }
 
-    /// Places `mesh` with an object-to-world `transform` and a material.
+    /// Places `mesh` with an object-to-world `transform` and a material (named
+    /// `mesh<i>`, of its own category: see [`SceneBuilder::named`]).
     pub fn instance(&mut self, mesh: MeshId, transform: Affine3A, material: Material) -> &mut Self {
+        let name = format!("mesh{}", mesh.0);
         self.instances.push(Instance {
             mesh: mesh.0,
             material,
             transform,
+            category: name.clone(),
+            name,
         });
+        self
+    }
+
+    /// Names the instance added last and gives its object class, for data
+    /// generation (metadata, COCO categories).
+    pub fn named(&mut self, name: &str, category: &str) -> &mut Self {
+        if let Some(i) = self.instances.last_mut() {
+            i.name = name.to_owned();
+            i.category = category.to_owned();
+        }
         self
     }
 

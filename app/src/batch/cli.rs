@@ -14,6 +14,11 @@ pub(crate) struct BatchArgs {
     /// Render only the frames whose outputs or done-marker are missing.
     #[arg(long)]
     pub(crate) skip_completed: bool,
+    /// Also write a COCO file here (images, categories, RLE instance masks, boxes
+    /// and areas as seen through the curved light), assembled from every frame's
+    /// metadata (which this turns on); `file_name`s are relative to --out.
+    #[arg(long)]
+    pub(crate) coco: Option<PathBuf>,
     /// Where frames render (as for `grin render`).
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub(crate) backend: BackendArg,

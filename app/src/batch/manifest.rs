@@ -112,9 +112,14 @@ pub(crate) struct Outputs {
     /// The linear OpenEXR.
     #[serde(default)]
     pub(crate) exr: bool,
-    /// AOVs: depth, normal, instance, mask, segments.
+    /// AOVs: depth, normal, instance, mask, segments (the film's), and objcoords,
+    /// uv, position, exit, deflection, order (traced at pixel centres).
     #[serde(default)]
     pub(crate) aovs: Vec<String>,
+    /// The frame's metadata JSON beside its image (camera, fields, instances' boxes
+    /// and masks as seen through the curved light); `grin batch --coco` turns it on.
+    #[serde(default)]
+    pub(crate) metadata: bool,
 }
 
 fn yes() -> bool {
@@ -127,6 +132,7 @@ impl Default for Outputs {
             png: true,
             exr: false,
             aovs: Vec::new(),
+            metadata: false,
         }
     }
 }
@@ -257,7 +263,19 @@ const MAX_FRAMES: u32 = 10_000_000;
 /// frame files add their own names inside).
 const MAX_NAME_COMPONENT: usize = 200;
 
-const AOVS: [&str; 5] = ["depth", "normal", "instance", "mask", "segments"];
+const AOVS: [&str; 11] = [
+    "depth",
+    "normal",
+    "instance",
+    "mask",
+    "segments",
+    "objcoords",
+    "uv",
+    "position",
+    "exit",
+    "deflection",
+    "order",
+];
 
 impl Manifest {
     /// Reads and validates `path`.
@@ -446,7 +464,7 @@ impl Manifest {
                     format!("unknown AOV {a:?} (known: {})", AOVS.join(", ")),
                 ));
             }
-            if !outputs.png && !outputs.exr && outputs.aovs.is_empty() {
+            if !outputs.png && !outputs.exr && outputs.aovs.is_empty() && !outputs.metadata {
                 return Err(fail("outputs", "writes nothing".into()));
             }
             check_keys(j.camera_path.iter().map(|k| k.frame), frames)

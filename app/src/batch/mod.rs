@@ -72,7 +72,12 @@ fn fail(exit: Exit, msg: impl std::fmt::Display) -> Failure {
 pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     let started = Instant::now();
     let started_at = std::time::SystemTime::now();
-    let manifest = Manifest::load(&args.manifest).map_err(|e| fail(Exit::BadInput, e))?;
+    let mut manifest = Manifest::load(&args.manifest).map_err(|e| fail(Exit::BadInput, e))?;
+    if args.coco.is_some() {
+        for job in &mut manifest.jobs {
+            job.outputs.metadata = true;
+        }
+    }
     for (flag, v) in [
         ("--workers", args.workers),
         ("--frames-in-flight", args.frames_in_flight),
@@ -128,6 +133,11 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     // The report and the status file can be written: checked before anything renders.
     crate::render_cmd::check_output(&report_path, "--report")
         .map_err(|f| Failure::new(f.exit, f.message.replacen("grin render", "grin batch", 1)))?;
+    if let Some(coco) = &args.coco {
+        crate::render_cmd::check_output(coco, "--coco").map_err(|f| {
+            Failure::new(f.exit, f.message.replacen("grin render", "grin batch", 1))
+        })?;
+    }
     if let Some(status) = &args.status_file {
         crate::render_cmd::check_output(status, "--status-file").map_err(|f| {
             Failure::new(f.exit, f.message.replacen("grin render", "grin batch", 1))
@@ -331,8 +341,38 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     });
     scheduler::jobs::status::write_json_atomic(&report_path, &report)
         .map_err(|e| fail(Exit::Failed, e))?;
+    let mut coco_line = String::new();
+    if let Some(coco) = &args.coco {
+        // Every frame of this shard whose metadata is on disk (rendered now or by an
+        // earlier run), in manifest order.
+        let mut metas = Vec::new();
+        for &(ji, f) in &mine {
+            let name = &jobs[ji].name;
+            let image = image_path(&args.out.join(name), f);
+            let Ok(text) = std::fs::read_to_string(image.with_extension("json")) else {
+                continue;
+            };
+            let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                fail(
+                    Exit::Failed,
+                    format!("{}: {e}", image.with_extension("json").display()),
+                )
+            })?;
+            let file = image_path(name, f).display().to_string();
+            metas.push((file, meta));
+        }
+        let c = crate::truth_out::coco(&metas);
+        scheduler::jobs::status::write_json_atomic(coco, &c)
+            .map_err(|e| fail(Exit::Failed, e))?;
+        coco_line = format!(
+            "; COCO {} ({} images, {} annotations)",
+            coco.display(),
+            metas.len(),
+            c["annotations"].as_array().map_or(0, Vec::len)
+        );
+    }
     let line = format!(
-        "grin batch: {done} frames rendered, {} already done, {failed} failed, {pruned} pruned in {:.1} s; report {}",
+        "grin batch: {done} frames rendered, {} already done, {failed} failed, {pruned} pruned in {:.1} s; report {}{coco_line}",
         progress.skipped,
         started.elapsed().as_secs_f64(),
         report_path.display()

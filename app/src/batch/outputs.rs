@@ -24,6 +24,9 @@ pub(super) fn outputs_of(job: &Job, image: &Path) -> Vec<PathBuf> {
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         v.push(image.with_file_name(format!("{stem}.{a}.{ext}")));
     }
+    if job.outputs.metadata {
+        v.push(image.with_extension("json"));
+    }
     v
 }
 

@@ -25,6 +25,9 @@ pub(super) struct Rendered {
     pub(crate) worker: usize,
     pub(crate) served: &'static str,
     pub(crate) film: Film,
+    /// The ground truth and the metadata, when the job writes traced AOVs or
+    /// metadata.
+    pub(crate) truth: Option<(renderer_core::truth::GroundTruth, serde_json::Value)>,
     pub(crate) load_s: f64,
     pub(crate) accel_s: f64,
     pub(crate) upload_s: f64,
@@ -236,11 +239,25 @@ impl Ctx<'_> {
             session.render_all(&CancelToken::new(), |r| {
                 self.progress.set(id, |w| w.passes_done = r.passes_done);
             })?;
-            Ok::<_, FrameError>(t.elapsed().as_secs_f64())
+            let outputs = &job.outputs;
+            let truth = if outputs.metadata || outputs.aovs.iter().any(|a| traced(a)) {
+                let truth = session.ground_truth()?;
+                let image = image_path(Path::new(""), unit.frame);
+                let meta = crate::truth_out::metadata(
+                    session.snapshot()?,
+                    &truth,
+                    &image.display().to_string(),
+                    Some(unit.frame),
+                );
+                Some((truth, meta))
+            } else {
+                None
+            };
+            Ok::<_, FrameError>((t.elapsed().as_secs_f64(), truth))
         }))
         .unwrap_or_else(|p| Err(panicked("rendering", p)));
         match rendered {
-            Ok(render_s) => {
+            Ok((render_s, truth)) => {
                 let film = session.renderer().film().clone();
                 self.cache.release(unit.key);
                 Ok(Rendered {
@@ -248,6 +265,7 @@ impl Ctx<'_> {
                     worker: id,
                     served: lease.served(),
                     film,
+                    truth,
                     load_s: lease.load_s,
                     accel_s: lease.accel_s,
                     upload_s: lease.upload_s,
@@ -346,7 +364,12 @@ impl Ctx<'_> {
         }
         for a in &job.outputs.aovs {
             let aov = <Aov as clap::ValueEnum>::from_str(a, false)?;
-            write_aov(film, aov, &image, job.outputs.exr).map_err(err)?;
+            let truth = r.truth.as_ref().map(|(t, _)| t);
+            write_aov(film, truth, aov, &image, job.outputs.exr).map_err(err)?;
+        }
+        if let (true, Some((_, meta))) = (job.outputs.metadata, &r.truth) {
+            let bytes = serde_json::to_vec_pretty(meta).map_err(|e| e.to_string())?;
+            crate::render_cmd::write_file(&image.with_extension("json"), &bytes).map_err(err)?;
         }
         let outputs = outputs_of(job, &image);
         let bytes = outputs
@@ -439,4 +462,9 @@ impl Ctx<'_> {
             }
         }
     }
+}
+
+/// Whether the AOV named `a` is traced at pixel centres (needs the ground truth).
+fn traced(a: &str) -> bool {
+    <Aov as clap::ValueEnum>::from_str(a, false).is_ok_and(Aov::traced)
 }

@@ -98,6 +98,13 @@ pub struct InstanceDesc {
     /// Material name (default: a grey diffuse).
     #[serde(default)]
     pub material: Option<String>,
+    /// A name for data generation (the metadata and COCO export; default: the
+    /// mesh's name).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The object class for data generation (COCO categories; default: the name).
+    #[serde(default)]
+    pub category: Option<String>,
 }
 
 fn one() -> f64 {
@@ -300,9 +307,12 @@ impl Scene {
                 (r.y * PI / 180.0) as f32,
                 (r.x * PI / 180.0) as f32,
             );
+            let name = inst.name.clone().unwrap_or_else(|| inst.mesh.clone());
             instances.push(Instance {
                 mesh,
                 material,
+                category: inst.category.clone().unwrap_or_else(|| name.clone()),
+                name,
                 transform: Affine3A::from_scale_rotation_translation(
                     Vec3::splat(s as f32),
                     rot,

@@ -159,6 +159,11 @@ pub struct Instance {
     pub material: Material,
     /// Object to world.
     pub transform: Affine3A,
+    /// Its name, for data generation (a scene file's `name`, else its mesh's).
+    pub name: String,
+    /// Its object class, for data generation (a scene file's `category`, else its
+    /// name).
+    pub category: String,
 }
 
 /// A loaded, validated scene: made only by the loader ([`Scene::load`]) or a
