@@ -23,7 +23,8 @@ pub(crate) enum Aov {
     Depth,
     /// Unit normal at the first hit, facing the camera.
     Normal,
-    /// Instance id of the first hit.
+    /// Traced at the pixel centre: instance id hit (the plane the metadata's and
+    /// COCO's masks and boxes are made from).
     Instance,
     /// Fraction of samples that hit geometry.
     Mask,
@@ -67,7 +68,13 @@ impl Aov {
     pub(crate) fn traced(self) -> bool {
         matches!(
             self,
-            Self::Objcoords | Self::Uv | Self::Position | Self::Exit | Self::Deflection | Self::Order
+            Self::Instance
+                | Self::Objcoords
+                | Self::Uv
+                | Self::Position
+                | Self::Exit
+                | Self::Deflection
+                | Self::Order
         )
     }
 }
@@ -243,7 +250,10 @@ pub(crate) fn write_aov(
     let scalar = |v: Vec<f32>| v.into_iter().map(|x| [x; 3]).collect::<Vec<_>>();
     if aov.traced() {
         let truth = truth.ok_or_else(|| {
-            fail(Exit::Failed, format!("the {} AOV needs the ground truth", aov.name()))
+            fail(
+                Exit::Failed,
+                format!("the {} AOV needs the ground truth", aov.name()),
+            )
         })?;
         let note = if exr {
             let px = crate::truth_out::float_pixels(truth, aov);
@@ -260,12 +270,6 @@ pub(crate) fn write_aov(
         let px = match aov {
             Aov::Depth => scalar(film.depth()),
             Aov::Normal => film.normal(),
-            Aov::Instance => scalar(
-                film.instance()
-                    .iter()
-                    .map(|&i| if i == u32::MAX { -1.0 } else { i as f32 })
-                    .collect(),
-            ),
             Aov::Mask => scalar(film.hit_mask()),
             Aov::Segments => scalar(film.segments()),
             _ => unreachable!("traced AOVs are written above"),
@@ -291,20 +295,6 @@ pub(crate) fn write_aov(
                 srgb8(w, h, &film.normal(), |v| (v + 1.0) * 0.5),
                 "8-bit, (n + 1) / 2".to_owned(),
             ),
-            Aov::Instance => {
-                let px = film
-                    .instance()
-                    .iter()
-                    .map(|&i| {
-                        if i == u32::MAX {
-                            0
-                        } else {
-                            (i + 1).min(65535) as u16
-                        }
-                    })
-                    .collect();
-                (grey16(w, h, px), "16-bit, id + 1 (0: no hit)".to_owned())
-            }
             Aov::Mask => {
                 let px = film
                     .hit_mask()
@@ -713,7 +703,7 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
             .snapshot()
             .map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
         let meta = crate::truth_out::metadata(snapshot, truth, &image, None);
-        let bytes = serde_json::to_vec_pretty(&meta)
+        let bytes = serde_json::to_vec(&meta)
             .map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
         write_file(&path, &bytes)?;
         written.push(format!("{} (metadata)", path.display()));

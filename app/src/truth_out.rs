@@ -27,6 +27,8 @@ pub(crate) fn float_pixels(truth: &GroundTruth, aov: Aov) -> Vec<[f32; 3]> {
             Aov::Exit => v3(p.exit),
             Aov::Deflection => [p.deflection as f32; 3],
             Aov::Order => [p.order as f32; 3],
+            Aov::Instance if p.is_hit() => [p.instance as f32; 3],
+            Aov::Instance => [-1.0; 3],
             // The film's AOVs are not traced here.
             _ => [0.0; 3],
         })
@@ -59,19 +61,42 @@ pub(crate) fn png16(truth: &GroundTruth, aov: Aov) -> (image::DynamicImage, Stri
             let note = format!("16-bit RGB, 0..65535 = {lo:?}..{hi:?} per channel");
             (lo, hi, note)
         }
-        Aov::Uv => ([0.0; 3], [1.0; 3], "16-bit RGB, (u, v, 0) clamped to 0..1".to_owned()),
+        Aov::Uv => (
+            [0.0; 3],
+            [1.0; 3],
+            "16-bit RGB, (u, v, 0) clamped to 0..1".to_owned(),
+        ),
         Aov::Exit => ([-1.0; 3], [1.0; 3], "16-bit RGB, (d + 1) / 2".to_owned()),
         Aov::Deflection => {
             let pi = std::f32::consts::PI;
-            ([0.0; 3], [pi; 3], "16-bit, 65535 = pi radians (0 where undefined)".to_owned())
+            (
+                [0.0; 3],
+                [pi; 3],
+                "16-bit, 65535 = pi radians (0 where undefined)".to_owned(),
+            )
         }
-        _ => ([0.0; 3], [65535.0; 3], "16-bit, the order itself".to_owned()),
+        Aov::Instance => (
+            [-1.0; 3],
+            [65534.0; 3],
+            "16-bit, id + 1 (0: no hit)".to_owned(),
+        ),
+        _ => (
+            [0.0; 3],
+            [65535.0; 3],
+            "16-bit, the order itself".to_owned(),
+        ),
     };
-    let grey = matches!(aov, Aov::Deflection | Aov::Order);
+    let grey = matches!(aov, Aov::Deflection | Aov::Order | Aov::Instance);
     let img = if grey {
         let data = px
             .iter()
-            .map(|v| if v[0].is_nan() { 0 } else { q(v[0], lo[0], hi[0]) })
+            .map(|v| {
+                if v[0].is_nan() {
+                    0
+                } else {
+                    q(v[0], lo[0], hi[0])
+                }
+            })
             .collect();
         image::DynamicImage::ImageLuma16(
             image::ImageBuffer::from_raw(w, h, data).expect("the truth's size matches its pixels"),
@@ -329,7 +354,12 @@ mod tests {
         assert_eq!(ball["visible_pixels"], fp.pixels);
         assert_eq!(
             ball["bbox_2d"],
-            json!([fp.bbox[0], fp.bbox[1], fp.bbox[2] - fp.bbox[0], fp.bbox[3] - fp.bbox[1]])
+            json!([
+                fp.bbox[0],
+                fp.bbox[1],
+                fp.bbox[2] - fp.bbox[0],
+                fp.bbox[3] - fp.bbox[1]
+            ])
         );
         let c = coco(&[("a.png".into(), meta)]);
         assert_eq!(c["annotations"][0]["area"], fp.pixels);

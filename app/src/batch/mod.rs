@@ -362,8 +362,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             metas.push((file, meta));
         }
         let c = crate::truth_out::coco(&metas);
-        scheduler::jobs::status::write_json_atomic(coco, &c)
-            .map_err(|e| fail(Exit::Failed, e))?;
+        scheduler::jobs::status::write_json_atomic(coco, &c).map_err(|e| fail(Exit::Failed, e))?;
         coco_line = format!(
             "; COCO {} ({} images, {} annotations)",
             coco.display(),

@@ -368,7 +368,7 @@ impl Ctx<'_> {
             write_aov(film, truth, aov, &image, job.outputs.exr).map_err(err)?;
         }
         if let (true, Some((_, meta))) = (job.outputs.metadata, &r.truth) {
-            let bytes = serde_json::to_vec_pretty(meta).map_err(|e| e.to_string())?;
+            let bytes = serde_json::to_vec(meta).map_err(|e| e.to_string())?;
             crate::render_cmd::write_file(&image.with_extension("json"), &bytes).map_err(err)?;
         }
         let outputs = outputs_of(job, &image);

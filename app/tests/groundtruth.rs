@@ -1,0 +1,111 @@
+//! Ground truth through a lens from `grin batch`: the traced AOVs, the per-frame
+//! metadata, and the COCO export checked with pycocotools (a venv the CI makes:
+//! `GRIN_COCO_PYTHON`; `GRIN_REQUIRE_COCO=1` makes its absence a failure).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+fn grin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_grin"))
+        .args(args)
+        .current_dir(ROOT)
+        .output()
+        .expect("run grin")
+}
+
+fn temp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("grin-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A sequence through the Luneburg lens with PNG AOVs (the checker reads the
+/// instance plane with Pillow).
+fn manifest(dir: &Path) -> PathBuf {
+    let m = dir.join("gt.ron");
+    let scene = Path::new(ROOT).join("assets/scenes/lens_objects.ron");
+    std::fs::write(
+        &m,
+        format!(
+            r#"(defaults: (size: (96, 72), spp: 2, bounces: 1),
+                jobs: [(scene: "{}", name: "lens", frames: (start: 0, count: 3),
+                        camera_path: [(frame: 0, position: (-6.0, 0.3, 0.2), look_at: (0.0, 0.0, 0.0)),
+                                      (frame: 2, position: (-5.8, 0.5, 0.8), look_at: (0.0, 0.0, 0.0))],
+                        outputs: (aovs: ["instance", "objcoords", "order"]))])"#,
+            scene.display()
+        ),
+    )
+    .unwrap();
+    m
+}
+
+#[test]
+fn a_batch_writes_metadata_and_a_coco_file_whose_masks_are_the_instance_aov() {
+    let dir = temp("groundtruth");
+    let out = dir.join("out");
+    let coco = out.join("coco.json");
+    let m = manifest(&dir);
+    let run = grin(&[
+        "batch",
+        m.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--coco",
+        coco.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    for f in 0..3 {
+        for file in ["png", "json", "instance.png", "objcoords.png", "order.png"] {
+            let p = out.join(format!("lens/frame_{f:05}.{file}"));
+            assert!(p.is_file(), "{}", p.display());
+        }
+    }
+    // The metadata: intrinsics from the field of view, the lens, and the ball seen
+    // beside and through it (its box taller than its direct image alone).
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("lens/frame_00000.json")).unwrap()).unwrap();
+    let f = meta["camera"]["K"][0][0].as_f64().unwrap();
+    assert!((f - 36.0 / 20f64.to_radians().tan()).abs() < 1e-9, "{f}");
+    assert_eq!(meta["medium"]["fields"][0]["Luneburg"]["radius"], 1.0);
+    let ball = &meta["instances"][1];
+    assert_eq!(
+        (ball["name"].as_str(), ball["category"].as_str()),
+        (Some("ball"), Some("sphere"))
+    );
+    assert!(ball["visible_pixels"].as_u64().unwrap() > 20, "{ball}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&coco).unwrap()).unwrap();
+    assert_eq!(doc["images"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["categories"].as_array().unwrap().len(), 3);
+    // pycocotools decodes every mask to the instance AOV.
+    let python = std::env::var("GRIN_COCO_PYTHON").ok();
+    let Some(python) = python else {
+        assert!(
+            std::env::var("GRIN_REQUIRE_COCO").is_err(),
+            "GRIN_REQUIRE_COCO is set but GRIN_COCO_PYTHON (a Python with pycocotools and Pillow) is not"
+        );
+        eprintln!("skipping the pycocotools check: GRIN_COCO_PYTHON is not set");
+        return;
+    };
+    let check = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/coco_check.py"))
+        .arg(&coco)
+        .arg(&out)
+        .output()
+        .expect("run the pycocotools check");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(check.status.success(), "{said}");
+    assert!(
+        said.contains("every mask equal to the instance AOV"),
+        "{said}"
+    );
+}
