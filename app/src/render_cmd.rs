@@ -703,8 +703,8 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
             .snapshot()
             .map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
         let meta = crate::truth_out::metadata(snapshot, truth, &image, None);
-        let bytes = serde_json::to_vec(&meta)
-            .map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
+        let bytes =
+            serde_json::to_vec(&meta).map_err(|e| fail(Exit::Failed, format!("metadata: {e}")))?;
         write_file(&path, &bytes)?;
         written.push(format!("{} (metadata)", path.display()));
     }

@@ -5,6 +5,8 @@
 //! - [`accel`]: BLAS per mesh (binned SAH, GPU layout), TLAS over instances.
 //! - [`camera`]: pinhole camera, a static observer near a mass.
 //! - [`film`]: per-pixel sums, counts and AOVs; tiles commit whole.
+//! - [`flow`]: optical flow between frames through the curved light (same surface
+//!   point, same image order, sub-pixel).
 //! - [`frame`]: the frame graph, one module per stage: snapshots, stages 1-2, the
 //!   tile backends (CPU tiles, GPU batches) and the progressive, budgeted,
 //!   deterministic [`Renderer`].
@@ -40,6 +42,7 @@ pub(crate) mod curvature;
 pub mod environment;
 pub mod field;
 pub mod film;
+pub mod flow;
 pub mod frame;
 pub mod gpu;
 pub mod input;

@@ -174,22 +174,28 @@ pub(crate) fn trace_row(
     width: u32,
     y: u32,
 ) -> Vec<TruthPixel> {
-    let centres: Vec<DVec3> = scene
-        .medium
-        .fields
-        .iter()
-        .filter_map(|f| f.centre())
-        .collect();
+    let centres = centres(scene);
     let cone = camera.pixel_cone();
     (0..width)
         .map(|x| {
             let (origin, dir) = camera.ray(f64::from(x) + 0.5, f64::from(y) + 0.5);
-            trace_pixel(scene, tracer, &centres, origin, dir, cone)
+            trace_ray(scene, tracer, &centres, origin, dir, cone)
         })
         .collect()
 }
 
-fn trace_pixel(
+/// The centres of `scene`'s fields that have one (for the image order).
+pub(crate) fn centres(scene: &Scene) -> Vec<DVec3> {
+    scene
+        .medium
+        .fields
+        .iter()
+        .filter_map(|f| f.centre())
+        .collect()
+}
+
+/// The ground truth of one camera ray (`centres`: see [`centres`]).
+pub(crate) fn trace_ray(
     scene: &Scene,
     tracer: &SceneTracer,
     centres: &[DVec3],

@@ -252,6 +252,48 @@ impl Renderer {
             .ok_or(StepError::Incomplete("ground truth"))
     }
 
+    /// The [optical flow](crate::flow) of `from` (the ground truth of one frame)
+    /// into the frame `to`: `to`'s ground truth is traced (see
+    /// [`Renderer::ground_truth`]), each pixel of `from` searched for in it within
+    /// `window` pixels and refined on rays traced through `to`'s curved light.
+    /// Returns the flow and `to`'s ground truth.
+    ///
+    /// # Errors
+    /// As [`Renderer::ground_truth`].
+    pub fn flow(
+        &mut self,
+        from: &crate::truth::GroundTruth,
+        to: &Snapshot,
+        window: u32,
+    ) -> Result<(crate::flow::Flow, crate::truth::GroundTruth), StepError> {
+        let truth = self.ground_truth(to)?;
+        let mut report = StepReport::blank(0, 0);
+        let prepared = self.caches.prepare(&self.graph, &to.scene, &mut report)?;
+        let target = crate::flow::Target {
+            scene: &prepared.scene,
+            tracer: &prepared.tracer,
+            camera: &to.camera,
+            truth: &truth,
+            centres: crate::truth::centres(&prepared.scene),
+        };
+        let rows: Vec<u32> = (0..from.height()).collect();
+        let run = self.graph.run(
+            &scheduler::CancelToken::new(),
+            scheduler::Budget::unlimited(),
+            |frame| {
+                frame
+                    .stage("flow")
+                    .run(&rows, |_, &y| {
+                        scheduler::Outcome::Done(crate::flow::flow_row(from, &target, window, y))
+                    })
+                    .results
+            },
+        )?;
+        let flow = crate::flow::from_rows(from.width(), from.height(), run.value)
+            .ok_or(StepError::Incomplete("flow"))?;
+        Ok((flow, truth))
+    }
+
     /// Drops this renderer's hold on its current scene (its acceleration structures
     /// and GPU buffers, unless a [`ReadyScene`] elsewhere still holds them) and the
     /// GPU film; the next step prepares its scene again.
