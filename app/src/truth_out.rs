@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use glam::DVec3;
+use renderer_core::flow::{Flow, FlowStatus};
 use renderer_core::frame::Snapshot;
 use renderer_core::integrator::Termination;
 use renderer_core::truth::GroundTruth;
@@ -111,6 +112,63 @@ pub(crate) fn png16(truth: &GroundTruth, aov: Aov) -> (image::DynamicImage, Stri
         )
     };
     (img, note)
+}
+
+/// Flow as float RGB (EXR): R = x (right), G = y (down), in pixels from the
+/// pixel's centre, B = status ([`FlowStatus::code`]: 1 valid, 0 no surface, -1 not
+/// found, -2 left the image, -3 image order changed).
+pub(crate) fn flow_exr(flow: &Flow) -> image::DynamicImage {
+    let data = flow
+        .vectors()
+        .iter()
+        .zip(flow.status())
+        .flat_map(|(v, s)| [v.x as f32, v.y as f32, s.code()])
+        .collect();
+    image::DynamicImage::ImageRgb32F(
+        image::Rgb32FImage::from_raw(flow.width(), flow.height(), data)
+            .expect("the flow's size matches its pixels"),
+    )
+}
+
+/// Flow colour-coded for viewing: hue the direction (red right, then green, cyan
+/// left, blue, magenta), saturation the length relative to the longest valid vector,
+/// black where not valid.
+pub(crate) fn flow_colours(flow: &Flow) -> image::DynamicImage {
+    let valid = |s: &FlowStatus| *s == FlowStatus::Valid;
+    let longest = flow
+        .vectors()
+        .iter()
+        .zip(flow.status())
+        .filter(|(_, s)| valid(s))
+        .map(|(v, _)| v.length())
+        .fold(1e-9, f64::max);
+    let data = flow
+        .vectors()
+        .iter()
+        .zip(flow.status())
+        .flat_map(|(v, s)| {
+            if !valid(s) {
+                return [0u8; 3];
+            }
+            let hue = (v.y.atan2(v.x).to_degrees() + 360.0) % 360.0 / 60.0;
+            let sat = (v.length() / longest).min(1.0);
+            let x = 1.0 - (hue % 2.0 - 1.0).abs();
+            let (r, g, b) = match hue as u32 {
+                0 => (1.0, x, 0.0),
+                1 => (x, 1.0, 0.0),
+                2 => (0.0, 1.0, x),
+                3 => (0.0, x, 1.0),
+                4 => (x, 0.0, 1.0),
+                _ => (1.0, 0.0, x),
+            };
+            // White at rest, the full hue at the longest vector.
+            [r, g, b].map(|c| ((1.0 - sat + sat * c) * 255.0).round() as u8)
+        })
+        .collect();
+    image::DynamicImage::ImageRgb8(
+        image::RgbImage::from_raw(flow.width(), flow.height(), data)
+            .expect("the flow's size matches its pixels"),
+    )
 }
 
 /// Instance `id`'s mask as COCO's uncompressed run-length encoding: alternating

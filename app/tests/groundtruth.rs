@@ -34,7 +34,7 @@ fn manifest(dir: &Path) -> PathBuf {
                 jobs: [(scene: "{}", name: "lens", frames: (start: 0, count: 3),
                         camera_path: [(frame: 0, position: (-6.0, 0.3, 0.2), look_at: (0.0, 0.0, 0.0)),
                                       (frame: 2, position: (-5.8, 0.5, 0.8), look_at: (0.0, 0.0, 0.0))],
-                        outputs: (aovs: ["instance", "objcoords", "order"]))])"#,
+                        outputs: (flow: true, aovs: ["instance", "objcoords", "order"]))])"#,
             scene.display()
         ),
     )
@@ -66,6 +66,32 @@ fn a_batch_writes_metadata_and_a_coco_file_whose_masks_are_the_instance_aov() {
             assert!(p.is_file(), "{}", p.display());
         }
     }
+    // Flow both ways, none beyond the sequence's ends; the EXR holds x, y and the
+    // status of every pixel, most of them valid.
+    for (f, fwd, bwd) in [(0, true, false), (1, true, true), (2, false, true)] {
+        for (way, there) in [("fwd", fwd), ("bwd", bwd)] {
+            for ext in ["exr", "png"] {
+                let p = out.join(format!("lens/frame_{f:05}.flow_{way}.{ext}"));
+                assert_eq!(p.is_file(), there, "{}", p.display());
+            }
+        }
+    }
+    let flow = image::open(out.join("lens/frame_00001.flow_fwd.exr"))
+        .unwrap()
+        .to_rgb32f();
+    assert_eq!(flow.dimensions(), (96, 72));
+    let codes: Vec<f32> = flow.pixels().map(|p| p.0[2]).collect();
+    assert!(
+        codes
+            .iter()
+            .all(|c| [1.0, 0.0, -1.0, -2.0, -3.0].contains(c))
+    );
+    let valid = codes.iter().filter(|&&c| c == 1.0).count();
+    assert!(valid > 96 * 72 / 2, "{valid} valid");
+    assert!(
+        flow.pixels().any(|p| p.0[2] == 1.0 && p.0[0].abs() > 0.1),
+        "the camera moves"
+    );
     // The metadata: intrinsics from the field of view, the lens, and the ball seen
     // beside and through it (its box taller than its direct image alone).
     let meta: serde_json::Value =

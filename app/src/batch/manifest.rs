@@ -120,6 +120,19 @@ pub(crate) struct Outputs {
     /// and masks as seen through the curved light); `grin batch --coco` turns it on.
     #[serde(default)]
     pub(crate) metadata: bool,
+    /// Optical flow to the next frame and to the previous one of the job, through
+    /// the curved light (`frame_N.flow_fwd.exr` and `.flow_bwd.exr`: R = x right, G =
+    /// y down, in pixels, B = status; and colour-coded PNGs); none beyond the job's
+    /// first and last frames.
+    #[serde(default)]
+    pub(crate) flow: bool,
+    /// How far (pixels) flow searches for a point in the other frame.
+    #[serde(default = "flow_window")]
+    pub(crate) flow_window: u32,
+}
+
+fn flow_window() -> u32 {
+    renderer_core::flow::DEFAULT_WINDOW
 }
 
 fn yes() -> bool {
@@ -133,6 +146,8 @@ impl Default for Outputs {
             exr: false,
             aovs: Vec::new(),
             metadata: false,
+            flow: false,
+            flow_window: flow_window(),
         }
     }
 }
@@ -464,8 +479,24 @@ impl Manifest {
                     format!("unknown AOV {a:?} (known: {})", AOVS.join(", ")),
                 ));
             }
-            if !outputs.png && !outputs.exr && outputs.aovs.is_empty() && !outputs.metadata {
+            if !outputs.png
+                && !outputs.exr
+                && outputs.aovs.is_empty()
+                && !outputs.metadata
+                && !outputs.flow
+            {
                 return Err(fail("outputs", "writes nothing".into()));
+            }
+            if outputs.flow && outputs.flow_window == 0 {
+                return Err(fail("outputs.flow_window", "must be at least 1".into()));
+            }
+            if outputs.flow
+                && let Some(a) = j.animate.iter().position(|a| a.meshes.is_some())
+            {
+                return Err(fail(
+                    &format!("animate[{a}].meshes"),
+                    "outputs.flow follows surface points by their object coordinates, which a mesh sequence changes every frame; drop flow or the mesh sequence".into(),
+                ));
             }
             check_keys(j.camera_path.iter().map(|k| k.frame), frames)
                 .map_err(|r| fail("camera_path", r))?;
@@ -702,6 +733,16 @@ mod tests {
             (
                 format!("(jobs: [({scene}, outputs: (png: false))])"),
                 "jobs[0].outputs: writes nothing",
+            ),
+            (
+                format!("(jobs: [({scene}, outputs: (flow: true, flow_window: 0))])"),
+                "jobs[0].outputs.flow_window: must be at least 1",
+            ),
+            (
+                format!(
+                    "(jobs: [({scene}, frames: (start: 0, count: 2), outputs: (flow: true), animate: [(instance: 0, meshes: \"../meshes/stretch/tetra_{{frame:04}}.obj\")])])"
+                ),
+                "jobs[0].animate[0].meshes: outputs.flow follows surface points",
             ),
             (
                 format!(

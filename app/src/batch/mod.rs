@@ -167,7 +167,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     for &(ji, f) in &mine {
         let job = &manifest.jobs[ji];
         let image = image_path(&args.out.join(&job.name), f);
-        ours.extend(outputs_of(job, &image));
+        ours.extend(outputs_of(job, &image, f));
         ours.insert(marker(&image));
     }
     remove_stale_temporaries(&ours);
@@ -175,7 +175,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
     for &(ji, f) in &mine {
         let job = &manifest.jobs[ji];
         let image = image_path(&args.out.join(&job.name), f);
-        if args.skip_completed && complete(&args.out, job, &image) {
+        if args.skip_completed && complete(&args.out, job, &image, f) {
             continue;
         }
         todo.push((ji, f));

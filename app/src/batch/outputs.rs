@@ -9,7 +9,7 @@ pub(super) fn image_path(dir: &Path, frame: u32) -> PathBuf {
     dir.join(format!("frame_{frame:05}.png"))
 }
 
-pub(super) fn outputs_of(job: &Job, image: &Path) -> Vec<PathBuf> {
+pub(super) fn outputs_of(job: &Job, image: &Path, frame: u32) -> Vec<PathBuf> {
     let mut v = Vec::new();
     if job.outputs.png {
         v.push(image.to_path_buf());
@@ -27,7 +27,38 @@ pub(super) fn outputs_of(job: &Job, image: &Path) -> Vec<PathBuf> {
     if job.outputs.metadata {
         v.push(image.with_extension("json"));
     }
+    for (way, _) in flow_neighbours(job, frame) {
+        v.extend(flow_paths(image, way));
+    }
     v
+}
+
+/// The frames a frame's flow goes to: `("fwd", next)` and `("bwd", previous)`,
+/// those within the job.
+pub(super) fn flow_neighbours(job: &Job, frame: u32) -> Vec<(&'static str, u32)> {
+    if !job.outputs.flow {
+        return Vec::new();
+    }
+    let end = job.frames.start + job.frames.count;
+    let mut v = Vec::new();
+    if frame + 1 < end {
+        v.push(("fwd", frame + 1));
+    }
+    if frame > job.frames.start {
+        v.push(("bwd", frame - 1));
+    }
+    v
+}
+
+/// The flow files of `image` towards `way`: the float EXR and the colour-coded PNG.
+pub(super) fn flow_paths(image: &Path, way: &str) -> [PathBuf; 2] {
+    let stem = image
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    [
+        image.with_file_name(format!("{stem}.flow_{way}.exr")),
+        image.with_file_name(format!("{stem}.flow_{way}.png")),
+    ]
 }
 
 pub(super) fn marker(image: &Path) -> PathBuf {
@@ -82,9 +113,9 @@ pub(super) fn pruned_path(out: &Path, job: &Job, file: &Path) -> PathBuf {
 }
 
 /// Whether a frame is complete: every output and its marker, in place or pruned.
-pub(super) fn complete(out: &Path, job: &Job, image: &Path) -> bool {
+pub(super) fn complete(out: &Path, job: &Job, image: &Path, frame: u32) -> bool {
     let all = |f: &dyn Fn(&Path) -> PathBuf| {
-        f(&marker(image)).is_file() && outputs_of(job, image).iter().all(|p| f(p).is_file())
+        f(&marker(image)).is_file() && outputs_of(job, image, frame).iter().all(|p| f(p).is_file())
     };
     all(&|p| p.to_path_buf()) || all(&|p| pruned_path(out, job, p))
 }

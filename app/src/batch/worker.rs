@@ -28,6 +28,8 @@ pub(super) struct Rendered {
     /// The ground truth and the metadata, when the job writes traced AOVs or
     /// metadata.
     pub(crate) truth: Option<(renderer_core::truth::GroundTruth, serde_json::Value)>,
+    /// Optical flow to the neighbouring frames (`"fwd"`, `"bwd"`).
+    pub(crate) flows: Vec<(&'static str, renderer_core::flow::Flow)>,
     pub(crate) load_s: f64,
     pub(crate) accel_s: f64,
     pub(crate) upload_s: f64,
@@ -105,7 +107,9 @@ impl Ctx<'_> {
             {
                 // Claimed, but finished since this batch started by another process
                 // on the same --out: not rendered again.
-                Ok(Some(_)) if self.done_since_start(job, &image_path(&dir, unit.frame)) => {
+                Ok(Some(_))
+                    if self.done_since_start(job, &image_path(&dir, unit.frame), unit.frame) =>
+                {
                     self.cache.forgo(unit.key);
                     self.progress.record(FrameReport::elsewhere(unit, &dir, id));
                     continue;
@@ -240,24 +244,34 @@ impl Ctx<'_> {
                 self.progress.set(id, |w| w.passes_done = r.passes_done);
             })?;
             let outputs = &job.outputs;
-            let truth = if outputs.metadata || outputs.aovs.iter().any(|a| traced(a)) {
-                let truth = session.ground_truth()?;
-                let image = image_path(Path::new(""), unit.frame);
-                let meta = crate::truth_out::metadata(
-                    session.snapshot()?,
-                    &truth,
-                    &image.display().to_string(),
-                    Some(unit.frame),
-                );
-                Some((truth, meta))
-            } else {
-                None
-            };
-            Ok::<_, FrameError>((t.elapsed().as_secs_f64(), truth))
+            let mut flows = Vec::new();
+            let truth =
+                if outputs.metadata || outputs.flow || outputs.aovs.iter().any(|a| traced(a)) {
+                    let truth = session.ground_truth()?;
+                    for (way, n) in flow_neighbours(job, unit.frame) {
+                        let other = neighbour(scene, job, unit.frame, n, settings)?;
+                        let (flow, _) =
+                            session
+                                .renderer_mut()
+                                .flow(&truth, &other, outputs.flow_window)?;
+                        flows.push((way, flow));
+                    }
+                    let image = image_path(Path::new(""), unit.frame);
+                    let meta = crate::truth_out::metadata(
+                        session.snapshot()?,
+                        &truth,
+                        &image.display().to_string(),
+                        Some(unit.frame),
+                    );
+                    Some((truth, meta))
+                } else {
+                    None
+                };
+            Ok::<_, FrameError>((t.elapsed().as_secs_f64(), truth, flows))
         }))
         .unwrap_or_else(|p| Err(panicked("rendering", p)));
         match rendered {
-            Ok((render_s, truth)) => {
+            Ok((render_s, truth, flows)) => {
                 let film = session.renderer().film().clone();
                 self.cache.release(unit.key);
                 Ok(Rendered {
@@ -266,6 +280,7 @@ impl Ctx<'_> {
                     served: lease.served(),
                     film,
                     truth,
+                    flows,
                     load_s: lease.load_s,
                     accel_s: lease.accel_s,
                     upload_s: lease.upload_s,
@@ -309,8 +324,8 @@ impl Ctx<'_> {
 
     /// Whether the frame's done-marker was written after this batch started (by a
     /// concurrent batch on the same --out; an older marker is a previous run's).
-    pub(super) fn done_since_start(&self, job: &Job, image: &Path) -> bool {
-        complete(&self.args.out, job, image)
+    pub(super) fn done_since_start(&self, job: &Job, image: &Path, frame: u32) -> bool {
+        complete(&self.args.out, job, image, frame)
             && std::fs::metadata(marker(image))
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t >= self.started_at)
@@ -367,11 +382,26 @@ impl Ctx<'_> {
             let truth = r.truth.as_ref().map(|(t, _)| t);
             write_aov(film, truth, aov, &image, job.outputs.exr).map_err(err)?;
         }
+        for (way, flow) in &r.flows {
+            let [exr, png] = flow_paths(&image, way);
+            save(
+                &exr,
+                crate::truth_out::flow_exr(flow),
+                image::ImageFormat::OpenExr,
+            )
+            .map_err(err)?;
+            save(
+                &png,
+                crate::truth_out::flow_colours(flow),
+                image::ImageFormat::Png,
+            )
+            .map_err(err)?;
+        }
         if let (true, Some((_, meta))) = (job.outputs.metadata, &r.truth) {
             let bytes = serde_json::to_vec(meta).map_err(|e| e.to_string())?;
             crate::render_cmd::write_file(&image.with_extension("json"), &bytes).map_err(err)?;
         }
-        let outputs = outputs_of(job, &image);
+        let outputs = outputs_of(job, &image, r.unit.frame);
         let bytes = outputs
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
@@ -467,4 +497,44 @@ impl Ctx<'_> {
 /// Whether the AOV named `a` is traced at pixel centres (needs the ground truth).
 fn traced(a: &str) -> bool {
     <Aov as clap::ValueEnum>::from_str(a, false).is_ok_and(Aov::traced)
+}
+
+/// The snapshot of frame `n` of `job`, from `scene` (frame `frame`'s): animated
+/// instances moved by the difference of their keyframed translations, the camera on
+/// its path.
+fn neighbour(
+    scene: &Arc<renderer_core::scene::Scene>,
+    job: &Job,
+    frame: u32,
+    n: u32,
+    settings: RenderSettings,
+) -> Result<renderer_core::frame::Snapshot, FrameError> {
+    let moved = if job.animate.is_empty() {
+        Arc::clone(scene)
+    } else {
+        let mut s = scene.edit();
+        for anim in &job.animate {
+            let by =
+                engine::translation_at(&anim.keys, n) - engine::translation_at(&anim.keys, frame);
+            let t = s
+                .transform(anim.instance)
+                .ok_or_else(|| FrameError::fatal("an animated instance is missing"))?;
+            s.set_transform(
+                anim.instance,
+                glam::Affine3A::from_translation(by.as_vec3()) * t,
+            )
+            .map_err(|e| FrameError::fatal(e.to_string()))?;
+        }
+        Arc::new(s.build().map_err(|e| FrameError::fatal(e.to_string()))?)
+    };
+    let mut camera = scene
+        .camera()
+        .ok_or_else(|| FrameError::fatal("the scene has no camera"))?;
+    if let Some((position, look_at)) = job.camera_at(n) {
+        camera.position = position;
+        camera.look_at = look_at;
+    }
+    Ok(renderer_core::frame::Snapshot::with_camera(
+        moved, camera, settings,
+    )?)
 }
