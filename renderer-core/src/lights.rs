@@ -16,7 +16,7 @@ use crate::material::{Material, Surface};
 use crate::scene::Environment;
 use crate::scene::{Light, Scene};
 use crate::shade::{Rgb, cosine_direction, emitted, environment, luminance};
-use crate::trace::SceneTracer;
+use crate::trace::Tracing;
 
 /// Counts of the rays a sample traced, for telemetry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,6 +27,8 @@ pub(crate) struct TraceStats {
     pub(crate) segments: u64,
     /// Soft-gate subdivisions made.
     pub(crate) subdivisions: u64,
+    /// Rays answered from a [`crate::trace::RayMemo`] instead of traced.
+    pub(crate) remembered: u64,
 }
 
 impl TraceStats {
@@ -225,7 +227,7 @@ impl ShadingPoint {
 /// scaled by (n_here / n_there)^2.
 pub(crate) fn direct(
     scene: &Scene,
-    tracer: &SceneTracer,
+    tracer: Tracing<'_>,
     emitters: &Emitters,
     at: &ShadingPoint,
     u: [f64; 5],
@@ -240,8 +242,7 @@ pub(crate) fn direct(
         let Some(l) = light_sample(light, origin, n, at.index, medium) else {
             continue;
         };
-        let shadow = tracer.trace_shadow(origin, l.direction, at.cone, l.stop);
-        stats.add(&shadow);
+        let shadow = tracer.trace_shadow(origin, l.direction, at.cone, l.stop, stats);
         if !reaches_light(shadow.result.termination) {
             continue;
         }
@@ -251,8 +252,7 @@ pub(crate) fn direct(
     }
     if !environment_is_black(&scene.environment) {
         let dir = cosine_direction(n, u[3], u[4]);
-        let ray = tracer.trace_shadow(origin, dir, at.cone, None);
-        stats.add(&ray);
+        let ray = tracer.trace_shadow(origin, dir, at.cone, None, stats);
         if ray.result.termination == Termination::Escaped {
             // The cosine density cancels the Lambertian cos / pi.
             let env = environment(&scene.environment, ray.result.direction);
@@ -264,8 +264,7 @@ pub(crate) fn direct(
     }
     if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
         if let Some(r) = emitter_ray(&e, origin, n) {
-            let shadow = tracer.trace_cone(origin, r.direction, at.cone, None, false);
-            stats.add(&shadow);
+            let shadow = tracer.trace_cone(origin, r.direction, at.cone, None, stats);
             if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
                 let le = emitted(&scene.instances[hit.instance as usize].material);
                 let ratio2 = index_ratio2(at.index, medium.index(hit.position).0);
@@ -287,7 +286,7 @@ pub(crate) fn direct(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn direct_glossy(
     scene: &Scene,
-    tracer: &SceneTracer,
+    tracer: Tracing<'_>,
     emitters: &Emitters,
     material: &Material,
     at: &Surface,
@@ -309,8 +308,7 @@ pub(crate) fn direct_glossy(
         if f.iter().all(|&v| v == 0.0) {
             continue;
         }
-        let shadow = tracer.trace_shadow(origin, l.direction, cone, l.stop);
-        stats.add(&shadow);
+        let shadow = tracer.trace_shadow(origin, l.direction, cone, l.stop, stats);
         if !reaches_light(shadow.result.termination) {
             continue;
         }
@@ -320,8 +318,7 @@ pub(crate) fn direct_glossy(
     }
     if let Some(e) = emitters.sample(u[0], u[1], u[2]) {
         if let Some(r) = emitter_ray(&e, origin, n) {
-            let shadow = tracer.trace_cone(origin, r.direction, cone, None, false);
-            stats.add(&shadow);
+            let shadow = tracer.trace_cone(origin, r.direction, cone, None, stats);
             if let Some(hit) = shadow.hit.filter(|h| h.instance == e.instance) {
                 let f = material.glossy_eval(at, wo, r.direction);
                 let le = emitted(&scene.instances[hit.instance as usize].material);

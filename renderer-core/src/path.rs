@@ -20,7 +20,7 @@ use crate::material::{Lobe, Surface};
 use crate::rng::Sampler;
 use crate::scene::Scene;
 use crate::shade::{cosine_direction, emitted, environment};
-use crate::trace::SceneTracer;
+use crate::trace::{RayMemo, SceneTracer, Tracing};
 
 /// What a path needs from the frame: the scene, its tracer and its emitters.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +35,8 @@ pub(crate) struct PathContext<'a> {
     pub(crate) max_bounces: u32,
     /// Seed of every random choice.
     pub(crate) seed: u64,
+    /// Answers to rays asked before (variations of one scene share them), if any.
+    pub(crate) memo: Option<&'a RayMemo>,
 }
 
 fn add_scaled(acc: &mut [f64; 3], t: &[f64; 3], v: &[f64; 3], s: f64) {
@@ -58,7 +60,11 @@ impl PathContext<'_> {
         mut cone: RayCone,
         stats: &mut TraceStats,
     ) -> SampleRecord {
-        let (scene, tracer) = (self.scene, self.tracer);
+        let scene = self.scene;
+        let tracer = Tracing {
+            tracer: self.tracer,
+            memo: self.memo,
+        };
         let medium = tracer.integrator().medium();
         let mut record = SampleRecord::default();
         let mut radiance = [0.0f64; 3];
@@ -72,8 +78,7 @@ impl PathContext<'_> {
         let mut pdf_bsdf = 0.0;
         let mut previous = origin;
         for depth in 0..=self.max_bounces {
-            let report = tracer.trace_cone(origin, dir, cone, None, false);
-            stats.add(&report);
+            let report = tracer.trace_cone(origin, dir, cone, None, stats);
             if depth == 0 {
                 record.segments = report.result.segments;
             }

@@ -18,6 +18,7 @@ use crate::film::TileFilm;
 use crate::lights::TraceStats;
 use crate::path::PathContext;
 use crate::rng::Sampler;
+use crate::trace::RayMemo;
 
 /// The CPU backend: the tiles left in the current pass and the step sizer.
 #[derive(Debug)]
@@ -160,22 +161,72 @@ fn render_tile(
         emitters: &prepared.emitters,
         max_bounces: s.max_bounces,
         seed: s.seed,
+        memo: None,
     };
-    let mut film = TileFilm::new(tile);
+    tile_samples(&ctx, snapshot, tile, sample, stop, stats)
+}
+
+/// Sample `sample` of every pixel of `tile` through `ctx`, checking `stop` before
+/// each pixel (`None` when it said stop).
+fn tile_samples(
+    ctx: &PathContext<'_>,
+    snapshot: &Snapshot,
+    tile: Tile,
+    sample: u32,
+    stop: &mut impl FnMut() -> bool,
+    stats: &mut TraceStats,
+) -> Option<TileFilm> {
+    let mut film = [TileFilm::new(tile)];
+    let [film] = add_samples(
+        &mut film,
+        std::slice::from_ref(ctx),
+        None,
+        snapshot,
+        sample,
+        stop,
+        stats,
+    )
+    .then_some(film)?;
+    Some(film)
+}
+
+/// Adds sample `sample` of every pixel of the films' tile (one film per context,
+/// all of one tile) through each context to its film, checking `stop` before each
+/// pixel (false when it said stop). Each pixel's samples are taken one context after
+/// the other, `memo` (the one the contexts ask, if any) forgotten before each pixel:
+/// what the contexts share stays in a few cache lines.
+pub(super) fn add_samples(
+    films: &mut [TileFilm],
+    ctxs: &[PathContext<'_>],
+    memo: Option<&RayMemo>,
+    snapshot: &Snapshot,
+    sample: u32,
+    stop: &mut impl FnMut() -> bool,
+    stats: &mut TraceStats,
+) -> bool {
+    let s = &snapshot.settings;
+    let Some(tile) = films.first().map(TileFilm::tile) else {
+        return true;
+    };
     let cone = snapshot.camera.pixel_cone();
     for y in tile.y0..tile.y1 {
         for x in tile.x0..tile.x1 {
             // A safe point per pixel: a pixel is microseconds, a row can be a
             // millisecond of curved rays.
             if stop() {
-                return None;
+                return false;
             }
             let pixel = y * s.width + x;
             let mut rng = Sampler::new(pixel, sample, 0, s.seed);
             let (jx, jy) = (rng.next_f64(), rng.next_f64());
             let (origin, dir) = snapshot.camera.ray(f64::from(x) + jx, f64::from(y) + jy);
-            film.add(x, y, &ctx.sample(pixel, sample, origin, dir, cone, stats));
+            if let Some(m) = memo {
+                m.clear();
+            }
+            for (ctx, film) in ctxs.iter().zip(films.iter_mut()) {
+                film.add(x, y, &ctx.sample(pixel, sample, origin, dir, cone, stats));
+            }
         }
     }
-    Some(film)
+    true
 }

@@ -60,12 +60,14 @@ mod prepare;
 mod renderer;
 mod report;
 mod snapshot;
+mod sweep;
 
 pub use graph::StepError;
 pub use prepare::{Footprint, ReadyScene};
 pub use renderer::Renderer;
 pub use report::{StageTime, StepReport, counter, stage};
 pub use snapshot::{RenderSettings, Snapshot, SnapshotError};
+pub use sweep::{SweepError, SweepReport};
 
 #[cfg(test)]
 mod tests;

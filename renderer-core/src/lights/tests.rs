@@ -39,7 +39,7 @@ fn lit(s: &Scene, tracer: &SceneTracer, p: DVec3, rho: [f64; 3]) -> [f64; 3] {
     };
     direct(
         s,
-        tracer,
+        tracer.into(),
         &Emitters::new(s),
         &at,
         [0.5; 5],

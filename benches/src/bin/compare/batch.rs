@@ -3,7 +3,9 @@
 //! process per frame, two at a time (one thread each, so both use the same cores).
 //! Both use the default backend choice. Writes `benches/results/batch.json` with
 //! both wall times, the ratio (goal: at least 3x in-process), and the batch's peak RSS
-//! against its `--ram-budget`.
+//! against its `--ram-budget`; and the sweep row (`sweep.rs`: 64 variations traced
+//! once, shaded 64 times, against 64 renders). `compare -- batch sweep` runs the
+//! sweep row alone.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -17,8 +19,23 @@ const SIZE: (u32, u32) = (64, 48);
 const SPP: u32 = 2;
 const RAM_BUDGET: &str = "256M";
 
-pub(crate) fn compare() -> ExitCode {
-    match run() {
+pub(crate) fn compare(args: &[String]) -> ExitCode {
+    let result = if args.first().is_some_and(|a| a == "sweep") {
+        super::sweep::run().and_then(|row| {
+            let path = results_path("batch_sweep.json");
+            let row = serde_json::json!({"machine": benches::machine(), "sweep": row});
+            std::fs::write(
+                &path,
+                serde_json::to_string_pretty(&row).map_err(|e| e.to_string())? + "\n",
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+            Ok(())
+        })
+    } else {
+        run()
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("compare batch: {e}");
@@ -27,7 +44,7 @@ pub(crate) fn compare() -> ExitCode {
     }
 }
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
@@ -172,6 +189,7 @@ fn run() -> Result<(), String> {
         "ram_budget": RAM_BUDGET,
         "ram_budget_bytes": report["budgets"]["ram_bytes"],
         "identical_images": same,
+        "sweep": super::sweep::run()?,
     });
     let path = results_path("batch.json");
     std::fs::write(

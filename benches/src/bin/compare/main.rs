@@ -8,6 +8,7 @@ mod batch;
 mod curved;
 mod gpu;
 mod render;
+mod sweep;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,7 +27,7 @@ fn main() -> ExitCode {
         "bvh" => bvh(),
         "render" => render::compare(),
         "gpu" => gpu::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
-        "batch" => batch::compare(),
+        "batch" => batch::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         "curved" => curved::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
             eprintln!("usage: compare scheduler|bvh|render|gpu|batch|curved");
