@@ -135,3 +135,102 @@ fn a_batch_writes_metadata_and_a_coco_file_whose_masks_are_the_instance_aov() {
         "{said}"
     );
 }
+
+/// A manifest sweep's image equals `grin render` of the scene edited the same way
+/// (pixel for pixel), and an exposure of one stop doubles the linear image.
+#[test]
+fn a_manifest_sweep_renders_each_variation_as_its_own_scene_would() {
+    let dir = temp("sweep");
+    let scenes = Path::new(ROOT).join("assets/scenes");
+    let base = std::fs::read_to_string(scenes.join("lens_objects.ron")).unwrap();
+    let sun = "Directional(direction: (0.5, -0.7, 0.4), irradiance: (2.5, 2.5, 2.5))";
+    let lamp = "Point(position: (-2.0, 2.0, 1.0), intensity: (8.0, 6.0, 4.0))";
+    assert!(
+        base.contains(sun),
+        "the scene's light is the first light set"
+    );
+    // The variation as a scene of its own: the point light, a blue ball, a pale wall.
+    let variant = base
+        .replace(sun, lamp)
+        .replace(
+            "(name: \"red\", kind: Diffuse(colour: (0.8, 0.2, 0.15))),",
+            "(name: \"red\", kind: Diffuse(colour: (0.2, 0.3, 0.9))),",
+        )
+        .replace(
+            "(name: \"tiles\", kind: Checker(a: (0.9, 0.9, 0.9), b: (0.1, 0.15, 0.3), scale: 2.0)),",
+            "(name: \"tiles\", kind: Diffuse(colour: (0.8, 0.8, 0.7))),",
+        );
+    assert_ne!(variant, base);
+    let variant_path = dir.join("variant.ron");
+    std::fs::write(
+        &variant_path,
+        variant.replace("\"../", &format!("\"{}/", scenes.display())),
+    )
+    .unwrap();
+    let manifest = dir.join("sweep.ron");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"(defaults: (size: (64, 48), spp: 2, bounces: 2),
+                jobs: [(scene: "{}", name: "sweep", outputs: (exr: true),
+                        sweep: (lights: [[{sun}], [{lamp}]],
+                                materials: [{{}}, {{"ball": Diffuse(colour: (0.2, 0.3, 0.9)), "wall": Diffuse(colour: (0.8, 0.8, 0.7))}}],
+                                exposures: [0.0, 1.0]))])"#,
+            scenes.join("lens_objects.ron").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let run = grin(&[
+        "batch",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sweep/frame_00000.sweep.json")).unwrap())
+            .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 8);
+    // Light set 1, material set 1, exposure 0: image ((1 * 2 + 1) * 1 + 0) * 2 + 0.
+    assert_eq!(listed[6]["lights"], 1);
+    assert_eq!(listed[6]["materials"], 1);
+    let alone = dir.join("alone.exr");
+    let run = grin(&[
+        "render",
+        variant_path.to_str().unwrap(),
+        "-o",
+        alone.to_str().unwrap(),
+        "--size",
+        "64x48",
+        "--spp",
+        "2",
+        "--bounces",
+        "2",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let read = |p: &Path| image::open(p).unwrap().to_rgb32f();
+    let swept = read(&out.join("sweep/frame_00000.sweep_006.exr"));
+    assert!(
+        swept == read(&alone),
+        "the sweep's variation differs from rendering it alone"
+    );
+    let brighter = read(&out.join("sweep/frame_00000.sweep_007.exr"));
+    for (a, b) in swept.pixels().zip(brighter.pixels()) {
+        for c in 0..3 {
+            assert_eq!(b.0[c], 2.0 * a.0[c]);
+        }
+    }
+}

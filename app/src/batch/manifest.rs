@@ -168,6 +168,57 @@ pub(crate) struct Settings {
     pub(crate) outputs: Option<Outputs>,
 }
 
+/// Variations of a job's lights, materials, environment and exposure over its
+/// fixed geometry and camera: the product of the lists given (an empty list keeps
+/// the scene's), rendered for each frame by tracing the rays they share once
+/// ([`renderer_core::frame::Renderer::render_sweep`]); exposures only scale the
+/// images written. Variation `k` of a frame is written `frame_N.sweep_K.png` (and
+/// `.exr`), `K = ((l * M + m) * E + e) * X + x` for light set `l` of `L`, material
+/// set `m` of `M`, environment `e` of `E` and exposure `x` of `X`; `frame_N.sweep.json`
+/// lists them.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Sweep {
+    /// Light sets, each replacing the scene's lights.
+    #[serde(default)]
+    pub(crate) lights: Vec<Vec<renderer_core::scene::Light>>,
+    /// Material sets, each giving instances (by name) another material.
+    #[serde(default)]
+    pub(crate) materials:
+        Vec<std::collections::BTreeMap<String, renderer_core::material::Material>>,
+    /// Environments, each replacing the scene's.
+    #[serde(default)]
+    pub(crate) environments: Vec<renderer_core::scene::Environment>,
+    /// Exposures in stops (each image is the render times 2^exposure).
+    #[serde(default)]
+    pub(crate) exposures: Vec<f64>,
+}
+
+impl Sweep {
+    /// Renders per frame (light sets x material sets x environments).
+    pub(crate) fn renders(&self) -> usize {
+        self.lights.len().max(1) * self.materials.len().max(1) * self.environments.len().max(1)
+    }
+
+    /// Images per frame (renders x exposures).
+    pub(crate) fn images(&self) -> usize {
+        self.renders() * self.exposures.len().max(1)
+    }
+
+    /// Render `k`'s light set, material set and environment indices (`None`: the
+    /// scene's own).
+    pub(crate) fn render_parts(&self, k: usize) -> [Option<usize>; 3] {
+        let (m, e) = (self.materials.len().max(1), self.environments.len().max(1));
+        let (l, rest) = (k / (m * e), k % (m * e));
+        let pick = |i: usize, n: usize| (n > 0).then_some(i);
+        [
+            pick(l, self.lights.len()),
+            pick(rest / e, self.materials.len()),
+            pick(rest % e, self.environments.len()),
+        ]
+    }
+}
+
 /// A job as written.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +242,8 @@ struct JobFile {
     bounces: Option<u32>,
     #[serde(default)]
     outputs: Option<Outputs>,
+    #[serde(default)]
+    sweep: Option<Sweep>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -224,6 +277,8 @@ pub(crate) struct Job {
     pub(crate) bounces: u32,
     /// Outputs.
     pub(crate) outputs: Outputs,
+    /// Variations rendered for each frame, if any.
+    pub(crate) sweep: Option<Sweep>,
 }
 
 /// A validated manifest.
@@ -269,6 +324,10 @@ pub(crate) enum ManifestError {
         reason: String,
     },
 }
+
+/// The most images a sweep may make of a frame (each variation's film is held until
+/// the frame is written: 4096 films of 320x240 are 7 GB).
+const MAX_SWEEP: usize = 1024;
 
 /// The most frames a manifest (and each job) may hold: the batch plans every frame
 /// up front (about 50 bytes each), and 4 billion frames would take 200 GB.
@@ -375,6 +434,7 @@ impl Manifest {
                         seed: None,
                         bounces: None,
                         outputs: None,
+                        sweep: None,
                     })
                     .collect(),
             },
@@ -546,6 +606,31 @@ impl Manifest {
                     ));
                 }
             }
+            let sweep = j.sweep;
+            if let Some(sw) = &sweep {
+                if sw.images() > MAX_SWEEP {
+                    return Err(fail(
+                        "sweep",
+                        format!("{} images a frame: at most {MAX_SWEEP}", sw.images()),
+                    ));
+                }
+                if let Some(x) = sw
+                    .exposures
+                    .iter()
+                    .find(|x| !x.is_finite() || x.abs() > 64.0)
+                {
+                    return Err(fail(
+                        "sweep.exposures",
+                        format!("{x}: stops must be finite and within 64"),
+                    ));
+                }
+                if !outputs.png && !outputs.exr {
+                    return Err(fail(
+                        "sweep",
+                        "needs outputs.png or outputs.exr: a sweep's variations are images".into(),
+                    ));
+                }
+            }
             jobs.push(Job {
                 scene,
                 name,
@@ -557,6 +642,7 @@ impl Manifest {
                 seed: j.seed.or(d.seed).unwrap_or(0),
                 bounces: j.bounces.or(d.bounces).unwrap_or(4),
                 outputs,
+                sweep,
             });
         }
         if jobs.is_empty() {
@@ -733,6 +819,10 @@ mod tests {
             (
                 format!("(jobs: [({scene}, outputs: (png: false))])"),
                 "jobs[0].outputs: writes nothing",
+            ),
+            (
+                format!("(jobs: [({scene}, sweep: (exposures: [1e9]))])"),
+                "jobs[0].sweep.exposures: 1000000000: stops must be finite",
             ),
             (
                 format!("(jobs: [({scene}, outputs: (flow: true, flow_window: 0))])"),

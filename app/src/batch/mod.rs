@@ -201,7 +201,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         .iter()
         .enumerate()
         .filter(|(_, job)| {
-            let need = crate::render_cmd::frame_bytes(job.size, job.outputs.aovs.len()) * 2;
+            let need = job_bytes(job);
             available.is_some_and(|a| need > u128::from(a))
         })
         .map(|(k, _)| k)
@@ -211,7 +211,7 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
             return true;
         }
         let job = &jobs[ji];
-        let need = crate::render_cmd::frame_bytes(job.size, job.outputs.aovs.len()) * 2;
+        let need = job_bytes(job);
         let e = FrameError {
             class: Class::OutOfMemory,
             message: format!(
@@ -386,4 +386,11 @@ pub(crate) fn batch(args: &BatchArgs) -> Result<String, Failure> {
         return Err(Failure::new(Exit::Failed, line));
     }
     Ok(line)
+}
+
+/// Bytes a job's frame takes on the host, twice (one rendering, one being written):
+/// its film and images, a sweep's films each.
+fn job_bytes(job: &Job) -> u128 {
+    let films = job.sweep.as_ref().map_or(1, |s| s.renders() as u128);
+    crate::render_cmd::frame_bytes(job.size, job.outputs.aovs.len()) * 2 * films
 }

@@ -30,7 +30,27 @@ pub(super) fn outputs_of(job: &Job, image: &Path, frame: u32) -> Vec<PathBuf> {
     for (way, _) in flow_neighbours(job, frame) {
         v.extend(flow_paths(image, way));
     }
+    if let Some(sweep) = &job.sweep {
+        for k in 0..sweep.images() {
+            let p = sweep_image(image, k);
+            if job.outputs.png {
+                v.push(p.clone());
+            }
+            if job.outputs.exr {
+                v.push(p.with_extension("exr"));
+            }
+        }
+        v.push(image.with_extension("sweep.json"));
+    }
     v
+}
+
+/// Image `k` of a frame's sweep (`frame_N.sweep_K.png`).
+pub(super) fn sweep_image(image: &Path, k: usize) -> PathBuf {
+    let stem = image
+        .file_stem()
+        .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    image.with_file_name(format!("{stem}.sweep_{k:03}.png"))
 }
 
 /// The frames a frame's flow goes to: `("fwd", next)` and `("bwd", previous)`,

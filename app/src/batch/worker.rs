@@ -28,6 +28,9 @@ pub(super) struct Rendered {
     /// The ground truth and the metadata, when the job writes traced AOVs or
     /// metadata.
     pub(crate) truth: Option<(renderer_core::truth::GroundTruth, serde_json::Value)>,
+    /// A sweep's films, one per render of [`manifest::Sweep`] (empty without one;
+    /// `film` is then the frame's own, else the first of these).
+    pub(crate) sweep: Vec<Film>,
     /// Optical flow to the neighbouring frames (`"fwd"`, `"bwd"`).
     pub(crate) flows: Vec<(&'static str, renderer_core::flow::Flow)>,
     pub(crate) load_s: f64,
@@ -240,9 +243,23 @@ impl Ctx<'_> {
             self.progress.set(id, |w| w.state = "rendering");
             inject_panic();
             let t = Instant::now();
-            session.render_all(&CancelToken::new(), |r| {
-                self.progress.set(id, |w| w.passes_done = r.passes_done);
-            })?;
+            let mut swept = Vec::new();
+            if let Some(sweep) = &job.sweep {
+                let variations = sweep_scenes(scene, sweep)?;
+                let snapshot = session.snapshot()?.clone();
+                swept = session
+                    .renderer_mut()
+                    .render_sweep(&snapshot, &variations, &CancelToken::new())
+                    .map_err(|e| match e {
+                        renderer_core::frame::SweepError::Step(e) => FrameError::from(e),
+                        e => FrameError::fatal(e.to_string()),
+                    })?
+                    .films;
+            } else {
+                session.render_all(&CancelToken::new(), |r| {
+                    self.progress.set(id, |w| w.passes_done = r.passes_done);
+                })?;
+            }
             let outputs = &job.outputs;
             let mut flows = Vec::new();
             let truth =
@@ -267,12 +284,15 @@ impl Ctx<'_> {
                 } else {
                     None
                 };
-            Ok::<_, FrameError>((t.elapsed().as_secs_f64(), truth, flows))
+            Ok::<_, FrameError>((t.elapsed().as_secs_f64(), truth, flows, swept))
         }))
         .unwrap_or_else(|p| Err(panicked("rendering", p)));
         match rendered {
-            Ok((render_s, truth, flows)) => {
-                let film = session.renderer().film().clone();
+            Ok((render_s, truth, flows, sweep)) => {
+                let film = match sweep.first() {
+                    Some(f) => f.clone(),
+                    None => session.renderer().film().clone(),
+                };
                 self.cache.release(unit.key);
                 Ok(Rendered {
                     unit,
@@ -280,6 +300,7 @@ impl Ctx<'_> {
                     served: lease.served(),
                     film,
                     truth,
+                    sweep,
                     flows,
                     load_s: lease.load_s,
                     accel_s: lease.accel_s,
@@ -381,6 +402,50 @@ impl Ctx<'_> {
             let aov = <Aov as clap::ValueEnum>::from_str(a, false)?;
             let truth = r.truth.as_ref().map(|(t, _)| t);
             write_aov(film, truth, aov, &image, job.outputs.exr).map_err(err)?;
+        }
+        if let Some(sweep) = &job.sweep {
+            let mut listed = Vec::new();
+            for (k, film) in r.sweep.iter().enumerate() {
+                let rgb = film.rgb();
+                let exposures = if sweep.exposures.is_empty() {
+                    vec![0.0]
+                } else {
+                    sweep.exposures.clone()
+                };
+                for (x, stops) in exposures.iter().enumerate() {
+                    let i = k * exposures.len() + x;
+                    let scale = 2f32.powf(*stops as f32);
+                    let px: Vec<[f32; 3]> = rgb.iter().map(|p| p.map(|c| c * scale)).collect();
+                    let path = sweep_image(&image, i);
+                    if job.outputs.png {
+                        save(
+                            &path,
+                            srgb8(w, h, &px, linear_to_srgb),
+                            image::ImageFormat::Png,
+                        )
+                        .map_err(err)?;
+                    }
+                    if job.outputs.exr {
+                        save(
+                            &path.with_extension("exr"),
+                            rgb_f32(w, h, px),
+                            image::ImageFormat::OpenExr,
+                        )
+                        .map_err(err)?;
+                    }
+                    let [lights, materials, environment] = sweep.render_parts(k);
+                    listed.push(serde_json::json!({
+                        "image": path.file_name().map(|n| n.to_string_lossy().into_owned()),
+                        "lights": lights,
+                        "materials": materials,
+                        "environment": environment,
+                        "exposure": stops,
+                    }));
+                }
+            }
+            let bytes = serde_json::to_vec_pretty(&listed).map_err(|e| e.to_string())?;
+            crate::render_cmd::write_file(&image.with_extension("sweep.json"), &bytes)
+                .map_err(err)?;
         }
         for (way, flow) in &r.flows {
             let [exr, png] = flow_paths(&image, way);
@@ -537,4 +602,50 @@ fn neighbour(
     Ok(renderer_core::frame::Snapshot::with_camera(
         moved, camera, settings,
     )?)
+}
+
+/// The scenes of a sweep's renders, from `scene` (the frame's): lights, materials
+/// (by instance name) and environment replaced as each render's parts say.
+fn sweep_scenes(
+    scene: &Arc<renderer_core::scene::Scene>,
+    sweep: &manifest::Sweep,
+) -> Result<Vec<Arc<renderer_core::scene::Scene>>, FrameError> {
+    (0..sweep.renders())
+        .map(|k| {
+            let [l, m, e] = sweep.render_parts(k);
+            let mut s = scene.edit();
+            if let Some(l) = l {
+                s.clear_lights();
+                for light in &sweep.lights[l] {
+                    s.light(*light);
+                }
+            }
+            if let Some(m) = m {
+                for (name, material) in &sweep.materials[m] {
+                    let mut found = false;
+                    for (i, inst) in scene.instances().iter().enumerate() {
+                        if inst.name == *name {
+                            s.set_material(i, material.clone())
+                                .map_err(|e| FrameError::fatal(e.to_string()))?;
+                            found = true;
+                        }
+                    }
+                    if !found {
+                        let names: Vec<&str> =
+                            scene.instances().iter().map(|i| i.name.as_str()).collect();
+                        return Err(FrameError::fatal(format!(
+                            "sweep.materials[{m}]: no instance is named {name:?} (names: {})",
+                            names.join(", ")
+                        )));
+                    }
+                }
+            }
+            if let Some(e) = e {
+                s.environment(sweep.environments[e].clone());
+            }
+            s.build()
+                .map(Arc::new)
+                .map_err(|e| FrameError::fatal(format!("sweep render {k}: {e}")))
+        })
+        .collect()
 }
