@@ -5,13 +5,15 @@
 //!   segments, hit, and with `--path` the sampled path).
 //!
 //! - `grin render SCENE.ron -o out.png [--spp N] [--size WxH] [--threads N] [--seed S]
-//!   [--bounces N] [--aov depth,normal,instance,mask,segments] [--exr]
-//!   [--trace-out trace.json] [--backend auto|cpu|gpu]`: renders on the CPU or the GPU
-//!   and writes an sRGB PNG (or linear
-//!   OpenEXR for `-o out.exr`), AOVs beside it, every file through a temporary name.
+//!   [--bounces N] [--aov depth,normal,instance,mask,segments,objcoords,uv,position,
+//!   exit,deflection,order] [--exr] [--metadata] [--trace-out trace.json]
+//!   [--backend auto|cpu|gpu]`: renders on the CPU or the GPU and writes an sRGB PNG
+//!   (or linear OpenEXR for `-o out.exr`), AOVs (ground truth traced at pixel centres
+//!   from `instance` on) and metadata beside it, every file through a temporary name.
 //!
-//! - `grin batch MANIFEST --out DIR [--skip-completed]`: many scenes and frames in one
-//!   process, outputs written atomically with done-markers, a JSON report.
+//! - `grin batch MANIFEST --out DIR [--skip-completed] [--coco FILE]`: many scenes and
+//!   frames in one process, outputs written atomically with done-markers, a JSON
+//!   report; ground truth, optical flow, sweeps and a COCO export on request.
 //!
 //! Exit codes: 0 success (for a batch: every frame done or already done), 2 bad
 //! input (arguments, scene or manifest file, unwritable output), 3 GPU out of memory,

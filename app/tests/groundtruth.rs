@@ -15,6 +15,24 @@ fn grin(args: &[&str]) -> Output {
         .expect("run grin")
 }
 
+/// `grin batch MANIFEST --out OUT [extra] --backend cpu`, which must succeed.
+fn batch(manifest: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "batch",
+        manifest.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    args.extend(["--backend", "cpu"]);
+    let run = grin(&args);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 fn temp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("grin-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -48,18 +66,7 @@ fn a_batch_writes_metadata_and_a_coco_file_whose_masks_are_the_instance_aov() {
     let out = dir.join("out");
     let coco = out.join("coco.json");
     let m = manifest(&dir);
-    let run = grin(&[
-        "batch",
-        m.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--coco",
-        coco.to_str().unwrap(),
-        "--backend",
-        "cpu",
-    ]);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    batch(&m, &out, &["--coco", coco.to_str().unwrap()]);
     for f in 0..3 {
         for file in ["png", "json", "instance.png", "objcoords.png", "order.png"] {
             let p = out.join(format!("lens/frame_{f:05}.{file}"));
@@ -181,19 +188,7 @@ fn a_manifest_sweep_renders_each_variation_as_its_own_scene_would() {
     )
     .unwrap();
     let out = dir.join("out");
-    let run = grin(&[
-        "batch",
-        manifest.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--backend",
-        "cpu",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    batch(&manifest, &out, &[]);
     let listed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sweep/frame_00000.sweep.json")).unwrap())
             .unwrap();

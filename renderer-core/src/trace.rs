@@ -508,15 +508,9 @@ impl Tracing<'_> {
         stop: Option<StopSurface>,
         stats: &mut crate::lights::TraceStats,
     ) -> RayReport {
-        let trace = || self.tracer.trace_cone(origin, direction, cone, stop, false);
-        match self.memo {
-            Some(m) => m.get_or(memo_key(0, origin, direction, cone, stop), stats, trace),
-            None => {
-                let r = trace();
-                stats.add(&r);
-                r
-            }
-        }
+        self.ask(memo_key(0, origin, direction, cone, stop), stats, || {
+            self.tracer.trace_cone(origin, direction, cone, stop, false)
+        })
     }
 
     /// [`SceneTracer::trace_shadow`]; counted in `stats` when traced.
@@ -528,9 +522,20 @@ impl Tracing<'_> {
         stop: Option<StopSurface>,
         stats: &mut crate::lights::TraceStats,
     ) -> RayReport {
-        let trace = || self.tracer.trace_shadow(origin, direction, cone, stop);
+        self.ask(memo_key(1, origin, direction, cone, stop), stats, || {
+            self.tracer.trace_shadow(origin, direction, cone, stop)
+        })
+    }
+
+    /// `trace`'s answer, from the memo when there is one (`key` names the question).
+    fn ask(
+        &self,
+        key: [u64; 16],
+        stats: &mut crate::lights::TraceStats,
+        trace: impl FnOnce() -> RayReport,
+    ) -> RayReport {
         match self.memo {
-            Some(m) => m.get_or(memo_key(1, origin, direction, cone, stop), stats, trace),
+            Some(m) => m.get_or(key, stats, trace),
             None => {
                 let r = trace();
                 stats.add(&r);

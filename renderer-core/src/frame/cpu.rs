@@ -163,31 +163,18 @@ fn render_tile(
         seed: s.seed,
         memo: None,
     };
-    tile_samples(&ctx, snapshot, tile, sample, stop, stats)
-}
-
-/// Sample `sample` of every pixel of `tile` through `ctx`, checking `stop` before
-/// each pixel (`None` when it said stop).
-fn tile_samples(
-    ctx: &PathContext<'_>,
-    snapshot: &Snapshot,
-    tile: Tile,
-    sample: u32,
-    stop: &mut impl FnMut() -> bool,
-    stats: &mut TraceStats,
-) -> Option<TileFilm> {
     let mut film = [TileFilm::new(tile)];
-    let [film] = add_samples(
+    let done = add_samples(
         &mut film,
-        std::slice::from_ref(ctx),
+        std::slice::from_ref(&ctx),
         None,
         snapshot,
         sample,
         stop,
         stats,
-    )
-    .then_some(film)?;
-    Some(film)
+    );
+    let [film] = film;
+    done.then_some(film)
 }
 
 /// Adds sample `sample` of every pixel of the films' tile (one film per context,
