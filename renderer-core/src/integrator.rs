@@ -1278,7 +1278,8 @@ impl Integrator {
         let u_capture = 1.0 / (o.rs * (1.0 + 1e-9));
         let accurate = (120.0 * rk).powf(0.2).min(0.5);
         let clear = relaxed && self.orbit_clear;
-        let entry = s.x;
+        // The last point a chord was emitted from, and its phi.
+        let (mut from, mut from_phi) = (s.x, 0.0);
         // cos(dphi) for the clear region's chords, kept while dphi repeats (it does:
         // after the first step every step is `accurate` long until the last).
         let mut cos_of = (f64::NAN, f64::NAN);
@@ -1347,19 +1348,29 @@ impl Integrator {
                 s.opl += n * chord;
                 (u, w, phi) = (u1, w1, phi + dphi);
                 let left = u <= u_exit;
-                if captured || left {
-                    s.x = point(u.min(u_capture * 2.0), phi);
-                    s.p = tangent(u, w, phi) * n;
-                    // One chord across the empty region, for the path's record.
+                // One chord across the empty region, for the path's record; one more
+                // each time the orbit has turned 2.5 radians since the last (a step
+                // is at most 0.5), so no chord spans half a turn about the centre and
+                // the angles the chords sweep about it add up to the orbit's (the
+                // ground truth's image order counts them).
+                if captured || left || phi - from_phi >= 2.5 {
+                    let at = point(u.min(u_capture * 2.0), phi);
                     let seg = Segment {
-                        start: entry,
-                        end: s.x,
+                        start: from,
+                        end: at,
                         deviation: 0.0,
                         index: walk.segments,
                     };
+                    (from, from_phi) = (at, phi);
                     if emit(seg, &mut walk.segments).is_hit() {
+                        s.x = at;
+                        s.p = tangent(u, w, phi) * n;
                         return Passage::Ended(Termination::Hit);
                     }
+                }
+                if captured || left {
+                    s.x = from;
+                    s.p = tangent(u, w, phi) * n;
                     return if captured {
                         Passage::Ended(Termination::Captured)
                     } else {

@@ -144,3 +144,101 @@ fn footprints_are_the_instance_planes_pixels_and_their_box() {
     }
     assert_eq!((f.pixels, f.bbox), (count, [x0, y0, x1, y1]));
 }
+
+/// `int du / sqrt(p(u))` from `a` to `b` (`b` may be a simple root of `p`):
+/// Simpson's rule in `s` with `u = b - s^2`, which takes the root's inverse square
+/// root away.
+fn orbit_integral(p: impl Fn(f64) -> f64, a: f64, b: f64) -> f64 {
+    let n = 4000;
+    let top = (b - a).sqrt();
+    let h = top / f64::from(n);
+    let f = |s: f64| {
+        if s == 0.0 {
+            // 2 s / sqrt(p(b - s^2)) -> 2 / sqrt(-p'(b)) at a root, 0 elsewhere.
+            let q = p(b);
+            if q > 0.0 {
+                return 0.0;
+            }
+            let e = 1e-7 * b;
+            return 2.0 / ((p(b - e) - q) / e).sqrt();
+        }
+        2.0 * s / p(b - s * s).sqrt()
+    };
+    (0..=n)
+        .map(|k| {
+            let w = if k == 0 || k == n {
+                1.0
+            } else if k % 2 == 1 {
+                4.0
+            } else {
+                2.0
+            };
+            w * f(f64::from(k) * h)
+        })
+        .sum::<f64>()
+        * h
+        / 3.0
+}
+
+/// Around a Schwarzschild mass the order is how often the orbit crossed the axis: the
+/// angle it sweeps (Binet: d phi = du / sqrt(1/b^2 - u^2 + r_s u^3) inside the
+/// field's extent, then the straight tail's angle) in half turns, by quadrature,
+/// for every escaping pixel of a static observer's view, including the rays that
+/// wind round the hole (order 1 and 2) in the region's long clear steps.
+#[test]
+fn the_order_around_a_black_hole_counts_the_half_turns_of_the_orbit() {
+    let text = r#"(
+        camera: Some((position: (0.0, 0.0, -40.0), look_at: (0.0, 0.0, 0.0), fov_deg: 40.0)),
+        fields: [Schwarzschild(centre: (0.0, 0.0, 0.0), rs: 2.0, extent: 200.0)],
+    )"#;
+    let (scene, gt) = truth(text, (96, 96), 2);
+    let camera = crate::camera::Camera::new(&scene.camera().unwrap(), 96, 96, scene.medium());
+    let (rs, extent) = (2.0, 200.0);
+    let (mut checked, mut counts) = (0, [0u32; 3]);
+    for y in 0..96 {
+        for x in 0..96 {
+            let px = gt.at(x, y);
+            let (o, d) = camera.ray(f64::from(x) + 0.5, f64::from(y) + 0.5);
+            let r0 = o.length();
+            let e1 = o / r0;
+            let radial = d.dot(e1);
+            let vt = (d - e1 * radial).length();
+            let (u0, w0) = (1.0 / r0, -radial / (r0 * vt));
+            let inv_b2 = w0 * w0 + u0 * u0 - rs * u0 * u0 * u0;
+            let p = |u: f64| inv_b2 - u * u + rs * u * u * u;
+            let ue = 1.0 / extent;
+            let peak = 2.0 / (3.0 * rs);
+            let phi_region = if w0 <= 0.0 {
+                orbit_integral(p, ue, u0)
+            } else if p(peak) < 0.0 {
+                let (mut lo, mut hi) = (u0, peak);
+                for _ in 0..200 {
+                    let mid = 0.5 * (lo + hi);
+                    if p(mid) > 0.0 { lo = mid } else { hi = mid }
+                }
+                orbit_integral(p, u0, lo) + orbit_integral(p, ue, lo)
+            } else {
+                assert_eq!(px.termination, Termination::Captured, "({x}, {y})");
+                continue;
+            };
+            let tail = ue.atan2(p(ue).sqrt());
+            let half_turns = (phi_region + tail) / std::f64::consts::PI;
+            assert_eq!(px.termination, Termination::Escaped, "({x}, {y})");
+            if (half_turns - half_turns.round()).abs() < 1e-3 {
+                continue;
+            }
+            assert_eq!(
+                px.order,
+                half_turns.floor() as u32,
+                "({x}, {y}): {half_turns} half turns"
+            );
+            counts[(px.order as usize).min(2)] += 1;
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} pixels checked, orders 0 / 1 / 2+: {counts:?}");
+    assert!(
+        checked > 8000 && counts[1] > 50,
+        "{checked} checked, orders {counts:?}"
+    );
+}
