@@ -1839,21 +1839,21 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_region_is_crossed_in_one_chord() {
+    fn an_empty_region_is_crossed_in_a_chord_per_2_5_radians_of_orbit() {
         let empty = std::sync::Arc::new(crate::accel::Tlas::build(Vec::new()));
         let open = hole(None).with_geometry(empty);
         let bare = hole(None);
         // Impact parameter 8.7 (> 5.2: it escapes).
         let o = DVec3::new(0.0, 0.0, -40.0);
         let d = DVec3::new(0.2, 0.1, 1.0).normalize();
-        let (mut chords_open, mut chords_bare) = (0, 0);
+        let (mut chords_open, mut chords_bare) = (Vec::new(), 0);
         // A beam of no width to speak of: relaxed, at the scene's tolerances.
         let beam = RayCone {
             width: 0.0,
             spread: 1e-12,
         };
-        let a = open.trace_cone(o, d, beam, None, |_| {
-            chords_open += 1;
+        let a = open.trace_cone(o, d, beam, None, |s| {
+            chords_open.push((s.start, s.end));
             Verdict::Continue
         });
         let b = bare.trace_cone(o, d, beam, None, |_| {
@@ -1861,8 +1861,17 @@ mod tests {
             Verdict::Continue
         });
         assert_eq!(a.termination, Termination::Escaped);
-        // One chord across the region and the straight flight beyond.
-        assert_eq!(chords_open, 2);
+        // Its orbit turns 2.9 radians about the centre inside the region: two chords
+        // across it (one ends once the orbit has turned 2.5 radians, so no chord
+        // spans half a turn and the image order can count windings), and the
+        // straight flight beyond.
+        assert_eq!(chords_open.len(), 3);
+        let turned: Vec<f64> = chords_open[..2]
+            .iter()
+            .map(|(s, e)| s.angle_between(*e))
+            .collect();
+        assert!(turned[0] >= 2.5 && turned[0] < 3.0, "{turned:?}");
+        assert!(turned[0] + turned[1] > 2.5 && turned[1] < 2.5, "{turned:?}");
         assert!(chords_bare > 20, "{chords_bare}");
         assert!(a.direction.angle_between(b.direction) < 1e-7);
     }
