@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use bytemuck::{Pod, Zeroable};
@@ -882,6 +883,8 @@ pub struct BlasCache {
     map: Mutex<HashMap<u64, Weak<Blas>>>,
     /// Whether BLASes keep their binary tree as the GPU layout.
     keep_binary: bool,
+    /// BLASes built so far (cache misses).
+    builds: AtomicU64,
 }
 
 impl BlasCache {
@@ -908,6 +911,7 @@ impl BlasCache {
             return b;
         }
         let blas = Arc::new(Blas::build_keeping(mesh, self.keep_binary));
+        self.builds.fetch_add(1, Ordering::Relaxed);
         let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
         map.retain(|_, b| b.strong_count() > 0);
         if let Some(other) = map.get(&key).and_then(Weak::upgrade) {
@@ -933,6 +937,13 @@ impl BlasCache {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many BLASes this cache has built (its misses) since it was made: a host
+    /// that moves objects sees it stand still.
+    #[must_use]
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
     }
 }
 

@@ -36,6 +36,10 @@ impl Primitive for MaxwellFishEye {
         Some(self.centre)
     }
 
+    fn translate(&mut self, by: DVec3) {
+        self.centre += by;
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.extent)
     }

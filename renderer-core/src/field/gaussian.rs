@@ -25,6 +25,10 @@ impl Primitive for GaussianBlob {
         Some(self.centre)
     }
 
+    fn translate(&mut self, by: DVec3) {
+        self.centre += by;
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, 4.0 * self.sigma)
     }

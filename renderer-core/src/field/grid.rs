@@ -25,6 +25,14 @@ pub struct Grid {
 }
 
 impl Primitive for Grid {
+    fn translate(&mut self, by: DVec3) {
+        if let Some(g) = &mut self.grid {
+            let g = Arc::make_mut(g);
+            g.min += by;
+            g.max += by;
+        }
+    }
+
     fn region(&self) -> Aabb {
         self.grid
             .as_ref()

@@ -32,6 +32,12 @@ impl LinearGradient {
 }
 
 impl Primitive for LinearGradient {
+    fn translate(&mut self, by: DVec3) {
+        // n0 + g.(x - by) = (n0 - g.by) + g.x
+        self.n0 -= self.gradient.dot(by);
+        self.region = Aabb::new(self.region.min + by, self.region.max + by);
+    }
+
     fn region(&self) -> Aabb {
         self.region
     }

@@ -23,6 +23,10 @@ impl Primitive for Luneburg {
         Some(self.centre)
     }
 
+    fn translate(&mut self, by: DVec3) {
+        self.centre += by;
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.radius)
     }

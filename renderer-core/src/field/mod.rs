@@ -116,6 +116,10 @@ pub(crate) trait Primitive {
         None
     }
 
+    /// Moves it by `by` (a host placing a field with its object's transform): the
+    /// moved field at `x` is the field at `x - by`.
+    fn translate(&mut self, by: DVec3);
+
     /// Geodesic acceleration at `p` for direction `v` (zero for GRIN primitives).
     fn acceleration(&self, _p: DVec3, _v: DVec3) -> DVec3 {
         DVec3::ZERO
@@ -284,6 +288,24 @@ macro_rules! field_kinds {
             #[must_use]
             pub fn acceleration(&self, p: DVec3, v: DVec3) -> DVec3 {
                 match self { $( Self::$kind(f) => f.acceleration(p, v), )* }
+            }
+
+            /// The field moved by `by`: its value at `x` is this one's at `x - by`
+            /// (a host places a field with its object's translation).
+            ///
+            /// ```
+            /// use glam::DVec3;
+            /// use renderer_core::field::{FieldKind, Luneburg};
+            /// let lens = FieldKind::from(Luneburg { centre: DVec3::ZERO, radius: 1.0 });
+            /// let moved = lens.clone().translated(DVec3::new(2.0, 0.0, 0.0));
+            /// assert_eq!(moved.centre(), Some(DVec3::new(2.0, 0.0, 0.0)));
+            /// let (a, b) = (DVec3::new(0.25, 0.125, 0.0), DVec3::new(2.25, 0.125, 0.0));
+            /// assert_eq!(lens.index_deviation(a, 1.0), moved.index_deviation(b, 1.0));
+            /// ```
+            #[must_use]
+            pub fn translated(mut self, by: DVec3) -> Self {
+                match &mut self { $( Self::$kind(f) => f.translate(by), )* }
+                self
             }
 
             /// The point it is symmetric about (lenses, blobs, masses), if any.
@@ -552,6 +574,43 @@ mod tests {
             .collect();
         for k in KINDS {
             assert!(names.contains(&k.name), "{} has no examples", k.name);
+        }
+    }
+
+    #[test]
+    fn a_translated_field_is_the_field_moved() {
+        // Every kind's examples: moved by `by`, the index, gradient and acceleration
+        // at `p + by` are the original's at `p` (to rounding), its region and centre
+        // move with it.
+        let by = DVec3::new(1.25, -0.5, 2.0);
+        for f in FieldKind::examples() {
+            let moved = f.clone().translated(by);
+            let (r, m) = (f.region(), moved.region());
+            assert!((m.min - r.min - by).abs().max_element() < 1e-12, "{f:?}");
+            assert!((m.max - r.max - by).abs().max_element() < 1e-12, "{f:?}");
+            match (f.centre(), moved.centre()) {
+                (Some(c), Some(d)) => assert!((d - c - by).length() < 1e-12, "{f:?}"),
+                (None, None) => {}
+                other => panic!("{f:?}: centres {other:?}"),
+            }
+            for p in points_around(&f, 50, 3) {
+                let (n0, g0) = f.index_deviation(p, 1.0);
+                let (n1, g1) = moved.index_deviation(p + by, 1.0);
+                assert!(
+                    (n0 - n1).abs() < 1e-9 * (1.0 + n0.abs()),
+                    "{f:?} at {p}: {n0} vs {n1}"
+                );
+                assert!(
+                    (g0 - g1).length() < 1e-7 * (1.0 + g0.length()),
+                    "{f:?} at {p}"
+                );
+                let v = DVec3::new(0.3, 0.2, -0.9).normalize();
+                let (a0, a1) = (f.acceleration(p, v), moved.acceleration(p + by, v));
+                assert!(
+                    (a0 - a1).length() < 1e-7 * (1.0 + a0.length()),
+                    "{f:?} at {p}"
+                );
+            }
         }
     }
 

@@ -181,6 +181,10 @@ impl Primitive for RadialProfile {
         Some(self.centre)
     }
 
+    fn translate(&mut self, by: DVec3) {
+        self.centre += by;
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.radius)
     }

@@ -30,6 +30,10 @@ impl Primitive for Schwarzschild {
         Some(self.centre)
     }
 
+    fn translate(&mut self, by: DVec3) {
+        self.centre += by;
+    }
+
     fn region(&self) -> Aabb {
         Aabb::around(self.centre, self.extent)
     }

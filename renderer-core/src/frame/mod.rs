@@ -63,8 +63,8 @@ mod snapshot;
 mod sweep;
 
 pub use graph::StepError;
-pub use prepare::{Footprint, ReadyScene};
-pub use renderer::Renderer;
+pub use prepare::{Footprint, PrepareCounts, ReadyScene};
+pub use renderer::{Renderer, RendererCounters};
 pub use report::{StageTime, StepReport, counter, stage};
 pub use snapshot::{RenderSettings, Snapshot, SnapshotError};
 pub use sweep::{SweepError, SweepReport};

@@ -186,6 +186,24 @@ pub(super) struct Caches {
     fields: FieldCache,
     /// Stages 1-2 of the renderer's current scene.
     pub(super) prepared: Option<Arc<Prepared>>,
+    /// What stages 1-2 did so far.
+    pub(super) counts: PrepareCounts,
+}
+
+/// How often a renderer ran stages 1-2, by how much of them it ran
+/// ([`crate::Renderer::counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PrepareCounts {
+    /// Scenes prepared whole: BLASes looked up (built on a miss), the field grid and
+    /// the TLAS.
+    pub full: u64,
+    /// Scenes whose meshes and fields stood and whose TLAS was rebuilt (objects
+    /// moved, appeared or went).
+    pub tlas_only: u64,
+    /// Scenes whose geometry stood and whose emitter table was made again
+    /// (materials, lights or the environment changed).
+    pub emitters_only: u64,
 }
 
 impl Caches {
@@ -235,6 +253,7 @@ impl Caches {
                 emitters: Arc::new(Emitters::new(scene)),
             });
             self.prepared = Some(Arc::clone(&prepared));
+            self.counts.emitters_only += 1;
             return Ok(prepared);
         }
         // The same meshes and fields, other instances (a host moving objects): the
@@ -270,6 +289,7 @@ impl Caches {
                 emitters,
             });
             self.prepared = Some(Arc::clone(&prepared));
+            self.counts.tlas_only += 1;
             return Ok(prepared);
         }
         let (blas, fields) = (&self.blas, &self.fields);
@@ -301,6 +321,7 @@ impl Caches {
             emitters: Arc::new(emitters),
         });
         self.prepared = Some(Arc::clone(&prepared));
+        self.counts.full += 1;
         Ok(prepared)
     }
 }

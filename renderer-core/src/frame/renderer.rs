@@ -9,7 +9,7 @@ use super::backend::Tiles;
 use super::cpu::CpuTiles;
 use super::gpu::GpuTiles;
 use super::graph::StepError;
-use super::prepare::{Caches, ReadyScene};
+use super::prepare::{Caches, PrepareCounts, ReadyScene};
 use super::report::StepReport;
 use super::snapshot::Snapshot;
 use crate::accel::BlasCache;
@@ -33,6 +33,20 @@ pub struct Renderer {
     fallback: Option<String>,
     /// The pool's thread count (the film is cleared on as many threads).
     threads: usize,
+    /// Films started ([`Renderer::reset`]).
+    films: u64,
+}
+
+/// What a renderer has done so far, for a host's telemetry ([`Renderer::counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RendererCounters {
+    /// Films started: the first frame and every restart after a visible change.
+    pub films: u64,
+    /// Stages 1-2 runs, by how much of them ran.
+    pub prepares: PrepareCounts,
+    /// BLASes built (the BLAS cache's misses).
+    pub blas_builds: u64,
 }
 
 impl Renderer {
@@ -48,6 +62,7 @@ impl Renderer {
             tiles: tiles(min_batch),
             fallback: None,
             threads: min_batch,
+            films: 0,
         }
     }
 
@@ -174,8 +189,19 @@ impl Renderer {
         self.caches.blas()
     }
 
+    /// What it has done so far: films started, stages 1-2 by kind, BLASes built.
+    #[must_use]
+    pub fn counters(&self) -> RendererCounters {
+        RendererCounters {
+            films: self.films,
+            prepares: self.caches.counts,
+            blas_builds: self.caches.blas().builds(),
+        }
+    }
+
     /// Starts over (a new film) for `snapshot`.
     pub fn reset(&mut self, snapshot: &Snapshot) {
+        self.films += 1;
         let s = snapshot.settings;
         self.film.clear(s.width, s.height, self.threads);
         self.pass = 0;
