@@ -11,23 +11,14 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use criterion::{Criterion, criterion_group, criterion_main};
-use grin_bevy::{GrinBackend, GrinCamera, GrinPlugin, GrinStats};
+use grin_bevy::{GrinBackend, GrinCamera, GrinStats};
 use renderer_core::frame::stage;
 
 #[derive(Component)]
 struct Mover(Vec3);
 
 fn app(n: usize) -> App {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        AssetPlugin::default(),
-        bevy::transform::TransformPlugin,
-        GrinPlugin {
-            threads: 2,
-            ..GrinPlugin::default()
-        },
-    ));
+    let mut app = grin_bevy::headless_app(2);
     app.add_systems(
         Startup,
         move |mut commands: Commands<'_, '_>,

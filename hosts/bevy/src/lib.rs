@@ -116,6 +116,24 @@ impl Plugin for GrinPlugin {
     }
 }
 
+/// A headless Bevy app with the plugin on `threads` CPU threads (0: one per core):
+/// no window and no Bevy renderer (`MinimalPlugins`, assets, transforms), so Grin
+/// renders on its CPU pool and the film is in the image's data. For tests, benches
+/// and hosts that make images without a screen; call `update` to step it.
+pub fn headless_app(threads: usize) -> App {
+    let mut app = App::new();
+    app.add_plugins((
+        MinimalPlugins,
+        AssetPlugin::default(),
+        bevy::transform::TransformPlugin,
+        GrinPlugin {
+            threads,
+            ..GrinPlugin::default()
+        },
+    ));
+    app
+}
+
 /// The plugin's systems (in `PostUpdate`).
 #[derive(SystemSet, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GrinSystems;

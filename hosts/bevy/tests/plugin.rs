@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use grin_bevy::{GrinCamera, GrinField, GrinFilm, GrinPlugin, GrinStats, room};
+use grin_bevy::{GrinCamera, GrinField, GrinFilm, GrinStats, room};
 use renderer_core::{
     CancelToken, FrameFormat, Pool, PoolConfig, RenderSettings, Renderer, Scene, Session,
 };
@@ -19,16 +19,7 @@ const ROOM: &str = concat!(
 
 /// A headless app rendering the lens room at `width` x `height`, `spp`.
 fn room_app(width: u32, height: u32, spp: u32) -> App {
-    let mut app = App::new();
-    app.add_plugins((
-        MinimalPlugins,
-        AssetPlugin::default(),
-        bevy::transform::TransformPlugin,
-        GrinPlugin {
-            threads: 2,
-            ..GrinPlugin::default()
-        },
-    ));
+    let mut app = grin_bevy::headless_app(2);
     app.add_systems(
         Startup,
         move |mut commands: Commands<'_, '_>,
