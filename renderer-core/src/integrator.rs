@@ -26,7 +26,11 @@ use glam::DVec3;
 use serde::Serialize;
 
 use crate::curvature::CurvatureGrid;
+
+mod kerr;
+
 use crate::field::{FieldKind, Kink, Medium};
+pub use kerr::{DISK_CROSSINGS, DiskCrossing, KerrTrace};
 
 /// Accuracy and budget settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
@@ -228,6 +232,9 @@ pub enum Termination {
     Stopped,
     /// The segment consumer ended the ray (a hit).
     Hit,
+    /// Absorbed by an opaque accretion disk (its light is in the result's
+    /// [`KerrTrace`]).
+    Disk,
 }
 
 /// The Dormand-Prince 5(4) tableau: row `i` gives stage `i + 1` from the stages
@@ -276,12 +283,13 @@ pub const DP_E: [f64; 7] = [
 impl Termination {
     /// Every termination, in the order of their GPU codes (`TERM_*` in the shaders,
     /// generated from this list: a code is the index here).
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Escaped,
         Self::Captured,
         Self::StepBudget,
         Self::Stopped,
         Self::Hit,
+        Self::Disk,
     ];
 
     /// The shaders' name of this termination (`TERM_` + this).
@@ -293,6 +301,7 @@ impl Termination {
             Self::StepBudget => "STEP_BUDGET",
             Self::Stopped => "STOPPED",
             Self::Hit => "HIT",
+            Self::Disk => "DISK",
         }
     }
 
@@ -320,6 +329,8 @@ pub struct TraceResult {
     pub segments: u32,
     /// Soft-gate subdivisions made (uncertain misses re-integrated finer).
     pub subdivisions: u32,
+    /// What the ray met of a Kerr hole (`None` without one in the scene).
+    pub kerr: Option<KerrTrace>,
 }
 
 /// Traces rays through one medium.
@@ -336,6 +347,8 @@ pub struct Integrator {
     orbit: Option<Orbit>,
     /// A single linear gradient: rays cross it along their exact catenaries.
     linear: Option<Linear>,
+    /// A Kerr hole: rays cross its region along its Hamiltonian geodesics.
+    kerr: Option<kerr::Hole>,
     /// Whether the mass's region holds no geometry (rays then cross it in long
     /// steps, with one chord from entry to exit).
     orbit_clear: bool,
@@ -470,6 +483,7 @@ impl Integrator {
             }
             _ => None,
         };
+        let kerr = medium.kerr_holes().next().map(kerr::Hole::new);
         Self {
             medium,
             grin,
@@ -477,6 +491,7 @@ impl Integrator {
             kinks,
             orbit,
             linear,
+            kerr,
             orbit_clear: false,
             geometry: None,
             clear: None,
@@ -574,7 +589,8 @@ impl Integrator {
                 take(t);
             }
         }
-        for &(c, _, e) in &self.masses {
+        let kerr = self.kerr.as_ref().map(|k| (k.frame.centre, 0.0, k.extent));
+        for &(c, _, e) in self.masses.iter().chain(kerr.iter()) {
             // Ray-sphere entry.
             let oc = p - c;
             let b = oc.dot(d);
@@ -812,7 +828,8 @@ impl Integrator {
         let mut segments = 0u32;
         let mut h = self.grid.as_ref().map_or(1.0, |g| g.cell_size() * 0.25);
         let (mut h_inv, mut energy) = self.mass_invariants(&s);
-        let finish = |t: Termination, s: &State, steps, segments, subdivisions| TraceResult {
+        let mut kerr = self.kerr.as_ref().map(|k| k.launch(origin, direction));
+        let finish = |t: Termination, s: &State, steps, segments, subdivisions, kerr| TraceResult {
             termination: t,
             position: s.x,
             direction: s.p.normalize_or(DVec3::X),
@@ -820,6 +837,7 @@ impl Integrator {
             steps,
             segments,
             subdivisions,
+            kerr,
         };
         let mut emit = |seg: Segment, segments: &mut u32| {
             *segments += 1;
@@ -829,10 +847,56 @@ impl Integrator {
         let mut subdivisions = 0u32;
         loop {
             if steps >= self.tol.max_steps {
-                return finish(Termination::StepBudget, &s, steps, segments, subdivisions);
+                return finish(
+                    Termination::StepBudget,
+                    &s,
+                    steps,
+                    segments,
+                    subdivisions,
+                    kerr,
+                );
             }
             if self.captured(s.x) {
-                return finish(Termination::Captured, &s, steps, segments, subdivisions);
+                return finish(
+                    Termination::Captured,
+                    &s,
+                    steps,
+                    segments,
+                    subdivisions,
+                    kerr,
+                );
+            }
+            if let (Some(hole), Some(state)) = (&self.kerr, kerr.as_mut()) {
+                if hole.contains(s.x) {
+                    let mut walk = Walk {
+                        steps,
+                        segments,
+                        subdivisions,
+                        gate_budget,
+                        travelled,
+                    };
+                    let passage = self.kerr_passage(
+                        hole, state, &mut s, stop, cone, rk, relaxed, &mut walk, &mut emit,
+                    );
+                    Walk {
+                        steps,
+                        segments,
+                        subdivisions,
+                        gate_budget,
+                        travelled,
+                    } = walk;
+                    match passage {
+                        Passage::NotPlanar | Passage::Left => {
+                            at = None;
+                            if !hole.contains(s.x) {
+                                continue;
+                            }
+                        }
+                        Passage::Ended(t) => {
+                            return finish(t, &s, steps, segments, subdivisions, kerr);
+                        }
+                    }
+                }
             }
             // A region crossed in closed form or along planar orbits (at most one
             // applies: an orbit needs a lone mass, a catenary a lone linear gradient).
@@ -879,7 +943,7 @@ impl Integrator {
                         continue;
                     }
                     Passage::Ended(t) => {
-                        return finish(t, &s, steps, segments, subdivisions);
+                        return finish(t, &s, steps, segments, subdivisions, kerr);
                     }
                 }
             }
@@ -902,9 +966,16 @@ impl Integrator {
                     s.opl += n * t;
                     s.x = at;
                     if emit(seg, &mut segments).is_hit() {
-                        return finish(Termination::Hit, &s, steps, segments, subdivisions);
+                        return finish(Termination::Hit, &s, steps, segments, subdivisions, kerr);
                     }
-                    return finish(Termination::Stopped, &s, steps, segments, subdivisions);
+                    return finish(
+                        Termination::Stopped,
+                        &s,
+                        steps,
+                        segments,
+                        subdivisions,
+                        kerr,
+                    );
                 }
                 let seg = Segment {
                     start: s.x,
@@ -917,10 +988,17 @@ impl Integrator {
                 travelled += len;
                 at = None;
                 if emit(seg, &mut segments).is_hit() {
-                    return finish(Termination::Hit, &s, steps, segments, subdivisions);
+                    return finish(Termination::Hit, &s, steps, segments, subdivisions, kerr);
                 }
                 if run.is_none() {
-                    return finish(Termination::Escaped, &s, steps, segments, subdivisions);
+                    return finish(
+                        Termination::Escaped,
+                        &s,
+                        steps,
+                        segments,
+                        subdivisions,
+                        kerr,
+                    );
                 }
                 self.launch_speed(&mut s);
                 (h_inv, energy) = self.mass_invariants(&s);
@@ -1014,9 +1092,16 @@ impl Integrator {
                 };
                 s = at;
                 if emit(seg, &mut segments).is_hit() {
-                    return finish(Termination::Hit, &s, steps, segments, subdivisions);
+                    return finish(Termination::Hit, &s, steps, segments, subdivisions, kerr);
                 }
-                return finish(Termination::Stopped, &s, steps, segments, subdivisions);
+                return finish(
+                    Termination::Stopped,
+                    &s,
+                    steps,
+                    segments,
+                    subdivisions,
+                    kerr,
+                );
             }
             let seg = Segment {
                 start: s.x,
@@ -1027,7 +1112,7 @@ impl Integrator {
             match emit(seg, &mut segments) {
                 Verdict::Hit => {
                     s = next;
-                    return finish(Termination::Hit, &s, steps, segments, subdivisions);
+                    return finish(Termination::Hit, &s, steps, segments, subdivisions, kerr);
                 }
                 Verdict::Uncertain if gate_budget > 0 && h_try > 1e-9 => {
                     // Soft gate: forget this step and redo it finer.

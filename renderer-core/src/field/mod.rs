@@ -29,6 +29,8 @@ mod aabb;
 
 pub use aabb::Aabb;
 pub use grid::{GridError, SampledGrid};
+pub(crate) use kerr::curvature_bound as kerr_curvature_bound;
+pub use kerr::{Constants, Disk, DiskProfile, Drift, Frame, Spacetime};
 pub(crate) use linear::{LinearPoint, LinearRay};
 
 /// A primitive's contribution to the curvature bound over a box (see
@@ -95,6 +97,10 @@ pub(crate) trait Primitive {
     /// Whether it bends rays by geodesic acceleration (a mass) rather than by an
     /// index gradient.
     const MASS: bool = false;
+
+    /// Whether it is a spacetime whose rays are integrated in Hamiltonian form (a
+    /// Kerr hole: WGSL `<module>_derivative`) rather than by an acceleration.
+    const SPACETIME: bool = false;
 
     /// The box outside which it has no gradient (or acceleration).
     fn region(&self) -> Aabb;
@@ -213,6 +219,9 @@ pub struct KindInfo {
     /// Whether it is a mass (WGSL `<module>_acceleration`) rather than a GRIN
     /// primitive (WGSL `<module>_deviation`).
     pub mass: bool,
+    /// Whether it is a spacetime integrated in Hamiltonian form (WGSL
+    /// `<module>_derivative`; neither of the above).
+    pub spacetime: bool,
     /// Its WGSL file, relative to the workspace.
     pub wgsl_path: &'static str,
     /// Its WGSL source.
@@ -252,6 +261,7 @@ macro_rules! field_kinds {
                 gpu: $gpu,
                 constant: $constant,
                 mass: <$module::$kind as Primitive>::MASS,
+                spacetime: <$module::$kind as Primitive>::SPACETIME,
                 wgsl_path: concat!("renderer-core/src/field/", stringify!($module), ".wgsl"),
                 wgsl: include_str!(concat!(stringify!($module), ".wgsl")),
             }, )*
@@ -368,6 +378,8 @@ field_kinds! {
     /// A spherically symmetric lens with n(r) from a table (Eaton, Luneburg variants,
     /// measured profiles).
     RadialProfile(radial) = 6, "RADIAL";
+    /// A spinning (Kerr) black hole, with an optional thin accretion disk.
+    Kerr(kerr) = 7, "KERR";
 }
 
 /// The shaders' dispatch over kinds, generated from [`KINDS`]: `index_deviation`
@@ -390,7 +402,7 @@ pub fn wgsl_dispatch() -> String {
     s += "    return vec4<f32>(0.0);\n}\n";
     s += "fn field_acceleration(f: GpuField, p: vec3<f32>, v: vec3<f32>) -> vec3<f32> {\n";
     s += "    let kind = f.head.x;\n";
-    for k in KINDS.iter().filter(|k| k.mass) {
+    for k in KINDS.iter().filter(|k| k.mass && !k.spacetime) {
         s += &format!(
             "    if kind == FIELD_{} {{\n        return {}_acceleration(f, p, v);\n    }}\n",
             k.constant, k.module
@@ -459,6 +471,14 @@ impl Medium {
     pub fn masses(&self) -> impl Iterator<Item = &Schwarzschild> {
         self.fields.iter().filter_map(|f| match f {
             FieldKind::Schwarzschild(m) => Some(m),
+            _ => None,
+        })
+    }
+
+    /// The Kerr holes.
+    pub fn kerr_holes(&self) -> impl Iterator<Item = &Kerr> {
+        self.fields.iter().filter_map(|f| match f {
+            FieldKind::Kerr(k) => Some(k),
             _ => None,
         })
     }
@@ -553,7 +573,9 @@ mod tests {
                     .iter()
                     .all(|o| o.gpu != k.gpu && o.constant != k.constant)
             );
-            let entry = if k.mass {
+            let entry = if k.spacetime {
+                "_derivative("
+            } else if k.mass {
                 "_acceleration("
             } else {
                 "_deviation("

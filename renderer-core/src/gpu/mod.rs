@@ -252,6 +252,13 @@ pub enum GpuError {
         /// What the shaders' stacks hold.
         limit: u32,
     },
+    /// The scene holds something the shaders do not render (render it on the CPU
+    /// backend).
+    #[error("the GPU backend cannot render {what} yet; render it on the CPU backend")]
+    Unsupported {
+        /// What.
+        what: String,
+    },
     /// An allocation failed (or was made to fail); the device stays usable.
     #[error("GPU out of memory allocating {bytes} bytes for {what} ({resident} bytes resident)")]
     OutOfMemory {

@@ -96,6 +96,8 @@ pub struct GpuSceneData {
     footprint: bool,
     /// Levels of the deepest BVH (the TLAS or a mesh's).
     deepest: u32,
+    /// What of the scene the shaders cannot render yet, if anything.
+    unsupported: Option<String>,
 }
 
 /// The smallest storage buffer the scene binds (an empty array still binds one
@@ -321,6 +323,10 @@ impl GpuSceneData {
             base,
             footprint: tol.pixel_footprint,
             deepest,
+            unsupported: medium.kerr_holes().next().map(|_| {
+                "a Kerr hole (its Hamiltonian geodesics, disk and observers are CPU-only so far)"
+                    .to_owned()
+            }),
         }
     }
 
@@ -356,6 +362,9 @@ impl GpuSceneData {
     /// allocated is freed.
     pub fn upload(&self, ctx: &GpuContext) -> Result<GpuScene, GpuError> {
         fits_the_stack(self.deepest)?;
+        if let Some(what) = &self.unsupported {
+            return Err(GpuError::Unsupported { what: what.clone() });
+        }
         let owner = format!("scene:{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let storage = wgpu::BufferUsages::STORAGE;
         let buffers = self

@@ -1,0 +1,267 @@
+//! Kerr geodesics against closed forms (M = 1, a = 0.5 unless stated).
+
+use std::f64::consts::PI;
+
+use glam::DVec3;
+
+use crate::field::{FieldKind, Kerr, Medium};
+use crate::integrator::{Integrator, Termination, Tolerances, TraceResult, Verdict};
+
+fn hole(spin: f64, extent: f64) -> Integrator {
+    Integrator::new(
+        Medium::default().with(FieldKind::Kerr(Kerr {
+            centre: DVec3::ZERO,
+            mass: 1.0,
+            spin,
+            axis: DVec3::Z,
+            extent,
+            disk: None,
+        })),
+        Tolerances::default(),
+    )
+}
+
+fn trace(i: &Integrator, o: DVec3, d: DVec3) -> TraceResult {
+    i.trace(o, d, None, |_| Verdict::Continue)
+}
+
+/// The physical photon's impact parameter L / E (the traced ray runs backwards:
+/// its momentum is minus the photon's).
+fn impact(r: &TraceResult) -> f64 {
+    let k = r.kerr.unwrap();
+    let c = k.start.unwrap();
+    -c.lz / c.energy
+}
+
+/// The exact deflection of an equatorial photon with impact parameter `b` (L / E;
+/// positive: turning with the spin) past a Kerr hole of spin `a` (M = 1):
+/// alpha = 2 int_0^u0 N(u) / sqrt(R(u)) du - pi, with u = 1/r,
+/// R(u) = 1 + (2c - e) u^2 + 2e u^3 + (c^2 - e a^2) u^4 (c = a^2 - ab, e = (b - a)^2)
+/// the radial potential over r^4 and N(u) = (b - a) + a (1 + c u^2) / (1 - 2u + a^2 u^2)
+/// the Boyer-Lindquist d(phi)/d(lambda) times r^2; u0 the smallest positive root of R,
+/// divided out (synthetic division) so that with u = u0 (1 - t^2) the integrand is
+/// smooth, and composite Simpson on t in [0, 1].
+fn exact_kerr_deflection(a: f64, b: f64) -> f64 {
+    let (c, e) = (a * a - a * b, (b - a) * (b - a));
+    let coef = [1.0, 0.0, 2.0 * c - e, 2.0 * e, c * c - e * a * a];
+    let poly = |u: f64| coef[0] + u * (coef[1] + u * (coef[2] + u * (coef[3] + u * coef[4])));
+    // The smallest positive root: march, then bisect.
+    let mut hi = 1e-3;
+    while poly(hi) > 0.0 {
+        hi += 1e-3;
+    }
+    let mut lo = hi - 1e-3;
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if poly(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let u0 = 0.5 * (lo + hi);
+    // R(u) = (u - u0) q(u), q = q3 u^3 + q2 u^2 + q1 u + q0.
+    let q3 = coef[4];
+    let q2 = coef[3] + u0 * q3;
+    let q1 = coef[2] + u0 * q2;
+    let q0 = coef[1] + u0 * q1;
+    let s = |u: f64| -(q0 + u * (q1 + u * (q2 + u * q3)));
+    let n = |u: f64| (b - a) + a * (1.0 + c * u * u) / (1.0 - 2.0 * u + a * a * u * u);
+    // R = (u0 - u) s(u) = u0 t^2 s(u): dphi = n du / sqrt(R) = 2 u0 n / sqrt(u0 s) dt.
+    let integrand = |t: f64| {
+        let u = u0 * (1.0 - t * t);
+        2.0 * u0 * n(u) / (u0 * s(u)).sqrt()
+    };
+    let steps = 20_000;
+    let h = 1.0 / f64::from(steps);
+    let mut acc = integrand(0.0) + integrand(1.0);
+    for i in 1..steps {
+        acc += integrand(f64::from(i) * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    2.0 * (acc * h / 3.0).abs() - PI
+}
+
+#[test]
+fn the_kerr_quadrature_is_the_schwarzschild_one_at_zero_spin() {
+    // The worked Schwarzschild values (b = 6, 10: the golden tests' quadrature).
+    assert!((exact_kerr_deflection(0.0, 6.0) - 1.719_388_310_2).abs() < 1e-8);
+    assert!((exact_kerr_deflection(0.0, 10.0) - 0.590_395_787_6).abs() < 1e-8);
+    assert!((exact_kerr_deflection(0.0, -10.0) - 0.590_395_787_6).abs() < 1e-8);
+    // Frame dragging: a photon turning with the spin is bent less.
+    assert!(exact_kerr_deflection(0.5, 10.0) < exact_kerr_deflection(0.5, -10.0));
+}
+
+#[test]
+fn closed_forms_at_half_spin() {
+    let st = crate::field::Spacetime { m: 1.0, a: 0.5 };
+    for (got, want) in [
+        (st.photon_orbit(true), 2.347_296_355_334),
+        (st.photon_orbit(false), 3.532_088_886_238),
+        (st.critical_impact(true), 4.096_266_658_714),
+        (st.critical_impact(false), 6.138_155_724_715),
+        (st.isco(true), 4.233_002_529_531),
+        (st.isco(false), 7.554_584_714_512),
+    ] {
+        assert!((got - want).abs() < 1e-11, "{got} vs {want}");
+    }
+    let s0 = crate::field::Spacetime { m: 1.0, a: 0.0 };
+    assert!((s0.isco(true) - 6.0).abs() < 1e-12 && (s0.photon_orbit(true) - 3.0).abs() < 1e-12);
+}
+
+#[test]
+fn a_tangential_ray_at_the_photon_orbit_stays_on_it_for_a_full_orbit() {
+    let a = 0.5;
+    let i = hole(a, 100.0);
+    let st = crate::field::Spacetime { m: 1.0, a };
+    // The traced ray runs backwards: the photon orbiting with the spin (+phi, +y at
+    // +x) is traced along -y.
+    for (prograde, dir) in [(true, -DVec3::Y), (false, DVec3::Y)] {
+        let r_ph = st.photon_orbit(prograde);
+        // Kerr-Schild x^2 + y^2 = r^2 + a^2 in the equatorial plane.
+        let start = DVec3::new((r_ph * r_ph + a * a).sqrt(), 0.0, 0.0);
+        let mut worst = 0.0f64;
+        let mut angle = 0.0;
+        let mut last = start;
+        let r = i.trace(start, dir, None, |seg| {
+            worst = worst.max((st.radius(seg.end) - r_ph).abs());
+            angle += last.angle_between(seg.end);
+            last = seg.end;
+            if angle >= 2.0 * PI {
+                Verdict::Hit
+            } else {
+                Verdict::Continue
+            }
+        });
+        assert_eq!(r.termination, Termination::Hit, "prograde {prograde}");
+        assert!(
+            worst < 1e-6,
+            "prograde {prograde}: strayed {worst:e} from r_ph = {r_ph}"
+        );
+    }
+}
+
+#[test]
+fn rays_just_inside_the_critical_impact_parameter_fall_just_outside_escape() {
+    let a = 0.5;
+    let i = hole(a, 1e7);
+    let st = crate::field::Spacetime { m: 1.0, a };
+    // From a million M away, along +x: the photon runs along -x, so a ray at +y turns
+    // with the spin (L > 0) and one at -y against it.
+    for (prograde, side) in [(true, 1.0), (false, -1.0)] {
+        let b_c = st.critical_impact(prograde);
+        for (factor, expect) in [
+            (1.0 - 1e-4, Termination::Captured),
+            (1.0 + 1e-4, Termination::Escaped),
+        ] {
+            let b = b_c * factor;
+            let r = trace(&i, DVec3::new(-1e6, side * b, 0.0), DVec3::X);
+            // The launch point's impact parameter is the intended one to well
+            // within the margin.
+            assert!(
+                (impact(&r).abs() - b).abs() < 1e-6 * b,
+                "{} vs {b}",
+                impact(&r)
+            );
+            assert_eq!(r.termination, expect, "prograde {prograde}, b = {b}");
+        }
+    }
+}
+
+#[test]
+fn equatorial_deflections_match_the_exact_integral() {
+    let extent = 1e7;
+    for a in [0.5, 0.0] {
+        let i = hole(a, extent);
+        for b in [10.0, -10.0, 20.0, -20.0] {
+            let r = trace(&i, DVec3::new(-0.999e6, b, 0.0), DVec3::X);
+            assert_eq!(r.termination, Termination::Escaped);
+            let b_phys = impact(&r);
+            // The straight flight beyond the extent misses 2M / extent of bending.
+            let alpha = r.direction.angle_between(DVec3::X) + 2.0 / extent;
+            let exact = exact_kerr_deflection(a, b_phys);
+            assert!(
+                (alpha - exact).abs() / exact < 1e-4,
+                "a = {a}, b = {b}: {alpha} vs {exact}"
+            );
+        }
+    }
+}
+
+#[test]
+fn constants_of_motion_drift_below_1e_8() {
+    let a = 0.9;
+    let i = hole(a, 1e3);
+    let mut checked = 0;
+    for (k, b) in [3.0, 4.0, 5.0, 6.0, 8.0, 12.0].into_iter().enumerate() {
+        for tilt in [0.0f64, 0.3, 1.2] {
+            let d = DVec3::new(1.0, 0.0, 0.0);
+            let o = DVec3::new(-500.0, b * tilt.cos(), b * tilt.sin() + 0.1 * k as f64);
+            let r = trace(&i, o, d);
+            let drift = r.kerr.unwrap().drift;
+            assert!(
+                drift.max() < 1e-8,
+                "b {b}, tilt {tilt}: {drift:?} ({:?})",
+                r.termination
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 18);
+}
+
+#[test]
+fn every_chord_holds_its_path_within_its_deviation() {
+    // Rays past, around and into a fast-spinning hole, traced at a coarse chord
+    // tolerance; the same rays traced finely are the reference path: every
+    // reference point lies within some coarse chord's deviation of it (the soft
+    // gate's guarantee), and the coarse chords keep the tolerance.
+    fn distance(p: DVec3, a: DVec3, b: DVec3) -> f64 {
+        let ab = b - a;
+        let t = ((p - a).dot(ab) / ab.length_squared().max(1e-300)).clamp(0.0, 1.0);
+        (a + ab * t - p).length()
+    }
+    let medium = |geometric| {
+        Integrator::new(
+            Medium::default().with(FieldKind::Kerr(Kerr {
+                centre: DVec3::ZERO,
+                mass: 1.0,
+                spin: 0.99,
+                axis: DVec3::Z,
+                extent: 40.0,
+                disk: None,
+            })),
+            Tolerances {
+                geometric,
+                ..Tolerances::default()
+            },
+        )
+    };
+    let (coarse, fine) = (medium(1e-2), medium(1e-6));
+    for (b, z) in [(1.0, 0.5), (3.0, 0.0), (-4.0, 0.3), (2.5, 2.0), (6.0, -1.0)] {
+        let o = DVec3::new(-30.0, b, z);
+        let mut chords = Vec::new();
+        trace_collect(&coarse, o, &mut chords);
+        let mut reference = Vec::new();
+        trace_collect(&fine, o, &mut reference);
+        assert!(reference.len() > chords.len());
+        // Within the region (beyond it a direction's rounding grows with distance).
+        for &(_, p, _) in reference.iter().filter(|r| r.1.length() < 40.0) {
+            let ok = chords
+                .iter()
+                .any(|&(a, e, dev)| distance(p, a, e) <= dev + 1e-6);
+            assert!(ok, "b {b}, z {z}: {p} strays from every chord");
+        }
+        assert!(
+            chords
+                .iter()
+                .all(|c| c.2 <= 2.0 * 1e-2 || c.0.length() < 4.0)
+        );
+    }
+
+    fn trace_collect(i: &Integrator, o: DVec3, out: &mut Vec<(DVec3, DVec3, f64)>) {
+        i.trace(o, DVec3::X, None, |seg| {
+            out.push((seg.start, seg.end, seg.deviation));
+            Verdict::Continue
+        });
+    }
+}
