@@ -42,8 +42,12 @@ pub(crate) enum Aov {
     /// Traced at the pixel centre: angle (radians) between the ray's first and final
     /// directions.
     Deflection,
-    /// Traced at the pixel centre: the image order (half turns about a lens or mass).
+    /// Traced at the pixel centre: the image order (half turns about a lens or mass;
+    /// near a Kerr hole, equatorial-plane crossings before the disk or the ray's end).
     Order,
+    /// Traced at the pixel centre, near a Kerr hole: the frequency ratio g =
+    /// nu_observed / nu_emitted to the disk's gas, or to the sky at rest (NaN: none).
+    Redshift,
 }
 
 impl Aov {
@@ -60,6 +64,7 @@ impl Aov {
             Self::Exit => "exit",
             Self::Deflection => "deflection",
             Self::Order => "order",
+            Self::Redshift => "redshift",
         }
     }
 
@@ -75,7 +80,37 @@ impl Aov {
                 | Self::Exit
                 | Self::Deflection
                 | Self::Order
+                | Self::Redshift
         )
+    }
+}
+
+/// Who looks (see the scene format's `observer`): how the camera moves near a Kerr
+/// hole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ObserverArg {
+    /// At rest (refused inside the ergosphere).
+    Static,
+    /// Zero angular momentum (turning with the frame dragging).
+    Zamo,
+    /// Falling from rest at infinity.
+    FreeFall,
+    /// On a circular equatorial orbit with the spin.
+    Orbit,
+    /// On a circular equatorial orbit against the spin.
+    OrbitRetrograde,
+}
+
+impl ObserverArg {
+    pub(crate) fn observer(self) -> renderer_core::scene::Observer {
+        use renderer_core::scene::Observer;
+        match self {
+            Self::Static => Observer::Static,
+            Self::Zamo => Observer::Zamo,
+            Self::FreeFall => Observer::FreeFall,
+            Self::Orbit => Observer::Orbit { retrograde: false },
+            Self::OrbitRetrograde => Observer::Orbit { retrograde: true },
+        }
     }
 }
 
@@ -112,6 +147,9 @@ pub(crate) struct RenderArgs {
     /// at, vertical field of view in degrees); `grin-preview --print-camera` prints one.
     #[arg(long, allow_hyphen_values = true, value_parser = crate::cli_args::parse_camera)]
     camera: Option<(glam::DVec3, glam::DVec3, Option<f64>)>,
+    /// The camera's observer near a Kerr hole, replacing the scene's.
+    #[arg(long, value_enum)]
+    observer: Option<ObserverArg>,
     /// Scattering events after the first hit (0: direct lighting only).
     #[arg(long, default_value_t = 4)]
     bounces: u32,
@@ -575,20 +613,39 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
         max_bounces: args.bounces,
     };
     let mut session = Session::new(renderer);
-    if let Some((position, look_at, fov)) = args.camera {
-        let mut cam = scene.camera().unwrap_or(renderer_core::scene::CameraDesc {
-            position,
-            look_at,
-            up: glam::DVec3::Y,
-            fov_deg: 45.0,
-        });
-        cam.position = position;
-        cam.look_at = look_at;
-        if let Some(f) = fov {
-            cam.fov_deg = f;
+    if args.camera.is_some() || args.observer.is_some() {
+        let given = scene.camera();
+        let mut cam = match (given, args.camera) {
+            (Some(c), _) => c,
+            (None, Some((position, look_at, _))) => renderer_core::scene::CameraDesc {
+                position,
+                look_at,
+                up: glam::DVec3::Y,
+                fov_deg: 45.0,
+                observer: Default::default(),
+            },
+            (None, None) => {
+                return Err(fail(
+                    Exit::BadInput,
+                    format!(
+                        "--observer: {} has no camera (give one with --camera)",
+                        args.scene.display()
+                    ),
+                ));
+            }
+        };
+        if let Some((position, look_at, fov)) = args.camera {
+            cam.position = position;
+            cam.look_at = look_at;
+            if let Some(f) = fov {
+                cam.fov_deg = f;
+            }
         }
-        cam.validate(&args.scene)
-            .map_err(|e| fail(Exit::BadInput, format!("--camera: {e}")))?;
+        if let Some(o) = args.observer {
+            cam.observer = o.observer();
+        }
+        cam.validate_in(&args.scene, scene.medium())
+            .map_err(|e| fail(Exit::BadInput, format!("--camera/--observer: {e}")))?;
         session.set_camera(cam);
     }
     session.set_scene(Arc::new(scene));

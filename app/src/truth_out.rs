@@ -28,6 +28,7 @@ pub(crate) fn float_pixels(truth: &GroundTruth, aov: Aov) -> Vec<[f32; 3]> {
             Aov::Exit => v3(p.exit),
             Aov::Deflection => [p.deflection as f32; 3],
             Aov::Order => [p.order as f32; 3],
+            Aov::Redshift => [p.redshift as f32; 3],
             Aov::Instance if p.is_hit() => [p.instance as f32; 3],
             Aov::Instance => [-1.0; 3],
             // The film's AOVs are not traced here.
@@ -76,6 +77,11 @@ pub(crate) fn png16(truth: &GroundTruth, aov: Aov) -> (image::DynamicImage, Stri
                 "16-bit, 65535 = pi radians (0 where undefined)".to_owned(),
             )
         }
+        Aov::Redshift => (
+            [0.0; 3],
+            [2.0; 3],
+            "16-bit, 0..65535 = g 0..2 (0 where undefined)".to_owned(),
+        ),
         Aov::Instance => (
             [-1.0; 3],
             [65534.0; 3],
@@ -87,7 +93,10 @@ pub(crate) fn png16(truth: &GroundTruth, aov: Aov) -> (image::DynamicImage, Stri
             "16-bit, the order itself".to_owned(),
         ),
     };
-    let grey = matches!(aov, Aov::Deflection | Aov::Order | Aov::Instance);
+    let grey = matches!(
+        aov,
+        Aov::Deflection | Aov::Order | Aov::Instance | Aov::Redshift
+    );
     let img = if grey {
         let data = px
             .iter()

@@ -145,6 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             look_at: DVec3::new(0.0, 0.3, 0.0),
             up: DVec3::Y,
             fov_deg: 45.0,
+            observer: Default::default(),
         });
         let scene = Arc::new(b.build()?);
         let built = frame_start.elapsed();

@@ -19,7 +19,7 @@
 //!            Material::Diffuse(Diffuse { colour: [0.8; 3], emission: [0.0; 3] }));
 //! b.light(Light::Directional { direction: DVec3::new(0.0, -1.0, 0.2), irradiance: [2.0; 3] });
 //! b.camera(CameraDesc { position: DVec3::new(0.0, 1.0, -4.0), look_at: DVec3::ZERO,
-//!                       up: DVec3::Y, fov_deg: 45.0 });
+//!                       up: DVec3::Y, fov_deg: 45.0, observer: Default::default() });
 //! let scene = b.build()?;
 //! assert_eq!(scene.instances().len(), 1);
 //! // Next frame: the floor moved; everything else is shared.
@@ -257,6 +257,10 @@ impl SceneBuilder {
         for (i, f) in self.fields.iter().enumerate() {
             f.validate(&At::new(&c, format!("fields[{i}]")), background)?;
         }
+        crate::scene::validate_spacetime(&c, &self.fields, background)?;
+        if let Some(cam) = &self.camera {
+            crate::scene::validate_observer(&c, cam, &self.fields)?;
+        }
         for (i, m) in self.meshes.iter().enumerate() {
             m.check().map_err(|reason| {
                 c.fail(format!("meshes[{i}]"), m.indices.len(), &reason.to_string())
@@ -424,6 +428,7 @@ mod tests {
             look_at: DVec3::ZERO,
             up: DVec3::Y,
             fov_deg: 40.0,
+            observer: Default::default(),
         });
         assert_eq!(field(b.build().unwrap_err()), "camera.look_at");
         assert!(scene.edit().mesh_id(1).is_none());

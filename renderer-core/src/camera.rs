@@ -6,9 +6,153 @@
 
 use glam::DVec3;
 
-use crate::field::Medium;
+use crate::field::{Frame, Kerr, Medium, Spacetime};
 use crate::integrator::{RayCone, static_observer_direction};
-use crate::scene::CameraDesc;
+use crate::scene::{CameraDesc, Observer};
+
+/// A contravariant 4-vector (t, spatial).
+type Four = (f64, DVec3);
+
+/// A moving observer's orthonormal tetrad near a Kerr hole (or in flat space, for a
+/// boosted camera outside its region): pixel directions are laid out in it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Tetrad {
+    /// The hole's frame and spacetime where the camera is inside its region; `None`:
+    /// flat (the scene's coordinates).
+    hole: Option<(Frame, Spacetime)>,
+    /// The camera in the hole's coordinates (the scene's when flat).
+    x: DVec3,
+    /// The 4-velocity.
+    u: Four,
+    /// Right, up and forward.
+    e: [Four; 3],
+}
+
+impl Tetrad {
+    fn dot(&self, v: Four, w: Four) -> f64 {
+        match &self.hole {
+            Some((_, st)) => st.dot(self.x, v, w),
+            None => -v.0 * w.0 + v.1.dot(w.1),
+        }
+    }
+
+    /// The tetrad of 4-velocity `u` with axes from the camera's right, up and forward
+    /// (scene vectors), by Gram-Schmidt in the metric.
+    fn new(hole: Option<(Frame, Spacetime)>, x: DVec3, u: Four, axes: [DVec3; 3]) -> Self {
+        let mut t = Self {
+            hole,
+            x,
+            u,
+            e: [(0.0, DVec3::ZERO); 3],
+        };
+        let local = |v: DVec3| hole.map_or(v, |(f, _)| f.vector_to_local(v));
+        // Forward first (it keeps its direction best), then right, then up.
+        let mut done: Vec<Four> = Vec::new();
+        for i in [2, 0, 1] {
+            let mut v: Four = (0.0, local(axes[i]));
+            let du = t.dot(v, u);
+            v = (v.0 + du * u.0, v.1 + u.1 * du);
+            for w in &done {
+                let dw = t.dot(v, *w);
+                v = (v.0 - dw * w.0, v.1 - w.1 * dw);
+            }
+            let n = t.dot(v, v).max(f64::MIN_POSITIVE).sqrt();
+            v = (v.0 / n, v.1 / n);
+            done.push(v);
+            t.e[i] = v;
+        }
+        t
+    }
+
+    /// The scene direction of the ray the observer sends along unit `local`
+    /// (right, up, forward components): the spatial part of the past-directed null
+    /// vector -u + local.e, normalised.
+    fn direction(&self, local: DVec3) -> DVec3 {
+        let s = self.e[0].1 * local.x + self.e[1].1 * local.y + self.e[2].1 * local.z;
+        let spatial = s - self.u.1;
+        let world = self
+            .hole
+            .map_or(spatial, |(f, _)| f.vector_to_world(spatial));
+        world.normalize_or(DVec3::X)
+    }
+
+    /// The photon energy the observer measures for a ray along scene direction
+    /// `dir`, in the integrator's normalisation (the contravariant spatial momentum
+    /// is the unit coordinate direction).
+    fn energy(&self, dir: DVec3) -> f64 {
+        match &self.hole {
+            Some((f, st)) => st
+                .momentum(self.x, f.vector_to_local(dir))
+                .map_or(1.0, |(pt, p)| self.u.0 * pt + self.u.1.dot(p)),
+            // Flat: p = (1, d) covariant.
+            None => self.u.0 + self.u.1.dot(dir),
+        }
+    }
+}
+
+/// The 4-velocity of `observer` at scene point `position` near `hole`, and the
+/// frame it is expressed in (`None`: flat, the camera outside the hole's region);
+/// or why there is none.
+pub(crate) fn observer_velocity(
+    observer: Observer,
+    position: DVec3,
+    hole: &Kerr,
+) -> Result<(Option<(Frame, Spacetime)>, Four), String> {
+    let (frame, st) = (hole.frame(), hole.spacetime());
+    let x = frame.to_local(position);
+    let inside = (position - hole.centre).length() < hole.extent;
+    let r = st.radius(x);
+    if inside && r <= st.horizon() {
+        return Err(format!(
+            "the camera is inside the horizon (r = {r} <= r+ = {})",
+            st.horizon()
+        ));
+    }
+    let boosted = |hole: Option<(Frame, Spacetime)>, v: DVec3| {
+        let v = hole.map_or(v, |(f, _)| f.vector_to_local(v));
+        let n = match &hole {
+            Some((_, st)) => -st.dot(x, (1.0, v), (1.0, v)),
+            None => 1.0 - v.length_squared(),
+        };
+        if n > 0.0 && v.is_finite() {
+            let g = 1.0 / n.sqrt();
+            Ok((hole, (g, v * g)))
+        } else {
+            Err(format!("velocity {v} is not slower than light here"))
+        }
+    };
+    if !inside {
+        return match observer {
+            Observer::Static => Ok((None, (1.0, DVec3::ZERO))),
+            Observer::Velocity(v) => boosted(None, v),
+            other => Err(format!(
+                "{other:?} needs the camera within the Kerr hole's extent ({} from its centre; extent {})",
+                (position - hole.centre).length(),
+                hole.extent
+            )),
+        };
+    }
+    let h = Some((frame, st));
+    let u = match observer {
+        Observer::Static => st.static_observer(x).ok_or_else(|| {
+            format!("no observer is static inside the ergosphere (r = {r}): use Zamo or FreeFall")
+        })?,
+        Observer::Zamo => st.zamo(x).ok_or("no ZAMO at or inside the horizon")?,
+        Observer::FreeFall => st.free_fall(x),
+        Observer::Orbit { retrograde } => {
+            if x.z.abs() > 1e-9 * (1.0 + r) {
+                return Err(format!(
+                    "an orbiting camera must lie in the hole's equatorial plane ({} off it)",
+                    x.z
+                ));
+            }
+            st.orbiting(x, (st.a >= 0.0) != retrograde)
+                .ok_or_else(|| format!("no circular orbit at r = {r} (inside the photon orbit)"))?
+        }
+        Observer::Velocity(v) => return boosted(h, v),
+    };
+    Ok((h, u))
+}
 
 /// A camera for an image of `width` x `height` pixels.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,6 +165,8 @@ pub struct Camera {
     width: u32,
     height: u32,
     observer: Option<(DVec3, f64)>,
+    /// A moving observer's tetrad (near a Kerr hole, or boosted).
+    tetrad: Option<Tetrad>,
 }
 
 impl Camera {
@@ -36,6 +182,15 @@ impl Camera {
             .filter(|m| (desc.position - m.centre).length() < m.extent)
             .map(|m| (m.centre, m.rs))
             .collect();
+        // Near a Kerr hole: the observer's tetrad (an observer the scene's checks
+        // refuse, reached through the API alone, falls back to the ZAMO).
+        let tetrad = medium.kerr_holes().next().and_then(|hole| {
+            let (h, u) = observer_velocity(desc.observer, desc.position, hole)
+                .or_else(|_| observer_velocity(Observer::Zamo, desc.position, hole))
+                .ok()?;
+            let x = h.map_or(desc.position, |(f, _)| f.to_local(desc.position));
+            (h.is_some() || u.1 != DVec3::ZERO).then(|| Tetrad::new(h, x, u, [right, up, forward]))
+        });
         Self {
             position: desc.position,
             forward,
@@ -45,7 +200,24 @@ impl Camera {
             width: width.max(1),
             height: height.max(1),
             observer: (masses.len() == 1).then(|| masses[0]),
+            tetrad,
         }
+    }
+
+    /// The photon energy the camera's observer measures for its ray along `dir`
+    /// (from [`Camera::ray`]), in the integrator's normalisation: over a Kerr disk
+    /// crossing's energy it is the frequency ratio g (1 for a camera at rest outside
+    /// every hole's region).
+    #[must_use]
+    pub fn photon_energy(&self, dir: DVec3) -> f64 {
+        self.tetrad.map_or(1.0, |t| t.energy(dir))
+    }
+
+    /// Whether a moving observer's (or a Kerr hole's static observer's) tetrad
+    /// lays out the pixels.
+    #[must_use]
+    pub fn has_tetrad(&self) -> bool {
+        self.tetrad.is_some()
     }
 
     /// Eye position.
@@ -96,7 +268,7 @@ impl Camera {
     ///     look_at: DVec3::ZERO,
     ///     up: DVec3::Y,
     ///     fov_deg: 35.0,
-    /// };
+    ///, observer: Default::default() };
     /// let camera = Camera::new(&desc, 320, 240, &Medium::default());
     /// let cone = camera.pixel_cone();
     /// // A little under the 2.5 mrad of a centre pixel: corner pixels are smaller.
@@ -120,9 +292,16 @@ impl Camera {
         let sx = (2.0 * x / f64::from(self.width) - 1.0) * self.tan_half * aspect;
         let sy = (1.0 - 2.0 * y / f64::from(self.height)) * self.tan_half;
         let local = (self.forward + self.right * sx + self.up * sy).normalize();
-        let dir = match self.observer {
-            Some((centre, rs)) => static_observer_direction(self.position, local, centre, rs),
-            None => local,
+        let dir = match (self.observer, &self.tetrad) {
+            (_, Some(t)) => t.direction(DVec3::new(
+                local.dot(self.right),
+                local.dot(self.up),
+                local.dot(self.forward),
+            )),
+            (Some((centre, rs)), None) => {
+                static_observer_direction(self.position, local, centre, rs)
+            }
+            (None, None) => local,
         };
         (self.position, dir)
     }

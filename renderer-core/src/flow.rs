@@ -132,6 +132,7 @@ impl Target<'_> {
             origin,
             dir,
             self.camera.pixel_cone(),
+            self.camera.photon_energy(dir),
         )
     }
 }

@@ -49,8 +49,12 @@ impl PathContext<'_> {
     /// The radiance and first-hit AOVs of the camera ray (`origin`, `dir`, standing
     /// for the beam `cone`) of sample `sample` of pixel `pixel`; the rays it traced
     /// are added to `stats`. Every ray of the path is traced for the camera beam
-    /// where it starts.
+    /// where it starts. `observed` is the photon energy the camera's observer
+    /// measures along `dir` ([`crate::camera::Camera::photon_energy`]): a Kerr
+    /// disk's light is a blackbody shifted by it over the gas's, the sky's scaled by
+    /// the fourth power of its ratio to the energy at infinity.
     #[must_use]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn sample(
         &self,
         pixel: u32,
@@ -58,6 +62,7 @@ impl PathContext<'_> {
         mut origin: DVec3,
         mut dir: DVec3,
         mut cone: RayCone,
+        mut observed: f64,
         stats: &mut TraceStats,
     ) -> SampleRecord {
         let scene = self.scene;
@@ -82,12 +87,26 @@ impl PathContext<'_> {
             if depth == 0 {
                 record.segments = report.result.segments;
             }
+            // A Kerr disk's light (no light sample reaches it: it counts in full), and
+            // what it lets through of what lies behind it.
+            let mut sky_shift = 1.0;
+            if let Some(k) = &report.result.kerr {
+                for c in &k.disk[..k.disk_count as usize] {
+                    let le = tracer.integrator().disk_radiance(c, observed);
+                    add_scaled(&mut radiance, &throughput, &le, 1.0);
+                }
+                throughput = throughput.map(|t| t * k.transmittance);
+                let g = observed / k.energy;
+                if g.is_finite() && g > 0.0 {
+                    sky_shift = g.powi(4);
+                }
+            }
             let Some(hit) = report.hit else {
                 // After a diffuse vertex the environment was gathered by its direct
                 // light ray; after the camera or a specular bounce it counts here.
                 if report.result.termination == Termination::Escaped && sees_environment {
                     let env = environment(&scene.environment, report.result.direction);
-                    let s = index_ratio2(index_here, medium.background);
+                    let s = index_ratio2(index_here, medium.background) * sky_shift;
                     add_scaled(&mut radiance, &throughput, &env, s);
                 }
                 break;
@@ -213,6 +232,8 @@ impl PathContext<'_> {
                 Lobe::None => break,
             }
             previous = hit.position;
+            // The next ray's light is measured at rest where it leaves.
+            observed = tracer.integrator().static_energy(origin, dir);
             if throughput.iter().all(|&t| t == 0.0) {
                 break;
             }

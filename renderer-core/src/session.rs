@@ -377,6 +377,7 @@ mod tests {
             look_at: glam::DVec3::ZERO,
             up: glam::DVec3::Y,
             fov_deg: 40.0,
+            observer: Default::default(),
         });
         s.set_settings(RenderSettings {
             width: 0,

@@ -56,8 +56,14 @@ pub struct TruthPixel {
     /// Angle in radians between the ray's first and final directions (NaN where
     /// `exit` is zero).
     pub deflection: f64,
-    /// Image order: see the module's documentation.
+    /// Image order: see the module's documentation (near a Kerr hole, the
+    /// equatorial crossings before the disk or the ray's end).
     pub order: u32,
+    /// The frequency ratio g = nu_observed / nu_emitted near a Kerr hole: to the
+    /// disk's gas where the ray meets the disk, else to a static emitter at infinity
+    /// for a ray that escapes (1 for a camera at rest far away); NaN where the ray
+    /// meets neither, or there is no Kerr hole.
+    pub redshift: f64,
     /// How the ray ended.
     pub termination: Termination,
 }
@@ -75,6 +81,7 @@ impl TruthPixel {
         exit: DVec3::ZERO,
         deflection: f64::NAN,
         order: 0,
+        redshift: f64::NAN,
         termination: Termination::StepBudget,
     };
 
@@ -179,7 +186,8 @@ pub(crate) fn trace_row(
     (0..width)
         .map(|x| {
             let (origin, dir) = camera.ray(f64::from(x) + 0.5, f64::from(y) + 0.5);
-            trace_ray(scene, tracer, &centres, origin, dir, cone)
+            let observed = camera.photon_energy(dir);
+            trace_ray(scene, tracer, &centres, origin, dir, cone, observed)
         })
         .collect()
 }
@@ -194,7 +202,8 @@ pub(crate) fn centres(scene: &Scene) -> Vec<DVec3> {
         .collect()
 }
 
-/// The ground truth of one camera ray (`centres`: see [`centres`]).
+/// The ground truth of one camera ray (`centres`: see [`centres`]; `observed`: the
+/// photon energy the camera measures, [`Camera::photon_energy`]).
 pub(crate) fn trace_ray(
     scene: &Scene,
     tracer: &SceneTracer,
@@ -202,6 +211,7 @@ pub(crate) fn trace_ray(
     origin: DVec3,
     dir: DVec3,
     cone: RayCone,
+    observed: f64,
 ) -> TruthPixel {
     let report = tracer.trace_cone(origin, dir, cone, None, !centres.is_empty());
     let end = report.result;
@@ -237,6 +247,25 @@ pub(crate) fn trace_ray(
         termination: end.termination,
         ..TruthPixel::NONE
     };
+    if let Some(k) = &end.kerr {
+        // Near a Kerr hole the order counts equatorial crossings (primary image,
+        // then the photon rings), up to the disk or the ray's end.
+        match k.first_disk() {
+            Some(c) => {
+                px.order = c.order;
+                px.redshift = observed / c.energy;
+                if report.hit.is_none() || end.termination == Termination::Disk {
+                    px.position = c.position;
+                }
+            }
+            None => {
+                px.order = k.crossings;
+                if end.termination == Termination::Escaped {
+                    px.redshift = observed / k.energy;
+                }
+            }
+        }
+    }
     if let Some(hit) = report.hit {
         let instance = &scene.instances[hit.instance as usize];
         let mesh = &scene.meshes[instance.mesh];

@@ -543,6 +543,7 @@ fn the_black_hole_shadow_measured_in_pixels_matches_the_static_observer_formula(
         look_at: DVec3::ZERO,
         up: DVec3::Y,
         fov_deg: 60.0,
+        observer: Default::default(),
     };
     let (w, h) = (1201u32, 1201u32);
     let cam = Camera::new(&desc, w, h, &medium);

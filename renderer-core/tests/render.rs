@@ -216,6 +216,7 @@ fn host_scene(mesh: &Arc<renderer_core::accel::Mesh>, colour: [f32; 3]) -> Arc<S
         look_at: glam::DVec3::ZERO,
         up: glam::DVec3::Y,
         fov_deg: 40.0,
+        observer: Default::default(),
     });
     let m = b.mesh(Arc::clone(mesh));
     b.instance(

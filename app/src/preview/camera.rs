@@ -160,6 +160,7 @@ mod tests {
             look_at: DVec3::ZERO,
             up: DVec3::Y,
             fov_deg: 40.0,
+            observer: Default::default(),
         }
     }
 

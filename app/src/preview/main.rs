@@ -708,6 +708,7 @@ fn initial_camera(args: &Args, scene: &Scene) -> Result<CameraDesc, Failure> {
             look_at: glam::DVec3::ZERO,
             up: glam::DVec3::Y,
             fov_deg: 45.0,
+            observer: Default::default(),
         },
         None => {
             return Err(bad_input(format!(

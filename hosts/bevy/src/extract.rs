@@ -211,6 +211,7 @@ fn camera_desc(
         look_at: position + forward,
         up,
         fov_deg: f64::from(fov).to_degrees(),
+        observer: Default::default(),
     })
 }
 

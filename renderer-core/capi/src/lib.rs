@@ -498,6 +498,7 @@ pub unsafe extern "C" fn grin_set_camera(
                 look_at,
                 up: DVec3::Y,
                 fov_deg,
+                observer: Default::default(),
             };
             inst.session.set_camera(camera);
             Ok(())

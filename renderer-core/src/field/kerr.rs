@@ -509,11 +509,13 @@ impl Kerr {
         }
     }
 
-    /// Its frame (the basis's first two axes are any pair perpendicular to the spin).
+    /// Its frame: a right-handed basis (e1 x e2 = the spin axis), so the spin and
+    /// prograde orbits turn counter-clockwise seen from the axis's tip.
     #[must_use]
     pub fn frame(&self) -> Frame {
         let e3 = self.axis.normalize_or(DVec3::Y);
-        let (e1, e2) = e3.any_orthonormal_pair();
+        let e1 = e3.any_orthonormal_vector();
+        let e2 = e3.cross(e1);
         Frame {
             centre: self.centre,
             basis: [e1, e2, e3],

@@ -211,7 +211,12 @@ pub(super) fn add_samples(
                 m.clear();
             }
             for (ctx, film) in ctxs.iter().zip(films.iter_mut()) {
-                film.add(x, y, &ctx.sample(pixel, sample, origin, dir, cone, stats));
+                let observed = snapshot.camera.photon_energy(dir);
+                film.add(
+                    x,
+                    y,
+                    &ctx.sample(pixel, sample, origin, dir, cone, observed, stats),
+                );
             }
         }
     }

@@ -207,6 +207,10 @@ impl Scene {
             f.load(&at, base)?;
             f.validate(&at, file.background_index)?;
         }
+        super::validate_spacetime(&c, &fields, file.background_index)?;
+        if let Some(cam) = &file.camera {
+            super::validate_observer(&c, cam, &fields)?;
+        }
         let mut meshes = Vec::with_capacity(file.meshes.len());
         for (i, m) in file.meshes.iter().enumerate() {
             if file.meshes[..i].iter().any(|o| o.name == m.name) {

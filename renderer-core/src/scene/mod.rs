@@ -123,6 +123,35 @@ pub struct CameraDesc {
     pub up: DVec3,
     /// Vertical field of view in degrees, in (0, 180).
     pub fov_deg: f64,
+    /// Who looks: how the camera moves (near a Kerr hole, or at all).
+    #[serde(default)]
+    pub observer: Observer,
+}
+
+/// How the camera moves: its 4-velocity, whose orthonormal tetrad lays out the pixel
+/// directions (so aberration is right) and measures the photons' frequencies (the
+/// redshift).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, serde::Serialize)]
+#[non_exhaustive]
+pub enum Observer {
+    /// At rest in the scene's coordinates (the static observer; none exists inside a
+    /// Kerr hole's ergosphere).
+    #[default]
+    Static,
+    /// A Kerr hole's zero-angular-momentum observer (turning with the frame dragging).
+    Zamo,
+    /// Falling into a Kerr hole from rest at infinity, with no angular momentum.
+    FreeFall,
+    /// On a circular Keplerian orbit in a Kerr hole's equatorial plane (the camera
+    /// must lie in it, outside the photon orbit of its sense).
+    Orbit {
+        /// Against the hole's spin.
+        #[serde(default)]
+        retrograde: bool,
+    },
+    /// Moving with coordinate velocity dx/dt (scene axes, in units of c): a boosted
+    /// camera, anywhere.
+    Velocity(DVec3),
 }
 
 fn default_up() -> DVec3 {
@@ -460,6 +489,97 @@ impl CameraDesc {
     pub fn validate(&self, path: &Path) -> Result<(), SceneError> {
         validate_camera(&Check::new(path), self)
     }
+
+    /// [`CameraDesc::validate`], and whether its observer can be where it is in
+    /// `medium` (a static observer inside a Kerr hole's ergosphere cannot).
+    ///
+    /// # Errors
+    /// [`SceneError::Invalid`] naming the camera field and value.
+    pub fn validate_in(
+        &self,
+        path: &Path,
+        medium: &crate::field::Medium,
+    ) -> Result<(), SceneError> {
+        let c = Check::new(path);
+        validate_camera(&c, self)?;
+        validate_observer(&c, self, &medium.fields)
+    }
+}
+
+/// A Kerr hole's scene rules: at most one, in vacuum (background index 1), with no
+/// other field in its region (light in a medium, or near a second mass, is not
+/// modelled in a Kerr spacetime).
+pub(crate) fn validate_spacetime(
+    c: &Check<'_>,
+    fields: &[crate::field::FieldKind],
+    background: f64,
+) -> Result<(), SceneError> {
+    use crate::field::FieldKind;
+    let holes: Vec<usize> = (0..fields.len())
+        .filter(|&i| matches!(fields[i], FieldKind::Kerr(_)))
+        .collect();
+    let Some(&first) = holes.first() else {
+        return Ok(());
+    };
+    if let Some(&second) = holes.get(1) {
+        return Err(c.fail(
+            format!("fields[{second}]"),
+            "Kerr",
+            &format!("a scene holds at most one Kerr hole (fields[{first}] is one)"),
+        ));
+    }
+    if background != 1.0 {
+        return Err(c.fail(
+            "background_index".into(),
+            background,
+            "must be 1 with a Kerr hole (its spacetime is a vacuum)",
+        ));
+    }
+    let FieldKind::Kerr(hole) = &fields[first] else {
+        return Ok(());
+    };
+    for (i, f) in fields.iter().enumerate() {
+        if i != first && f.region().distance_range(hole.centre).0 < hole.extent {
+            return Err(c.fail(
+                format!("fields[{i}]"),
+                f.info().name,
+                &format!(
+                    "overlaps the Kerr hole's region (fields[{first}], extent {}): light in a medium or near a second mass is not modelled there",
+                    hole.extent
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the camera's observer can be where it is.
+pub(crate) fn validate_observer(
+    c: &Check<'_>,
+    cam: &CameraDesc,
+    fields: &[crate::field::FieldKind],
+) -> Result<(), SceneError> {
+    let hole = fields.iter().find_map(|f| match f {
+        crate::field::FieldKind::Kerr(k) => Some(k),
+        _ => None,
+    });
+    match (hole, cam.observer) {
+        (_, Observer::Static) => {}
+        (None, other) => {
+            return Err(c.fail(
+                "camera.observer".into(),
+                other,
+                "a moving observer needs a Kerr hole in the scene",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(hole) = hole {
+        if let Err(why) = crate::camera::observer_velocity(cam.observer, cam.position, hole) {
+            return Err(c.fail("camera.observer".into(), cam.observer, &why));
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn validate_camera(c: &Check<'_>, cam: &CameraDesc) -> Result<(), SceneError> {

@@ -353,6 +353,7 @@ fn rich(environment: Environment) -> Scene {
         look_at: DVec3::new(0.0, 0.0, 4.0),
         up: DVec3::Y,
         fov_deg: 55.0,
+        observer: Default::default(),
     });
     let (quad, cube, tetra) = (b.mesh(quad_with_uvs()), b.mesh(cube()), b.mesh(tetra()));
     let at = |s: f32, r: Quat, t: [f32; 3]| {
@@ -474,6 +475,7 @@ fn masses(two: bool) -> Scene {
         look_at: DVec3::ZERO,
         up: DVec3::Y,
         fov_deg: 40.0,
+        observer: Default::default(),
     });
     b.field(FieldKind::Schwarzschild(Schwarzschild {
         centre: DVec3::ZERO,
