@@ -316,6 +316,30 @@ fn black_hole(extent: f64, tol: Tolerances) -> Integrator {
     )
 }
 
+/// The same hole as a Kerr hole of no spin: its Hamiltonian path in Kerr-Schild
+/// coordinates must give the Schwarzschild results.
+fn kerr_hole(extent: f64) -> FieldKind {
+    FieldKind::Kerr(renderer_core::field::Kerr {
+        centre: DVec3::ZERO,
+        mass: 1.0,
+        spin: 0.0,
+        axis: DVec3::Z,
+        extent,
+        disk: None,
+    })
+}
+
+/// Both holes (M = 1): Schwarzschild, and Kerr at a = 0.
+fn black_holes(extent: f64, tol: Tolerances) -> [(&'static str, Integrator); 2] {
+    [
+        ("Schwarzschild", black_hole(extent, tol)),
+        (
+            "Kerr a = 0",
+            Integrator::new(Medium::default().with(kerr_hole(extent)), tol),
+        ),
+    ]
+}
+
 #[test]
 fn quadrature_reproduces_the_worked_deflections() {
     assert!((exact_deflection(6.0) - 1.719_388_310_2).abs() < 1e-8);
@@ -325,20 +349,21 @@ fn quadrature_reproduces_the_worked_deflections() {
 #[test]
 fn schwarzschild_deflection_matches_the_exact_integral() {
     let extent = 1e6;
-    let hole = black_hole(extent, Tolerances::default());
-    for b in [5.5, 6.0, 8.0, 10.0, 20.0, 50.0] {
-        let start = DVec3::new(-0.999 * extent, b, 0.0);
-        let r = trace(&hole, start, DVec3::X, None);
-        assert_eq!(r.termination, Termination::Escaped, "b = {b}");
-        let alpha = r.direction.angle_between(DVec3::X);
-        // Both halves of the path beyond `extent` are straight: the missing weak-field
-        // deflection, 2 * 2M / extent, is added back (4e-6 here).
-        let alpha = alpha + 4.0 / extent;
-        let exact = exact_deflection(b);
-        assert!(
-            (alpha - exact).abs() / exact < 1e-4,
-            "b = {b}: {alpha} vs {exact}"
-        );
+    for (name, hole) in black_holes(extent, Tolerances::default()) {
+        for b in [5.5, 6.0, 8.0, 10.0, 20.0, 50.0] {
+            let start = DVec3::new(-0.999 * extent, b, 0.0);
+            let r = trace(&hole, start, DVec3::X, None);
+            assert_eq!(r.termination, Termination::Escaped, "{name}: b = {b}");
+            let alpha = r.direction.angle_between(DVec3::X);
+            // Both halves of the path beyond `extent` are straight: the missing weak-field
+            // deflection, 2 * 2M / extent, is added back (4e-6 here).
+            let alpha = alpha + 4.0 / extent;
+            let exact = exact_deflection(b);
+            assert!(
+                (alpha - exact).abs() / exact < 1e-4,
+                "{name}: b = {b}: {alpha} vs {exact}"
+            );
+        }
     }
 }
 
@@ -346,14 +371,15 @@ fn schwarzschild_deflection_matches_the_exact_integral() {
 fn capture_just_below_critical_impact_parameter_escape_just_above() {
     let b_c = 3.0 * 3f64.sqrt();
     assert!((b_c - 5.196_152_422_706_632).abs() < 1e-12);
-    let hole = black_hole(1e4, Tolerances::default());
-    for (b, expect) in [
-        (b_c * (1.0 - 1e-4), Termination::Captured),
-        (b_c * (1.0 + 1e-4), Termination::Escaped),
-        (b_c * 0.5, Termination::Captured),
-    ] {
-        let r = trace(&hole, DVec3::new(-0.999e4, b, 0.0), DVec3::X, None);
-        assert_eq!(r.termination, expect, "b = {b}");
+    for (name, hole) in black_holes(1e4, Tolerances::default()) {
+        for (b, expect) in [
+            (b_c * (1.0 - 1e-4), Termination::Captured),
+            (b_c * (1.0 + 1e-4), Termination::Escaped),
+            (b_c * 0.5, Termination::Captured),
+        ] {
+            let r = trace(&hole, DVec3::new(-0.999e4, b, 0.0), DVec3::X, None);
+            assert_eq!(r.termination, expect, "{name}: b = {b}");
+        }
     }
 }
 
@@ -392,6 +418,42 @@ fn static_observer_sees_the_shadow_at_the_formula_angle() {
     // A flat-coordinates camera gets a visibly larger shadow (about 31.3 degrees).
     let flat = (b_c / r_o).asin();
     assert!(flat.to_degrees() > 31.0);
+    // The Kerr hole at a = 0, its static observer's tetrad laying out a camera's
+    // pixels: pixel x at tan(psi) from the centre of a 90 degree view.
+    use renderer_core::camera::Camera;
+    use renderer_core::scene::{CameraDesc, Observer};
+    let medium = Medium::default().with(kerr_hole(1e4));
+    let desc = CameraDesc {
+        position: observer,
+        look_at: DVec3::ZERO,
+        up: DVec3::Z,
+        fov_deg: 90.0,
+        observer: Observer::Static,
+    };
+    let cam = Camera::new(&desc, 1000, 1000, &medium);
+    assert!(cam.has_tetrad());
+    let hole = Integrator::new(medium, Tolerances::default());
+    let captured = |psi: f64| {
+        let (o, d) = cam.ray(500.0 + 500.0 * f64::tan(psi), 500.0);
+        trace(&hole, o, d, None).termination == Termination::Captured
+    };
+    let (mut lo, mut hi) = (0.3f64, 0.7f64);
+    assert!(captured(lo) && !captured(hi));
+    for _ in 0..30 {
+        let mid = 0.5 * (lo + hi);
+        if captured(mid) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let psi = 0.5 * (lo + hi);
+    assert!(
+        (psi - expect).abs() < 1e-4,
+        "Kerr a = 0: {} deg vs {} deg",
+        psi.to_degrees(),
+        expect.to_degrees()
+    );
 }
 
 #[test]
@@ -533,57 +595,59 @@ fn the_black_hole_shadow_measured_in_pixels_matches_the_static_observer_formula(
     // Observer at r_o = 10 M looking at the hole; 60 degree field of view, 1201 pixels
     // across. Walk the centre row from the centre outwards to the first escaping ray.
     let (m, r_o) = (1.0, 10.0);
-    let medium = Medium::default().with(FieldKind::Schwarzschild(Schwarzschild {
+    let schwarzschild = Medium::default().with(FieldKind::Schwarzschild(Schwarzschild {
         centre: DVec3::ZERO,
         rs: 2.0 * m,
         extent: 1e3,
     }));
-    let desc = CameraDesc {
-        position: DVec3::new(0.0, 0.0, -r_o),
-        look_at: DVec3::ZERO,
-        up: DVec3::Y,
-        fov_deg: 60.0,
-        observer: Default::default(),
-    };
-    let (w, h) = (1201u32, 1201u32);
-    let cam = Camera::new(&desc, w, h, &medium);
-    assert!(cam.is_static_observer());
-    let hole = Integrator::new(medium, Tolerances::default());
-    let captured = |x: f64| {
-        let (o, d) = cam.ray(x, f64::from(h) / 2.0);
-        trace(&hole, o, d, None).termination == Termination::Captured
-    };
-    let centre = f64::from(w) / 2.0;
-    // Bisection on the edge position between a captured and an escaping pixel.
-    let (mut inside, mut outside) = (centre, f64::from(w));
-    assert!(captured(inside) && !captured(outside - 0.5));
-    for _ in 0..30 {
-        let mid = 0.5 * (inside + outside);
-        if captured(mid) {
-            inside = mid
-        } else {
-            outside = mid
+    for medium in [schwarzschild, Medium::default().with(kerr_hole(1e3))] {
+        let desc = CameraDesc {
+            position: DVec3::new(0.0, 0.0, -r_o),
+            look_at: DVec3::ZERO,
+            up: DVec3::Y,
+            fov_deg: 60.0,
+            observer: Default::default(),
+        };
+        let (w, h) = (1201u32, 1201u32);
+        let cam = Camera::new(&desc, w, h, &medium);
+        assert!(cam.is_static_observer() || cam.has_tetrad());
+        let hole = Integrator::new(medium, Tolerances::default());
+        let captured = |x: f64| {
+            let (o, d) = cam.ray(x, f64::from(h) / 2.0);
+            trace(&hole, o, d, None).termination == Termination::Captured
+        };
+        let centre = f64::from(w) / 2.0;
+        // Bisection on the edge position between a captured and an escaping pixel.
+        let (mut inside, mut outside) = (centre, f64::from(w));
+        assert!(captured(inside) && !captured(outside - 0.5));
+        for _ in 0..30 {
+            let mid = 0.5 * (inside + outside);
+            if captured(mid) {
+                inside = mid
+            } else {
+                outside = mid
+            }
         }
+        let edge_px = 0.5 * (inside + outside) - centre;
+        // Pixels to angle: the pinhole maps tan(angle) linearly onto the image plane.
+        let tan_half = 30f64.to_radians().tan();
+        let psi = (edge_px / centre * tan_half).atan();
+        let b_c = 3.0 * 3f64.sqrt() * m;
+        let expect = ((b_c / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
+        assert!(
+            (psi - expect).abs() / expect < 0.01,
+            "{} vs {} degrees",
+            psi.to_degrees(),
+            expect.to_degrees()
+        );
+        // And the shadow's radius in whole pixels agrees within 1% too.
+        let expect_px = expect.tan() / tan_half * centre;
+        let measured_px = (0..w).filter(|&x| captured(f64::from(x) + 0.5)).count() as f64 / 2.0;
+        assert!(
+            (measured_px - expect_px).abs() / expect_px < 0.01,
+            "{measured_px} vs {expect_px} px"
+        );
     }
-    let edge_px = 0.5 * (inside + outside) - centre;
-    // Pixels to angle: the pinhole maps tan(angle) linearly onto the image plane.
-    let tan_half = 30f64.to_radians().tan();
-    let psi = (edge_px / centre * tan_half).atan();
-    let b_c = 3.0 * 3f64.sqrt() * m;
-    let expect = ((b_c / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
-    assert!(
-        (psi - expect).abs() / expect < 0.01,
-        "{} vs {} degrees",
-        psi.to_degrees(),
-        expect.to_degrees()
-    );
-    // And the shadow's radius in whole pixels agrees within 1% too.
-    let expect_px = expect.tan() / tan_half * centre;
-    let measured_px = (0..w).filter(|&x| captured(f64::from(x) + 0.5)).count() as f64 / 2.0;
-    assert!(
-        (measured_px - expect_px).abs() / expect_px < 0.01,
-        "{measured_px} vs {expect_px} px"
-    );
 }
 
 #[test]
@@ -597,35 +661,48 @@ fn the_black_hole_scene_rendered_shows_the_formula_shadow() {
     // radius sqrt(area / pi) (the pinhole maps the shadow cone to a circle).
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets/scenes/black_hole.ron");
-    let mut scene = Scene::load(&path).unwrap().edit();
-    scene
-        .clear_instances()
-        .clear_lights()
-        .environment(Environment::Constant(renderer_core::environment::Constant(
-            [1.0; 3],
-        )));
-    let scene = scene.build().unwrap();
-    let size = 201u32;
-    let settings = RenderSettings {
-        width: size,
-        height: size,
-        spp: 2,
-        seed: 11,
-        max_bounces: 0,
-        ..RenderSettings::default()
-    };
-    let mut r = Renderer::new(std::sync::Arc::new(
-        Pool::new(PoolConfig::with_threads(2)).unwrap(),
-    ));
-    r.render_all(&Snapshot::new(std::sync::Arc::new(scene), settings).unwrap())
-        .unwrap();
-    let area: f64 = r.film().rgb().iter().map(|p| 1.0 - f64::from(p[1])).sum();
-    let measured_px = (area / std::f64::consts::PI).sqrt();
-    let (m, r_o) = (1.0, 30.0);
-    let psi = ((3.0 * 3f64.sqrt() * m / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
-    let expect_px = psi.tan() / 30f64.to_radians().tan() * f64::from(size) / 2.0;
-    assert!(
-        (measured_px - expect_px).abs() / expect_px < 0.01,
-        "{measured_px:.3} vs {expect_px:.3} px"
-    );
+    for kerr in [false, true] {
+        let mut scene = Scene::load(&path).unwrap().edit();
+        scene
+            .clear_instances()
+            .clear_lights()
+            .environment(Environment::Constant(renderer_core::environment::Constant(
+                [1.0; 3],
+            )));
+        if kerr {
+            scene.clear_fields().field(kerr_hole(200.0));
+        }
+        let scene = scene.build().unwrap();
+        let size = 201u32;
+        let settings = RenderSettings {
+            width: size,
+            height: size,
+            spp: 2,
+            seed: 11,
+            max_bounces: 0,
+            ..RenderSettings::default()
+        };
+        let mut r = Renderer::new(std::sync::Arc::new(
+            Pool::new(PoolConfig::with_threads(2)).unwrap(),
+        ));
+        r.render_all(&Snapshot::new(std::sync::Arc::new(scene), settings).unwrap())
+            .unwrap();
+        // Near the Kerr hole the static observer sees the sky blueshifted, uniformly
+    // (g = 1 / sqrt(1 - 2M/r)): brighter by g^4; the shadow's area is the same.
+    let rgb = r.film().rgb();
+    let sky = rgb.iter().map(|p| f64::from(p[1])).fold(0.0, f64::max);
+    if kerr {
+        let g4 = (1.0 - 2.0 / 30.0f64).powi(-2);
+        assert!((sky - g4).abs() < 1e-5, "sky {sky} vs g^4 {g4}");
+    }
+    let area: f64 = rgb.iter().map(|p| 1.0 - f64::from(p[1]) / sky).sum();
+        let measured_px = (area / std::f64::consts::PI).sqrt();
+        let (m, r_o) = (1.0, 30.0);
+        let psi = ((3.0 * 3f64.sqrt() * m / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();
+        let expect_px = psi.tan() / 30f64.to_radians().tan() * f64::from(size) / 2.0;
+        assert!(
+            (measured_px - expect_px).abs() / expect_px < 0.01,
+            "Kerr {kerr}: {measured_px:.3} vs {expect_px:.3} px"
+        );
+    }
 }
