@@ -84,10 +84,11 @@ struct TraceArgs {
     /// Also print the sampled path (segment end points).
     #[arg(long)]
     path: bool,
-    /// Read --dir in the local frame of an observer at rest near the scene's mass
-    /// (as a camera there sees it), instead of as a coordinate direction.
-    #[arg(long)]
-    observer: bool,
+    /// Read --dir in the local frame of an observer near the scene's mass (as a
+    /// camera there sees it), instead of as a coordinate direction: at rest (the
+    /// default), or near a Kerr hole any of its observers.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "static")]
+    observer: Option<render_cmd::ObserverArg>,
 }
 
 fn numbers(s: &str, n: usize) -> Result<Vec<f64>, String> {
@@ -172,27 +173,54 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
             .map_err(|e| Failure::new(Exit::BadInput, format!("grin trace: {e}")))?
     };
     let mut dir = unit_dir;
-    if args.observer {
-        let masses: Vec<(DVec3, f64)> = scene
-            .medium()
-            .fields
-            .iter()
-            .filter_map(|f| match *f {
-                FieldKind::Schwarzschild(Schwarzschild { centre, rs, .. }) => Some((centre, rs)),
-                _ => None,
-            })
-            .collect();
-        let [(centre, rs)] = masses[..] else {
-            return Err(Failure::new(
-                Exit::BadInput,
-                format!(
-                    "grin trace: --observer needs exactly one Schwarzschild field; {} has {}",
-                    args.scene.display(),
-                    masses.len()
-                ),
-            ));
-        };
-        dir = static_observer_direction(args.origin, dir, centre, rs);
+    // The photon energy the observer measures (near a Kerr hole), for the redshift.
+    let mut observed = 1.0;
+    if let Some(observer) = args.observer {
+        if scene.medium().kerr_holes().next().is_some() {
+            // A one-pixel camera looking along --dir: its centre ray is the
+            // observer's own direction.
+            let up = if unit_dir.cross(DVec3::Y).length() > 1e-3 {
+                DVec3::Y
+            } else {
+                DVec3::Z
+            };
+            let desc = renderer_core::scene::CameraDesc {
+                position: args.origin,
+                look_at: args.origin + unit_dir,
+                up,
+                fov_deg: 1.0,
+                observer: observer.observer(),
+            };
+            desc.validate_in(&args.scene, scene.medium())
+                .map_err(|e| Failure::new(Exit::BadInput, format!("grin trace: --observer: {e}")))?;
+            let camera = renderer_core::camera::Camera::new(&desc, 1, 1, scene.medium());
+            dir = camera.ray(0.5, 0.5).1;
+            observed = camera.photon_energy(dir);
+        } else {
+            let masses: Vec<(DVec3, f64)> = scene
+                .medium()
+                .fields
+                .iter()
+                .filter_map(|f| match *f {
+                    FieldKind::Schwarzschild(Schwarzschild { centre, rs, .. }) => {
+                        Some((centre, rs))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let ([(centre, rs)], render_cmd::ObserverArg::Static) = (&masses[..], observer)
+            else {
+                return Err(Failure::new(
+                    Exit::BadInput,
+                    format!(
+                        "grin trace: --observer needs exactly one Schwarzschild field (static observer) or a Kerr hole; {} has {} Schwarzschild fields",
+                        args.scene.display(),
+                        masses.len()
+                    ),
+                ));
+            };
+            dir = static_observer_direction(args.origin, dir, *centre, *rs);
+        }
     }
     let tracer = SceneTracer::new(&scene, &BlasCache::default());
     let report = tracer.trace(
@@ -214,6 +242,25 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
             "triangle": h.triangle, "segment": h.segment,
         })),
     });
+    if let Some(k) = &r.kerr {
+        // g to the first disk crossing's gas, else (escaped) to a static emitter at
+        // infinity.
+        let redshift = match (k.first_disk(), r.termination) {
+            (Some(c), _) => Some(observed / c.energy),
+            (None, renderer_core::integrator::Termination::Escaped) => Some(observed / k.energy),
+            _ => None,
+        };
+        out["kerr"] = serde_json::json!({
+            "energy_at_infinity": k.energy,
+            "observed_energy": observed,
+            "redshift": redshift,
+            "equatorial_crossings": k.crossings,
+            "disk": k.disk[..k.disk_count as usize],
+            "transmittance": k.transmittance,
+            "constants_at_entry": k.start,
+            "drift": k.drift,
+        });
+    }
     if args.path {
         out["path"] = report.path.iter().map(|p| p.to_array().to_vec()).collect();
     }

@@ -599,7 +599,16 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     }
     let exr_output = check_outputs(args)?;
     check_memory(args)?;
-    let renderer = open_renderer("grin render", args.threads, args.backend)?;
+    // The shaders do not integrate Kerr geodesics yet: Auto renders such a scene on
+    // the CPU (and says so); --backend gpu fails on it with the reason.
+    let backend = if args.backend == BackendArg::Auto && scene.medium().kerr_holes().next().is_some()
+    {
+        eprintln!("grin render: the scene holds a Kerr hole, which only the CPU backend renders so far");
+        BackendArg::Cpu
+    } else {
+        args.backend
+    };
+    let renderer = open_renderer("grin render", args.threads, backend)?;
     let settings = RenderSettings {
         width: args.size.0,
         height: args.size.1,
