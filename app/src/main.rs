@@ -191,8 +191,9 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
                 fov_deg: 1.0,
                 observer: observer.observer(),
             };
-            desc.validate_in(&args.scene, scene.medium())
-                .map_err(|e| Failure::new(Exit::BadInput, format!("grin trace: --observer: {e}")))?;
+            desc.validate_in(&args.scene, scene.medium()).map_err(|e| {
+                Failure::new(Exit::BadInput, format!("grin trace: --observer: {e}"))
+            })?;
             let camera = renderer_core::camera::Camera::new(&desc, 1, 1, scene.medium());
             dir = camera.ray(0.5, 0.5).1;
             observed = camera.photon_energy(dir);
@@ -208,8 +209,7 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
                     _ => None,
                 })
                 .collect();
-            let ([(centre, rs)], render_cmd::ObserverArg::Static) = (&masses[..], observer)
-            else {
+            let ([(centre, rs)], render_cmd::ObserverArg::Static) = (&masses[..], observer) else {
                 return Err(Failure::new(
                     Exit::BadInput,
                     format!(

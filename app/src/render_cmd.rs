@@ -601,9 +601,12 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     check_memory(args)?;
     // The shaders do not integrate Kerr geodesics yet: Auto renders such a scene on
     // the CPU (and says so); --backend gpu fails on it with the reason.
-    let backend = if args.backend == BackendArg::Auto && scene.medium().kerr_holes().next().is_some()
+    let backend = if args.backend == BackendArg::Auto
+        && scene.medium().kerr_holes().next().is_some()
     {
-        eprintln!("grin render: the scene holds a Kerr hole, which only the CPU backend renders so far");
+        eprintln!(
+            "grin render: the scene holds a Kerr hole, which only the CPU backend renders so far"
+        );
         BackendArg::Cpu
     } else {
         args.backend

@@ -688,14 +688,14 @@ fn the_black_hole_scene_rendered_shows_the_formula_shadow() {
         r.render_all(&Snapshot::new(std::sync::Arc::new(scene), settings).unwrap())
             .unwrap();
         // Near the Kerr hole the static observer sees the sky blueshifted, uniformly
-    // (g = 1 / sqrt(1 - 2M/r)): brighter by g^4; the shadow's area is the same.
-    let rgb = r.film().rgb();
-    let sky = rgb.iter().map(|p| f64::from(p[1])).fold(0.0, f64::max);
-    if kerr {
-        let g4 = (1.0 - 2.0 / 30.0f64).powi(-2);
-        assert!((sky - g4).abs() < 1e-5, "sky {sky} vs g^4 {g4}");
-    }
-    let area: f64 = rgb.iter().map(|p| 1.0 - f64::from(p[1]) / sky).sum();
+        // (g = 1 / sqrt(1 - 2M/r)): brighter by g^4; the shadow's area is the same.
+        let rgb = r.film().rgb();
+        let sky = rgb.iter().map(|p| f64::from(p[1])).fold(0.0, f64::max);
+        if kerr {
+            let g4 = (1.0 - 2.0 / 30.0f64).powi(-2);
+            assert!((sky - g4).abs() < 1e-5, "sky {sky} vs g^4 {g4}");
+        }
+        let area: f64 = rgb.iter().map(|p| 1.0 - f64::from(p[1]) / sky).sum();
         let measured_px = (area / std::f64::consts::PI).sqrt();
         let (m, r_o) = (1.0, 30.0);
         let psi = ((3.0 * 3f64.sqrt() * m / r_o) * (1.0 - 2.0 * m / r_o).sqrt()).asin();

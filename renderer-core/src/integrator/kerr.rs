@@ -89,8 +89,8 @@ pub(crate) struct DiskModel {
     temperature: f64,
     /// Novikov-Thorne flux's largest value over the disk.
     flux_max: f64,
-    /// Radiance per unit of rgb(T) (brightness over the hottest gas's Y).
-    scale: f64,
+    /// The luminance of the hottest gas seen unshifted.
+    brightness: f64,
     st: Spacetime,
 }
 
@@ -108,7 +108,7 @@ impl Hole {
                 profile: d.profile,
                 temperature: d.temperature,
                 flux_max: 1.0,
-                scale: 1.0,
+                brightness: d.brightness,
                 st,
             };
             if let DiskProfile::NovikovThorne = d.profile {
@@ -121,7 +121,6 @@ impl Hole {
                     .fold(0.0, f64::max)
                     .max(f64::MIN_POSITIVE);
             }
-            m.scale = d.brightness / blackbody_rgb(d.temperature)[3].max(f64::MIN_POSITIVE);
             m
         });
         Self {
@@ -238,8 +237,12 @@ impl Hole {
     }
 
     /// The disk's radiance for a crossing seen by an observer who measures the
-    /// photon's energy as `observed` (in the ray's normalisation): a blackbody at
-    /// g T(r), g = observed / crossing energy, times the crossing's weight.
+    /// photon's energy as `observed` (in the ray's normalisation), times the
+    /// crossing's weight. With g = observed / the crossing's energy: the bolometric
+    /// intensity is g^4 times the emitted one (sigma T(r)^4 / pi, from the flux
+    /// profile), and the colour that of a blackbody at g T(r) (I_nu / nu^3 is
+    /// invariant, so a blackbody's spectrum arrives as one at g T); the hottest
+    /// gas seen unshifted has luminance `brightness`.
     pub(crate) fn disk_radiance(&self, c: &DiskCrossing, observed: f64) -> [f64; 3] {
         let Some(d) = &self.disk else {
             return [0.0; 3];
@@ -248,9 +251,13 @@ impl Hole {
         if !(g.is_finite() && g > 0.0) {
             return [0.0; 3];
         }
-        let t = d.temperature_at(c.r) * g;
-        let rgb = blackbody_rgb(t);
-        [0, 1, 2].map(|i| rgb[i] * d.scale * c.weight)
+        let t = d.temperature_at(c.r);
+        let rgb = blackbody_rgb(t * g);
+        if rgb[3] <= 0.0 {
+            return [0.0; 3];
+        }
+        let intensity = d.brightness * (g * t / d.temperature).powi(4) * c.weight;
+        [0, 1, 2].map(|i| rgb[i] / rgb[3] * intensity)
     }
 }
 
