@@ -50,6 +50,13 @@ fn run_probe(c: GpuProbe) -> GpuProbeOut {
     } else if op == OP_DEVIATION {
         // Field op.y at a.xyz, background a.w.
         o.a = index_deviation(fields[c.op.y], c.a.xyz, c.a.w);
+    } else if op == OP_KERR {
+        // Local point a.xyz, mass a.w; covariant momentum b.xyz, spin b.w; p_t c.x.
+        let m = c.a.w;
+        let a = c.b.w;
+        let d = kerr_derivative(m, a, c.a.xyz, c.b.xyz, c.c.x);
+        o.a = vec4<f32>(d[0], kerr_radius(m, a, c.a.xyz));
+        o.b = vec4<f32>(d[1], 0.0);
     } else if op == OP_MEDIUM {
         // Index and gradient at a; mass acceleration for direction b.
         o.a = medium_index(c.a.xyz);

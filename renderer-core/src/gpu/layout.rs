@@ -257,6 +257,8 @@ pub mod probe_op {
     pub const FILM: u32 = 20;
     /// Box interval and distance range.
     pub const BOX: u32 = 21;
+    /// A Kerr hole's Boyer-Lindquist radius and Hamilton's equations.
+    pub const KERR: u32 = 22;
 }
 
 gpu_structs! {
@@ -673,6 +675,7 @@ pub fn prelude() -> String {
                 ("EMITTER_RAY", probe_op::EMITTER_RAY),
                 ("FILM", probe_op::FILM),
                 ("BOX", probe_op::BOX),
+                ("KERR", probe_op::KERR),
             ][..],
         ),
     ] {

@@ -2,11 +2,12 @@
 //! `benches/results/`.
 //!
 //! `cargo run --release -p benches --bin compare -- scheduler` (or `bvh`, `render`,
-//! `gpu`, `batch`, `curved`)
+//! `gpu`, `batch`, `curved`, `kerr`)
 
 mod batch;
 mod curved;
 mod gpu;
+mod kerr;
 mod render;
 mod sweep;
 
@@ -29,8 +30,9 @@ fn main() -> ExitCode {
         "gpu" => gpu::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         "batch" => batch::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         "curved" => curved::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
+        "kerr" => kerr::compare(&std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: compare scheduler|bvh|render|gpu|batch|curved");
+            eprintln!("usage: compare scheduler|bvh|render|gpu|batch|curved|kerr");
             ExitCode::from(2)
         }
     }

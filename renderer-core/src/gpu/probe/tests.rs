@@ -957,6 +957,66 @@ fn medium_index_and_mass_acceleration_match_the_cpu() {
 }
 
 #[test]
+fn kerr_hamiltons_equations_match_the_cpu() {
+    // Points outside the horizon of holes of spin 0, 0.5 and -0.9 (M = 1 and 2),
+    // on and off the axis and the equatorial plane, with launched null momenta.
+    let mut r = Report::default();
+    let Some(f) = Fixture::new(rich(gradient_sky())) else {
+        return;
+    };
+    let mut n = Numbers::new(22);
+    let mut inputs = Vec::new();
+    for (m, a) in [(1.0, 0.0), (1.0, 0.5), (2.0, -1.8)] {
+        let st = crate::field::Spacetime { m, a };
+        let target = inputs.len() + 150;
+        while inputs.len() < target {
+            let x = n.point(DVec3::splat(-12.0 * m), DVec3::splat(12.0 * m));
+            if st.radius(x) < 1.1 * st.horizon() {
+                continue;
+            }
+            if let Some((pt, p)) = st.momentum(x, n.unit()) {
+                inputs.push((st, x, p, pt));
+            }
+        }
+        inputs.push((
+            st,
+            DVec3::new(0.0, 0.0, 3.0 * m),
+            DVec3::new(0.1, 0.2, -1.0),
+            1.0,
+        ));
+        inputs.push((st, DVec3::new(4.0 * m, 0.0, 0.0), DVec3::Y, 1.0));
+    }
+    let cases: Vec<_> = inputs
+        .iter()
+        .map(|&(st, x, p, pt)| {
+            case(
+                op::KERR,
+                [0; 3],
+                v4(x, st.m),
+                v4(p, st.a),
+                [pt as f32, 0.0, 0.0, 0.0],
+                Z,
+            )
+        })
+        .collect();
+    let out = f.run(&cases);
+    for (&(st, x, p, pt), o) in inputs.iter().zip(&out) {
+        let input = (st.m, st.a, x, p, pt);
+        r.scalar("kerr_radius", &input, o.a[3], st.radius(x), 2e-6);
+        let (dx, dp) = st.derivative(x, p, pt);
+        r.vector(
+            "kerr_derivative dx",
+            &input,
+            [o.a[0], o.a[1], o.a[2], 0.0],
+            dx,
+            1e-5,
+        );
+        r.vector("kerr_derivative dp", &input, o.b, dp, 1e-5);
+    }
+    r.finish("Kerr derivative");
+}
+
+#[test]
 fn curvature_queries_match_the_cpu() {
     let mut r = Report::default();
     let mut found = 0;
