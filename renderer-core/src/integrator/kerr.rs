@@ -160,7 +160,8 @@ impl Hole {
 
     /// One Dormand-Prince step of `h` from (`x`, `p`), given the derivative there:
     /// the 5th-order result, the error norm (position, and momentum relative to its
-    /// size) and dx/dlambda at the result (the last stage).
+    /// size) and the derivative at the result (the last stage: the next step's
+    /// first, FSAL).
     fn dp_step(
         &self,
         x: DVec3,
@@ -168,7 +169,7 @@ impl Hole {
         pt: f64,
         h: f64,
         k0: (DVec3, DVec3),
-    ) -> (DVec3, DVec3, f64, DVec3) {
+    ) -> (DVec3, DVec3, f64, (DVec3, DVec3)) {
         let mut k = [(DVec3::ZERO, DVec3::ZERO); 7];
         k[0] = k0;
         let (mut x5, mut p5) = (x, p);
@@ -193,7 +194,7 @@ impl Hole {
             }
         }
         let err = ex.length().max(ep.length() / p5.length().max(1e-300));
-        (x5, p5, err, k[6].0)
+        (x5, p5, err, k[6])
     }
 
     /// Where the path from (`x`, `p`) first makes `side` change sign, knowing it has
@@ -423,22 +424,34 @@ impl Integrator {
             fr.vector_to_world(st.derivative(x, p, pt).0)
                 .normalize_or(DVec3::X)
         };
+        // The constants' drift, taken where the passage ends (it grows along the
+        // ray) and at each disk crossing.
+        let drift = |trace: &mut KerrTrace, x: DVec3, p: DVec3| {
+            trace.drift = trace
+                .drift
+                .worst(&st.constants(x, p, pt).drift(&start, &st));
+        };
         let mut h = f64::INFINITY;
         let mut cap = f64::INFINITY;
         let e2 = hole.extent * hole.extent;
+        // The derivative at (x, p), when the last step left it (FSAL).
+        let mut here: Option<(DVec3, DVec3)> = None;
         loop {
             let r = st.radius(x);
             if walk.steps >= self.tol.max_steps {
+                drift(trace, x, p);
                 s.p = direction(x, p) * n;
                 return Passage::Ended(Termination::StepBudget);
             }
             if r <= hole.capture {
+                drift(trace, x, p);
                 s.p = direction(x, p) * n;
                 return Passage::Ended(Termination::Captured);
             }
-            let k0 = st.derivative(x, p, pt);
+            let k0 = *here.get_or_insert_with(|| st.derivative(x, p, pt));
             let speed = k0.0.length().max(1e-300);
             if x.length_squared() >= e2 && k0.0.dot(x) >= 0.0 {
+                drift(trace, x, p);
                 s.p = fr.vector_to_world(k0.0).normalize_or(DVec3::X) * n;
                 return Passage::Left;
             }
@@ -458,7 +471,8 @@ impl Integrator {
                 h_try = h_try.min((8.0 * geometric / kappa).sqrt() / speed);
             }
             walk.steps += 1;
-            let (x1, p1, err, v1) = hole.dp_step(x, p, pt, h_try, k0);
+            let (x1, p1, err, k1) = hole.dp_step(x, p, pt, h_try, k0);
+            let v1 = k1.0;
             if err > rk && h_try * speed > 1e-12 * (1.0 + r) {
                 h = h_try * (0.9 * step_factor(rk / err)).max(0.1);
                 cap = f64::INFINITY;
@@ -505,6 +519,7 @@ impl Integrator {
                 Verdict::Hit => {
                     s.x = world;
                     s.opl += n * len;
+                    drift(trace, end.1, end.2);
                     s.p = direction(end.1, end.2) * n;
                     return Passage::Ended(Termination::Hit);
                 }
@@ -518,10 +533,9 @@ impl Integrator {
             s.opl += n * len;
             s.x = world;
             (x, p) = (end.1, end.2);
-            trace.drift = trace
-                .drift
-                .worst(&st.constants(x, p, pt).drift(&start, &st));
+            here = (!equator && !stopped).then_some(k1);
             if stopped {
+                drift(trace, x, p);
                 s.p = direction(x, p) * n;
                 return Passage::Ended(Termination::Stopped);
             }
@@ -541,6 +555,7 @@ impl Integrator {
                                 weight: trace.transmittance * d.opacity,
                                 order,
                             };
+                            drift(trace, x, p);
                             let i = trace.disk_count as usize;
                             if i < DISK_CROSSINGS {
                                 trace.disk[i] = c;

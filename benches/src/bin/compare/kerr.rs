@@ -105,7 +105,8 @@ fn run() -> Result<PathBuf, String> {
             errors[k] = dirs
                 .iter()
                 .zip(&references[k])
-                .map(|(a, b)| a.angle_between(*b))
+                // atan2 of |a x b| and a . b: acos loses half the digits near 0.
+                .map(|(a, b)| a.cross(*b).length().atan2(a.dot(*b)))
                 .fold(0.0, f64::max);
         }
     }
