@@ -28,7 +28,7 @@ pub(crate) fn float_pixels(truth: &GroundTruth, aov: Aov) -> Vec<[f32; 3]> {
             Aov::Exit => v3(p.exit),
             Aov::Deflection => [p.deflection as f32; 3],
             Aov::Order => [p.order as f32; 3],
-            Aov::Redshift => [p.redshift as f32; 3],
+            Aov::Redshift => [p.redshift.map_or(f32::NAN, |g| g as f32); 3],
             Aov::Instance if p.is_hit() => [p.instance as f32; 3],
             Aov::Instance => [-1.0; 3],
             // The film's AOVs are not traced here.

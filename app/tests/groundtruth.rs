@@ -229,3 +229,47 @@ fn a_manifest_sweep_renders_each_variation_as_its_own_scene_would() {
         }
     }
 }
+
+/// The Kerr scene of the README: `grin render kerr_disk.ron -o kerr.png --aov
+/// redshift` writes the picture and g per pixel (16-bit, 0..65535 = g 0..2): the
+/// unshifted sky at the static observer's g = 1 / sqrt(1 - 2M r / (r^2 + a^2 cos^2))
+/// blueshift (about 1.025 at r = 40), the disk both blue- and redshifted, the shadow
+/// 0 (no g).
+#[test]
+fn render_writes_the_kerr_picture_and_its_redshift() {
+    let dir = temp("kerr");
+    let out = dir.join("kerr.png");
+    let run = grin(&[
+        "render",
+        "assets/scenes/kerr_disk.ron",
+        "-o",
+        out.to_str().unwrap(),
+        "--aov",
+        "redshift",
+        "--size",
+        "96x54",
+        "--spp",
+        "1",
+    ]);
+    let log = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{log}");
+    assert!(log.contains("only the CPU backend renders"), "{log}");
+    let image = image::open(&out).unwrap().to_rgb8();
+    assert_eq!(image.dimensions(), (96, 54));
+    let g = image::open(dir.join("kerr.redshift.png")).unwrap();
+    let image::DynamicImage::ImageLuma16(g) = g else {
+        panic!("the redshift AOV is 16-bit grey");
+    };
+    let values: Vec<f64> = g
+        .pixels()
+        .map(|p| f64::from(p.0[0]) / 65535.0 * 2.0)
+        .collect();
+    // The sky at the corner.
+    assert!((values[0] - 1.0253).abs() < 1e-3, "{}", values[0]);
+    assert!(values.iter().any(|&v| v > 1.2) && values.iter().any(|&v| v > 0.0 && v < 0.7));
+    assert!(
+        values.iter().filter(|&&v| v == 0.0).count() > 20,
+        "the shadow"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

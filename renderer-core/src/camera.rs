@@ -268,7 +268,8 @@ impl Camera {
     ///     look_at: DVec3::ZERO,
     ///     up: DVec3::Y,
     ///     fov_deg: 35.0,
-    ///, observer: Default::default() };
+    ///     observer: Default::default(),
+    /// };
     /// let camera = Camera::new(&desc, 320, 240, &Medium::default());
     /// let cone = camera.pixel_cone();
     /// // A little under the 2.5 mrad of a centre pixel: corner pixels are smaller.

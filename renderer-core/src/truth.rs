@@ -61,9 +61,9 @@ pub struct TruthPixel {
     pub order: u32,
     /// The frequency ratio g = nu_observed / nu_emitted near a Kerr hole: to the
     /// disk's gas where the ray meets the disk, else to a static emitter at infinity
-    /// for a ray that escapes (1 for a camera at rest far away); NaN where the ray
-    /// meets neither, or there is no Kerr hole.
-    pub redshift: f64,
+    /// for a ray that escapes (1 for a camera at rest far away); `None` where the
+    /// ray meets neither, or there is no Kerr hole.
+    pub redshift: Option<f64>,
     /// How the ray ended.
     pub termination: Termination,
 }
@@ -81,7 +81,7 @@ impl TruthPixel {
         exit: DVec3::ZERO,
         deflection: f64::NAN,
         order: 0,
-        redshift: f64::NAN,
+        redshift: None,
         termination: Termination::StepBudget,
     };
 
@@ -253,7 +253,7 @@ pub(crate) fn trace_ray(
         match k.first_disk() {
             Some(c) => {
                 px.order = c.order;
-                px.redshift = observed / c.energy;
+                px.redshift = Some(observed / c.energy);
                 if report.hit.is_none() || end.termination == Termination::Disk {
                     px.position = c.position;
                 }
@@ -261,7 +261,7 @@ pub(crate) fn trace_ray(
             None => {
                 px.order = k.crossings;
                 if end.termination == Termination::Escaped {
-                    px.redshift = observed / k.energy;
+                    px.redshift = Some(observed / k.energy);
                 }
             }
         }
