@@ -57,6 +57,18 @@ fn run_probe(c: GpuProbe) -> GpuProbeOut {
         let d = kerr_derivative(m, a, c.a.xyz, c.b.xyz, c.c.x);
         o.a = vec4<f32>(d[0], kerr_radius(m, a, c.a.xyz));
         o.b = vec4<f32>(d[1], 0.0);
+    } else if op == OP_KERR_CAMERA {
+        // Observer op.y (param d) at local a.xyz of (M a.w, spin b.w); camera axes
+        // b.xyz (right), c.xyz (up), up x right (forward); pixel direction in
+        // the camera's frame (c.w, d.w, 1) normalised.
+        let m = c.a.w;
+        let a = c.b.w;
+        let x = c.a.xyz;
+        let u = kerr_observer(m, a, x, c.op.y, vec4<f32>(c.d.xyz, 0.0));
+        let forward = cross(c.c.xyz, c.b.xyz);
+        let local = normalize(vec3<f32>(c.c.w, c.d.w, 1.0));
+        o.a = u;
+        o.b = kerr_tetrad_ray(m, a, x, u, c.b.xyz, c.c.xyz, forward, local);
     } else if op == OP_MEDIUM {
         // Index and gradient at a; mass acceleration for direction b.
         o.a = medium_index(c.a.xyz);

@@ -86,10 +86,10 @@ impl Aov {
 }
 
 /// Who looks (see the scene format's `observer`): how the camera moves near a Kerr
-/// hole.
+/// hole (outside its ergosphere: refused inside).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ObserverArg {
-    /// At rest (refused inside the ergosphere).
+    /// At rest.
     Static,
     /// Zero angular momentum (turning with the frame dragging).
     Zamo,

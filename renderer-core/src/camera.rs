@@ -132,11 +132,18 @@ pub(crate) fn observer_velocity(
             )),
         };
     }
+    if st.in_ergosphere(x) {
+        // Two past-directed null vectors share each coordinate direction there, and
+        // rays are launched by direction: the integrator could trace the other one.
+        return Err(format!(
+            "the camera is inside the ergosphere (r = {r}), where a ray's coordinate direction does not fix its momentum: no observer is placed there yet"
+        ));
+    }
     let h = Some((frame, st));
     let u = match observer {
-        Observer::Static => st.static_observer(x).ok_or_else(|| {
-            format!("no observer is static inside the ergosphere (r = {r}): use Zamo or FreeFall")
-        })?,
+        Observer::Static => st
+            .static_observer(x)
+            .ok_or_else(|| format!("no observer is static inside the ergosphere (r = {r})"))?,
         Observer::Zamo => st.zamo(x).ok_or("no ZAMO at or inside the horizon")?,
         Observer::FreeFall => st.free_fall(x),
         Observer::Orbit { retrograde } => {
@@ -330,5 +337,84 @@ impl Camera {
             tan_half: self.tan_half,
             observer: self.observer,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::field::FieldKind;
+
+    /// The integrator rebuilds a ray's momentum from its coordinate direction: it
+    /// must be the observer's own null vector (-u + s), the same p^t over the same
+    /// spatial part, and the energy the observer measures 1 / |spatial(-u + s)|.
+    /// Inside the ergosphere two past-directed null vectors share a direction (the
+    /// rebuilt one was the other for a ZAMO at r = 1.7, a = 0.9), so cameras are
+    /// refused there.
+    #[test]
+    fn the_rebuilt_momentum_is_the_observers_null_vector() {
+        let hole = Kerr {
+            centre: DVec3::ZERO,
+            mass: 1.0,
+            spin: 0.9,
+            axis: DVec3::Z,
+            extent: 100.0,
+            disk: None,
+        };
+        let (frame, st) = (hole.frame(), hole.spacetime());
+        let medium = Medium::default().with(FieldKind::Kerr(hole));
+        let mut checked = 0;
+        for (r, z) in [(1.7, 0.0), (1.9, 0.3), (8.0, 0.0), (3.0, 2.0)] {
+            let q = (r * r + 0.81f64).sqrt();
+            let position = DVec3::new(q * 0.6, q * 0.8, z);
+            for observer in [Observer::Zamo, Observer::FreeFall, Observer::Static] {
+                let desc = CameraDesc {
+                    position,
+                    look_at: DVec3::new(0.0, 0.0, 0.0),
+                    up: DVec3::Z,
+                    fov_deg: 120.0,
+                    observer,
+                };
+                let refused = crate::scene::validate_observer(
+                    &crate::scene::Check::new(std::path::Path::new("t")),
+                    &desc,
+                    &medium.fields,
+                );
+                if st.in_ergosphere(frame.to_local(position)) {
+                    let e = refused.unwrap_err().to_string();
+                    assert!(e.contains("ergosphere"), "{e}");
+                    continue;
+                }
+                refused.unwrap();
+                let cam = Camera::new(&desc, 16, 16, &medium);
+                let t = cam.tetrad.unwrap();
+                for (i, j) in [(0, 0), (8, 8), (15, 3), (2, 13)] {
+                    let (_, dir) = cam.ray(f64::from(i) + 0.5, f64::from(j) + 0.5);
+                    let local = frame.vector_to_local(dir);
+                    // The tetrad's own null vector for this pixel.
+                    let l = (cam.forward
+                        + cam.right * ((2.0 * (f64::from(i) + 0.5) / 16.0 - 1.0) * cam.tan_half)
+                        + cam.up * ((1.0 - 2.0 * (f64::from(j) + 0.5) / 16.0) * cam.tan_half))
+                        .normalize();
+                    let c = DVec3::new(l.dot(cam.right), l.dot(cam.up), l.dot(cam.forward));
+                    let s = (
+                        t.e[0].0 * c.x + t.e[1].0 * c.y + t.e[2].0 * c.z,
+                        t.e[0].1 * c.x + t.e[1].1 * c.y + t.e[2].1 * c.z,
+                    );
+                    let (tau, spatial) = (s.0 - t.u.0, s.1 - t.u.1);
+                    let len = spatial.length();
+                    let (pt, p) = st.momentum(t.x, local).unwrap();
+                    let (rt, _) = st.raise(t.x, pt, p);
+                    assert!(
+                        (rt - tau / len).abs() < 1e-9 * (1.0 + rt.abs()),
+                        "{observer:?} at r {r}: p^t {rt} vs the tetrad's {}",
+                        tau / len
+                    );
+                    assert!((cam.photon_energy(dir) - 1.0 / len).abs() < 1e-9 / len);
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 24);
     }
 }

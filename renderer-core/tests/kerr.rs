@@ -317,9 +317,14 @@ fn scene_checks_name_what_a_kerr_scene_cannot_be() {
         &format!("({} fields: [])", cam("(0, 0, -5)", "Zamo")),
         "needs a Kerr hole",
     );
-    // A ZAMO inside the ergosphere is fine.
-    Scene::from_str(
+    // No camera inside the ergosphere (a direction does not fix a ray's momentum
+    // there); a ZAMO just outside it is fine.
+    check(
         &format!("({} fields: [{hole}])", cam("(0, 0, -1.8)", "Zamo")),
+        "inside the ergosphere",
+    );
+    Scene::from_str(
+        &format!("({} fields: [{hole}])", cam("(0, 0, -2.2)", "Zamo")),
         Path::new("k.ron"),
     )
     .unwrap();

@@ -259,6 +259,8 @@ pub mod probe_op {
     pub const BOX: u32 = 21;
     /// A Kerr hole's Boyer-Lindquist radius and Hamilton's equations.
     pub const KERR: u32 = 22;
+    /// A Kerr observer's 4-velocity, tetrad ray and photon energy.
+    pub const KERR_CAMERA: u32 = 23;
 }
 
 gpu_structs! {
@@ -676,6 +678,7 @@ pub fn prelude() -> String {
                 ("FILM", probe_op::FILM),
                 ("BOX", probe_op::BOX),
                 ("KERR", probe_op::KERR),
+                ("KERR_CAMERA", probe_op::KERR_CAMERA),
             ][..],
         ),
     ] {

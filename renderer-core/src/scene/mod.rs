@@ -130,12 +130,12 @@ pub struct CameraDesc {
 
 /// How the camera moves: its 4-velocity, whose orthonormal tetrad lays out the pixel
 /// directions (so aberration is right) and measures the photons' frequencies (the
-/// redshift).
+/// redshift). Near a Kerr hole every observer must be outside its ergosphere: rays
+/// are launched by coordinate direction, which does not fix a photon there.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, serde::Serialize)]
 #[non_exhaustive]
 pub enum Observer {
-    /// At rest in the scene's coordinates (the static observer; none exists inside a
-    /// Kerr hole's ergosphere).
+    /// At rest in the scene's coordinates (the static observer).
     #[default]
     Static,
     /// A Kerr hole's zero-angular-momentum observer (turning with the frame dragging).
@@ -491,7 +491,7 @@ impl CameraDesc {
     }
 
     /// [`CameraDesc::validate`], and whether its observer can be where it is in
-    /// `medium` (a static observer inside a Kerr hole's ergosphere cannot).
+    /// `medium` (no observer inside a Kerr hole's ergosphere).
     ///
     /// # Errors
     /// [`SceneError::Invalid`] naming the camera field and value.

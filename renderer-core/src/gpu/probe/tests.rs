@@ -1017,6 +1017,111 @@ fn kerr_hamiltons_equations_match_the_cpu() {
 }
 
 #[test]
+fn kerr_observers_tetrads_and_photon_energies_match_the_cpu() {
+    // Each observer at points around a hole of a = 0.9 (near the ergosphere too, for
+    // the ZAMO and the falling observer), the camera's tetrad ray for pixels
+    // across a 60 degree view and the photon energy it measures.
+    use crate::camera::Camera;
+    use crate::field::{FieldKind, Kerr, Medium};
+    use crate::scene::{CameraDesc, Observer};
+    let mut r = Report::default();
+    let Some(f) = Fixture::new(rich(gradient_sky())) else {
+        return;
+    };
+    let hole = Kerr {
+        centre: DVec3::ZERO,
+        mass: 1.0,
+        spin: 0.9,
+        axis: DVec3::Z,
+        extent: 100.0,
+        disk: None,
+    };
+    let (frame, st) = (hole.frame(), hole.spacetime());
+    let medium = Medium::default().with(FieldKind::Kerr(hole));
+    let equator = |r: f64, phi: f64| {
+        let q = (r * r + 0.81f64).sqrt();
+        DVec3::new(q * phi.cos(), q * phi.sin(), 0.0)
+    };
+    let mut inputs = Vec::new();
+    for (observer, code, param) in [
+        (Observer::Static, 0, DVec3::ZERO),
+        (Observer::Zamo, 1, DVec3::ZERO),
+        (Observer::FreeFall, 2, DVec3::ZERO),
+        (Observer::Orbit { retrograde: false }, 3, DVec3::X),
+        (Observer::Orbit { retrograde: true }, 3, -DVec3::X),
+        (
+            Observer::Velocity(DVec3::new(0.1, -0.3, 0.2)),
+            4,
+            DVec3::ZERO,
+        ),
+    ] {
+        let mut positions = vec![equator(8.0, 0.3), equator(25.0, 2.0)];
+        if !matches!(observer, Observer::Orbit { .. }) {
+            positions.push(DVec3::new(3.0, -4.0, 6.0));
+        }
+        if matches!(observer, Observer::Zamo | Observer::FreeFall) {
+            // Near the ergosphere (equatorial radius 2).
+            positions.push(equator(2.3, 1.0));
+        }
+        for position in positions {
+            let desc = CameraDesc {
+                position,
+                look_at: DVec3::new(0.5, 0.2, 0.0),
+                up: DVec3::Z,
+                fov_deg: 60.0,
+                observer,
+            };
+            let cam = Camera::new(&desc, 64, 64, &medium);
+            let param = match observer {
+                Observer::Velocity(v) => frame.vector_to_local(v),
+                _ => param,
+            };
+            for (px, py) in [(32.0, 32.0), (3.5, 60.5), (50.5, 10.5)] {
+                inputs.push((cam, position, code, param, px, py));
+            }
+        }
+    }
+    let tan_half = 30f64.to_radians().tan();
+    let cases: Vec<_> = inputs
+        .iter()
+        .map(|&(cam, position, code, param, px, py)| {
+            let [right, up, _] = cam.basis();
+            let sx = (2.0 * px / 64.0 - 1.0) * tan_half;
+            let sy = (1.0 - 2.0 * py / 64.0) * tan_half;
+            case(
+                op::KERR_CAMERA,
+                [code, 0, 0],
+                v4(frame.to_local(position), st.m),
+                v4(frame.vector_to_local(right), st.a),
+                v4(frame.vector_to_local(up), sx),
+                v4(param, sy),
+            )
+        })
+        .collect();
+    let out = f.run(&cases);
+    for (&(cam, position, code, _, px, py), o) in inputs.iter().zip(&out) {
+        let input = (position, code, px, py);
+        let (_, dir) = cam.ray(px, py);
+        let gpu_dir = frame.vector_to_world(d3(o.b)).as_vec3();
+        r.vector(
+            "kerr_tetrad_ray direction",
+            &input,
+            [gpu_dir.x, gpu_dir.y, gpu_dir.z, 0.0],
+            dir,
+            2e-5,
+        );
+        r.scalar(
+            "kerr_tetrad_ray energy",
+            &input,
+            o.b[3],
+            cam.photon_energy(dir),
+            2e-5,
+        );
+    }
+    r.finish("Kerr observers");
+}
+
+#[test]
 fn curvature_queries_match_the_cpu() {
     let mut r = Report::default();
     let mut found = 0;
