@@ -325,33 +325,51 @@ pub(crate) fn blackbody_rgb(t: f64) -> [f64; 4] {
     if !(t.is_finite() && t > 0.0) {
         return [0.0; 4];
     }
-    let lobe = |l: f64, mu: f64, s1: f64, s2: f64| {
-        let s = if l < mu { s1 } else { s2 };
-        (-0.5 * ((l - mu) / s).powi(2)).exp()
-    };
     let (mut x, mut y, mut z) = (0.0, 0.0, 0.0);
     // Planck in units where 2hc^2 = 1, lambda in micrometres: second radiation
     // constant hc/k = 14387.77 um K.
-    for i in 0..=94 {
-        let l = 360.0 + 5.0 * f64::from(i);
-        let um = l * 1e-3;
+    for &(um, um5, [wx, wy, wz]) in WAVELENGTHS.iter() {
         let e = 14387.77 / (um * t);
         let b = if e > 700.0 {
             0.0
         } else {
-            1.0 / (um.powi(5) * e.exp_m1())
+            1.0 / (um5 * e.exp_m1())
         };
-        x += b
-            * (1.056 * lobe(l, 599.8, 37.9, 31.0) + 0.362 * lobe(l, 442.0, 16.0, 26.7)
-                - 0.065 * lobe(l, 501.1, 20.4, 26.2));
-        y += b * (0.821 * lobe(l, 568.8, 46.9, 40.5) + 0.286 * lobe(l, 530.9, 16.3, 31.1));
-        z += b * (1.217 * lobe(l, 437.0, 11.8, 36.0) + 0.681 * lobe(l, 459.0, 26.0, 13.8));
+        x += b * wx;
+        y += b * wy;
+        z += b * wz;
     }
     let r = 3.2406 * x - 1.5372 * y - 0.4986 * z;
     let g = -0.9689 * x + 1.8758 * y + 0.0415 * z;
     let b = 0.0557 * x - 0.2040 * y + 1.0570 * z;
     [r.max(0.0), g.max(0.0), b.max(0.0), y]
 }
+
+/// [`blackbody_rgb`]'s wavelengths, 360 to 830 nm by 5: lambda in micrometres, its
+/// fifth power, and the colour matching functions there. Made once: every disk
+/// crossing of every sample asks for a colour, and the eight exponentials of the
+/// fit per wavelength were most of its cost.
+static WAVELENGTHS: std::sync::LazyLock<[(f64, f64, [f64; 3]); 95]> =
+    std::sync::LazyLock::new(|| {
+        let lobe = |l: f64, mu: f64, s1: f64, s2: f64| {
+            let s = if l < mu { s1 } else { s2 };
+            (-0.5 * ((l - mu) / s).powi(2)).exp()
+        };
+        std::array::from_fn(|i| {
+            let l = 360.0 + 5.0 * i as f64;
+            let um = l * 1e-3;
+            (
+                um,
+                um.powi(5),
+                [
+                    1.056 * lobe(l, 599.8, 37.9, 31.0) + 0.362 * lobe(l, 442.0, 16.0, 26.7)
+                        - 0.065 * lobe(l, 501.1, 20.4, 26.2),
+                    0.821 * lobe(l, 568.8, 46.9, 40.5) + 0.286 * lobe(l, 530.9, 16.3, 31.1),
+                    1.217 * lobe(l, 437.0, 11.8, 36.0) + 0.681 * lobe(l, 459.0, 26.0, 13.8),
+                ],
+            )
+        })
+    });
 
 impl Integrator {
     /// The hole's disk radiance for crossing `c`, seen by an observer measuring the
