@@ -118,6 +118,66 @@ fn straight_run(p: vec3<f32>, d: vec3<f32>) -> f32 {
     return -1.0;
 }
 
+// ---- Kerr holes (shaders/kerr.wgsl; shaders/kerr_off.wgsl without f64) ----
+
+// Disk crossings a ray records (integrator::DISK_CROSSINGS).
+const KERR_DISK_CROSSINGS: u32 = 4u;
+// kerr_passage's answer when the ray left the region (any other: its termination).
+const KERR_LEFT: u32 = 0xfffffffeu;
+
+// What a ray met of a Kerr hole (integrator::KerrTrace, in f32).
+struct KerrRec {
+    // p_t: the ray's energy normalisation (1 for a ray from outside the region).
+    energy: f32,
+    // What the disk lets through of the light behind it.
+    transmittance: f32,
+    // Equatorial crossings, and disk crossings recorded.
+    crossings: u32,
+    disk_count: u32,
+    // The largest relative drift of H, L_z and Carter's Q (xyz).
+    drift: vec4<f32>,
+    // The constants where the ray entered: H, p_t, L_z, Q.
+    start: vec4<f32>,
+    // Each disk crossing: scene position and Boyer-Lindquist r; the photon energy
+    // the gas measures; its weight; the equatorial crossings before it.
+    disk: array<vec4<f32>, 4>,
+    disk_energy: vec4<f32>,
+    disk_weight: vec4<f32>,
+    disk_order: vec4<u32>,
+}
+
+// The record of the ray `trace` last traced.
+var<private> kerr_rec: KerrRec;
+// The low parts of that ray's origin and direction in f64 (the single-ray entry
+// point sets them; zero for the renderer's rays).
+var<private> launch_lo: array<vec3<f32>, 2>;
+
+fn has_kerr() -> bool {
+    return params.misc.w != NONE;
+}
+
+// Whether p is in the hole's region, not on its edge moving out along d (a ray the
+// passage let go may round back inside in f32).
+fn kerr_enters(p: vec3<f32>, d: vec3<f32>) -> bool {
+    if !has_kerr() {
+        return false;
+    }
+    let f = fields[params.misc.w];
+    let oc = p - f.p0.xyz;
+    let r2 = f.p2.x * f.p2.x;
+    let d2 = length2(oc);
+    return d2 < r2 && !(dot(oc, d) > 0.0 && d2 > r2 * (1.0 - 2e-5));
+}
+
+// Counters a passage shares with the trace loop.
+struct Walk {
+    steps: u32,
+    segments: u32,
+    subdivisions: u32,
+    gate: u32,
+    travelled: f32,
+}
+
 // ---- the integrator ----
 
 struct State {
@@ -170,6 +230,18 @@ fn straight_distance(p: vec3<f32>, d: vec3<f32>) -> f32 {
                 let t = max(-b - sqrt(disc), 0.0);
                 best = select(t, min(best, t), best >= 0.0);
             }
+        }
+    }
+    if has_kerr() {
+        let f = fields[params.misc.w];
+        let oc = p - f.p0.xyz;
+        let b = dot(oc, d);
+        let r2 = f.p2.x * f.p2.x;
+        let disc = b * b - (length2(oc) - r2);
+        let leaving = b > 0.0 && length2(oc) > r2 * (1.0 - 2e-5);
+        if !leaving && disc >= 0.0 && -b + sqrt(disc) > 0.0 {
+            let t = max(-b - sqrt(disc), 0.0);
+            best = select(t, min(best, t), best >= 0.0);
         }
     }
     return best;
@@ -450,6 +522,8 @@ const EMIT_CURVED: u32 = 3u;
 fn trace(origin: vec3<f32>, direction: vec3<f32>, cone: vec2<f32>, stop: Stop, mode: u32) -> TraceOut {
     var c = Consumer(mode, params.seed.w, 0.0, 0.0, no_hit(), vec3<f32>(0.0));
     var s = State(origin, normalize_or_x(direction) * medium_index(origin).x, 0.0);
+    kerr_rec = KerrRec(1.0, 1.0, 0u, 0u, vec4<f32>(0.0), vec4<f32>(0.0), array<vec4<f32>, 4>(), vec4<f32>(0.0), vec4<f32>(0.0), vec4<u32>(0u));
+    kerr_launch(origin, direction);
     launch_speed(&s);
     var steps = 0u;
     var segments = 0u;
@@ -498,6 +572,20 @@ fn trace(origin: vec3<f32>, direction: vec3<f32>, cone: vec2<f32>, stop: Stop, m
             }
             if captured(s.x) {
                 return finish(c, TERM_CAPTURED, s, origin, steps, segments, subdivisions);
+            }
+            if kerr_enters(s.x, normalize_or_x(s.p)) {
+                // Across a Kerr hole's region along its geodesic (shaders/kerr.wgsl).
+                var w = Walk(steps, segments, subdivisions, gate_budget, travelled);
+                let ended = kerr_passage(&c, &s, stop, cone, &w);
+                steps = w.steps;
+                segments = w.segments;
+                subdivisions = w.subdivisions;
+                gate_budget = w.gate;
+                travelled = w.travelled;
+                if ended != KERR_LEFT {
+                    return finish(c, ended, s, origin, steps, segments, subdivisions);
+                }
+                continue;
             }
             let dir = normalize_or_x(s.p);
             var fly = !in_field(s.x);

@@ -50,25 +50,13 @@ fn run_probe(c: GpuProbe) -> GpuProbeOut {
     } else if op == OP_DEVIATION {
         // Field op.y at a.xyz, background a.w.
         o.a = index_deviation(fields[c.op.y], c.a.xyz, c.a.w);
-    } else if op == OP_KERR {
-        // Local point a.xyz, mass a.w; covariant momentum b.xyz, spin b.w; p_t c.x.
-        let m = c.a.w;
-        let a = c.b.w;
-        let d = kerr_derivative(m, a, c.a.xyz, c.b.xyz, c.c.x);
-        o.a = vec4<f32>(d[0], kerr_radius(m, a, c.a.xyz));
-        o.b = vec4<f32>(d[1], 0.0);
-    } else if op == OP_KERR_CAMERA {
-        // Observer op.y (param d) at local a.xyz of (M a.w, spin b.w); camera axes
-        // b.xyz (right), c.xyz (up), up x right (forward); pixel direction in
-        // the camera's frame (c.w, d.w, 1) normalised.
-        let m = c.a.w;
-        let a = c.b.w;
-        let x = c.a.xyz;
-        let u = kerr_observer(m, a, x, c.op.y, vec4<f32>(c.d.xyz, 0.0));
-        let forward = cross(c.c.xyz, c.b.xyz);
-        let local = normalize(vec3<f32>(c.c.w, c.d.w, 1.0));
-        o.a = u;
-        o.b = kerr_tetrad_ray(m, a, x, u, c.b.xyz, c.c.xyz, forward, local);
+    } else if op == OP_KERR || op == OP_KERR_CAMERA {
+        // OP_KERR: local point a.xyz, mass a.w; covariant momentum b.xyz, spin b.w;
+        // p_t c.x. OP_KERR_CAMERA: observer op.y (param d) at local a.xyz of (M a.w,
+        // spin b.w); camera axes b.xyz (right), c.xyz (up), up x right (forward);
+        // pixel direction in the camera's frame (c.w, d.w, 1) normalised. In
+        // field/kerr.wgsl (f64; zeros where the device has no f64 shaders).
+        o = probe_kerr(c);
     } else if op == OP_MEDIUM {
         // Index and gradient at a; mass acceleration for direction b.
         o.a = medium_index(c.a.xyz);

@@ -606,7 +606,20 @@ fn trace_rays(@builtin(global_invocation_id) gid: vec3<u32>) {
     let ray = rays[i];
     let stop = Stop(ray.stop_kind.x, ray.stop_a.xyz, ray.stop_b.xyz, ray.stop_a.w);
     let mode = select(MODE_NONE, MODE_CLOSEST, params.misc.x > 0u);
+    launch_lo = array<vec3<f32>, 2>(ray.origin_lo.xyz, ray.dir_lo.xyz);
     // Single rays keep the scene's tolerances, as `grin trace` does.
     let r = trace(ray.origin.xyz, ray.dir.xyz, vec2<f32>(0.0), stop, mode);
-    results[i] = GpuRayResult(vec4<f32>(r.position, r.opl), vec4<f32>(r.direction, r.path_length), vec4<u32>(r.term, r.segments, r.steps, r.hit.instance));
+    let k = kerr_rec;
+    results[i] = GpuRayResult(
+        vec4<f32>(r.position, r.opl),
+        vec4<f32>(r.direction, r.path_length),
+        vec4<u32>(r.term, r.segments, r.steps, r.hit.instance),
+        vec4<f32>(k.energy, k.transmittance, bitcast<f32>(k.crossings), bitcast<f32>(k.disk_count)),
+        k.drift,
+        k.start,
+        k.disk,
+        k.disk_energy,
+        k.disk_weight,
+        k.disk_order,
+    );
 }

@@ -533,6 +533,46 @@ impl Kerr {
     }
 }
 
+/// Where the scene's RK tolerance goes in [`Kerr::gpu_block`] (the scene fills it).
+pub(crate) const KERR_GPU_RK: usize = 21;
+
+/// `v` as an f32 pair whose sum in f64 is `v` to about 2^-48 relative: how the
+/// shaders read f64 parameters from the f32 `scalars`.
+pub(crate) fn hi_lo(v: f64) -> [f32; 2] {
+    let hi = v as f32;
+    [hi, (v - f64::from(hi)) as f32]
+}
+
+impl Kerr {
+    /// The Kerr passage's parameters in f64, as `shaders/kerr.wgsl` reads them:
+    /// centre, frame (e1, e2, spin axis), M, a, extent, capture radius, disk (1 or
+    /// 0), its inner and outer radii, its gas's sense (+1: +phi), opacity, the RK
+    /// tolerance's slot ([`KERR_GPU_RK`]).
+    fn gpu_block(&self) -> [f64; KERR_GPU_RK + 1] {
+        let fr = self.frame();
+        let st = self.spacetime();
+        let [e1, e2, e3] = fr.basis;
+        let mut b = [0.0; KERR_GPU_RK + 1];
+        for (i, v) in [fr.centre, e1, e2, e3].into_iter().enumerate() {
+            b[3 * i..3 * i + 3].copy_from_slice(&v.to_array());
+        }
+        b[12] = st.m;
+        b[13] = st.a;
+        b[14] = self.extent;
+        // As integrator::kerr::Hole's.
+        b[15] = st.horizon() * (1.0 + 1e-4);
+        if let Some(d) = &self.disk {
+            let plus_phi = (self.spin >= 0.0) != d.retrograde;
+            b[16] = 1.0;
+            b[17] = self.disk_inner().unwrap_or(st.isco(plus_phi));
+            b[18] = d.outer;
+            b[19] = if plus_phi { 1.0 } else { -1.0 };
+            b[20] = d.opacity;
+        }
+        b
+    }
+}
+
 /// The curvature a Kerr path is expected to have at `r` (at least the horizon): the
 /// Schwarzschild bound 3M / r^2 (exact at a = 0) with frame dragging's 2|a| / r more,
 /// and half again. It predicts a step's length from the chord tolerance; it is no
@@ -643,12 +683,15 @@ impl Primitive for Kerr {
         Ok(())
     }
 
-    fn gpu(&self, _scalars: &mut Vec<f32>) -> GpuField {
-        // kerr.wgsl: p0 = (centre, M), p1 = (axis, a), p2.x = extent.
+    fn gpu(&self, scalars: &mut Vec<f32>) -> GpuField {
+        // kerr.wgsl: p0 = (centre, M), p1 = (axis, a), p2.x = extent in f32; the
+        // passage's f64 block from head.y (shaders/kerr.wgsl, `kerr_hole`).
         let mut g = block(0);
         g.p0 = v4(self.centre, self.mass);
         g.p1 = v4(self.axis.normalize_or(DVec3::Y), self.spin);
         g.p2[0] = self.extent as f32;
+        g.head[1] = scalars.len() as u32;
+        scalars.extend(self.gpu_block().iter().flat_map(|&v| hi_lo(v)));
         g
     }
 

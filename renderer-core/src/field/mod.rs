@@ -31,6 +31,7 @@ pub use aabb::Aabb;
 pub use grid::{GridError, SampledGrid};
 pub(crate) use kerr::curvature_bound as kerr_curvature_bound;
 pub use kerr::{Constants, Disk, DiskProfile, Drift, Frame, Spacetime};
+pub(crate) use kerr::{KERR_GPU_RK, hi_lo};
 pub(crate) use linear::{LinearPoint, LinearRay};
 
 /// A primitive's contribution to the curvature bound over a box (see

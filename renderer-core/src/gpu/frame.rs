@@ -76,6 +76,14 @@ impl GpuFrame {
         width: u32,
         height: u32,
     ) -> Result<Self, GpuError> {
+        if scene.has_kerr() {
+            // The shaders trace Kerr geodesics (`GpuScene::trace_rays`), but the
+            // path tracer does not yet shade what they meet: the disk's light, the
+            // observer's tetrad and the redshift of the sky.
+            return Err(GpuError::Unsupported {
+                what: "a Kerr hole: the GPU path tracer does not shade its disk, observers and redshift yet (the CPU backend renders it)".to_owned(),
+            });
+        }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM;
         // New buffers are zeroed, which is an empty film (the shaders keep a pixel's

@@ -30,6 +30,9 @@ impl WgslType for [f32; 4] {
 impl WgslType for [u32; 4] {
     const WGSL: &'static str = "vec4<u32>";
 }
+impl WgslType for [[f32; 4]; 4] {
+    const WGSL: &'static str = "array<vec4<f32>, 4>";
+}
 
 /// A struct shared with WGSL.
 pub trait WgslStruct: Pod {
@@ -539,6 +542,11 @@ gpu_structs! {
         stop_b: [f32; 4],
         /// Stop kind ([`stop`]), unused.
         stop_kind: [u32; 4],
+        /// What f32 leaves of the origin (origin + this is it in f64, for the f64
+        /// Kerr passage); w unused.
+        origin_lo: [f32; 4],
+        /// The same for the direction.
+        dir_lo: [f32; 4],
     }
 
     /// One case of the kernel probe: an operation ([`probe_op`]) and its arguments.
@@ -578,6 +586,21 @@ gpu_structs! {
         /// Termination (as [`crate::integrator::Termination`], in declaration order),
         /// segments, steps, hit instance (u32::MAX: none).
         info: [u32; 4],
+        /// Near a Kerr hole ([`crate::integrator::KerrTrace`]): p_t, transmittance,
+        /// equatorial crossings and disk crossings (as u32 bits).
+        kerr: [f32; 4],
+        /// The largest relative drift of H, L_z and Q; w unused.
+        kerr_drift: [f32; 4],
+        /// The constants where the ray entered: H, p_t, L_z, Q.
+        kerr_start: [f32; 4],
+        /// Each disk crossing: position and Boyer-Lindquist r.
+        disk: [[f32; 4]; 4],
+        /// Each disk crossing's photon energy measured by the gas.
+        disk_energy: [f32; 4],
+        /// Each disk crossing's weight.
+        disk_weight: [f32; 4],
+        /// Equatorial crossings before each disk crossing.
+        disk_order: [u32; 4],
     }
 }
 

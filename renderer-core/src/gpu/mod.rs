@@ -379,6 +379,13 @@ struct Pipelines {
     trace: wgpu::ComputePipeline,
 }
 
+/// The entry points of the program with the Kerr passage (f64).
+#[derive(Debug)]
+struct KerrPipelines {
+    render: wgpu::ComputePipeline,
+    trace: wgpu::ComputePipeline,
+}
+
 /// An open device with Grin's pipelines; share it (`Arc`) between renderers and jobs.
 #[derive(Debug)]
 pub struct GpuContext {
@@ -388,6 +395,10 @@ pub struct GpuContext {
     limits: wgpu::Limits,
     memory: Arc<MemoryTracker>,
     pipelines: Pipelines,
+    /// Whether the device runs f64 shaders (`SHADER_F64`: Kerr holes).
+    f64: bool,
+    /// The Kerr variant's pipelines, built when a Kerr scene first needs them.
+    kerr: std::sync::OnceLock<Result<KerrPipelines, String>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// Nanoseconds per timestamp tick, when dispatches are timed on the GPU.
     timestamp_period: Option<f32>,
@@ -563,13 +574,15 @@ impl GpuContext {
         check_limits(&info, &limits)?;
         let timestamps =
             config.profile && adapter.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+        let mut features = wgpu::Features::empty();
+        if timestamps {
+            features |= wgpu::Features::TIMESTAMP_QUERY;
+        }
+        // f64 shaders where the adapter has them: Kerr holes need them.
+        features |= adapter.features() & wgpu::Features::SHADER_F64;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("grin"),
-            required_features: if timestamps {
-                wgpu::Features::TIMESTAMP_QUERY
-            } else {
-                wgpu::Features::empty()
-            },
+            required_features: features,
             required_limits: limits.clone(),
             ..Default::default()
         }))
@@ -645,6 +658,7 @@ impl GpuContext {
         }
         let pipelines = Self::pipelines(&device)?;
         let timestamp_period = timestamps.then(|| queue.get_timestamp_period());
+        let f64 = device.features().contains(wgpu::Features::SHADER_F64);
         Ok(Self {
             device,
             queue,
@@ -655,6 +669,8 @@ impl GpuContext {
                 ..MemoryTracker::default()
             }),
             pipelines,
+            f64,
+            kerr: std::sync::OnceLock::new(),
             uncaptured,
             timestamp_period,
         })
@@ -758,6 +774,55 @@ impl GpuContext {
             render,
             trace,
         })
+    }
+
+    /// The Kerr variant's `render` and `trace_rays` pipelines, built on first use.
+    fn kerr_pipelines(&self) -> Result<&KerrPipelines, GpuError> {
+        if !self.f64 {
+            return Err(GpuError::Unsupported {
+                what: format!(
+                    "a Kerr hole: its geodesics are integrated in f64, and {} has no f64 shaders",
+                    self.describe()
+                ),
+            });
+        }
+        self.kerr
+            .get_or_init(|| {
+                let device = &self.device;
+                let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+                let module =
+                    Self::shader_module(device, "grin shaders (Kerr)", shaders::kerr_source());
+                let p = &self.pipelines;
+                let pipeline = |layout: &wgpu::BindGroupLayout, entry: &str| {
+                    Self::compute_pipeline(device, &module, &p.scene_layout, layout, entry)
+                };
+                let render = pipeline(&p.render_layout, "render");
+                let trace = pipeline(&p.trace_layout, "trace_rays");
+                match pollster::block_on(scope.pop()) {
+                    Some(e) => Err(e.to_string()),
+                    None => Ok(KerrPipelines { render, trace }),
+                }
+            })
+            .as_ref()
+            .map_err(|e| GpuError::Shader(e.clone()))
+    }
+
+    /// The `render` or `trace_rays` pipeline for a scene with (`kerr`) or without a
+    /// Kerr hole.
+    fn pipeline_for(&self, kerr: bool, trace: bool) -> Result<&wgpu::ComputePipeline, GpuError> {
+        Ok(match (kerr, trace) {
+            (false, false) => &self.pipelines.render,
+            (false, true) => &self.pipelines.trace,
+            (true, false) => &self.kerr_pipelines()?.render,
+            (true, true) => &self.kerr_pipelines()?.trace,
+        })
+    }
+
+    /// Whether the device runs f64 shaders (wgpu's `SHADER_F64`), which Kerr holes
+    /// need.
+    #[must_use]
+    pub fn has_f64(&self) -> bool {
+        self.f64
     }
 
     /// One line naming the adapter and backend.

@@ -15,7 +15,8 @@ use super::layout::{
 };
 use super::{GpuContext, GpuError, TrackedBuffer};
 use crate::camera::Camera;
-use crate::integrator::{StopSurface, Termination};
+use crate::field::{Constants, Drift};
+use crate::integrator::{DISK_CROSSINGS, DiskCrossing, KerrTrace, StopSurface, Termination};
 use crate::lights::Emitters;
 use crate::rng::mix64;
 use crate::scene::{Light, Scene};
@@ -39,6 +40,8 @@ pub struct GpuScene {
     base: GpuParams,
     /// As [`GpuSceneData`]'s.
     footprint: bool,
+    /// Whether it holds a Kerr hole (its rays need the f64 program).
+    kerr: bool,
 }
 
 /// One ray for [`GpuScene::trace_rays`].
@@ -71,6 +74,46 @@ pub struct RayResult {
     pub steps: u32,
     /// The instance hit.
     pub instance: Option<u32>,
+    /// What it met of a Kerr hole, in a scene with one (f32 figures widened; disk
+    /// crossings' positions as the shaders record them).
+    pub kerr: Option<KerrTrace>,
+}
+
+/// A ray's Kerr record from the shaders' result.
+fn kerr_trace(r: &GpuRayResult) -> KerrTrace {
+    let f = f64::from;
+    let count = r.kerr[3].to_bits().min(DISK_CROSSINGS as u32);
+    let mut disk = [DiskCrossing::default(); DISK_CROSSINGS];
+    for (i, c) in disk.iter_mut().enumerate().take(count as usize) {
+        *c = DiskCrossing {
+            position: DVec3::new(f(r.disk[i][0]), f(r.disk[i][1]), f(r.disk[i][2])),
+            r: f(r.disk[i][3]),
+            energy: f(r.disk_energy[i]),
+            weight: f(r.disk_weight[i]),
+            order: r.disk_order[i],
+        };
+    }
+    let [h, energy, lz, carter] = r.kerr_start.map(f);
+    KerrTrace {
+        energy: f(r.kerr[0]),
+        crossings: r.kerr[2].to_bits(),
+        disk,
+        disk_count: count,
+        transmittance: f(r.kerr[1]),
+        // The size of H's terms is not sent back.
+        start: (energy != 0.0).then_some(Constants {
+            hamiltonian: h,
+            magnitude: 0.0,
+            energy,
+            lz,
+            carter,
+        }),
+        drift: Drift {
+            hamiltonian: f(r.kerr_drift[0]),
+            lz: f(r.kerr_drift[1]),
+            carter: f(r.kerr_drift[2]),
+        },
+    }
 }
 
 fn v4(v: DVec3, w: f64) -> [f32; 4] {
@@ -96,8 +139,9 @@ pub struct GpuSceneData {
     footprint: bool,
     /// Levels of the deepest BVH (the TLAS or a mesh's).
     deepest: u32,
-    /// What of the scene the shaders cannot render yet, if anything.
-    unsupported: Option<String>,
+    /// Whether it holds a Kerr hole: its rays need the f64 program, and the
+    /// renderer does not shade it yet (single rays trace).
+    kerr: bool,
 }
 
 /// The smallest storage buffer the scene binds (an empty array still binds one
@@ -269,17 +313,27 @@ impl GpuSceneData {
             base.grid_cell = v4(grid.cell(), 0.0);
         }
         let mut masses = Vec::new();
+        let mut kerr_field = NONE;
         let fields: Vec<GpuField> = medium
             .fields
             .iter()
             .enumerate()
             .map(|(k, f)| {
-                if f.is_mass() {
+                if f.info().spacetime {
+                    kerr_field = k as u32;
+                } else if f.is_mass() {
                     masses.push(k as u32);
                 }
                 f.gpu(&mut scalars)
             })
             .collect();
+        let kerr = kerr_field != NONE;
+        if kerr {
+            // The Kerr passage's RK tolerance, in its slot of the hole's f64 block
+            // (the f32 programs' floor, MIN_GPU_RK, is for f32 arithmetic).
+            let at = fields[kerr_field as usize].head[1] as usize + 2 * crate::field::KERR_GPU_RK;
+            scalars[at..at + 2].copy_from_slice(&crate::field::hi_lo(scene.tolerances.rk));
+        }
         scene.environment.gpu(&mut base, &mut place_texture);
         let tol = scene.tolerances;
         base.counts = [
@@ -292,7 +346,7 @@ impl GpuSceneData {
             instances.len() as u32,
             0,
             if masses.len() == 1 { masses[0] } else { NONE },
-            0,
+            kerr_field,
         ];
         base.tol = [
             medium.background as f32,
@@ -323,10 +377,7 @@ impl GpuSceneData {
             base,
             footprint: tol.pixel_footprint,
             deepest,
-            unsupported: medium.kerr_holes().next().map(|_| {
-                "a Kerr hole (its Hamiltonian geodesics, disk and observers are CPU-only so far)"
-                    .to_owned()
-            }),
+            kerr,
         }
     }
 
@@ -362,8 +413,9 @@ impl GpuSceneData {
     /// allocated is freed.
     pub fn upload(&self, ctx: &GpuContext) -> Result<GpuScene, GpuError> {
         fits_the_stack(self.deepest)?;
-        if let Some(what) = &self.unsupported {
-            return Err(GpuError::Unsupported { what: what.clone() });
+        if self.kerr {
+            // The f64 program, compiled now (or why this device cannot have it).
+            ctx.pipeline_for(true, true)?;
         }
         let owner = format!("scene:{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let storage = wgpu::BufferUsages::STORAGE;
@@ -378,6 +430,7 @@ impl GpuSceneData {
             buffers,
             base: self.base,
             footprint: self.footprint,
+            kerr: self.kerr,
         })
     }
 }
@@ -442,6 +495,11 @@ impl GpuScene {
             .zip(&self.buffers)
             .map(|(k, b)| (*k, b.bytes()))
             .collect()
+    }
+
+    /// Whether it holds a Kerr hole.
+    pub(crate) fn has_kerr(&self) -> bool {
+        self.kerr
     }
 
     /// Its owner name in the memory tracker.
@@ -533,12 +591,19 @@ impl GpuScene {
                         (layout::stop::SPHERE, v4(centre, radius), [0.0; 4])
                     }
                 };
+                let lo = |v: DVec3| {
+                    let [x, y, z] = v.to_array().map(|c| crate::field::hi_lo(c)[1]);
+                    [x, y, z, 0.0]
+                };
+                let direction = r.direction.normalize_or(DVec3::X);
                 GpuRay {
                     origin: v4(r.origin, 0.0),
-                    dir: v4(r.direction, 0.0),
+                    dir: v4(direction, 0.0),
                     stop_a: a,
                     stop_b: b,
                     stop_kind: [kind, 0, 0, 0],
+                    origin_lo: lo(r.origin),
+                    dir_lo: lo(direction),
                 }
             })
             .collect();
@@ -569,7 +634,12 @@ impl GpuScene {
                 },
             ],
         });
-        ctx.dispatch(&ctx.pipelines.trace, [&g0, &g1], rays.len() as u32, None);
+        ctx.dispatch(
+            ctx.pipeline_for(self.kerr, true)?,
+            [&g0, &g1],
+            rays.len() as u32,
+            None,
+        );
         let bytes = ctx.read_back(output.buffer(), out_bytes)?;
         let results: &[GpuRayResult] = bytemuck::cast_slice(&bytes);
         let d = |v: [f32; 4]| DVec3::new(f64::from(v[0]), f64::from(v[1]), f64::from(v[2]));
@@ -584,6 +654,7 @@ impl GpuScene {
                 segments: r.info[1],
                 steps: r.info[2],
                 instance: (r.info[3] != NONE).then_some(r.info[3]),
+                kerr: self.kerr.then(|| kerr_trace(r)),
             })
             .collect())
     }

@@ -29,8 +29,13 @@ impl Probe {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         let device = &ctx.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module =
-            GpuContext::shader_module(device, "grin probe", super::shaders::probe_source());
+        // With the Kerr passage where the device has f64 shaders (its probe cases
+        // answer zeros elsewhere).
+        let module = GpuContext::shader_module(
+            device,
+            "grin probe",
+            super::shaders::probe_source_for(ctx.has_f64()),
+        );
         let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("probe"),
             entries: &[
@@ -99,4 +104,4 @@ impl Probe {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

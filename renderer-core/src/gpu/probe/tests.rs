@@ -34,7 +34,7 @@ use crate::trace::SceneTracer;
 
 /// The device and the probe pipeline, or `None` (after saying so) without an
 /// adapter, unless `GRIN_REQUIRE_GPU=1` makes that a failure.
-fn gpu() -> Option<&'static (Arc<GpuContext>, Probe)> {
+pub(crate) fn gpu() -> Option<&'static (Arc<GpuContext>, Probe)> {
     static CELL: OnceLock<Result<(Arc<GpuContext>, Probe), String>> = OnceLock::new();
     let made = CELL.get_or_init(|| match GpuContext::new(&GpuConfig::from_env()) {
         Ok(ctx) => {

@@ -9,21 +9,26 @@ fn validate(src: &str) -> Result<naga::Module, String> {
 }
 
 fn validate_files(src: &str, files: &[(&'static str, &str)]) -> Result<naga::Module, String> {
+    validate_as(src, files, naga::valid::Capabilities::empty())
+}
+
+fn validate_as(
+    src: &str,
+    files: &[(&'static str, &str)],
+    capabilities: naga::valid::Capabilities,
+) -> Result<naga::Module, String> {
     let module = naga::front::wgsl::parse_str(src).map_err(|e| {
         let line = e.location(src).map_or(0, |l| l.line_number as usize);
         let (file, local) = shaders::locate(files, line);
         format!("{file}:{local}: {}", e.emit_to_string(src))
     })?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .map_err(|e| {
-        let line = e.location(src).map_or(0, |l| l.line_number as usize);
-        let (file, local) = shaders::locate(files, line);
-        format!("{file}:{local}: {}", e.emit_to_string(src))
-    })?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+        .validate(&module)
+        .map_err(|e| {
+            let line = e.location(src).map_or(0, |l| l.line_number as usize);
+            let (file, local) = shaders::locate(files, line);
+            format!("{file}:{local}: {}", e.emit_to_string(src))
+        })?;
     Ok(module)
 }
 
@@ -39,6 +44,37 @@ fn the_program_parses_and_validates() {
     assert!(
         entries.contains(&"render") && entries.contains(&"trace_rays"),
         "{entries:?}"
+    );
+}
+
+#[test]
+fn the_kerr_program_validates_with_f64_and_the_other_needs_none() {
+    // The Kerr variant (f64) validates with the FLOAT64 capability, its probe too;
+    // the program every device gets validates without it (above), so a device
+    // without f64 shaders loses only Kerr holes.
+    let f64 = naga::valid::Capabilities::FLOAT64;
+    let src = shaders::kerr_source();
+    let module =
+        validate_as(&src, &shaders::files_for(true), f64).unwrap_or_else(|e| panic!("{e}"));
+    assert!(module.entry_points.iter().any(|e| e.name == "trace_rays"));
+    let probe = shaders::probe_source_for(true);
+    validate_as(&probe, &shaders::probe_files_for(true), f64).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        validate_as(
+            &src,
+            &shaders::files_for(true),
+            naga::valid::Capabilities::empty()
+        )
+        .is_err(),
+        "the Kerr program should need f64"
+    );
+    let base = naga::front::wgsl::parse_str(&shaders::source()).unwrap();
+    assert!(
+        !base
+            .types
+            .iter()
+            .any(|(_, t)| t.inner.scalar() == Some(naga::Scalar::F64)),
+        "f64 in the program without it"
     );
 }
 
@@ -174,7 +210,10 @@ fn shared_constants_and_bindings_come_only_from_the_rust_definitions() {
             "{name} is not generated"
         );
     }
-    for (file, text) in shaders::probe_files() {
+    for (file, text) in shaders::probe_files_for(true)
+        .into_iter()
+        .chain([shaders::KERR_OFF])
+    {
         for (k, line) in text.lines().enumerate() {
             let line = line.trim_start();
             // No hand copy of a generated constant.
