@@ -28,6 +28,12 @@ struct KerrHole {
     sense: f64,
     opacity: f64,
     rk: f64,
+    temperature: f64,
+    flux_max: f64,
+    brightness: f64,
+    // 0: Novikov-Thorne, 1: power law (q).
+    profile: f64,
+    q: f64,
 }
 
 fn kerr_scalar(i: u32) -> f64 {
@@ -55,6 +61,11 @@ fn kerr_hole() -> KerrHole {
         kerr_scalar(b + 38u),
         kerr_scalar(b + 40u),
         kerr_scalar(b + 42u),
+        kerr_scalar(b + 44u),
+        kerr_scalar(b + 46u),
+        kerr_scalar(b + 48u),
+        kerr_scalar(b + 50u),
+        kerr_scalar(b + 52u),
     );
 }
 
@@ -446,4 +457,141 @@ fn kerr_passage(c: ptr<function, Consumer>, s: ptr<function, State>, stop: Stop,
     kerr_note_drift(m, a, x, p, pt);
     (*s).p = kerr_exit_momentum(hole, x, p, pt);
     return TERM_STEP_BUDGET;
+}
+
+// ---- what the path tracer needs of the hole (path.rs, camera.rs) ----
+
+// The photon energy the camera's observer measures for its ray along scene direction
+// `dir` from `origin` (camera::Camera::photon_energy): 1 without a tetrad.
+fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
+    let u = params.tetrad_u;
+    if params.misc.y == 3u {
+        // Flat: p = (1, d) covariant.
+        return u.w + dot(u.xyz, dir);
+    }
+    if params.misc.y != 2u || !has_kerr() {
+        return 1.0;
+    }
+    let h = kerr_hole();
+    let x = kerr_vector_to_local(h, d3(origin) - h.centre);
+    let p = kerr_momentum(h.m, h.a, x, kerr_vector_to_local(h, d3(dir)));
+    if all(p == d4(0.0)) {
+        return 1.0;
+    }
+    let us = kerr_vector_to_local(h, d3(u.xyz));
+    return f32(f64(u.w) * p.w + dot(us, p.xyz));
+}
+
+// The photon energy a static observer at `origin` measures for a ray along `dir`
+// (Integrator::static_energy: 1 outside the region; inside the ergosphere, where
+// no observer is static, the ZAMO's).
+fn kerr_static_energy(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
+    if !has_kerr() {
+        return 1.0;
+    }
+    let h = kerr_hole();
+    let oc = d3(origin) - h.centre;
+    if dot(oc, oc) >= h.extent * h.extent {
+        return 1.0;
+    }
+    let x = kerr_vector_to_local(h, oc);
+    let p = kerr_momentum(h.m, h.a, x, kerr_vector_to_local(h, d3(normalize_or_x(dir))));
+    if all(p == d4(0.0)) {
+        return 1.0;
+    }
+    let f = kerr_fl(h.m, h.a, x).w;
+    var u: d4;
+    if f < 1.0 {
+        u = kerr_observer(h.m, h.a, x, KERR_STATIC, d4(0.0));
+    } else if kerr_radius(h.m, h.a, x) > h.m + sqrt(max(h.m * h.m - h.a * h.a, 0.0)) {
+        u = kerr_observer(h.m, h.a, x, KERR_ZAMO, d4(0.0));
+    } else {
+        return 1.0;
+    }
+    return f32(u.w * p.w + dot(u.xyz, p.xyz));
+}
+
+// Linear sRGB of a blackbody at t kelvin and its Y (kerr::blackbody_rgb, in f32).
+fn kerr_blackbody(t: f32) -> vec4<f32> {
+    if !(t > 0.0) {
+        return vec4<f32>(0.0);
+    }
+    var xyz = vec3<f32>(0.0);
+    let cmf = KERR_CMF;
+    for (var i = 0u; i < 95u; i++) {
+        let w = cmf[i];
+        let e = 14387.77 / (w.x * t);
+        // exp(e) - 1 without cancellation for small e; beyond e = 80 nothing.
+        var em1 = exp(min(e, 80.0)) - 1.0;
+        if e < 1e-3 {
+            em1 = e * (1.0 + 0.5 * e);
+        }
+        if e <= 80.0 {
+            let um2 = w.x * w.x;
+            xyz += w.yzw / (um2 * um2 * w.x * em1);
+        }
+    }
+    let r = 3.2406 * xyz.x - 1.5372 * xyz.y - 0.4986 * xyz.z;
+    let g = -0.9689 * xyz.x + 1.8758 * xyz.y + 0.0415 * xyz.z;
+    let b = 0.0557 * xyz.x - 0.2040 * xyz.y + 1.0570 * xyz.z;
+    return vec4<f32>(max(r, 0.0), max(g, 0.0), max(b, 0.0), xyz.y);
+}
+
+// Novikov-Thorne flux at r (kerr::novikov_thorne; f32: its cancellations near the
+// ISCO, where the flux goes to zero, cost only there).
+fn kerr_novikov_thorne(h: KerrHole, r: f32) -> f32 {
+    let m = f32(h.m);
+    let astar = f32(h.a / h.m * h.sense);
+    let isco = kerr_isco(h);
+    if r <= isco {
+        return 0.0;
+    }
+    let x = sqrt(r / m);
+    let x0 = sqrt(isco / m);
+    let th = acos(clamp(astar, -1.0, 1.0));
+    let x1 = 2.0 * cos((th - PI) / 3.0);
+    let x2 = 2.0 * cos((th + PI) / 3.0);
+    let x3 = -2.0 * cos(th / 3.0);
+    let t1 = 3.0 * (x1 - astar) * (x1 - astar) / (x1 * (x1 - x2) * (x1 - x3)) * log((x - x1) / (x0 - x1));
+    let t2 = 3.0 * (x2 - astar) * (x2 - astar) / (x2 * (x2 - x1) * (x2 - x3)) * log((x - x2) / (x0 - x2));
+    let t3 = 3.0 * (x3 - astar) * (x3 - astar) / (x3 * (x3 - x1) * (x3 - x2)) * log((x - x3) / (x0 - x3));
+    let bracket = x - x0 - 1.5 * astar * log(x / x0) - t1 - t2 - t3;
+    let x2_ = x * x;
+    return bracket / (x2_ * x2_ * (x2_ * x - 3.0 * x + 2.0 * astar)) / (m * m);
+}
+
+// The ISCO of the disk gas's orbits (Spacetime::isco, f32).
+fn kerr_isco(h: KerrHole) -> f32 {
+    let m = f32(h.m);
+    let chi = f32(h.a / h.m);
+    let z1 = 1.0 + pow(1.0 - chi * chi, 1.0 / 3.0) * (pow(1.0 + chi, 1.0 / 3.0) + pow(max(1.0 - chi, 0.0), 1.0 / 3.0));
+    let z2 = sqrt(3.0 * chi * chi + z1 * z1);
+    let root = sqrt(max((3.0 - z1) * (3.0 + z1 + 2.0 * z2), 0.0));
+    // Prograde: the gas turns with the spin.
+    return m * (3.0 + z2 - select(-root, root, (h.sense > 0.0) == (h.a >= 0.0)));
+}
+
+// The disk's radiance for the ray's i-th crossing seen by an observer measuring
+// the photon's energy `observed` (kerr::Hole::disk_radiance).
+fn kerr_disk_radiance(i: u32, observed: f32) -> vec3<f32> {
+    let h = kerr_hole();
+    let g = observed / kerr_rec.disk_energy[i];
+    if !(g > 0.0 && g < 1e30) {
+        return vec3<f32>(0.0);
+    }
+    let r = kerr_rec.disk[i].w;
+    var t: f32;
+    let t0 = f32(h.temperature);
+    if h.profile == 0.0 {
+        t = t0 * pow(max(kerr_novikov_thorne(h, r) / f32(h.flux_max), 0.0), 0.25);
+    } else {
+        t = t0 * pow(r / f32(h.inner), -f32(h.q) / 4.0);
+    }
+    let rgb = kerr_blackbody(t * g);
+    if rgb.w <= 0.0 {
+        return vec3<f32>(0.0);
+    }
+    let s = g * t / t0;
+    let intensity = f32(h.brightness) * (s * s) * (s * s) * kerr_rec.disk_weight[i];
+    return rgb.xyz / rgb.w * intensity;
 }

@@ -13,3 +13,15 @@ fn probe_kerr(c: GpuProbe) -> GpuProbeOut {
     var o: GpuProbeOut;
     return o;
 }
+
+fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
+    return 1.0;
+}
+
+fn kerr_static_energy(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
+    return 1.0;
+}
+
+fn kerr_disk_radiance(i: u32, observed: f32) -> vec3<f32> {
+    return vec3<f32>(0.0);
+}

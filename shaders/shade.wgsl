@@ -249,7 +249,7 @@ struct Record {
 // the flags of a path state (FLAG_*, in `flags.w`) come with the generated prelude.
 
 // A camera path before its first turn: the loop variables of `path_resume`.
-fn path_start(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>) -> GpuPathState {
+fn path_start(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>, observed: f32) -> GpuPathState {
     var st: GpuPathState;
     st.origin = vec4<f32>(origin0, medium_index(origin0).x);
     st.dir = vec4<f32>(dir0, 0.0);
@@ -260,6 +260,7 @@ fn path_start(pixel: u32, sample: u32, origin0: vec3<f32>, dir0: vec3<f32>) -> G
     st.rng = vec4<u32>(rng.key, rng.dim, 0u);
     st.flags = vec4<u32>(0u, TASK_PATH, 0u, FLAG_SPECULAR);
     st.rec = vec4<u32>(NONE, 0u, 0u, 0u);
+    st.rec_normal = vec4<f32>(0.0, 0.0, 0.0, observed);
     return st;
 }
 
@@ -284,6 +285,9 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
     var pdf_light = s.throughput.w;
     var previous = s.previous.xyz;
     var rec = Record(vec3<f32>(0.0), s.previous.w, s.rec_normal.xyz, s.rec.x, s.rec.y);
+    // The photon energy the path ray's observer measures (path.rs: near a Kerr hole
+    // the disk's colour and the sky's brightness depend on it).
+    var observed = s.rec_normal.w;
     var at = s.at.xyz;
     var at_n = s.at_n.xyz;
     var at_albedo = s.at_albedo.xyz;
@@ -418,6 +422,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
                 throughput *= at_albedo;
             }
             origin = at_origin;
+            observed = kerr_static_energy(origin, dir);
             specular = false;
             previous = at;
             task = TASK_PATH;
@@ -432,10 +437,24 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         if depth == 0u {
             rec.segments = r.segments;
         }
+        // A Kerr disk's light (no light sample reaches it: it counts in full), and
+        // what it lets through of what lies behind it; the sky seen through the
+        // hole's region is shifted by g^4.
+        var sky_shift = 1.0;
+        if has_kerr() {
+            for (var i = 0u; i < min(kerr_rec.disk_count, KERR_DISK_CROSSINGS); i++) {
+                radiance += throughput * kerr_disk_radiance(i, observed);
+            }
+            throughput *= kerr_rec.transmittance;
+            let g = observed / kerr_rec.energy;
+            if g > 0.0 && g < 1e30 {
+                sky_shift = (g * g) * (g * g);
+            }
+        }
         if r.hit.slot == NONE {
             // After a diffuse vertex the environment was gathered by its own ray.
             if r.term == TERM_ESCAPED && (specular || glossy) {
-                radiance += throughput * environment(r.direction) * index_ratio2(index_here, background);
+                radiance += throughput * environment(r.direction) * (index_ratio2(index_here, background) * sky_shift);
             }
             done = true;
             break;
@@ -499,6 +518,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         dir = bounce.dir;
         throughput *= bounce.weight;
         origin = select(position + n * eps, position - n * eps, bounce.transmitted);
+        observed = kerr_static_energy(origin, dir);
         specular = true;
         previous = position;
         depth += 1u;
@@ -521,7 +541,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         vec4<f32>(light_value, u[4]),
         vec4<f32>(emitter.point, emitter.area_pdf),
         vec4<f32>(emitter.normal, beam),
-        vec4<f32>(rec.normal, 0.0),
+        vec4<f32>(rec.normal, observed),
         vec4<u32>(rng.key, rng.dim, turn),
         vec4<u32>(depth, task, light_i, flags),
         vec4<u32>(rec.instance, rec.segments, emitter.instance, at_instance),
@@ -552,8 +572,15 @@ fn camera_ray(x: f32, y: f32) -> vec3<f32> {
     let sx = (2.0 * x / w - 1.0) * tan_half * (w / h);
     let sy = (1.0 - 2.0 * y / h) * tan_half;
     let local = normalize(params.cam_fwd.xyz + params.cam_right.xyz * sx + params.cam_up.xyz * sy);
-    if params.misc.y != 0u {
+    if params.misc.y == 1u {
         return static_observer_direction(params.cam_pos.xyz, local, params.observer.xyz, params.observer.w);
+    }
+    if params.misc.y >= 2u {
+        // A moving observer's tetrad near a Kerr hole (camera.rs, Tetrad::direction):
+        // the spatial part of the past-directed null vector -u + local.e.
+        let l = vec3<f32>(dot(local, params.cam_right.xyz), dot(local, params.cam_up.xyz), dot(local, params.cam_fwd.xyz));
+        let s = params.tetrad_right.xyz * l.x + params.tetrad_up.xyz * l.y + params.tetrad_forward.xyz * l.z;
+        return normalize_or_x(s - params.tetrad_u.xyz);
     }
     return local;
 }
@@ -574,7 +601,7 @@ fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
         let jx = next_f(&rng);
         let jy = next_f(&rng);
         let dir = camera_ray(f32(px) + jx, f32(py) + jy);
-        st = path_start(pixel, dispatch.sample, params.cam_pos.xyz, dir);
+        st = path_start(pixel, dispatch.sample, params.cam_pos.xyz, dir, kerr_observed(params.cam_pos.xyz, dir));
     } else {
         st = paths[i];
         if (st.flags.w & FLAG_DONE) != 0u {

@@ -599,19 +599,19 @@ pub(crate) fn render(args: &RenderArgs) -> Result<String, Failure> {
     }
     let exr_output = check_outputs(args)?;
     check_memory(args)?;
-    // The shaders do not integrate Kerr geodesics yet: Auto renders such a scene on
-    // the CPU (and says so); --backend gpu fails on it with the reason.
-    let backend = if args.backend == BackendArg::Auto
+    let mut renderer = open_renderer("grin render", args.threads, args.backend)?;
+    // Kerr geodesics run in f64 on the GPU: Auto renders such a scene on the CPU
+    // where the device has no f64 shaders (and says so); --backend gpu fails on it
+    // with the reason.
+    if args.backend == BackendArg::Auto
         && scene.medium().kerr_holes().next().is_some()
+        && renderer.gpu().is_some_and(|ctx| !ctx.has_f64())
     {
         eprintln!(
-            "grin render: the scene holds a Kerr hole, which only the CPU backend renders so far"
+            "grin render: the scene holds a Kerr hole, whose rays need f64 shaders this GPU lacks: rendering on the CPU"
         );
-        BackendArg::Cpu
-    } else {
-        args.backend
-    };
-    let renderer = open_renderer("grin render", args.threads, backend)?;
+        renderer = open_renderer("grin render", args.threads, BackendArg::Cpu)?;
+    }
     let settings = RenderSettings {
         width: args.size.0,
         height: args.size.1,

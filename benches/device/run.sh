@@ -56,7 +56,7 @@ if true; then
 fi
 [ "$mode" = tests ] && { log "done"; exit 0; }
 
-scenes=luneburg,black_hole,heat_haze,tetra,terrain,mirage,hot_air,fisheye
+scenes=luneburg,black_hole,heat_haze,tetra,terrain,mirage,hot_air,fisheye,kerr_disk
 if [ -x .devbin-base/compare ]; then
   # A base commit's binary beside this tree's (build.sh --base REV): GPU frames
   # only, interleaved base, this, this, base.

@@ -76,6 +76,23 @@ impl Tetrad {
         world.normalize_or(DVec3::X)
     }
 
+    /// For the GPU: whether the camera is in the hole's region, the 4-velocity
+    /// (spatial part in scene axes, u^t) and the right, up and forward axes'
+    /// spatial parts (scene axes).
+    fn gpu(&self) -> (bool, [[f64; 4]; 4]) {
+        let world = |v: DVec3| self.hole.map_or(v, |(f, _)| f.vector_to_world(v));
+        let four = |v: DVec3, w: f64| [v.x, v.y, v.z, w];
+        (
+            self.hole.is_some(),
+            [
+                four(world(self.u.1), self.u.0),
+                four(world(self.e[0].1), 0.0),
+                four(world(self.e[1].1), 0.0),
+                four(world(self.e[2].1), 0.0),
+            ],
+        )
+    }
+
     /// The photon energy the observer measures for a ray along scene direction
     /// `dir`, in the integrator's normalisation (the contravariant spatial momentum
     /// is the unit coordinate direction).
@@ -324,6 +341,9 @@ pub(crate) struct CameraParts {
     pub(crate) up: DVec3,
     pub(crate) tan_half: f64,
     pub(crate) observer: Option<(DVec3, f64)>,
+    /// A moving observer's tetrad near a Kerr hole: whether the camera is in the
+    /// hole's region, u (spatial in scene axes, u^t), right, up and forward axes.
+    pub(crate) tetrad: Option<(bool, [[f64; 4]; 4])>,
 }
 
 impl Camera {
@@ -336,6 +356,7 @@ impl Camera {
             up: self.up,
             tan_half: self.tan_half,
             observer: self.observer,
+            tetrad: self.tetrad.map(|t| t.gpu()),
         }
     }
 }

@@ -31,6 +31,7 @@ mod kerr;
 
 use crate::field::{FieldKind, Kink, Medium};
 pub use kerr::{DISK_CROSSINGS, DiskCrossing, KerrTrace};
+pub(crate) use kerr::{Hole as KerrHole, WAVELENGTHS as KERR_WAVELENGTHS};
 
 /// Accuracy and budget settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]

@@ -123,17 +123,28 @@ const CLOSE_SHARE: f64 = 0.99;
 /// error); so does the GPU, unless `beams`: then the GPU's rays relax theirs to their
 /// pixel's beam (the default), and its image is held to the CPU's exact one.
 fn parity_within(name: &str, chaotic: Option<Sensitive>, beams: bool) {
-    let Some(ctx) = context() else { return };
-    let loaded = load(name);
-    let with = |footprint| with_footprint(&loaded, footprint);
-    let scene = with(false);
-    let name = &format!("{name}{}", if beams { " (GPU beams)" } else { "" });
     let settings = RenderSettings {
         width: 128,
         height: 96,
         spp: 16,
         ..RenderSettings::default()
     };
+    parity_of(name, &load(name), settings, chaotic, beams);
+}
+
+/// [`parity_within`] for a given scene and image.
+fn parity_of(
+    name: &str,
+    loaded: &Scene,
+    settings: RenderSettings,
+    chaotic: Option<Sensitive>,
+    beams: bool,
+) {
+    let Some(ctx) = context() else { return };
+    let with = |footprint| with_footprint(loaded, footprint);
+    let scene = with(false);
+    let name = &format!("{name}{}", if beams { " (GPU beams)" } else { "" });
+    let (width, height) = (settings.width, settings.height);
     let cpu = render(&mut Renderer::new(pool()), &scene, settings);
     let gpu = render(&mut Renderer::with_gpu(pool(), ctx), &with(beams), settings);
     let keep: Vec<bool> = match chaotic {
@@ -195,7 +206,7 @@ fn parity_within(name: &str, chaotic: Option<Sensitive>, beams: bool) {
                 .flat_map(|p| p.map(|v| display(v).round() as u8))
                 .collect();
             let path = dir.join(format!("{name}.{tag}.png"));
-            image::save_buffer(&path, &bytes, 128, 96, image::ColorType::Rgb8).unwrap();
+            image::save_buffer(&path, &bytes, width, height, image::ColorType::Rgb8).unwrap();
             eprintln!("{name}: {tag} image saved to {}", path.display());
         };
         save(&cpu, "cpu");
@@ -252,6 +263,135 @@ const BLACK_HOLE_SENSITIVE: Sensitive = Sensitive {
     by: Perturbation::Turn(1e-4),
     max_share: 0.08,
 };
+
+#[test]
+fn parity_kerr_disk() {
+    // A spinning hole's disk (blackbody colour at g T, g^4), shadow and photon
+    // rings, and the sky's g^4, through the shaders' f64 passage.
+    parity("kerr_disk.ron");
+}
+
+#[test]
+fn parity_kerr_slab() {
+    // A ZAMO's tetrad, a half-transparent disk and a checker slab lit near the hole.
+    parity("kerr_slab.ron");
+}
+
+#[test]
+fn parity_kerr_observers() {
+    // kerr_disk.ron seen by each observer (their tetrads and photon energies, the
+    // disk's g and the sky's g^4): at r = 40 M as a ZAMO, falling, orbiting either
+    // way and with a given 4-velocity; and with a 4-velocity outside the hole's
+    // region (a boosted camera in flat space).
+    use renderer_core::scene::Observer;
+    let loaded = load("kerr_disk.ron");
+    let settings = RenderSettings {
+        width: 64,
+        height: 48,
+        spp: 4,
+        ..RenderSettings::default()
+    };
+    let equatorial = DVec3::new(0.0, 0.0, -40.0);
+    for (tag, observer, position) in [
+        ("zamo", Observer::Zamo, None),
+        ("free fall", Observer::FreeFall, None),
+        (
+            "orbit",
+            Observer::Orbit { retrograde: false },
+            Some(equatorial),
+        ),
+        (
+            "retrograde orbit",
+            Observer::Orbit { retrograde: true },
+            Some(equatorial),
+        ),
+        (
+            "velocity",
+            Observer::Velocity(DVec3::new(0.2, 0.0, 0.3)),
+            None,
+        ),
+        (
+            "velocity outside",
+            Observer::Velocity(DVec3::new(0.0, 0.0, 0.5)),
+            Some(DVec3::new(0.0, 60.0, -300.0)),
+        ),
+    ] {
+        let mut cam = loaded.camera().expect("kerr_disk.ron has a camera");
+        cam.observer = observer;
+        if let Some(p) = position {
+            cam.position = p;
+        }
+        let scene = loaded.edit().camera(cam).build().unwrap();
+        parity_of(
+            &format!("kerr_disk.ron, {tag}"),
+            &scene,
+            settings,
+            None,
+            false,
+        );
+    }
+}
+
+#[test]
+fn the_kerr_shadow_on_a_gpu_image_spans_the_critical_impact_parameters() {
+    // Bardeen (as tests/kerr.rs on the CPU): from 1e6 M in the equatorial plane,
+    // the shadow's horizontal edges are at the critical impact parameters (a = 0.5:
+    // 4.0963 and 6.1382); on the GPU's image (a white sky, 0.1 M per pixel, one
+    // jittered sample each) within a pixel.
+    use renderer_core::field::{Kerr, Spacetime};
+    use renderer_core::scene::{CameraDesc, Environment};
+    let Some(ctx) = context() else { return };
+    let a = 0.5;
+    let st = Spacetime { m: 1.0, a };
+    let (d, w, h, m_per_px) = (1e6, 161u32, 3u32, 0.1);
+    let mut b = renderer_core::builder::SceneBuilder::new();
+    b.field(FieldKind::Kerr(Kerr {
+        centre: DVec3::ZERO,
+        mass: 1.0,
+        spin: a,
+        axis: DVec3::Y,
+        extent: 1e5,
+        disk: None,
+    }))
+    .environment(Environment::Constant(renderer_core::environment::Constant(
+        [1.0; 3],
+    )))
+    .camera(CameraDesc {
+        position: DVec3::new(0.0, 0.0, -d),
+        look_at: DVec3::ZERO,
+        up: DVec3::Y,
+        fov_deg: 2.0 * (0.5 * f64::from(h) * m_per_px / d).atan().to_degrees(),
+        observer: Default::default(),
+    });
+    let scene = Arc::new(b.build().unwrap());
+    let settings = RenderSettings {
+        width: w,
+        height: h,
+        spp: 1,
+        max_bounces: 0,
+        ..RenderSettings::default()
+    };
+    let img = render(&mut Renderer::with_gpu(pool(), ctx), &scene, settings);
+    let centre = f64::from(w) / 2.0;
+    let dark: Vec<f64> = (0..w)
+        .filter(|&x| img[(w + x) as usize].iter().all(|&v| v == 0.0))
+        .map(|x| (f64::from(x) + 0.5 - centre) * m_per_px)
+        .collect();
+    let (lo, hi) = (dark[0], dark[dark.len() - 1]);
+    let (pro, retro) = (st.critical_impact(true), st.critical_impact(false));
+    eprintln!("GPU image: shadow from {lo} to {hi} M (b_c {pro}, {retro})");
+    assert_eq!(
+        dark.len() as f64,
+        ((hi - lo) / m_per_px).round() + 1.0,
+        "one dark run"
+    );
+    // One edge at each critical impact parameter, within a pixel.
+    let near = |x: f64, b: f64| (x.abs() - b).abs() <= m_per_px;
+    assert!(
+        (near(lo, pro) && near(hi, retro)) || (near(lo, retro) && near(hi, pro)),
+        "edges {lo}, {hi} vs {pro}, {retro}"
+    );
+}
 
 #[test]
 fn parity_beams_luneburg() {

@@ -547,27 +547,28 @@ impl Kerr {
     /// The Kerr passage's parameters in f64, as `shaders/kerr.wgsl` reads them:
     /// centre, frame (e1, e2, spin axis), M, a, extent, capture radius, disk (1 or
     /// 0), its inner and outer radii, its gas's sense (+1: +phi), opacity, the RK
-    /// tolerance's slot ([`KERR_GPU_RK`]).
-    fn gpu_block(&self) -> [f64; KERR_GPU_RK + 1] {
+    /// tolerance's slot ([`KERR_GPU_RK`]), then the disk's temperature, largest
+    /// Novikov-Thorne flux, brightness, profile (0: Novikov-Thorne, 1: power law)
+    /// and q.
+    fn gpu_block(&self) -> [f64; KERR_GPU_RK + 6] {
         let fr = self.frame();
         let st = self.spacetime();
+        let hole = crate::integrator::KerrHole::new(self);
         let [e1, e2, e3] = fr.basis;
-        let mut b = [0.0; KERR_GPU_RK + 1];
+        let mut b = [0.0; KERR_GPU_RK + 6];
         for (i, v) in [fr.centre, e1, e2, e3].into_iter().enumerate() {
             b[3 * i..3 * i + 3].copy_from_slice(&v.to_array());
         }
         b[12] = st.m;
         b[13] = st.a;
         b[14] = self.extent;
-        // As integrator::kerr::Hole's.
-        b[15] = st.horizon() * (1.0 + 1e-4);
-        if let Some(d) = &self.disk {
-            let plus_phi = (self.spin >= 0.0) != d.retrograde;
+        b[15] = hole.capture();
+        if let Some([inner, outer, sense, opacity, temperature, flux_max, brightness, profile, q]) =
+            hole.gpu_disk()
+        {
             b[16] = 1.0;
-            b[17] = self.disk_inner().unwrap_or(st.isco(plus_phi));
-            b[18] = d.outer;
-            b[19] = if plus_phi { 1.0 } else { -1.0 };
-            b[20] = d.opacity;
+            b[17..21].copy_from_slice(&[inner, outer, sense, opacity]);
+            b[KERR_GPU_RK + 1..].copy_from_slice(&[temperature, flux_max, brightness, profile, q]);
         }
         b
     }

@@ -64,6 +64,8 @@ pub(crate) struct GpuFrame {
     frame_group: wgpu::BindGroup,
     /// Next pixel of the current pass.
     cursor: u32,
+    /// Whether the scene holds a Kerr hole (the f64 program renders it).
+    kerr: bool,
     timer: Option<Timer>,
 }
 
@@ -76,14 +78,9 @@ impl GpuFrame {
         width: u32,
         height: u32,
     ) -> Result<Self, GpuError> {
-        if scene.has_kerr() {
-            // The shaders trace Kerr geodesics (`GpuScene::trace_rays`), but the
-            // path tracer does not yet shade what they meet: the disk's light, the
-            // observer's tetrad and the redshift of the sky.
-            return Err(GpuError::Unsupported {
-                what: "a Kerr hole: the GPU path tracer does not shade its disk, observers and redshift yet (the CPU backend renders it)".to_owned(),
-            });
-        }
+        // A Kerr scene's rays need the f64 program (built, or refused, here).
+        let kerr = scene.has_kerr();
+        ctx.pipeline_for(kerr, false)?;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
         let uniform = wgpu::BufferUsages::UNIFORM;
         // New buffers are zeroed, which is an empty film (the shaders keep a pixel's
@@ -185,6 +182,7 @@ impl GpuFrame {
             scene_group,
             frame_group,
             cursor: 0,
+            kerr,
             timer,
         })
     }
@@ -241,7 +239,7 @@ impl GpuFrame {
             ctx.queue
                 .write_buffer(self.dispatch.buffer(), 0, bytemuck::bytes_of(&d));
             ctx.dispatch(
-                &ctx.pipelines.render,
+                ctx.pipeline_for(self.kerr, false)?,
                 [&self.scene_group, &self.frame_group],
                 count,
                 self.timer.as_ref().map(|t| &t.queries),

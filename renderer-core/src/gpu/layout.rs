@@ -435,8 +435,10 @@ gpu_structs! {
         seed: [u32; 4],
         /// Curvature grid dims (0 x: none), unused.
         grid_dims: [u32; 4],
-        /// Instance count, whether the camera is a static observer, the single mass's
-        /// field index (u32::MAX unless exactly one), unused.
+        /// Instance count, the camera's observer (0: none, 1: static near a
+        /// Schwarzschild mass, 2: a tetrad inside a Kerr hole's region, 3: a tetrad
+        /// outside it), the single Schwarzschild mass's field index (u32::MAX unless
+        /// exactly one), the Kerr hole's field index (u32::MAX: none).
         misc: [u32; 4],
         /// Environment texture base, width, height, star cells.
         env_tex: [u32; 4],
@@ -467,6 +469,16 @@ gpu_structs! {
         grid_max: [f32; 4],
         /// Curvature grid cell size.
         grid_cell: [f32; 4],
+        /// A moving observer's 4-velocity near a Kerr hole (the camera's tetrad,
+        /// `misc.y` = 2 inside the hole's region, 3 outside it): spatial part in
+        /// scene axes, w: u^t.
+        tetrad_u: [f32; 4],
+        /// The tetrad's right axis (spatial part, scene axes).
+        tetrad_right: [f32; 4],
+        /// Its up axis.
+        tetrad_up: [f32; 4],
+        /// Its forward axis.
+        tetrad_forward: [f32; 4],
     }
 
     /// What changes between the dispatches of a frame.
@@ -519,7 +531,8 @@ gpu_structs! {
         emitter_point: [f32; 4],
         /// The emitter sample's normal; w: the beam's width at the path's origin.
         emitter_normal: [f32; 4],
-        /// The first hit's normal (the record's); w: unused.
+        /// The first hit's normal (the record's); w: the photon energy the path ray's
+        /// observer measures (1 away from a Kerr hole).
         rec_normal: [f32; 4],
         /// The sampler: key (2 words), dimension; w: turns taken.
         rng: [u32; 4],

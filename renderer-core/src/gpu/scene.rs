@@ -536,6 +536,14 @@ impl GpuScene {
             p.misc[1] = 1;
             p.observer = v4(centre, rs);
         }
+        if let Some((inside, [u, right, up, forward])) = c.tetrad {
+            p.misc[1] = if inside { 2 } else { 3 };
+            let f = |v: [f64; 4]| v.map(|c| c as f32);
+            p.tetrad_u = f(u);
+            p.tetrad_right = f(right);
+            p.tetrad_up = f(up);
+            p.tetrad_forward = f(forward);
+        }
         p
     }
 

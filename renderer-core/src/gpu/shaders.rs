@@ -121,7 +121,8 @@ pub fn kerr_source() -> String {
 }
 
 /// The Dormand-Prince tableau in f64 for the Kerr passage (`KERR_DP_A`: the
-/// integrator's six rows of six; `KERR_DP_E`), appended after the files so that
+/// integrator's six rows of six; `KERR_DP_E`) and the disk colour's table of
+/// colour matching functions (`KERR_CMF`), appended after the files so that
 /// [`locate`] holds for them (declarations in WGSL may come in any order).
 #[must_use]
 pub fn kerr_constants() -> String {
@@ -137,6 +138,13 @@ pub fn kerr_constants() -> String {
         "const KERR_DP_E = array<f64, 7>({});\n",
         crate::integrator::DP_E.map(fmt).join(", ")
     );
+    // The disk's colour: wavelength (um) and the colour matching functions there.
+    let table = &*crate::integrator::KERR_WAVELENGTHS;
+    s += &format!("const KERR_CMF = array<vec4<f32>, {}>(\n", table.len());
+    for (um, _, [x, y, z]) in table {
+        s += &format!("    vec4<f32>({um:?}, {x:?}, {y:?}, {z:?}),\n");
+    }
+    s += ");\n";
     s
 }
 

@@ -99,7 +99,7 @@ impl Hole {
         let st = k.spacetime();
         let disk = k.disk.map(|d| {
             let plus_phi = (k.spin >= 0.0) != d.retrograde;
-            let inner = k.disk_inner().unwrap_or(st.isco(plus_phi));
+            let inner = k.disk_inner().unwrap_or(st.isco(!d.retrograde));
             let mut m = DiskModel {
                 inner,
                 outer: d.outer,
@@ -112,7 +112,9 @@ impl Hole {
                 st,
             };
             if let DiskProfile::NovikovThorne = d.profile {
-                let isco = st.isco(plus_phi);
+                // The ISCO of the gas's orbits: prograde unless the disk is
+                // retrograde (whatever the sign of the spin).
+                let isco = st.isco(!d.retrograde);
                 m.flux_max = (0..=2000)
                     .map(|i| {
                         let r = inner + (d.outer - inner) * f64::from(i) / 2000.0;
@@ -130,6 +132,33 @@ impl Hole {
             capture: st.horizon() * (1.0 + 1e-4),
             disk,
         }
+    }
+
+    /// The disk as the shaders read it: inner and outer radii, the gas's sense (+1:
+    /// +phi), opacity, temperature, the Novikov-Thorne flux's largest value,
+    /// brightness, profile (0: Novikov-Thorne, 1: power law) and its q.
+    pub(crate) fn gpu_disk(&self) -> Option<[f64; 9]> {
+        let d = self.disk.as_ref()?;
+        let (profile, q) = match d.profile {
+            DiskProfile::NovikovThorne => (0.0, 0.0),
+            DiskProfile::PowerLaw(q) => (1.0, q),
+        };
+        Some([
+            d.inner,
+            d.outer,
+            if d.plus_phi { 1.0 } else { -1.0 },
+            d.opacity,
+            d.temperature,
+            d.flux_max,
+            d.brightness,
+            profile,
+            q,
+        ])
+    }
+
+    /// The capture radius.
+    pub(crate) fn capture(&self) -> f64 {
+        self.capture
     }
 
     /// Whether scene point `p` is in the region.
@@ -267,7 +296,7 @@ impl DiskModel {
     fn temperature_at(&self, r: f64) -> f64 {
         match self.profile {
             DiskProfile::NovikovThorne => {
-                let isco = self.st.isco(self.plus_phi);
+                let isco = self.st.isco((self.st.a >= 0.0) == self.plus_phi);
                 let f = novikov_thorne(&self.st, isco, r, self.plus_phi);
                 self.temperature * (f / self.flux_max).max(0.0).powf(0.25)
             }
@@ -349,7 +378,7 @@ pub(crate) fn blackbody_rgb(t: f64) -> [f64; 4] {
 /// fifth power, and the colour matching functions there. Made once: every disk
 /// crossing of every sample asks for a colour, and the eight exponentials of the
 /// fit per wavelength were most of its cost.
-static WAVELENGTHS: std::sync::LazyLock<[(f64, f64, [f64; 3]); 95]> =
+pub(crate) static WAVELENGTHS: std::sync::LazyLock<[(f64, f64, [f64; 3]); 95]> =
     std::sync::LazyLock::new(|| {
         let lobe = |l: f64, mu: f64, s1: f64, s2: f64| {
             let s = if l < mu { s1 } else { s2 };

@@ -25,7 +25,7 @@ use scheduler::{Pool, PoolConfig};
 
 use super::results_path;
 
-const SCENES: [&str; 8] = [
+const SCENES: [&str; 9] = [
     "luneburg",
     "black_hole",
     "mirage",
@@ -34,6 +34,7 @@ const SCENES: [&str; 8] = [
     "hot_air",
     "tetra",
     "terrain",
+    "kerr_disk",
 ];
 
 /// What to run.

@@ -330,37 +330,45 @@ mod backends {
     type Query = (DVec3, DVec3, Option<StopSurface>);
 
     fn kerr_field(spin: f64, extent: f64) -> FieldKind {
+        kerr_with_disk(spin, extent, None)
+    }
+
+    fn kerr_with_disk(spin: f64, extent: f64, disk: Option<crate::field::Disk>) -> FieldKind {
         FieldKind::Kerr(Kerr {
             centre: DVec3::ZERO,
             mass: 1.0,
             spin,
             axis: DVec3::Z,
             extent,
-            disk: None,
+            disk,
         })
     }
 
-    /// Traces `rays` past a hole (M = 1, `spin`, `extent`, default tolerances) on
-    /// each backend there is, handing each backend's results to `check` with its
-    /// name.
-    fn on_both(field: FieldKind, rays: &[Query], check: impl Fn(&str, &[Ray])) {
+    /// A backend's name and its tracer of a batch of rays.
+    type Tracer = (String, Box<dyn Fn(&[Query]) -> Vec<Ray>>);
+
+    /// Tracers of rays past `field` (default tolerances) on each backend there is.
+    fn tracers(field: FieldKind) -> Vec<Tracer> {
         let cpu = Integrator::new(Medium::default().with(field.clone()), Tolerances::default());
-        let out: Vec<Ray> = rays
-            .iter()
-            .map(|&(o, d, stop)| {
-                let r = cpu.trace(o, d, stop, |_| Verdict::Continue);
-                Ray {
-                    termination: r.termination,
-                    direction: r.direction,
-                    optical_path: r.optical_path,
-                    steps: r.steps,
-                    kerr: r.kerr.unwrap(),
-                }
-            })
-            .collect();
-        check("CPU", &out);
+        let mut all: Vec<Tracer> = vec![(
+            "CPU".to_owned(),
+            Box::new(move |rays: &[Query]| {
+                rays.iter()
+                    .map(|&(o, d, stop)| {
+                        let r = cpu.trace(o, d, stop, |_| Verdict::Continue);
+                        Ray {
+                            termination: r.termination,
+                            direction: r.direction,
+                            optical_path: r.optical_path,
+                            steps: r.steps,
+                            kerr: r.kerr.unwrap(),
+                        }
+                    })
+                    .collect()
+            }),
+        )];
         let Some((ctx, _)) = crate::gpu::probe::tests::gpu() else {
-            return;
+            return all;
         };
         let mut b = crate::builder::SceneBuilder::new();
         b.field(field).camera(crate::scene::CameraDesc {
@@ -372,27 +380,39 @@ mod backends {
         });
         let scene = b.build().unwrap();
         let gpu = GpuScene::for_scene(ctx, &scene, &Default::default()).unwrap();
-        let queries: Vec<RayQuery> = rays
-            .iter()
-            .map(|&(origin, direction, stop)| RayQuery {
-                origin,
-                direction,
-                stop,
-            })
-            .collect();
-        let out: Vec<Ray> = gpu
-            .trace_rays(ctx, &queries, false)
-            .unwrap()
-            .into_iter()
-            .map(|r| Ray {
-                termination: r.termination,
-                direction: r.direction,
-                optical_path: r.optical_path,
-                steps: r.steps,
-                kerr: r.kerr.unwrap(),
-            })
-            .collect();
-        check(&format!("GPU ({})", ctx.describe()), &out);
+        all.push((
+            format!("GPU ({})", ctx.describe()),
+            Box::new(move |rays: &[Query]| {
+                let queries: Vec<RayQuery> = rays
+                    .iter()
+                    .map(|&(origin, direction, stop)| RayQuery {
+                        origin,
+                        direction,
+                        stop,
+                    })
+                    .collect();
+                gpu.trace_rays(ctx, &queries, false)
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| Ray {
+                        termination: r.termination,
+                        direction: r.direction,
+                        optical_path: r.optical_path,
+                        steps: r.steps,
+                        kerr: r.kerr.unwrap(),
+                    })
+                    .collect()
+            }),
+        ));
+        all
+    }
+
+    /// Traces `rays` past `field` on each backend there is, handing each backend's
+    /// results to `check` with its name.
+    fn on_both(field: FieldKind, rays: &[Query], check: impl Fn(&str, &[Ray])) {
+        for (name, trace) in tracers(field) {
+            check(&name, &trace(rays));
+        }
     }
 
     /// L / E of the physical photon (the traced ray runs backwards).
@@ -543,5 +563,116 @@ mod backends {
                 );
             }
         });
+    }
+
+    #[test]
+    fn the_disk_starts_at_the_isco_and_shows_the_face_on_keplerian_redshift() {
+        // Rays straight down the spin axis from 5000 M (outside the region, at rest
+        // in flat space: the observer's photon energy is 1, so g = 1 / the gas's)
+        // onto a thin disk from the ISCO (a = 0.5: 4.233002529531 M, prograde) or
+        // from 6 M (a = 0, where g(6) = sqrt(1/2)). Every disk crossing lies at or
+        // outside the inner radius, the innermost within 0.02 M of it, and g is the
+        // closed form of a circular Keplerian emitter seen face-on, within 1e-4.
+        let g_face_on = |a: f64, r: f64| {
+            (1.0 - 3.0 / r + 2.0 * a / r.powf(1.5)).sqrt() / (1.0 + a / r.powf(1.5))
+        };
+        assert!((g_face_on(0.0, 6.0) - 0.5f64.sqrt()).abs() < 1e-15);
+        for (a, inner) in [(0.5, None), (0.0, Some(6.0))] {
+            let disk = crate::field::Disk {
+                inner,
+                outer: 12.0,
+                retrograde: false,
+                profile: crate::field::DiskProfile::NovikovThorne,
+                temperature: 8000.0,
+                brightness: 1.0,
+                opacity: 1.0,
+            };
+            let edge = inner.unwrap_or(4.233_002_529_531);
+            let rays: Vec<Query> = (0..700)
+                .map(|i| {
+                    let rho = 3.0 + 0.01 * f64::from(i);
+                    (DVec3::new(rho, 0.0, 5e3), -DVec3::Z, None)
+                })
+                .collect();
+            on_both(kerr_with_disk(a, 1e3, Some(disk)), &rays, |backend, out| {
+                let mut innermost = f64::INFINITY;
+                let mut hits = 0;
+                for r in out {
+                    let Some(c) = r.kerr.first_disk() else {
+                        continue;
+                    };
+                    assert_eq!(r.termination, Termination::Disk, "{backend}");
+                    assert!(
+                        c.r >= edge * (1.0 - 1e-6),
+                        "{backend}: a {a}: crossing at r {}",
+                        c.r
+                    );
+                    innermost = innermost.min(c.r);
+                    let g = 1.0 / c.energy;
+                    assert!(
+                        (g - g_face_on(a, c.r)).abs() < 1e-4,
+                        "{backend}: a {a}, r {}: g {g} vs {}",
+                        c.r,
+                        g_face_on(a, c.r)
+                    );
+                    hits += 1;
+                }
+                eprintln!(
+                    "{backend}: a {a}: {hits} disk hits, innermost r {innermost} (edge {edge})"
+                );
+                assert!(
+                    hits > 300 && innermost - edge < 0.02,
+                    "{backend}: a {a}: {hits}, {innermost}"
+                );
+            });
+        }
+    }
+
+    #[test]
+    fn the_shadow_edges_of_a_distant_equatorial_observer_by_bisection() {
+        // Bardeen: seen from 1e6 M in the equatorial plane (outside the region of
+        // 1e5 M: the ray flies in straight), the shadow's horizontal edges are at
+        // the critical impact parameters (a = 0.5: 4.0963 and 6.1382) on either
+        // side; by bisection on the image-plane offset, within 1e-4.
+        let a = 0.5;
+        let st = crate::field::Spacetime { m: 1.0, a };
+        let d = 1e6;
+        let origin = DVec3::new(-d, 0.0, 0.0);
+        for (backend, trace) in tracers(kerr_field(a, 1e5)) {
+            let (mut inside, mut outside) = ([0.0, 0.0], [10.0, -10.0]);
+            for _ in 0..50 {
+                let mid = [
+                    0.5 * (inside[0] + outside[0]),
+                    0.5 * (inside[1] + outside[1]),
+                ];
+                let rays: Vec<Query> = mid
+                    .iter()
+                    .map(|&alpha| (origin, DVec3::new(d, alpha, 0.0).normalize(), None))
+                    .collect();
+                for (k, r) in trace(&rays).iter().enumerate() {
+                    if r.termination == Termination::Captured {
+                        inside[k] = mid[k];
+                    } else {
+                        outside[k] = mid[k];
+                    }
+                }
+            }
+            let last = trace(&[
+                (origin, DVec3::new(d, outside[0], 0.0).normalize(), None),
+                (origin, DVec3::new(d, outside[1], 0.0).normalize(), None),
+            ]);
+            for k in 0..2 {
+                let alpha = 0.5 * (inside[k] + outside[k]);
+                // Turning with the spin (L > 0) is the prograde edge.
+                let prograde = impact(&last[k].kerr) > 0.0;
+                let expect = st.critical_impact(prograde);
+                eprintln!("{backend}: edge at {alpha} (prograde {prograde}, b_c {expect})");
+                assert!(
+                    (alpha.abs() - expect).abs() < 1e-4,
+                    "{backend}: |alpha| {} vs b_c {expect} (prograde {prograde})",
+                    alpha.abs()
+                );
+            }
+        }
     }
 }
