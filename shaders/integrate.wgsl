@@ -151,6 +151,10 @@ var<private> kerr_rec: KerrRec;
 // The low parts of that ray's origin and direction in f64 (the single-ray entry
 // point sets them; zero for the renderer's rays).
 var<private> launch_lo: array<vec3<f32>, 2>;
+// Whether the ray `trace` traces next carries the far momentum of its direction
+// where it starts inside a Kerr hole's ergosphere (a camera's ray there: its
+// observer's photon; field::Root).
+var<private> launch_far: bool;
 
 fn has_kerr() -> bool {
     return params.misc.w != NONE;

@@ -131,7 +131,9 @@ fn kerr_launch(origin: vec3<f32>, direction: vec3<f32>) {
     kerr_exact = true;
     let oc = kerr_origin - h.centre;
     if dot(oc, oc) < h.extent * h.extent {
-        let mom = kerr_momentum(h.m, h.a, kerr_vector_to_local(h, oc), kerr_vector_to_local(h, kerr_dir));
+        let x = kerr_vector_to_local(h, oc);
+        let far = launch_far && kerr_fl(h.m, h.a, x).w >= 1.0;
+        let mom = kerr_momentum_root(h.m, h.a, x, kerr_vector_to_local(h, kerr_dir), far);
         if any(mom != d4(0.0)) {
             kerr_pt = mom.w;
         }
@@ -301,7 +303,9 @@ fn kerr_passage(c: ptr<function, Consumer>, s: ptr<function, State>, stop: Stop,
     }
     kerr_exact = false;
     var x = kerr_vector_to_local(hole, xw - hole.centre);
-    let mom = kerr_momentum(m, a, x, kerr_vector_to_local(hole, d));
+    // The launch's root applies where the ray starts in the ergosphere.
+    let far = launch_far && !kerr_started && kerr_fl(m, a, x).w >= 1.0;
+    let mom = kerr_momentum_root(m, a, x, kerr_vector_to_local(hole, d), far);
     if all(mom == d4(0.0)) {
         return TERM_CAPTURED;
     }
@@ -461,9 +465,34 @@ fn kerr_passage(c: ptr<function, Consumer>, s: ptr<function, State>, stop: Stop,
 
 // ---- what the path tracer needs of the hole (path.rs, camera.rs) ----
 
+// Whether the camera's ray along `dir` from `origin`, whose tetrad null vector has
+// p^t `tau` over its spatial part's length, carries the far momentum of its
+// direction (camera.rs, Tetrad::ray: inside the ergosphere, the root whose p^t is
+// nearer tau).
+fn kerr_camera_far(origin: vec3<f32>, dir: vec3<f32>, tau: f32) -> bool {
+    if params.misc.y != 2u || !has_kerr() {
+        return false;
+    }
+    let h = kerr_hole();
+    let x = kerr_vector_to_local(h, d3(origin) - h.centre);
+    if kerr_fl(h.m, h.a, x).w < 1.0 {
+        return false;
+    }
+    let d = kerr_vector_to_local(h, d3(dir));
+    let near = kerr_momentum_root(h.m, h.a, x, d, false);
+    let far = kerr_momentum_root(h.m, h.a, x, d, true);
+    if all(far == d4(0.0)) {
+        return false;
+    }
+    let miss_near = select(abs(kerr_raise(h.m, h.a, x, near).w - f64(tau)), f64(1e300), all(near == d4(0.0)));
+    let miss_far = abs(kerr_raise(h.m, h.a, x, far).w - f64(tau));
+    return miss_far < miss_near;
+}
+
 // The photon energy the camera's observer measures for its ray along scene direction
-// `dir` from `origin` (camera::Camera::photon_energy): 1 without a tetrad.
-fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
+// `dir` from `origin` carrying the `far` or near momentum (camera::Camera::photon):
+// 1 without a tetrad.
+fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>, far: bool) -> f32 {
     let u = params.tetrad_u;
     if params.misc.y == 3u {
         // Flat: p = (1, d) covariant.
@@ -474,7 +503,7 @@ fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
     }
     let h = kerr_hole();
     let x = kerr_vector_to_local(h, d3(origin) - h.centre);
-    let p = kerr_momentum(h.m, h.a, x, kerr_vector_to_local(h, d3(dir)));
+    let p = kerr_momentum_root(h.m, h.a, x, kerr_vector_to_local(h, d3(dir)), far);
     if all(p == d4(0.0)) {
         return 1.0;
     }

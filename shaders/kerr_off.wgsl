@@ -14,8 +14,12 @@ fn probe_kerr(c: GpuProbe) -> GpuProbeOut {
     return o;
 }
 
-fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>) -> f32 {
+fn kerr_observed(origin: vec3<f32>, dir: vec3<f32>, far: bool) -> f32 {
     return 1.0;
+}
+
+fn kerr_camera_far(origin: vec3<f32>, dir: vec3<f32>, tau: f32) -> bool {
+    return false;
 }
 
 fn kerr_static_energy(origin: vec3<f32>, dir: vec3<f32>) -> f32 {

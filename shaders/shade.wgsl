@@ -359,7 +359,10 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
         }
         var r: TraceOut;
         if !skip {
+            // The camera's ray carries its observer's photon (field::Root).
+            launch_far = task == TASK_PATH && depth == 0u && (s.flags.w & FLAG_FAR_ROOT) != 0u;
             r = trace(ro, rd, vec2<f32>(beam, params.cam_fwd.w), stop, mode);
+            launch_far = false;
             tally(t, r);
         }
         if task == TASK_LIGHT {
@@ -527,7 +530,7 @@ fn path_resume(st: ptr<function, GpuPathState>, pixel: u32, sample: u32, turns: 
             break;
         }
     }
-    var flags = select(0u, FLAG_SPECULAR, specular) | select(0u, FLAG_LAST, last) | select(0u, FLAG_DONE, done) | select(0u, FLAG_GLOSSY, glossy);
+    var flags = select(0u, FLAG_SPECULAR, specular) | select(0u, FLAG_LAST, last) | select(0u, FLAG_DONE, done) | select(0u, FLAG_GLOSSY, glossy) | (s.flags.w & FLAG_FAR_ROOT);
     *st = GpuPathState(
         vec4<f32>(origin, index_here),
         vec4<f32>(dir, pdf_bsdf),
@@ -565,22 +568,30 @@ fn static_observer_direction(position: vec3<f32>, local: vec3<f32>, centre: vec3
     return (radial * (cos_local * sqrt(one_minus_k)) + tangential) / sqrt(1.0 - k * cos_local * cos_local);
 }
 
-fn camera_ray(x: f32, y: f32) -> vec3<f32> {
+// The unit scene vector through image position (x, y) at rest.
+fn camera_local(x: f32, y: f32) -> vec3<f32> {
     let w = f32(params.dims.x);
     let h = f32(params.dims.y);
     let tan_half = params.cam_pos.w;
     let sx = (2.0 * x / w - 1.0) * tan_half * (w / h);
     let sy = (1.0 - 2.0 * y / h) * tan_half;
-    let local = normalize(params.cam_fwd.xyz + params.cam_right.xyz * sx + params.cam_up.xyz * sy);
+    return normalize(params.cam_fwd.xyz + params.cam_right.xyz * sx + params.cam_up.xyz * sy);
+}
+
+// A moving observer's null vector near a Kerr hole for the unit scene vector
+// `local` (camera.rs, Tetrad::ray): -u + local.e, (spatial in scene axes, t).
+fn camera_null(local: vec3<f32>) -> vec4<f32> {
+    let l = vec3<f32>(dot(local, params.cam_right.xyz), dot(local, params.cam_up.xyz), dot(local, params.cam_fwd.xyz));
+    return params.tetrad_right * l.x + params.tetrad_up * l.y + params.tetrad_forward * l.z - params.tetrad_u;
+}
+
+fn camera_ray(x: f32, y: f32) -> vec3<f32> {
+    let local = camera_local(x, y);
     if params.misc.y == 1u {
         return static_observer_direction(params.cam_pos.xyz, local, params.observer.xyz, params.observer.w);
     }
     if params.misc.y >= 2u {
-        // A moving observer's tetrad near a Kerr hole (camera.rs, Tetrad::direction):
-        // the spatial part of the past-directed null vector -u + local.e.
-        let l = vec3<f32>(dot(local, params.cam_right.xyz), dot(local, params.cam_up.xyz), dot(local, params.cam_fwd.xyz));
-        let s = params.tetrad_right.xyz * l.x + params.tetrad_up.xyz * l.y + params.tetrad_forward.xyz * l.z;
-        return normalize_or_x(s - params.tetrad_u.xyz);
+        return normalize_or_x(camera_null(local).xyz);
     }
     return local;
 }
@@ -601,7 +612,17 @@ fn render(@builtin(global_invocation_id) gid: vec3<u32>) {
         let jx = next_f(&rng);
         let jy = next_f(&rng);
         let dir = camera_ray(f32(px) + jx, f32(py) + jy);
-        st = path_start(pixel, dispatch.sample, params.cam_pos.xyz, dir, kerr_observed(params.cam_pos.xyz, dir));
+        // Inside a Kerr hole's ergosphere, which of the two momenta with this
+        // direction is the observer's photon.
+        var far = false;
+        if params.misc.y == 2u {
+            let k = camera_null(camera_local(f32(px) + jx, f32(py) + jy));
+            far = kerr_camera_far(params.cam_pos.xyz, dir, k.w / length(k.xyz));
+        }
+        st = path_start(pixel, dispatch.sample, params.cam_pos.xyz, dir, kerr_observed(params.cam_pos.xyz, dir, far));
+        if far {
+            st.flags.w |= FLAG_FAR_ROOT;
+        }
     } else {
         st = paths[i];
         if (st.flags.w & FLAG_DONE) != 0u {

@@ -175,6 +175,9 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
     let mut dir = unit_dir;
     // The photon energy the observer measures (near a Kerr hole), for the redshift.
     let mut observed = 1.0;
+    // Which momentum the ray carries where it starts in a Kerr hole's ergosphere
+    // (the observer's own photon).
+    let mut root = renderer_core::field::Root::Near;
     if let Some(observer) = args.observer {
         if scene.medium().kerr_holes().next().is_some() {
             // A one-pixel camera looking along --dir: its centre ray is the
@@ -195,8 +198,10 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
                 Failure::new(Exit::BadInput, format!("grin trace: --observer: {e}"))
             })?;
             let camera = renderer_core::camera::Camera::new(&desc, 1, 1, scene.medium());
-            dir = camera.ray(0.5, 0.5).1;
-            observed = camera.photon_energy(dir);
+            let ray = camera.photon(0.5, 0.5);
+            dir = ray.direction;
+            observed = ray.energy;
+            root = ray.root;
         } else {
             let masses: Vec<(DVec3, f64)> = scene
                 .medium()
@@ -223,9 +228,11 @@ fn trace(args: &TraceArgs) -> Result<String, Failure> {
         }
     }
     let tracer = SceneTracer::new(&scene, &BlasCache::default());
-    let report = tracer.trace(
+    let report = tracer.trace_rooted(
         args.origin,
         dir,
+        root,
+        renderer_core::integrator::RayCone::EXACT,
         args.stop_plane.or(args.stop_sphere),
         args.path,
     );

@@ -6,7 +6,7 @@
 
 use glam::DVec3;
 
-use crate::field::{Frame, Kerr, Medium, Spacetime};
+use crate::field::{Frame, Kerr, Medium, Root, Spacetime};
 use crate::integrator::{RayCone, static_observer_direction};
 use crate::scene::{CameraDesc, Observer};
 
@@ -64,21 +64,41 @@ impl Tetrad {
         t
     }
 
-    /// The scene direction of the ray the observer sends along unit `local`
-    /// (right, up, forward components): the spatial part of the past-directed null
-    /// vector -u + local.e, normalised.
-    fn direction(&self, local: DVec3) -> DVec3 {
+    /// The ray the observer sends along unit `local` (right, up, forward
+    /// components): the past-directed null vector k = -u + local.e. Its scene
+    /// direction (k's spatial part, normalised) and which of the momenta with that
+    /// direction it is (inside the ergosphere two are: the one whose p^t over the
+    /// spatial part's length is k's).
+    fn ray(&self, local: DVec3) -> (DVec3, Root) {
+        let t = self.e[0].0 * local.x + self.e[1].0 * local.y + self.e[2].0 * local.z - self.u.0;
         let s = self.e[0].1 * local.x + self.e[1].1 * local.y + self.e[2].1 * local.z;
         let spatial = s - self.u.1;
-        let world = self
-            .hole
-            .map_or(spatial, |(f, _)| f.vector_to_world(spatial));
-        world.normalize_or(DVec3::X)
+        let len = spatial.length().max(f64::MIN_POSITIVE);
+        let d = spatial / len;
+        let root = match &self.hole {
+            Some((_, st)) if st.in_ergosphere(self.x) => {
+                let tau = t / len;
+                let miss = |root| {
+                    st.momentum_root(self.x, d, root)
+                        .map_or(f64::INFINITY, |(pt, p)| {
+                            (st.raise(self.x, pt, p).0 - tau).abs()
+                        })
+                };
+                if miss(Root::Far) < miss(Root::Near) {
+                    Root::Far
+                } else {
+                    Root::Near
+                }
+            }
+            _ => Root::Near,
+        };
+        let world = self.hole.map_or(d, |(f, _)| f.vector_to_world(d));
+        (world.normalize_or(DVec3::X), root)
     }
 
     /// For the GPU: whether the camera is in the hole's region, the 4-velocity
-    /// (spatial part in scene axes, u^t) and the right, up and forward axes'
-    /// spatial parts (scene axes).
+    /// (spatial part in scene axes, u^t) and the right, up and forward axes
+    /// (spatial parts in scene axes, t parts).
     fn gpu(&self) -> (bool, [[f64; 4]; 4]) {
         let world = |v: DVec3| self.hole.map_or(v, |(f, _)| f.vector_to_world(v));
         let four = |v: DVec3, w: f64| [v.x, v.y, v.z, w];
@@ -86,20 +106,20 @@ impl Tetrad {
             self.hole.is_some(),
             [
                 four(world(self.u.1), self.u.0),
-                four(world(self.e[0].1), 0.0),
-                four(world(self.e[1].1), 0.0),
-                four(world(self.e[2].1), 0.0),
+                four(world(self.e[0].1), self.e[0].0),
+                four(world(self.e[1].1), self.e[1].0),
+                four(world(self.e[2].1), self.e[2].0),
             ],
         )
     }
 
     /// The photon energy the observer measures for a ray along scene direction
-    /// `dir`, in the integrator's normalisation (the contravariant spatial momentum
-    /// is the unit coordinate direction).
-    fn energy(&self, dir: DVec3) -> f64 {
+    /// `dir` carrying the `root` momentum, in the integrator's normalisation (the
+    /// contravariant spatial momentum is the unit coordinate direction).
+    fn energy(&self, dir: DVec3, root: Root) -> f64 {
         match &self.hole {
             Some((f, st)) => st
-                .momentum(self.x, f.vector_to_local(dir))
+                .momentum_root(self.x, f.vector_to_local(dir), root)
                 .map_or(1.0, |(pt, p)| self.u.0 * pt + self.u.1.dot(p)),
             // Flat: p = (1, d) covariant.
             None => self.u.0 + self.u.1.dot(dir),
@@ -148,13 +168,6 @@ pub(crate) fn observer_velocity(
                 hole.extent
             )),
         };
-    }
-    if st.in_ergosphere(x) {
-        // Two past-directed null vectors share each coordinate direction there, and
-        // rays are launched by direction: the integrator could trace the other one.
-        return Err(format!(
-            "the camera is inside the ergosphere (r = {r}), where a ray's coordinate direction does not fix its momentum: no observer is placed there yet"
-        ));
     }
     let h = Some((frame, st));
     let u = match observer {
@@ -231,10 +244,48 @@ impl Camera {
     /// The photon energy the camera's observer measures for its ray along `dir`
     /// (from [`Camera::ray`]), in the integrator's normalisation: over a Kerr disk
     /// crossing's energy it is the frequency ratio g (1 for a camera at rest outside
-    /// every hole's region).
+    /// every hole's region). Inside a Kerr hole's ergosphere a direction does not fix
+    /// the photon: [`Camera::photon`] says which it is, and its energy.
     #[must_use]
     pub fn photon_energy(&self, dir: DVec3) -> f64 {
-        self.tetrad.map_or(1.0, |t| t.energy(dir))
+        self.tetrad.map_or(1.0, |t| t.energy(dir, Root::Near))
+    }
+
+    /// The ray through image position (`x`, `y`) in pixels as [`Camera::ray`], with
+    /// the photon energy the camera's observer measures for it and which momentum it
+    /// carries where the camera is inside a Kerr hole's ergosphere (trace it with
+    /// [`crate::trace::SceneTracer::trace_rooted`]).
+    #[must_use]
+    pub fn photon(&self, x: f64, y: f64) -> CameraRay {
+        if let Some(t) = &self.tetrad {
+            let (direction, root) = t.ray(self.in_frame(self.local(x, y)));
+            return CameraRay {
+                origin: self.position,
+                direction,
+                energy: t.energy(direction, root),
+                root,
+            };
+        }
+        let (origin, direction) = self.ray(x, y);
+        CameraRay {
+            origin,
+            direction,
+            energy: 1.0,
+            root: Root::Near,
+        }
+    }
+
+    /// The unit scene vector through image position (`x`, `y`) at rest.
+    fn local(&self, x: f64, y: f64) -> DVec3 {
+        let aspect = f64::from(self.width) / f64::from(self.height);
+        let sx = (2.0 * x / f64::from(self.width) - 1.0) * self.tan_half * aspect;
+        let sy = (1.0 - 2.0 * y / f64::from(self.height)) * self.tan_half;
+        (self.forward + self.right * sx + self.up * sy).normalize()
+    }
+
+    /// Scene vector `v` in the camera's frame (right, up, forward components).
+    fn in_frame(&self, v: DVec3) -> DVec3 {
+        DVec3::new(v.dot(self.right), v.dot(self.up), v.dot(self.forward))
     }
 
     /// Whether a moving observer's (or a Kerr hole's static observer's) tetrad
@@ -313,16 +364,9 @@ impl Camera {
     /// pixel centres are at +0.5): origin and unit coordinate direction.
     #[must_use]
     pub fn ray(&self, x: f64, y: f64) -> (DVec3, DVec3) {
-        let aspect = f64::from(self.width) / f64::from(self.height);
-        let sx = (2.0 * x / f64::from(self.width) - 1.0) * self.tan_half * aspect;
-        let sy = (1.0 - 2.0 * y / f64::from(self.height)) * self.tan_half;
-        let local = (self.forward + self.right * sx + self.up * sy).normalize();
+        let local = self.local(x, y);
         let dir = match (self.observer, &self.tetrad) {
-            (_, Some(t)) => t.direction(DVec3::new(
-                local.dot(self.right),
-                local.dot(self.up),
-                local.dot(self.forward),
-            )),
+            (_, Some(t)) => t.ray(self.in_frame(local)).0,
             (Some((centre, rs)), None) => {
                 static_observer_direction(self.position, local, centre, rs)
             }
@@ -330,6 +374,21 @@ impl Camera {
         };
         (self.position, dir)
     }
+}
+
+/// A camera's ray ([`Camera::photon`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CameraRay {
+    /// Where it starts (the eye).
+    pub origin: DVec3,
+    /// Its unit coordinate direction.
+    pub direction: DVec3,
+    /// The photon energy the camera's observer measures, in the integrator's
+    /// normalisation (1 for a camera at rest outside every hole's region).
+    pub energy: f64,
+    /// Which momentum it carries where the camera is inside a Kerr hole's
+    /// ergosphere ([`Root::Near`] elsewhere).
+    pub root: Root,
 }
 
 /// A camera's frame, for the GPU backend.
@@ -366,12 +425,13 @@ mod tests {
     use super::*;
     use crate::field::FieldKind;
 
-    /// The integrator rebuilds a ray's momentum from its coordinate direction: it
-    /// must be the observer's own null vector (-u + s), the same p^t over the same
-    /// spatial part, and the energy the observer measures 1 / |spatial(-u + s)|.
-    /// Inside the ergosphere two past-directed null vectors share a direction (the
-    /// rebuilt one was the other for a ZAMO at r = 1.7, a = 0.9), so cameras are
-    /// refused there.
+    /// The integrator rebuilds a ray's momentum from its coordinate direction and
+    /// root: it must be the observer's own null vector (-u + s), the same p^t over
+    /// the same spatial part, and the energy the observer measures
+    /// 1 / |spatial(-u + s)|. Inside the ergosphere two past-directed null vectors share a direction
+    /// (the near one was the other for a ZAMO at r = 1.7, a = 0.9, when cameras
+    /// launched by direction alone): the camera's ray says which, and both roots
+    /// occur there. No observer is static inside the ergosphere.
     #[test]
     fn the_rebuilt_momentum_is_the_observers_null_vector() {
         let hole = Kerr {
@@ -385,9 +445,11 @@ mod tests {
         let (frame, st) = (hole.frame(), hole.spacetime());
         let medium = Medium::default().with(FieldKind::Kerr(hole));
         let mut checked = 0;
+        let mut far = 0;
         for (r, z) in [(1.7, 0.0), (1.9, 0.3), (8.0, 0.0), (3.0, 2.0)] {
             let q = (r * r + 0.81f64).sqrt();
             let position = DVec3::new(q * 0.6, q * 0.8, z);
+            let ergosphere = st.in_ergosphere(frame.to_local(position));
             for observer in [Observer::Zamo, Observer::FreeFall, Observer::Static] {
                 let desc = CameraDesc {
                     position,
@@ -401,7 +463,7 @@ mod tests {
                     &desc,
                     &medium.fields,
                 );
-                if st.in_ergosphere(frame.to_local(position)) {
+                if ergosphere && observer == Observer::Static {
                     let e = refused.unwrap_err().to_string();
                     assert!(e.contains("ergosphere"), "{e}");
                     continue;
@@ -409,9 +471,13 @@ mod tests {
                 refused.unwrap();
                 let cam = Camera::new(&desc, 16, 16, &medium);
                 let t = cam.tetrad.unwrap();
-                for (i, j) in [(0, 0), (8, 8), (15, 3), (2, 13)] {
-                    let (_, dir) = cam.ray(f64::from(i) + 0.5, f64::from(j) + 0.5);
-                    let local = frame.vector_to_local(dir);
+                for (i, j) in [(0, 0), (8, 8), (15, 3), (2, 13), (4, 6), (11, 11)] {
+                    let ray = cam.photon(f64::from(i) + 0.5, f64::from(j) + 0.5);
+                    assert_eq!(
+                        ray.direction,
+                        cam.ray(f64::from(i) + 0.5, f64::from(j) + 0.5).1
+                    );
+                    let local = frame.vector_to_local(ray.direction);
                     // The tetrad's own null vector for this pixel.
                     let l = (cam.forward
                         + cam.right * ((2.0 * (f64::from(i) + 0.5) / 16.0 - 1.0) * cam.tan_half)
@@ -424,18 +490,24 @@ mod tests {
                     );
                     let (tau, spatial) = (s.0 - t.u.0, s.1 - t.u.1);
                     let len = spatial.length();
-                    let (pt, p) = st.momentum(t.x, local).unwrap();
+                    let (pt, p) = st.momentum_root(t.x, local, ray.root).unwrap();
                     let (rt, _) = st.raise(t.x, pt, p);
                     assert!(
                         (rt - tau / len).abs() < 1e-9 * (1.0 + rt.abs()),
                         "{observer:?} at r {r}: p^t {rt} vs the tetrad's {}",
                         tau / len
                     );
-                    assert!((cam.photon_energy(dir) - 1.0 / len).abs() < 1e-9 / len);
+                    assert!((ray.energy - 1.0 / len).abs() < 1e-9 / len);
+                    if !ergosphere {
+                        assert_eq!(ray.root, Root::Near);
+                        assert!((cam.photon_energy(ray.direction) - ray.energy).abs() < 1e-12);
+                    }
+                    far += usize::from(ray.root == Root::Far);
                     checked += 1;
                 }
             }
         }
-        assert_eq!(checked, 24);
+        assert_eq!(checked, 60);
+        assert!(far > 0, "no pixel needed the far root");
     }
 }

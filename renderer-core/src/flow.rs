@@ -124,15 +124,12 @@ pub(crate) struct Target<'a> {
 
 impl Target<'_> {
     fn trace(&self, q: DVec2) -> TruthPixel {
-        let (origin, dir) = self.camera.ray(q.x, q.y);
         crate::truth::trace_ray(
             self.scene,
             self.tracer,
             &self.centres,
-            origin,
-            dir,
+            &self.camera.photon(q.x, q.y),
             self.camera.pixel_cone(),
-            self.camera.photon_energy(dir),
         )
     }
 }

@@ -29,7 +29,7 @@ use crate::curvature::CurvatureGrid;
 
 mod kerr;
 
-use crate::field::{FieldKind, Kink, Medium};
+use crate::field::{FieldKind, Kink, Medium, Root};
 pub use kerr::{DISK_CROSSINGS, DiskCrossing, KerrTrace};
 pub(crate) use kerr::{Hole as KerrHole, WAVELENGTHS as KERR_WAVELENGTHS};
 
@@ -801,6 +801,21 @@ impl Integrator {
         direction: DVec3,
         cone: RayCone,
         stop: Option<StopSurface>,
+        consume: impl FnMut(&Segment) -> Verdict,
+    ) -> TraceResult {
+        self.trace_rooted(origin, direction, Root::Near, cone, stop, consume)
+    }
+
+    /// [`Integrator::trace_cone`] for a ray whose momentum, where it starts inside
+    /// a Kerr hole's ergosphere, is the `root` one of the two with its direction
+    /// (a camera there says which: [`crate::camera::Camera::photon`]).
+    pub fn trace_rooted(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        root: Root,
+        cone: RayCone,
+        stop: Option<StopSurface>,
         mut consume: impl FnMut(&Segment) -> Verdict,
     ) -> TraceResult {
         let cone = if self.tol.pixel_footprint {
@@ -829,7 +844,10 @@ impl Integrator {
         let mut segments = 0u32;
         let mut h = self.grid.as_ref().map_or(1.0, |g| g.cell_size() * 0.25);
         let (mut h_inv, mut energy) = self.mass_invariants(&s);
-        let mut kerr = self.kerr.as_ref().map(|k| k.launch(origin, direction));
+        let mut kerr = self
+            .kerr
+            .as_ref()
+            .map(|k| k.launch(origin, direction, root));
         let finish = |t: Termination, s: &State, steps, segments, subdivisions, kerr| TraceResult {
             termination: t,
             position: s.x,
@@ -877,7 +895,7 @@ impl Integrator {
                         travelled,
                     };
                     let passage = self.kerr_passage(
-                        hole, state, &mut s, stop, cone, rk, relaxed, &mut walk, &mut emit,
+                        hole, state, &mut s, root, stop, cone, rk, relaxed, &mut walk, &mut emit,
                     );
                     Walk {
                         steps,

@@ -8,8 +8,8 @@
 //! dielectric surface scales radiance the same way, by the square of the index ratio.
 //! In a uniform medium every factor is 1.
 
-use glam::DVec3;
-
+use crate::camera::CameraRay;
+use crate::field::Root;
 use crate::film::SampleRecord;
 use crate::integrator::{RayCone, Termination};
 use crate::lights::{
@@ -46,25 +46,23 @@ fn add_scaled(acc: &mut [f64; 3], t: &[f64; 3], v: &[f64; 3], s: f64) {
 }
 
 impl PathContext<'_> {
-    /// The radiance and first-hit AOVs of the camera ray (`origin`, `dir`, standing
-    /// for the beam `cone`) of sample `sample` of pixel `pixel`; the rays it traced
-    /// are added to `stats`. Every ray of the path is traced for the camera beam
-    /// where it starts. `observed` is the photon energy the camera's observer
-    /// measures along `dir` ([`crate::camera::Camera::photon_energy`]): a Kerr
-    /// disk's light is a blackbody shifted by it over the gas's, the sky's scaled by
-    /// the fourth power of its ratio to the energy at infinity.
+    /// The radiance and first-hit AOVs of the camera ray `ray` (standing for the
+    /// beam `cone`) of sample `sample` of pixel `pixel`; the rays it traced are added
+    /// to `stats`. Every ray of the path is traced for the camera beam where it
+    /// starts. The ray's energy is the photon energy the camera's observer measures
+    /// ([`crate::camera::Camera::photon`]): a Kerr disk's light is a blackbody
+    /// shifted by it over the gas's, the sky's scaled by the fourth power of its
+    /// ratio to the energy at infinity.
     #[must_use]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn sample(
         &self,
         pixel: u32,
         sample: u32,
-        mut origin: DVec3,
-        mut dir: DVec3,
+        ray: &CameraRay,
         mut cone: RayCone,
-        mut observed: f64,
         stats: &mut TraceStats,
     ) -> SampleRecord {
+        let (mut origin, mut dir, mut observed) = (ray.origin, ray.direction, ray.energy);
         let scene = self.scene;
         let tracer = Tracing {
             tracer: self.tracer,
@@ -83,7 +81,10 @@ impl PathContext<'_> {
         let mut pdf_bsdf = 0.0;
         let mut previous = origin;
         for depth in 0..=self.max_bounces {
-            let report = tracer.trace_cone(origin, dir, cone, None, stats);
+            // The camera's ray carries its observer's momentum (inside a Kerr
+            // hole's ergosphere a direction has two); a bounce ray the one it has.
+            let root = if depth == 0 { ray.root } else { Root::Near };
+            let report = tracer.trace_rooted(origin, dir, root, cone, None, stats);
             if depth == 0 {
                 record.segments = report.result.segments;
             }

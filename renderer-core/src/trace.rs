@@ -8,6 +8,7 @@ use glam::DVec3;
 use serde::Serialize;
 
 use crate::accel::{BlasCache, Instance, Ray, Tlas};
+use crate::field::Root;
 use crate::integrator::{
     Integrator, RayCone, Segment, StopSurface, Termination, TraceResult, Verdict,
 };
@@ -260,9 +261,26 @@ impl SceneTracer {
         stop: Option<StopSurface>,
         with_path: bool,
     ) -> RayReport {
+        self.trace_rooted(origin, direction, Root::Near, cone, stop, with_path)
+    }
+
+    /// [`SceneTracer::trace_cone`] for a ray whose momentum, where it starts in a
+    /// Kerr hole's ergosphere, is the `root` one of the two with its direction (a
+    /// camera's ray: [`crate::camera::Camera::photon`]).
+    #[must_use]
+    pub fn trace_rooted(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        root: Root,
+        cone: RayCone,
+        stop: Option<StopSurface>,
+        with_path: bool,
+    ) -> RayReport {
         self.trace_full(
             origin,
             direction,
+            root,
             cone,
             stop,
             with_path,
@@ -321,13 +339,23 @@ impl SceneTracer {
         with_path: bool,
         budget: &GateBudget,
     ) -> RayReport {
-        self.trace_full(origin, direction, RayCone::EXACT, stop, with_path, budget)
+        self.trace_full(
+            origin,
+            direction,
+            Root::Near,
+            RayCone::EXACT,
+            stop,
+            with_path,
+            budget,
+        )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn trace_full(
         &self,
         origin: DVec3,
         direction: DVec3,
+        root: Root,
         cone: RayCone,
         stop: Option<StopSurface>,
         with_path: bool,
@@ -340,7 +368,7 @@ impl SceneTracer {
         let mut path = if with_path { vec![origin] } else { Vec::new() };
         let mut result = self
             .integrator
-            .trace_cone(origin, direction, cone, stop, |seg| {
+            .trace_rooted(origin, direction, root, cone, stop, |seg| {
                 if self.in_clear(seg) {
                     if with_path {
                         path.push(seg.end);
@@ -508,8 +536,27 @@ impl Tracing<'_> {
         stop: Option<StopSurface>,
         stats: &mut crate::lights::TraceStats,
     ) -> RayReport {
-        self.ask(memo_key(0, origin, direction, cone, stop), stats, || {
-            self.tracer.trace_cone(origin, direction, cone, stop, false)
+        self.trace_rooted(origin, direction, Root::Near, cone, stop, stats)
+    }
+
+    /// [`SceneTracer::trace_rooted`] without the path; counted in `stats` when
+    /// traced.
+    pub(crate) fn trace_rooted(
+        &self,
+        origin: DVec3,
+        direction: DVec3,
+        root: Root,
+        cone: RayCone,
+        stop: Option<StopSurface>,
+        stats: &mut crate::lights::TraceStats,
+    ) -> RayReport {
+        let kind = match root {
+            Root::Near => 0,
+            _ => 2,
+        };
+        self.ask(memo_key(kind, origin, direction, cone, stop), stats, || {
+            self.tracer
+                .trace_rooted(origin, direction, root, cone, stop, false)
         })
     }
 

@@ -27,7 +27,7 @@
 
 use glam::DVec3;
 
-use crate::camera::Camera;
+use crate::camera::{Camera, CameraRay};
 use crate::integrator::{RayCone, Termination};
 use crate::scene::Scene;
 use crate::trace::SceneTracer;
@@ -185,9 +185,8 @@ pub(crate) fn trace_row(
     let cone = camera.pixel_cone();
     (0..width)
         .map(|x| {
-            let (origin, dir) = camera.ray(f64::from(x) + 0.5, f64::from(y) + 0.5);
-            let observed = camera.photon_energy(dir);
-            trace_ray(scene, tracer, &centres, origin, dir, cone, observed)
+            let ray = camera.photon(f64::from(x) + 0.5, f64::from(y) + 0.5);
+            trace_ray(scene, tracer, &centres, &ray, cone)
         })
         .collect()
 }
@@ -202,18 +201,17 @@ pub(crate) fn centres(scene: &Scene) -> Vec<DVec3> {
         .collect()
 }
 
-/// The ground truth of one camera ray (`centres`: see [`centres`]; `observed`: the
-/// photon energy the camera measures, [`Camera::photon_energy`]).
+/// The ground truth of one camera ray (`centres`: see [`centres`]; the ray's
+/// energy is the photon energy the camera measures, [`Camera::photon`]).
 pub(crate) fn trace_ray(
     scene: &Scene,
     tracer: &SceneTracer,
     centres: &[DVec3],
-    origin: DVec3,
-    dir: DVec3,
+    ray: &CameraRay,
     cone: RayCone,
-    observed: f64,
 ) -> TruthPixel {
-    let report = tracer.trace_cone(origin, dir, cone, None, !centres.is_empty());
+    let (dir, observed) = (ray.direction, ray.energy);
+    let report = tracer.trace_rooted(ray.origin, dir, ray.root, cone, None, !centres.is_empty());
     let end = report.result;
     let exit = match end.termination {
         Termination::Hit | Termination::Escaped => end.direction.normalize_or_zero(),

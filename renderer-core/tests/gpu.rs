@@ -292,7 +292,16 @@ fn parity_kerr_observers() {
         ..RenderSettings::default()
     };
     let equatorial = DVec3::new(0.0, 0.0, -40.0);
+    // Inside the ergosphere (r = 1.69, just above the equatorial plane), where many
+    // of the pixels' photons are the far roots of their directions (counted below).
+    let ergosphere = DVec3::new(0.0, 0.2, -1.9);
     for (tag, observer, position) in [
+        ("zamo in the ergosphere", Observer::Zamo, Some(ergosphere)),
+        (
+            "free fall in the ergosphere",
+            Observer::FreeFall,
+            Some(ergosphere),
+        ),
         ("zamo", Observer::Zamo, None),
         ("free fall", Observer::FreeFall, None),
         (
@@ -320,6 +329,21 @@ fn parity_kerr_observers() {
         cam.observer = observer;
         if let Some(p) = position {
             cam.position = p;
+        }
+        if position == Some(ergosphere) {
+            // Along the rotation (+phi is -x here), a little outwards and down:
+            // the photons coming against the rotation there are the far roots.
+            cam.look_at = DVec3::new(-6.0, -0.3, -3.0);
+            cam.fov_deg = 100.0;
+            let camera = renderer_core::camera::Camera::new(&cam, 64, 48, loaded.medium());
+            let far = (0..64 * 48)
+                .filter(|i| {
+                    let (x, y) = (f64::from(i % 64) + 0.5, f64::from(i / 64) + 0.5);
+                    camera.photon(x, y).root == renderer_core::field::Root::Far
+                })
+                .count();
+            eprintln!("{tag}: {far} of 3072 pixel centres carry the far root");
+            assert!(far > 32, "{tag}: {far} far roots");
         }
         let scene = loaded.edit().camera(cam).build().unwrap();
         parity_of(

@@ -127,6 +127,22 @@ struct Metric {
     l: DVec3,
 }
 
+/// Which past-directed null momentum a ray launched by its coordinate direction
+/// carries. Inside a Kerr hole's ergosphere two share each direction: the one of
+/// smaller p^t, which stays finite as the ergosphere's edge is crossed, is
+/// [`Root::Near`] (the integrator's default), the other [`Root::Far`]. Outside it
+/// there is one, the near one. A camera inside the ergosphere says which its
+/// observer's photon is ([`crate::camera::Camera::photon`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[non_exhaustive]
+pub enum Root {
+    /// The root of smaller |p^t| (the only one outside the ergosphere).
+    #[default]
+    Near,
+    /// The other, inside the ergosphere.
+    Far,
+}
+
 /// The constants of motion of a ray: H (0 on a null geodesic), the energy at
 /// infinity P, the axial angular momentum L_z and Carter's constant Q.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -258,6 +274,14 @@ impl Spacetime {
     /// that coordinate direction (against the frame dragging inside the ergosphere).
     #[must_use]
     pub fn momentum(&self, x: DVec3, d: DVec3) -> Option<(f64, DVec3)> {
+        self.momentum_root(x, d, Root::Near)
+    }
+
+    /// [`Spacetime::momentum`] choosing the root: inside the ergosphere two
+    /// past-directed null momenta have the contravariant spatial direction `d`
+    /// ([`Root`]); elsewhere there is one, [`Root::Near`], and [`Root::Far`] is `None`.
+    #[must_use]
+    pub fn momentum_root(&self, x: DVec3, d: DVec3, root: Root) -> Option<(f64, DVec3)> {
         let Metric { f, l, .. } = self.metric(x);
         let ld = l.dot(d);
         // (f - 1) tau^2 + 2 f (l.d) tau + 1 + f (l.d)^2 = 0, tau = p^t < 0.
@@ -265,18 +289,25 @@ impl Spacetime {
         if disc < 0.0 {
             return None;
         }
-        let root = disc.sqrt();
+        let root_d = disc.sqrt();
         let (qa, qb, c) = (f - 1.0, f * ld, 1.0 + f * ld * ld);
         // The roots qq / qa and c / qq, qq = -(qb + sign(qb) root): no cancellation.
         // Outside the ergosphere (qa < 0) exactly one is negative; inside both may
         // be, and the one of smaller size is the root that stays finite as the
         // ergosphere's edge is crossed (the other comes in from infinity).
-        let qq = -(qb + if qb < 0.0 { -root } else { root });
+        let qq = -(qb + if qb < 0.0 { -root_d } else { root_d });
         let roots = [if qa != 0.0 { qq / qa } else { f64::NAN }, c / qq];
-        let tau = roots
-            .into_iter()
-            .filter(|t| *t < 0.0 && t.is_finite())
-            .min_by(|x, y| x.abs().total_cmp(&y.abs()))?;
+        let mut taus = roots.into_iter().filter(|t| *t < 0.0 && t.is_finite());
+        let (first, second) = (taus.next(), taus.next());
+        let (near, far) = match (first, second) {
+            (Some(a), Some(b)) if b.abs() < a.abs() => (b, Some(a)),
+            (Some(a), b) => (a, b),
+            (None, _) => return None,
+        };
+        let tau = match root {
+            Root::Near => near,
+            Root::Far => far?,
+        };
         let pt = qa * tau + f * ld;
         let p = d + l * (f * (tau + ld));
         Some((pt, p))

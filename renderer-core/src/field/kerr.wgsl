@@ -84,6 +84,13 @@ fn kerr_grad_r(a: f64, x: d3, r: f64) -> d3 {
 // The past-directed null momentum whose contravariant spatial part is unit d:
 // (covariant p, p_t); p_t = 0 and p = 0 where there is none.
 fn kerr_momentum(m: f64, a: f64, x: d3, d: d3) -> d4 {
+    return kerr_momentum_root(m, a, x, d, false);
+}
+
+// kerr_momentum choosing the root (field::Root): inside the ergosphere two
+// past-directed null momenta share the direction, the near one (smaller |p^t|) and
+// the far one; elsewhere only the near one (zero for the far).
+fn kerr_momentum_root(m: f64, a: f64, x: d3, d: d3, far: bool) -> d4 {
     let fl = kerr_fl(m, a, x);
     let f = fl.w;
     let ld = dot(fl.xyz, d);
@@ -98,14 +105,21 @@ fn kerr_momentum(m: f64, a: f64, x: d3, d: d3) -> d4 {
     let qq = -(qb + select(root, -root, qb < 0.0));
     let r1 = select(f64(1e300), qq / qa, qa != 0.0);
     let r2 = c / qq;
-    // The negative root of smaller size (see kerr.rs).
-    var tau = f64(1e300);
+    // The negative roots, the one of smaller size first (see kerr.rs).
+    var near = f64(1e300);
+    var other = f64(1e300);
     if r1 < 0.0 {
-        tau = r1;
+        near = r1;
     }
-    if r2 < 0.0 && abs(r2) < abs(tau) {
-        tau = r2;
+    if r2 < 0.0 {
+        if abs(r2) < abs(near) {
+            other = near;
+            near = r2;
+        } else {
+            other = r2;
+        }
     }
+    let tau = select(near, other, far);
     if tau > 0.0 {
         return d4(0.0);
     }

@@ -30,7 +30,7 @@ mod aabb;
 pub use aabb::Aabb;
 pub use grid::{GridError, SampledGrid};
 pub(crate) use kerr::curvature_bound as kerr_curvature_bound;
-pub use kerr::{Constants, Disk, DiskProfile, Drift, Frame, Spacetime};
+pub use kerr::{Constants, Disk, DiskProfile, Drift, Frame, Root, Spacetime};
 pub(crate) use kerr::{KERR_GPU_RK, hi_lo};
 pub(crate) use linear::{LinearPoint, LinearRay};
 

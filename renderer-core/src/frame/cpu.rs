@@ -206,17 +206,12 @@ pub(super) fn add_samples(
             let pixel = y * s.width + x;
             let mut rng = Sampler::new(pixel, sample, 0, s.seed);
             let (jx, jy) = (rng.next_f64(), rng.next_f64());
-            let (origin, dir) = snapshot.camera.ray(f64::from(x) + jx, f64::from(y) + jy);
+            let ray = snapshot.camera.photon(f64::from(x) + jx, f64::from(y) + jy);
             if let Some(m) = memo {
                 m.clear();
             }
             for (ctx, film) in ctxs.iter().zip(films.iter_mut()) {
-                let observed = snapshot.camera.photon_energy(dir);
-                film.add(
-                    x,
-                    y,
-                    &ctx.sample(pixel, sample, origin, dir, cone, observed, stats),
-                );
+                film.add(x, y, &ctx.sample(pixel, sample, &ray, cone, stats));
             }
         }
     }

@@ -210,6 +210,9 @@ pub mod path_flag {
     /// The current (or last) vertex is glossy: its direct light evaluates the lobe,
     /// and its bounce ray counts the environment when it escapes.
     pub const GLOSSY: u32 = 8;
+    /// The camera's ray carries the far momentum of its direction (the camera is
+    /// inside a Kerr hole's ergosphere: [`crate::field::Root::Far`]).
+    pub const FAR_ROOT: u32 = 16;
 }
 
 /// Operations of the kernel probe (`OP_*`): the test-only entry point `probe`
@@ -473,7 +476,7 @@ gpu_structs! {
         /// `misc.y` = 2 inside the hole's region, 3 outside it): spatial part in
         /// scene axes, w: u^t.
         tetrad_u: [f32; 4],
-        /// The tetrad's right axis (spatial part, scene axes).
+        /// The tetrad's right axis (spatial part, scene axes; w: its t part).
         tetrad_right: [f32; 4],
         /// Its up axis.
         tetrad_up: [f32; 4],
@@ -686,6 +689,7 @@ pub fn prelude() -> String {
                 ("LAST", path_flag::LAST),
                 ("DONE", path_flag::DONE),
                 ("GLOSSY", path_flag::GLOSSY),
+                ("FAR_ROOT", path_flag::FAR_ROOT),
             ][..],
         ),
         (

@@ -13,7 +13,7 @@ use super::{
     Walk, step_factor,
 };
 use crate::field::kerr_curvature_bound as curvature_bound;
-use crate::field::{Constants, DiskProfile, Drift, Frame, Kerr, Spacetime};
+use crate::field::{Constants, DiskProfile, Drift, Frame, Kerr, Root, Spacetime};
 
 /// Disk crossings a ray records (an optically thin disk may be crossed more often;
 /// later crossings are dropped, their weight being at most (1 - opacity)^4).
@@ -168,11 +168,16 @@ impl Hole {
 
     /// A ray's record at its start: its energy normalisation (see
     /// [`KerrTrace::energy`]).
-    pub(crate) fn launch(&self, origin: DVec3, direction: DVec3) -> KerrTrace {
+    pub(crate) fn launch(&self, origin: DVec3, direction: DVec3, root: Root) -> KerrTrace {
         let energy = if self.contains(origin) {
             let x = self.frame.to_local(origin);
             let d = self.frame.vector_to_local(direction.normalize_or(DVec3::X));
-            self.st.momentum(x, d).map_or(1.0, |(pt, _)| pt)
+            let root = if self.st.in_ergosphere(x) {
+                root
+            } else {
+                Root::Near
+            };
+            self.st.momentum_root(x, d, root).map_or(1.0, |(pt, _)| pt)
         } else {
             1.0
         };
@@ -439,6 +444,7 @@ impl Integrator {
         hole: &Hole,
         trace: &mut KerrTrace,
         s: &mut State,
+        root: Root,
         stop: Option<StopSurface>,
         cone: RayCone,
         rk: f64,
@@ -449,7 +455,15 @@ impl Integrator {
         let (st, fr) = (hole.st, hole.frame);
         let mut x = fr.to_local(s.x);
         let d = fr.vector_to_local(s.p.normalize_or(DVec3::X));
-        let Some((pt0, p0)) = st.momentum(x, d) else {
+        // The launch's root applies where the ray starts in the ergosphere (a later
+        // entry is from outside the region, far outside the ergosphere, where there
+        // is one).
+        let root = if trace.start.is_none() && st.in_ergosphere(x) {
+            root
+        } else {
+            Root::Near
+        };
+        let Some((pt0, p0)) = st.momentum_root(x, d, root) else {
             return Passage::Ended(Termination::Captured);
         };
         let pt = trace.energy;

@@ -130,8 +130,8 @@ pub struct CameraDesc {
 
 /// How the camera moves: its 4-velocity, whose orthonormal tetrad lays out the pixel
 /// directions (so aberration is right) and measures the photons' frequencies (the
-/// redshift). Near a Kerr hole every observer must be outside its ergosphere: rays
-/// are launched by coordinate direction, which does not fix a photon there.
+/// redshift). Near a Kerr hole every observer must be outside its horizon, and
+/// no observer is static inside its ergosphere.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize, serde::Serialize)]
 #[non_exhaustive]
 pub enum Observer {
@@ -491,7 +491,7 @@ impl CameraDesc {
     }
 
     /// [`CameraDesc::validate`], and whether its observer can be where it is in
-    /// `medium` (no observer inside a Kerr hole's ergosphere).
+    /// `medium` (outside a Kerr hole's horizon; not static inside its ergosphere).
     ///
     /// # Errors
     /// [`SceneError::Invalid`] naming the camera field and value.

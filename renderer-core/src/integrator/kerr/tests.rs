@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 use glam::DVec3;
 
 use crate::field::{FieldKind, Kerr, Medium};
-use crate::integrator::{Integrator, Termination, Tolerances, TraceResult, Verdict};
+use crate::integrator::{Integrator, Termination, Tolerances, Verdict};
 
 fn hole(spin: f64, extent: f64) -> Integrator {
     Integrator::new(
@@ -19,18 +19,6 @@ fn hole(spin: f64, extent: f64) -> Integrator {
         })),
         Tolerances::default(),
     )
-}
-
-fn trace(i: &Integrator, o: DVec3, d: DVec3) -> TraceResult {
-    i.trace(o, d, None, |_| Verdict::Continue)
-}
-
-/// The physical photon's impact parameter L / E (the traced ray runs backwards:
-/// its momentum is minus the photon's).
-fn impact(r: &TraceResult) -> f64 {
-    let k = r.kerr.unwrap();
-    let c = k.start.unwrap();
-    -c.lz / c.energy
 }
 
 /// The exact deflection of an equatorial photon with impact parameter `b` (L / E;
@@ -138,75 +126,6 @@ fn a_tangential_ray_at_the_photon_orbit_stays_on_it_for_a_full_orbit() {
             "prograde {prograde}: strayed {worst:e} from r_ph = {r_ph}"
         );
     }
-}
-
-#[test]
-fn rays_just_inside_the_critical_impact_parameter_fall_just_outside_escape() {
-    let a = 0.5;
-    let i = hole(a, 1e7);
-    let st = crate::field::Spacetime { m: 1.0, a };
-    // From a million M away, along +x: the photon runs along -x, so a ray at +y turns
-    // with the spin (L > 0) and one at -y against it.
-    for (prograde, side) in [(true, 1.0), (false, -1.0)] {
-        let b_c = st.critical_impact(prograde);
-        for (factor, expect) in [
-            (1.0 - 1e-4, Termination::Captured),
-            (1.0 + 1e-4, Termination::Escaped),
-        ] {
-            let b = b_c * factor;
-            let r = trace(&i, DVec3::new(-1e6, side * b, 0.0), DVec3::X);
-            // The launch point's impact parameter is the intended one to well
-            // within the margin.
-            assert!(
-                (impact(&r).abs() - b).abs() < 1e-6 * b,
-                "{} vs {b}",
-                impact(&r)
-            );
-            assert_eq!(r.termination, expect, "prograde {prograde}, b = {b}");
-        }
-    }
-}
-
-#[test]
-fn equatorial_deflections_match_the_exact_integral() {
-    let extent = 1e7;
-    for a in [0.5, 0.0] {
-        let i = hole(a, extent);
-        for b in [10.0, -10.0, 20.0, -20.0] {
-            let r = trace(&i, DVec3::new(-0.999e6, b, 0.0), DVec3::X);
-            assert_eq!(r.termination, Termination::Escaped);
-            let b_phys = impact(&r);
-            // The straight flight beyond the extent misses 2M / extent of bending.
-            let alpha = r.direction.angle_between(DVec3::X) + 2.0 / extent;
-            let exact = exact_kerr_deflection(a, b_phys);
-            assert!(
-                (alpha - exact).abs() / exact < 1e-4,
-                "a = {a}, b = {b}: {alpha} vs {exact}"
-            );
-        }
-    }
-}
-
-#[test]
-fn constants_of_motion_drift_below_1e_8() {
-    let a = 0.9;
-    let i = hole(a, 1e3);
-    let mut checked = 0;
-    for (k, b) in [3.0, 4.0, 5.0, 6.0, 8.0, 12.0].into_iter().enumerate() {
-        for tilt in [0.0f64, 0.3, 1.2] {
-            let d = DVec3::new(1.0, 0.0, 0.0);
-            let o = DVec3::new(-500.0, b * tilt.cos(), b * tilt.sin() + 0.1 * k as f64);
-            let r = trace(&i, o, d);
-            let drift = r.kerr.unwrap().drift;
-            assert!(
-                drift.max() < 1e-8,
-                "b {b}, tilt {tilt}: {drift:?} ({:?})",
-                r.termination
-            );
-            checked += 1;
-        }
-    }
-    assert_eq!(checked, 18);
 }
 
 #[test]
@@ -415,7 +334,8 @@ mod backends {
         }
     }
 
-    /// L / E of the physical photon (the traced ray runs backwards).
+    /// The physical photon's impact parameter L / E (the traced ray runs
+    /// backwards: its momentum is minus the photon's).
     fn impact(k: &KerrTrace) -> f64 {
         let c = k.start.unwrap();
         -c.lz / c.energy
