@@ -34,6 +34,8 @@ struct KerrHole {
     // 0: Novikov-Thorne, 1: power law (q).
     profile: f64,
     q: f64,
+    // The ISCO of the disk gas's orbits (Spacetime::isco, from the host).
+    isco: f64,
 }
 
 fn kerr_scalar(i: u32) -> f64 {
@@ -66,6 +68,7 @@ fn kerr_hole() -> KerrHole {
         kerr_scalar(b + 48u),
         kerr_scalar(b + 50u),
         kerr_scalar(b + 52u),
+        kerr_scalar(b + 54u),
     );
 }
 
@@ -571,7 +574,7 @@ fn kerr_blackbody(t: f32) -> vec4<f32> {
 fn kerr_novikov_thorne(h: KerrHole, r: f32) -> f32 {
     let m = f32(h.m);
     let astar = f32(h.a / h.m * h.sense);
-    let isco = kerr_isco(h);
+    let isco = f32(h.isco);
     if r <= isco {
         return 0.0;
     }
@@ -587,17 +590,6 @@ fn kerr_novikov_thorne(h: KerrHole, r: f32) -> f32 {
     let bracket = x - x0 - 1.5 * astar * log(x / x0) - t1 - t2 - t3;
     let x2_ = x * x;
     return bracket / (x2_ * x2_ * (x2_ * x - 3.0 * x + 2.0 * astar)) / (m * m);
-}
-
-// The ISCO of the disk gas's orbits (Spacetime::isco, f32).
-fn kerr_isco(h: KerrHole) -> f32 {
-    let m = f32(h.m);
-    let chi = f32(h.a / h.m);
-    let z1 = 1.0 + pow(1.0 - chi * chi, 1.0 / 3.0) * (pow(1.0 + chi, 1.0 / 3.0) + pow(max(1.0 - chi, 0.0), 1.0 / 3.0));
-    let z2 = sqrt(3.0 * chi * chi + z1 * z1);
-    let root = sqrt(max((3.0 - z1) * (3.0 + z1 + 2.0 * z2), 0.0));
-    // Prograde: the gas turns with the spin.
-    return m * (3.0 + z2 - select(-root, root, (h.sense > 0.0) == (h.a >= 0.0)));
 }
 
 // The disk's radiance for the ray's i-th crossing seen by an observer measuring

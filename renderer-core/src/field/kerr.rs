@@ -579,14 +579,14 @@ impl Kerr {
     /// centre, frame (e1, e2, spin axis), M, a, extent, capture radius, disk (1 or
     /// 0), its inner and outer radii, its gas's sense (+1: +phi), opacity, the RK
     /// tolerance's slot ([`KERR_GPU_RK`]), then the disk's temperature, largest
-    /// Novikov-Thorne flux, brightness, profile (0: Novikov-Thorne, 1: power law)
-    /// and q.
-    fn gpu_block(&self) -> [f64; KERR_GPU_RK + 6] {
+    /// Novikov-Thorne flux, brightness, profile (0: Novikov-Thorne, 1: power law),
+    /// q and the ISCO of its gas.
+    fn gpu_block(&self) -> [f64; KERR_GPU_RK + 7] {
         let fr = self.frame();
         let st = self.spacetime();
         let hole = crate::integrator::KerrHole::new(self);
         let [e1, e2, e3] = fr.basis;
-        let mut b = [0.0; KERR_GPU_RK + 6];
+        let mut b = [0.0; KERR_GPU_RK + 7];
         for (i, v) in [fr.centre, e1, e2, e3].into_iter().enumerate() {
             b[3 * i..3 * i + 3].copy_from_slice(&v.to_array());
         }
@@ -594,12 +594,13 @@ impl Kerr {
         b[13] = st.a;
         b[14] = self.extent;
         b[15] = hole.capture();
-        if let Some([inner, outer, sense, opacity, temperature, flux_max, brightness, profile, q]) =
+        if let Some([inner, outer, sense, opacity, temperature, flux_max, brightness, profile, q, isco]) =
             hole.gpu_disk()
         {
             b[16] = 1.0;
             b[17..21].copy_from_slice(&[inner, outer, sense, opacity]);
-            b[KERR_GPU_RK + 1..].copy_from_slice(&[temperature, flux_max, brightness, profile, q]);
+            b[KERR_GPU_RK + 1..]
+                .copy_from_slice(&[temperature, flux_max, brightness, profile, q, isco]);
         }
         b
     }

@@ -136,8 +136,9 @@ impl Hole {
 
     /// The disk as the shaders read it: inner and outer radii, the gas's sense (+1:
     /// +phi), opacity, temperature, the Novikov-Thorne flux's largest value,
-    /// brightness, profile (0: Novikov-Thorne, 1: power law) and its q.
-    pub(crate) fn gpu_disk(&self) -> Option<[f64; 9]> {
+    /// brightness, profile (0: Novikov-Thorne, 1: power law), its q, and the ISCO
+    /// of the gas's orbits (where the Novikov-Thorne flux starts).
+    pub(crate) fn gpu_disk(&self) -> Option<[f64; 10]> {
         let d = self.disk.as_ref()?;
         let (profile, q) = match d.profile {
             DiskProfile::NovikovThorne => (0.0, 0.0),
@@ -153,6 +154,7 @@ impl Hole {
             d.brightness,
             profile,
             q,
+            d.isco(),
         ])
     }
 
@@ -297,12 +299,16 @@ impl Hole {
 }
 
 impl DiskModel {
+    /// The ISCO of the gas's orbits: prograde unless they turn against the spin.
+    fn isco(&self) -> f64 {
+        self.st.isco((self.st.a >= 0.0) == self.plus_phi)
+    }
+
     /// The gas's temperature at `r`.
     fn temperature_at(&self, r: f64) -> f64 {
         match self.profile {
             DiskProfile::NovikovThorne => {
-                let isco = self.st.isco((self.st.a >= 0.0) == self.plus_phi);
-                let f = novikov_thorne(&self.st, isco, r, self.plus_phi);
+                let f = novikov_thorne(&self.st, self.isco(), r, self.plus_phi);
                 self.temperature * (f / self.flux_max).max(0.0).powf(0.25)
             }
             DiskProfile::PowerLaw(q) => self.temperature * (r / self.inner).powf(-q / 4.0),
